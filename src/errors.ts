@@ -1,0 +1,118 @@
+/**
+ * Every error tasuki throws is a {@link TasukiError} with a stable `code`, a message that quotes the
+ * bad input and says what to do, and the original error kept as `cause`.
+ */
+export type TasukiErrorCode =
+  | 'E_CONFIG'
+  | 'E_CONNECTION'
+  | 'E_TASK_ARGS'
+  | 'E_POISON'
+  | 'E_PAYLOAD_TOO_LARGE'
+  | 'E_TASK_ID'
+  | 'E_OPTIONS'
+  | 'E_UNKNOWN_QUEUE'
+  | 'E_UNKNOWN_TASK'
+  | 'E_DUPLICATE_TASK'
+  | 'E_KEY'
+  | 'E_SCRIPT'
+  | 'E_TIMEOUT'
+  | 'E_TASK_FAILED'
+  | 'E_NOT_FOUND'
+  | 'E_REDIS';
+
+export class TasukiError extends Error {
+  readonly code: TasukiErrorCode;
+
+  constructor(code: TasukiErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** One field that failed validation: its dotted path and what was wrong with it. */
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+function describeIssues(issues: readonly FieldIssue[]): string {
+  return issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
+}
+
+/** Arguments given to `enqueue` (or found by a worker) do not match the task's schema. */
+export class TaskArgsError extends TasukiError {
+  readonly task: string;
+  readonly issues: readonly FieldIssue[];
+
+  constructor(task: string, issues: readonly FieldIssue[]) {
+    super(
+      'E_TASK_ARGS',
+      `invalid arguments for task "${task}": ${describeIssues(issues)}. Fix the arguments to match the task's schema; nothing was enqueued.`,
+    );
+    this.task = task;
+    this.issues = issues;
+  }
+}
+
+/** Enqueue or configuration options that are malformed or contradict each other. */
+export class OptionsError extends TasukiError {
+  readonly issues: readonly FieldIssue[];
+
+  constructor(what: string, issues: readonly FieldIssue[], code: TasukiErrorCode = 'E_OPTIONS') {
+    super(code, `invalid ${what}: ${describeIssues(issues)}`);
+    this.issues = issues;
+  }
+}
+
+export class UnknownQueueError extends TasukiError {
+  readonly queue: string;
+
+  constructor(queue: string, known: readonly string[]) {
+    super(
+      'E_UNKNOWN_QUEUE',
+      `unknown queue "${queue}": this app declares ${known.map((q) => `"${q}"`).join(', ')}. ` +
+        `Add it to the app's \`queues\` option or use one of those; nothing was enqueued.`,
+    );
+    this.queue = queue;
+  }
+}
+
+export class UnknownTaskError extends TasukiError {
+  readonly task: string;
+
+  constructor(task: string, known: readonly string[]) {
+    super(
+      'E_UNKNOWN_TASK',
+      `unknown task "${task}": the app defines ${known.length ? known.map((t) => `"${t}"`).join(', ') : 'no tasks'}. ` +
+        `Define it with app.task() in the module the worker loads.`,
+    );
+    this.task = task;
+  }
+}
+
+/** Waiting for something (a result, a connection) took longer than allowed. */
+export class TimeoutError extends TasukiError {
+  constructor(message: string) {
+    super('E_TIMEOUT', message);
+  }
+}
+
+/** The task ran and failed; `remote` holds the error its handler threw. */
+export class TaskFailedError extends TasukiError {
+  readonly taskId: string;
+  readonly remote: { name: string; message: string; stack?: string | undefined };
+
+  constructor(taskId: string, remote: { name: string; message: string; stack?: string | undefined }) {
+    super('E_TASK_FAILED', `task ${taskId} failed: ${remote.name}: ${remote.message}`);
+    this.taskId = taskId;
+    this.remote = remote;
+  }
+}
+
+/** Turn a zod-style issue list into tasuki's field issues. */
+export function fieldIssues(
+  issues: readonly { path: readonly PropertyKey[]; message: string }[],
+): FieldIssue[] {
+  return issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+}

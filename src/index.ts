@@ -1,0 +1,30 @@
+/**
+ * tasuki: distributed tasks for TypeScript on Node.js, built on Redis Streams.
+ *
+ * Glossary:
+ * - **task**: a named unit of work with an argument schema and a handler; also one enqueued run of it.
+ * - **queue**: a named Redis stream tasks wait in; workers choose which queues they serve.
+ * - **worker**: a process (or object) that fetches tasks from queues and runs their handlers.
+ * - **attempt**: one run of a task's handler; retries make further attempts.
+ * - **result**: what the handler returned (or the error it threw), kept for the result TTL.
+ * - **key**: a Redis key, declared once in the keyspace registry with owner, version and TTL.
+ *
+ * @packageDocumentation
+ */
+export { tasuki, Tasuki, type AppOptions } from './queue/app.js';
+export { Task, TaskHandle, type TaskDefinition, type TaskContext } from './queue/task.js';
+export type { EnqueueOptions } from './queue/options.js';
+export type { StandardSchemaV1, InferInput, InferOutput } from './queue/schema.js';
+export { formatTaskId, parseTaskId } from './queue/ids.js';
+export { Worker, type WorkerOptions } from './worker/worker.js';
+export type { TaskInfo } from './results/lookup.js';
+export type { TaskState, TaskRecord, StoredError } from './results/record.js';
+export { Keyspace, KeyDef, type KeySpec, type KeyType } from './keys/registry.js';
+export { keyPart } from './keys/part.js';
+export { tasukiKeys, type TasukiKeys } from './keys/tasuki-keys.js';
+export { connect, type ConnectionOptions } from './connection/connect.js';
+export { maskUrl, redisUrlFromEnv } from './connection/url.js';
+export { EmbeddedRedis, type EmbeddedRedisOptions } from './connection/embedded.js';
+export { createLogger, type Logger } from './log/logger.js';
+export type { Duration } from './util/duration.js';
+export * from './errors.js';

@@ -1,0 +1,105 @@
+import type { KeyDef } from './registry.js';
+import { Keyspace } from './registry.js';
+
+export const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The owner name tasuki's own keys carry in the catalogue. */
+export const TASUKI_OWNER = 'tasuki';
+
+/** tasuki's own keys, declared in one place. All keys of a queue share the hash tag `{q:<queue>}`. */
+export interface TasukiKeys {
+  readonly space: Keyspace;
+  readonly queues: KeyDef<'queues'>;
+  readonly stream: KeyDef<'{q:<queue>}:stream'>;
+  readonly delayed: KeyDef<'{q:<queue>}:delayed'>;
+  readonly parked: KeyDef<'{q:<queue>}:parked'>;
+  readonly events: KeyDef<'{q:<queue>}:events'>;
+  readonly result: KeyDef<'{q:<queue>}:r:<task>'>;
+  readonly idempotency: KeyDef<'{q:<queue>}:idem:<key>'>;
+}
+
+/** Declares tasuki's keys in a new keyspace with the given prefix. */
+export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
+  const space = new Keyspace(prefix);
+  return {
+    space,
+    queues: space.define({
+      id: 'queues',
+      pattern: 'queues',
+      owner: `${TASUKI_OWNER}/worker`,
+      version: 1,
+      type: 'set',
+      noTtlReason: 'names of the queues workers have served; a few short members, read by inspection tools',
+      codec: 'text members',
+      maxBytes: 64 * 1024,
+      purpose: 'Which queues exist, so tools can list them without SCAN.',
+    }),
+    stream: space.define({
+      id: 'queue.stream',
+      pattern: '{q:<queue>}:stream',
+      owner: `${TASUKI_OWNER}/queue`,
+      version: 1,
+      type: 'stream',
+      noTtlReason:
+        'lives as long as its queue; each entry is deleted when its task finishes, so it holds only waiting and running tasks',
+      codec: 'stream entry: field m = JSON message',
+      maxBytes: 512 * 1024 * 1024,
+      purpose: 'Tasks ready to run, read by workers through the consumer group "tasuki".',
+    }),
+    delayed: space.define({
+      id: 'queue.delayed',
+      pattern: '{q:<queue>}:delayed',
+      owner: `${TASUKI_OWNER}/queue`,
+      version: 1,
+      type: 'zset',
+      noTtlReason: 'lives as long as its queue; members leave when workers promote them to the stream',
+      codec: 'zset: member = task id, score = due time (ms)',
+      maxBytes: 256 * 1024 * 1024,
+      purpose: 'Due times of delayed tasks and retries; workers promote due ones.',
+    }),
+    parked: space.define({
+      id: 'queue.parked',
+      pattern: '{q:<queue>}:parked',
+      owner: `${TASUKI_OWNER}/queue`,
+      version: 1,
+      type: 'hash',
+      noTtlReason: 'lives as long as its queue; a field is removed when its task finishes',
+      codec: 'hash: field = task id, value = JSON message (delayed) or "=<entry id>" (promoted)',
+      maxBytes: 512 * 1024 * 1024,
+      purpose: 'Messages of delayed tasks, and where promoted ones sit in the stream, for lookup by id.',
+    }),
+    events: space.define({
+      id: 'queue.events',
+      pattern: '{q:<queue>}:events',
+      owner: `${TASUKI_OWNER}/results`,
+      version: 1,
+      type: 'stream',
+      noTtlReason: 'capped by XADD MAXLEN ~10000 on every write, so its size is bounded',
+      codec: 'stream entry: field f = space-separated task ids that finished',
+      maxBytes: 16 * 1024 * 1024,
+      purpose: 'Completion events; result waiters block on it (XREAD) instead of polling or Pub/Sub.',
+    }),
+    result: space.define({
+      id: 'task.result',
+      pattern: '{q:<queue>}:r:<task>',
+      owner: `${TASUKI_OWNER}/results`,
+      version: 1,
+      type: 'string',
+      ttlMs: DAY_MS,
+      codec: 'JSON task record (state, result or error, attempts, worker, timestamps)',
+      maxBytes: 1024 * 1024,
+      purpose: "A task's state and result or error; TTL set by the app's resultTtl (default 24 h).",
+    }),
+    idempotency: space.define({
+      id: 'task.idempotency',
+      pattern: '{q:<queue>}:idem:<key>',
+      owner: `${TASUKI_OWNER}/queue`,
+      version: 1,
+      type: 'string',
+      ttlMs: DAY_MS,
+      codec: 'text: task id',
+      maxBytes: 256,
+      purpose: 'Maps an idempotency key to the task it created, so a repeat enqueue returns that task.',
+    }),
+  };
+}

@@ -1,0 +1,265 @@
+import type { ChainableCommander, Redis, RedisOptions } from 'ioredis';
+import { connect } from '../connection/connect.js';
+import { redisUrlFromEnv } from '../connection/url.js';
+import { OptionsError, TasukiError, UnknownQueueError, type FieldIssue } from '../errors.js';
+import { tasukiKeys, DAY_MS, type TasukiKeys } from '../keys/tasuki-keys.js';
+import type { Keyspace } from '../keys/registry.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { lookupTask, type TaskInfo } from '../results/lookup.js';
+import { ResultWaiter } from '../results/waiter.js';
+import { registerScripts } from '../scripts/catalogue.js';
+import { toMs, type Duration } from '../util/duration.js';
+import { QUEUE_NAME } from './ids.js';
+import { isStandardSchema, type StandardSchemaV1 } from './schema.js';
+import { Task, type TaskDefinition } from './task.js';
+
+/** Options of a tasuki app. Every field is optional; defaults are listed. */
+export interface AppOptions {
+  /** Redis URL; default `TASUKI_REDIS_URL`, else `REDIS_URL`. */
+  redis?: string;
+  /** Extra ioredis options (TLS certificates...). */
+  redisOptions?: RedisOptions;
+  /** Connection attempts at start before giving up (default 5). */
+  connectAttempts?: number;
+  /** First part of every key (default `tsk`). */
+  prefix?: string;
+  /** Queues this app uses (default `["default"]`). Enqueueing to any other is an error. */
+  queues?: readonly string[];
+  /** How long results are kept (default `24h`). Results never live forever. */
+  resultTtl?: Duration;
+  /** How long an idempotency key is remembered (default `24h`). */
+  idempotencyTtl?: Duration;
+  /** Largest encoded arguments accepted by enqueue, in bytes (default 512 KiB). */
+  maxPayloadBytes?: number;
+  /** Logger (default: JSON lines on stdout, pretty on a TTY). */
+  logger?: Logger;
+}
+
+const KNOWN_OPTIONS = new Set([
+  'redis',
+  'redisOptions',
+  'connectAttempts',
+  'prefix',
+  'queues',
+  'resultTtl',
+  'idempotencyTtl',
+  'maxPayloadBytes',
+  'logger',
+]);
+
+/**
+ * A tasuki app: the tasks, the queues and the Redis they live in. Producers enqueue through it,
+ * workers run its tasks, and any process with the same app can look tasks up.
+ */
+export class Tasuki {
+  readonly queues: readonly string[];
+  readonly keys: TasukiKeys;
+  readonly resultTtlMs: number;
+  readonly idempotencyTtlMs: number;
+  readonly maxPayloadBytes: number;
+  readonly log: Logger;
+  private readonly options: AppOptions;
+  private readonly tasks = new Map<string, Task>();
+  private connection: Promise<Redis> | undefined;
+  private readonly waiter: ResultWaiter;
+
+  constructor(options: AppOptions = {}) {
+    const issues: FieldIssue[] = [];
+    for (const k of Object.keys(options)) {
+      if (!KNOWN_OPTIONS.has(k)) issues.push({ path: k, message: 'unknown option' });
+    }
+    const queues = options.queues ?? ['default'];
+    if (!Array.isArray(queues) || queues.length === 0) {
+      issues.push({ path: 'queues', message: 'must be a non-empty array of queue names' });
+    } else {
+      for (const q of queues) {
+        if (typeof q !== 'string' || !QUEUE_NAME.test(q)) {
+          issues.push({
+            path: 'queues',
+            message: `${JSON.stringify(q)} is not a valid queue name (1-64 of A-Z a-z 0-9 _ . -)`,
+          });
+        }
+      }
+    }
+    const resultTtl = toMs(options.resultTtl ?? DAY_MS);
+    if (!resultTtl)
+      issues.push({
+        path: 'resultTtl',
+        message: `${JSON.stringify(options.resultTtl)} is not a positive duration`,
+      });
+    const idemTtl = toMs(options.idempotencyTtl ?? DAY_MS);
+    if (!idemTtl) {
+      issues.push({
+        path: 'idempotencyTtl',
+        message: `${JSON.stringify(options.idempotencyTtl)} is not a positive duration`,
+      });
+    }
+    const maxPayload = options.maxPayloadBytes ?? 512 * 1024;
+    if (!Number.isInteger(maxPayload) || maxPayload <= 0) {
+      issues.push({ path: 'maxPayloadBytes', message: 'must be a positive integer' });
+    }
+    if (issues.length) throw new OptionsError('app options', issues, 'E_CONFIG');
+    this.options = options;
+    this.queues = [...new Set(queues)];
+    this.keys = tasukiKeys(options.prefix ?? 'tsk');
+    this.resultTtlMs = resultTtl as number;
+    this.idempotencyTtlMs = idemTtl as number;
+    this.maxPayloadBytes = maxPayload;
+    this.log = options.logger ?? createLogger();
+    this.waiter = new ResultWaiter(() => this.redis(), this.keys);
+  }
+
+  /** The keyspace registry: declare the app's own keys here so the catalogue and audit know them. */
+  get keyspace(): Keyspace {
+    return this.keys.space;
+  }
+
+  /** Defines a task. Its name must be unique in the app and its queue one the app declares. */
+  task<S extends StandardSchemaV1, R>(definition: TaskDefinition<S, R>): Task<S, R> {
+    const issues: FieldIssue[] = [];
+    if (typeof definition.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/.test(definition.name)) {
+      issues.push({
+        path: 'name',
+        message: `${JSON.stringify(definition.name)} is not a task name (1-128 of A-Z a-z 0-9 _ . : -)`,
+      });
+    }
+    if (!isStandardSchema(definition.schema)) {
+      issues.push({ path: 'schema', message: 'must be a schema (zod, valibot... any Standard Schema)' });
+    }
+    if (typeof definition.handler !== 'function')
+      issues.push({ path: 'handler', message: 'must be a function' });
+    const ma = definition.maxAttempts;
+    if (ma !== undefined && !(Number.isInteger(ma) && ma >= 1)) {
+      issues.push({ path: 'maxAttempts', message: 'must be an integer >= 1' });
+    }
+    if (definition.timeLimit !== undefined && !toMs(definition.timeLimit)) {
+      issues.push({
+        path: 'timeLimit',
+        message: `${JSON.stringify(definition.timeLimit)} is not a positive duration`,
+      });
+    }
+    if (issues.length) throw new OptionsError(`task definition "${String(definition.name)}"`, issues);
+    if (this.tasks.has(definition.name)) {
+      throw new TasukiError(
+        'E_DUPLICATE_TASK',
+        `task "${definition.name}" is already defined in this app; task names must be unique`,
+      );
+    }
+    const queue = definition.queue ?? 'default';
+    if (!this.queues.includes(queue)) throw new UnknownQueueError(queue, this.queues);
+    const task = new Task<S, R>(this, definition);
+    this.tasks.set(task.name, task as unknown as Task);
+    return task;
+  }
+
+  /** The task with this name, if defined. */
+  getTaskDefinition(name: string): Task | undefined {
+    return this.tasks.get(name);
+  }
+
+  /** Names of every defined task. */
+  taskNames(): string[] {
+    return [...this.tasks.keys()];
+  }
+
+  /** The app's Redis connection (connected on first use). */
+  redis(): Promise<Redis> {
+    if (!this.connection) {
+      const url = this.options.redis ?? redisUrlFromEnv();
+      if (!url) {
+        return Promise.reject(
+          new TasukiError(
+            'E_CONFIG',
+            'no Redis URL: pass { redis: "redis://host:6379" } or set TASUKI_REDIS_URL or REDIS_URL ' +
+              '(`tasuki dev` starts a local redis-server for you).',
+          ),
+        );
+      }
+      this.connection = connect({
+        url,
+        ...(this.options.connectAttempts !== undefined
+          ? { startAttempts: this.options.connectAttempts }
+          : {}),
+        redisOptions: { enableAutoPipelining: true, ...this.options.redisOptions },
+      }).then((r) => {
+        registerScripts(r);
+        return r;
+      });
+      this.connection.catch(() => (this.connection = undefined));
+    }
+    return this.connection;
+  }
+
+  /** The URL the app connects to (for workers that open their own connections). */
+  redisUrl(): string | undefined {
+    return this.options.redis ?? redisUrlFromEnv();
+  }
+
+  /** Extra connection settings workers reuse. */
+  connectionOptions(): { redisOptions?: RedisOptions; startAttempts?: number } {
+    return {
+      ...(this.options.redisOptions ? { redisOptions: this.options.redisOptions } : {}),
+      ...(this.options.connectAttempts !== undefined ? { startAttempts: this.options.connectAttempts } : {}),
+    };
+  }
+
+  /**
+   * Runs a pipeline or MULTI and returns its replies; a Redis refusal (OOM, ...) becomes an
+   * `E_REDIS` error that says what was being done and that it was not written.
+   */
+  async exec(tx: ChainableCommander, what: string): Promise<unknown[]> {
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await tx.exec();
+    } catch (err) {
+      throw redisError(what, err);
+    }
+    if (!results)
+      throw new TasukiError('E_REDIS', `${what} was aborted by Redis; nothing was written. Try again.`);
+    const failed = results.find(([e]) => e);
+    if (failed?.[0]) throw redisError(what, failed[0]);
+    return results.map(([, r]) => r);
+  }
+
+  /** Looks a task up by id (state, result or error). `null` when unknown or its record expired. */
+  async getTask(id: string): Promise<TaskInfo | null> {
+    return lookupTask(await this.redis(), this.keys, id);
+  }
+
+  /** Waits for a task by id; see {@link TaskHandle.result}. */
+  waitForResult(id: string, opts: { timeout?: Duration } = {}): Promise<unknown> {
+    const timeout = opts.timeout === undefined ? undefined : toMs(opts.timeout);
+    if (opts.timeout !== undefined && timeout === undefined) {
+      return Promise.reject(
+        new OptionsError('result options', [{ path: 'timeout', message: 'is not a duration' }]),
+      );
+    }
+    return this.waiter.wait(id, timeout);
+  }
+
+  /** Closes the app's connections. Pending result waits reject. */
+  async close(): Promise<void> {
+    this.waiter.close();
+    const c = this.connection;
+    this.connection = undefined;
+    if (c) await (await c.catch(() => undefined))?.quit().catch(() => undefined);
+  }
+}
+
+/** A Redis refusal as an `E_REDIS` error that says what was being done. */
+export function redisError(what: string, err: unknown): TasukiError {
+  const msg = err instanceof Error ? err.message : String(err);
+  const hint = /OOM/.test(msg)
+    ? ' Redis is at maxmemory: free memory or raise maxmemory (and check what fills it with `tasuki keys audit`).'
+    : /EXECABORT/.test(msg)
+      ? ''
+      : ' Check that Redis is reachable and healthy.';
+  return new TasukiError('E_REDIS', `${what} failed: Redis said "${msg}"; nothing was written.${hint}`, {
+    cause: err,
+  });
+}
+
+/** Creates a tasuki app. */
+export function tasuki(options: AppOptions = {}): Tasuki {
+  return new Tasuki(options);
+}

@@ -1,0 +1,33 @@
+import { randomBytes } from 'node:crypto';
+import { TasukiError } from '../errors.js';
+
+/** Queue names: 1-64 letters, digits, `_`, `-` or `.`, starting with a letter or digit. */
+export const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * A task id is `<local>@<queue>`: the queue is part of the id, so any process can look a task up
+ * from its id alone. `local` is the task's first stream entry id (`1732391234567-0`) for a task
+ * that ran at once, or a generated `<ms>-d<random>` for a task that started delayed.
+ */
+export function formatTaskId(local: string, queue: string): string {
+  return `${local}@${queue}`;
+}
+
+/** Splits a task id; throws `E_TASK_ID` when it is not one. */
+export function parseTaskId(id: string): { local: string; queue: string } {
+  const at = typeof id === 'string' ? id.lastIndexOf('@') : -1;
+  const local = at > 0 ? id.slice(0, at) : '';
+  const queue = at > 0 ? id.slice(at + 1) : '';
+  if (!/^\d+-[0-9a-z]+$/.test(local) || !QUEUE_NAME.test(queue)) {
+    throw new TasukiError(
+      'E_TASK_ID',
+      `"${String(id).slice(0, 100)}" is not a tasuki task id; ids look like "1732391234567-0@emails" (as returned by enqueue)`,
+    );
+  }
+  return { local, queue };
+}
+
+/** A new local id for a task that starts in the delayed set. */
+export function delayedLocalId(now: number): string {
+  return `${now}-d${randomBytes(6).toString('hex')}`;
+}

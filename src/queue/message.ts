@@ -1,0 +1,84 @@
+import { TasukiError } from '../errors.js';
+
+/**
+ * The message a stream entry carries in its field `m`: a JSON array `[name, args]` or
+ * `[name, args, meta]`. Kept short on purpose: a waiting task costs Redis little more than its
+ * arguments. A task that runs straight away has no `id` in `meta`: its stream entry id is its id.
+ */
+export interface TaskMessage {
+  /** Task name. */
+  name: string;
+  /** Arguments as given to `enqueue` (JSON). */
+  args: unknown;
+  /** Task id when it is not the entry id (delayed tasks, retries). */
+  id?: string | undefined;
+  /** Attempt number, from 1 (omitted when 1). */
+  attempt?: number | undefined;
+  /** Do not run after this time (ms since epoch). */
+  expiresAt?: number | undefined;
+}
+
+interface Meta {
+  id?: string;
+  n?: number;
+  x?: number;
+}
+
+/** Stream field holding a version-1 message. A new format gets a new field name. */
+export const MESSAGE_FIELD = 'm';
+
+/** Encodes a message; `argsJson` is the already-serialised arguments. */
+export function encodeMessage(
+  name: string,
+  argsJson: string,
+  meta: Omit<TaskMessage, 'name' | 'args'> = {},
+): string {
+  const m: Meta = {};
+  if (meta.id !== undefined) m.id = meta.id;
+  if (meta.attempt !== undefined && meta.attempt > 1) m.n = meta.attempt;
+  if (meta.expiresAt !== undefined) m.x = meta.expiresAt;
+  const head = `[${JSON.stringify(name)},${argsJson}`;
+  return m.id === undefined && m.n === undefined && m.x === undefined
+    ? `${head}]`
+    : `${head},${JSON.stringify(m)}]`;
+}
+
+/** A stream entry that is not a valid tasuki message. */
+export class PoisonMessageError extends TasukiError {
+  constructor(reason: string) {
+    super('E_POISON', `undecodable message: ${reason}`);
+    this.name = 'PoisonMessageError';
+  }
+}
+
+/** Decodes a message; throws {@link PoisonMessageError} saying what is wrong. */
+export function decodeMessage(raw: string | undefined): TaskMessage {
+  if (raw === undefined) throw new PoisonMessageError(`stream entry has no field "${MESSAGE_FIELD}"`);
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    throw new PoisonMessageError(`not JSON: ${JSON.stringify(raw.slice(0, 80))}`);
+  }
+  if (!Array.isArray(v) || v.length < 2 || v.length > 3 || typeof v[0] !== 'string') {
+    throw new PoisonMessageError(`expected [name, args, meta?], got ${JSON.stringify(raw.slice(0, 80))}`);
+  }
+  const meta: unknown = v[2] ?? {};
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
+    throw new PoisonMessageError('meta is not an object');
+  }
+  const m = meta as Record<string, unknown>;
+  if (m.id !== undefined && typeof m.id !== 'string') throw new PoisonMessageError('meta.id is not a string');
+  if (m.n !== undefined && !(Number.isInteger(m.n) && (m.n as number) >= 1)) {
+    throw new PoisonMessageError('meta.n (attempt) is not a positive integer');
+  }
+  if (m.x !== undefined && typeof m.x !== 'number')
+    throw new PoisonMessageError('meta.x (expiry) is not a number');
+  return {
+    name: v[0],
+    args: v[1] as unknown,
+    id: m.id as string | undefined,
+    attempt: (m.n as number | undefined) ?? 1,
+    expiresAt: m.x as number | undefined,
+  };
+}

@@ -1,0 +1,240 @@
+import type { ChainableCommander } from 'ioredis';
+import { TasukiError, TaskArgsError, type FieldIssue } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import * as scripts from '../scripts/catalogue.js';
+import type { Duration } from '../util/duration.js';
+import { redisError, type Tasuki } from './app.js';
+import { delayedLocalId, formatTaskId } from './ids.js';
+import { encodeMessage, MESSAGE_FIELD } from './message.js';
+import { resolveOptions, type EnqueueOptions, type ResolvedOptions } from './options.js';
+import { validate, type InferInput, type InferOutput, type StandardSchemaV1 } from './schema.js';
+import type { TaskInfo } from '../results/lookup.js';
+
+/** What a handler gets besides its arguments. */
+export interface TaskContext {
+  /** Task id (`<local>@<queue>`). */
+  id: string;
+  queue: string;
+  /** Attempt number, from 1. */
+  attempt: number;
+  /** Aborted when the task should stop (time limit, shutdown). */
+  signal: AbortSignal;
+  /** Logger bound to this task's id, name, queue and attempt. */
+  log: Logger;
+}
+
+/** A task's definition: name, argument schema, handler and defaults. */
+export interface TaskDefinition<S extends StandardSchemaV1, R> {
+  /** Unique name, e.g. `email.send`; this is what messages carry. */
+  name: string;
+  /** Schema of the arguments (zod, valibot, arktype... any Standard Schema). */
+  schema: S;
+  /** Runs the task; its return value (JSON) is the result, a thrown error the failure. */
+  handler: (args: InferOutput<S>, ctx: TaskContext) => Promise<R> | R;
+  /** Default queue (default `default`). */
+  queue?: string;
+  /** Most attempts in all, including the first (default 1: no retry). */
+  maxAttempts?: number;
+  /** Time limit of one attempt. */
+  timeLimit?: Duration;
+}
+
+/** A handle on an enqueued task. */
+export class TaskHandle<R = unknown> {
+  /** `false` when an idempotency key matched an earlier task: this handle is for that task. */
+  readonly created: boolean;
+
+  constructor(
+    private readonly app: Tasuki,
+    readonly id: string,
+    readonly queue: string,
+    readonly task: string,
+    created = true,
+  ) {
+    this.created = created;
+  }
+
+  /**
+   * Waits for the task to finish and resolves its result, or rejects with `TaskFailedError`
+   * (the handler's error as `remote`) or `TimeoutError`. Blocks on the queue's completion stream,
+   * shared by every waiter of this process: no polling, no Pub/Sub.
+   */
+  result(opts: { timeout?: Duration } = {}): Promise<R> {
+    return this.app.waitForResult(this.id, opts) as Promise<R>;
+  }
+
+  /** The task's state now (see {@link Tasuki.getTask}). */
+  info(): Promise<TaskInfo | null> {
+    return this.app.getTask(this.id);
+  }
+}
+
+interface Prepared {
+  opts: ResolvedOptions;
+  message: string;
+  localId: string | undefined;
+}
+
+/** A defined task: enqueue it, or let a worker run it. */
+export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
+  readonly name: string;
+  readonly queue: string;
+
+  constructor(
+    private readonly app: Tasuki,
+    readonly definition: TaskDefinition<S, R>,
+  ) {
+    this.name = definition.name;
+    this.queue = definition.queue ?? 'default';
+  }
+
+  private async prepare(
+    args: unknown,
+    options: EnqueueOptions | undefined,
+    now: number,
+    path: string,
+  ): Promise<Prepared> {
+    const opts = resolveOptions(options, this.queue, this.app.queues, now, path);
+    const checked = await validate(this.definition.schema, args);
+    if (!checked.ok) {
+      throw new TaskArgsError(
+        this.name,
+        checked.issues.map((i) => ({ ...i, path: [path, i.path].filter(Boolean).join('.') })),
+      );
+    }
+    let argsJson: string | undefined;
+    try {
+      argsJson = JSON.stringify(args);
+    } catch (err) {
+      throw new TaskArgsError(this.name, [
+        { path: path, message: `not JSON-serialisable: ${(err as Error).message}` },
+      ]);
+    }
+    if (argsJson === undefined) {
+      throw new TaskArgsError(this.name, [
+        { path, message: 'not JSON-serialisable (undefined or a function)' },
+      ]);
+    }
+    const limit = this.app.maxPayloadBytes;
+    const size = Buffer.byteLength(argsJson);
+    if (size > limit) {
+      throw new TasukiError(
+        'E_PAYLOAD_TOO_LARGE',
+        `arguments of task "${this.name}"${path ? ` at ${path}` : ''} are ${size} bytes, over the limit of ${limit} bytes. ` +
+          `Store large data elsewhere and pass its id (a claim check), or raise maxPayloadBytes; nothing was enqueued.`,
+      );
+    }
+    const localId = opts.due > 0 ? delayedLocalId(now) : undefined;
+    const message = encodeMessage(this.name, argsJson, { id: localId, expiresAt: opts.expiresAt });
+    return { opts, message, localId };
+  }
+
+  /** The one command that writes a prepared task: a script call, or a plain XADD. */
+  private command(p: Prepared): scripts.ScriptCall<unknown> | { stream: string; message: string } {
+    const k = this.app.keys;
+    const queue = p.opts.queue;
+    if (p.opts.idempotencyKey !== undefined) {
+      return scripts.enqueueUnique(
+        {
+          idempotency: k.idempotency.key({ queue, key: p.opts.idempotencyKey }),
+          stream: k.stream.key({ queue }),
+          delayed: k.delayed.key({ queue }),
+          parked: k.parked.key({ queue }),
+        },
+        { ttlMs: this.app.idempotencyTtlMs, message: p.message, due: p.opts.due, id: p.localId ?? '' },
+      );
+    }
+    if (p.localId !== undefined) {
+      return scripts.schedule(
+        { delayed: k.delayed.key({ queue }), parked: k.parked.key({ queue }) },
+        { id: p.localId, due: p.opts.due, message: p.message },
+      );
+    }
+    return { stream: k.stream.key({ queue }), message: p.message };
+  }
+
+  /** Adds the command for one prepared task to a MULTI. */
+  private write(tx: ChainableCommander, p: Prepared): void {
+    const c = this.command(p);
+    if ('script' in c) scripts.add(tx, c);
+    else tx.xadd(c.stream, '*', MESSAGE_FIELD, c.message);
+  }
+
+  private handleFor(p: Prepared, reply: unknown): TaskHandle<R> {
+    const queue = p.opts.queue;
+    if (p.opts.idempotencyKey !== undefined) {
+      const [created, local] = reply as [number, string];
+      return new TaskHandle<R>(this.app, formatTaskId(local, queue), queue, this.name, created === 1);
+    }
+    const local = p.localId ?? (reply as string);
+    return new TaskHandle<R>(this.app, formatTaskId(local, queue), queue, this.name);
+  }
+
+  /**
+   * Enqueues one task. Arguments and options are checked first; on any error nothing is written.
+   * One XADD (one ZADD+HSET script when delayed, one script with an idempotency key).
+   */
+  async enqueue(args: InferInput<S>, options?: EnqueueOptions): Promise<TaskHandle<R>> {
+    const p = await this.prepare(args, options, Date.now(), '');
+    const redis = await this.app.redis();
+    const c = this.command(p);
+    let reply: unknown;
+    try {
+      // A plain command, so that concurrent enqueues share one write (auto-pipelining).
+      reply = await ('script' in c
+        ? scripts.run(redis, c)
+        : redis.xadd(c.stream, '*', MESSAGE_FIELD, c.message));
+    } catch (err) {
+      throw redisError(`enqueue of task "${this.name}"`, err);
+    }
+    return this.handleFor(p, reply);
+  }
+
+  /**
+   * Enqueues many tasks in one round trip per queue. Every item is checked before anything is
+   * written; items of one queue are written in one MULTI, so a Redis refusal (e.g. OOM) writes none
+   * of them. Resolves the handles in the order given.
+   */
+  async enqueueMany(
+    items: readonly { args: InferInput<S>; options?: EnqueueOptions }[],
+  ): Promise<TaskHandle<R>[]> {
+    if (!Array.isArray(items)) {
+      throw new TaskArgsError(this.name, [
+        { path: '(items)', message: 'enqueueMany takes an array of { args, options? }' },
+      ]);
+    }
+    const now = Date.now();
+    const prepared: Prepared[] = [];
+    const issues: FieldIssue[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      try {
+        if (typeof item !== 'object' || item === null || !('args' in item)) {
+          throw new TaskArgsError(this.name, [{ path: `[${i}]`, message: 'expected { args, options? }' }]);
+        }
+        prepared.push(await this.prepare(item.args, item.options, now, `[${i}]`));
+      } catch (err) {
+        if (err instanceof TaskArgsError) issues.push(...err.issues);
+        else throw err;
+      }
+    }
+    if (issues.length) throw new TaskArgsError(this.name, issues);
+    const byQueue = new Map<string, number[]>();
+    prepared.forEach((p, i) => {
+      const list = byQueue.get(p.opts.queue);
+      if (list) list.push(i);
+      else byQueue.set(p.opts.queue, [i]);
+    });
+    const redis = await this.app.redis();
+    const handles: TaskHandle<R>[] = new Array<TaskHandle<R>>(prepared.length);
+    await Promise.all(
+      [...byQueue.values()].map(async (indexes) => {
+        const tx = redis.multi();
+        for (const i of indexes) this.write(tx, prepared[i] as Prepared);
+        const replies = await this.app.exec(tx, `bulk enqueue of task "${this.name}"`);
+        indexes.forEach((i, j) => (handles[i] = this.handleFor(prepared[i] as Prepared, replies[j])));
+      }),
+    );
+    return handles;
+  }
+}

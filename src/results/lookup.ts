@@ -1,0 +1,72 @@
+import type { Redis } from 'ioredis';
+import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { parseTaskId } from '../queue/ids.js';
+import * as scripts from '../scripts/catalogue.js';
+import { decodeRecord, type StoredError, type TaskState } from './record.js';
+
+/** What {@link lookupTask} knows about a task. */
+export interface TaskInfo {
+  id: string;
+  queue: string;
+  state: TaskState;
+  /** Task name (known once a worker has recorded the task). */
+  task?: string | undefined;
+  attempt?: number | undefined;
+  /** Worker (or consumer) that ran or is running it. */
+  worker?: string | undefined;
+  /** Times a worker has been handed the task (active tasks). */
+  deliveries?: number | undefined;
+  dueAt?: number | undefined;
+  startedAt?: number | undefined;
+  finishedAt?: number | undefined;
+  result?: unknown;
+  error?: StoredError | undefined;
+}
+
+/** Stream consumer group all tasuki workers of a queue share. */
+export const GROUP = 'tasuki';
+
+/**
+ * Looks a task up by id in one script call. `null` when tasuki knows nothing of it: never
+ * enqueued, or finished longer ago than the result TTL.
+ */
+export async function lookupTask(redis: Redis, keys: TasukiKeys, id: string): Promise<TaskInfo | null> {
+  const { local, queue } = parseTaskId(id);
+  const reply = await scripts.run(
+    redis,
+    scripts.lookup(
+      {
+        result: keys.result.key({ queue, task: local }),
+        parked: keys.parked.key({ queue }),
+        delayed: keys.delayed.key({ queue }),
+        stream: keys.stream.key({ queue }),
+      },
+      { id: local, group: GROUP },
+    ),
+  );
+  switch (reply[0]) {
+    case 'record': {
+      const r = decodeRecord(reply[1]);
+      return {
+        id,
+        queue,
+        state: r.state,
+        task: r.task,
+        attempt: r.attempt,
+        worker: r.worker,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt,
+        ...('result' in r ? { result: r.result } : {}),
+        ...(r.error ? { error: r.error } : {}),
+      };
+    }
+    case 'delayed':
+      return { id, queue, state: 'delayed', dueAt: Number(reply[1]) };
+    case 'queued':
+      return { id, queue, state: 'queued' };
+    case 'active':
+      return { id, queue, state: 'active', worker: reply[2], deliveries: Number(reply[3]) };
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,140 @@
+import { readFileSync } from 'node:fs';
+import type { ChainableCommander, Redis } from 'ioredis';
+
+/**
+ * The typed catalogue of tasuki's Lua scripts. Each script is a fixed `.lua` file under
+ * `src/scripts/lua/`, registered with ioredis (EVALSHA, falling back to EVAL on NOSCRIPT) and called
+ * through a typed method here; data reaches a script only through KEYS and ARGV.
+ */
+export const LUA_DIR = new URL('../../src/scripts/lua/', import.meta.url);
+
+/** Script names, each the base name of a `.lua` file, with the KEYS each one declares. */
+export const SCRIPT_KEYS = {
+  enqueue_unique: ['idempotency', 'stream', 'delayed', 'parked'],
+  schedule: ['delayed', 'parked'],
+  promote: ['delayed', 'parked', 'stream'],
+  finish: ['stream', 'events', 'parked', 'results...'],
+  lookup: ['result', 'parked', 'delayed', 'stream'],
+} as const;
+
+export type ScriptName = keyof typeof SCRIPT_KEYS;
+
+/** Lua source of a script, read from its file. */
+export function scriptSource(name: string): string {
+  return readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8');
+}
+
+/** ioredis command name: versioned so two tasuki versions can share one Redis in a rolling deploy. */
+function commandName(name: ScriptName): string {
+  return `tasuki_v1_${name}`;
+}
+
+type ScriptFn = (...args: (string | number)[]) => unknown;
+
+/** One call of a script: which script, its KEYS and ARGV, and the type of its reply. */
+export interface ScriptCall<Reply> {
+  readonly script: ScriptName;
+  readonly keys: readonly string[];
+  readonly args: readonly (string | number)[];
+  /** Phantom field carrying the reply type; never set. */
+  readonly reply?: Reply;
+}
+
+function invoke(target: Redis | ChainableCommander, c: ScriptCall<unknown>): unknown {
+  const fn = (target as unknown as Record<string, ScriptFn>)[commandName(c.script)];
+  if (typeof fn !== 'function') {
+    throw new Error(`script ${c.script} is not registered on this connection; call registerScripts() first`);
+  }
+  return fn.call(target, c.keys.length, ...c.keys, ...c.args);
+}
+
+/** Runs a script call on a connection and resolves its reply. */
+export function run<Reply>(redis: Redis, c: ScriptCall<Reply>): Promise<Reply> {
+  return invoke(redis, c) as Promise<Reply>;
+}
+
+/** Adds a script call to a pipeline or MULTI; its reply comes with the others from `exec()`. */
+export function add(tx: ChainableCommander, c: ScriptCall<unknown>): void {
+  invoke(tx, c);
+}
+
+const sources = new Map<ScriptName, string>();
+
+/** Registers every script on a connection (once per connection; cheap to repeat). */
+export function registerScripts(redis: Redis): void {
+  for (const name of Object.keys(SCRIPT_KEYS) as ScriptName[]) {
+    if (typeof (redis as unknown as Record<string, unknown>)[commandName(name)] === 'function') continue;
+    let lua = sources.get(name);
+    if (lua === undefined) {
+      lua = scriptSource(name);
+      sources.set(name, lua);
+    }
+    redis.defineCommand(commandName(name), { lua });
+  }
+}
+
+/** Enqueue at most once per idempotency key. Reply: `[1, id]` created, `[0, id]` already there. */
+export function enqueueUnique(
+  k: { idempotency: string; stream: string; delayed: string; parked: string },
+  a: { ttlMs: number; message: string; due: number; id: string },
+): ScriptCall<[number, string]> {
+  return {
+    script: 'enqueue_unique',
+    keys: [k.idempotency, k.stream, k.delayed, k.parked],
+    args: [a.ttlMs, a.message, a.due, a.id],
+  };
+}
+
+/** Park a message in the delayed set until `due`. */
+export function schedule(
+  k: { delayed: string; parked: string },
+  a: { id: string; due: number; message: string },
+): ScriptCall<number> {
+  return { script: 'schedule', keys: [k.delayed, k.parked], args: [a.id, a.due, a.message] };
+}
+
+/** Move due delayed tasks to the stream. Reply: `[moved, next due ms or -1]`. */
+export function promote(
+  k: { delayed: string; parked: string; stream: string },
+  a: { now: number; limit: number },
+): ScriptCall<[number, number]> {
+  return { script: 'promote', keys: [k.delayed, k.parked, k.stream], args: [a.now, a.limit] };
+}
+
+/** One finished task for {@link finish}. */
+export interface FinishedTask {
+  entry: string;
+  id: string;
+  resultKey: string;
+  record: string;
+  parked: boolean;
+}
+
+/** Record finished tasks of one queue, ack and delete their entries. Reply: entries acknowledged. */
+export function finish(
+  k: { stream: string; events: string; parked: string },
+  a: { group: string; ttlMs: number; eventsMaxLen: number; tasks: readonly FinishedTask[] },
+): ScriptCall<number> {
+  const keys = [k.stream, k.events, k.parked];
+  const args: (string | number)[] = [a.group, a.ttlMs, a.eventsMaxLen];
+  for (const t of a.tasks) {
+    keys.push(t.resultKey);
+    args.push(t.entry, t.id, t.record, t.parked ? '1' : '0');
+  }
+  return { script: 'finish', keys, args };
+}
+
+export type LookupReply =
+  | ['record', string]
+  | ['delayed', string]
+  | ['queued', string]
+  | ['active', string, string, number]
+  | ['unknown'];
+
+/** Where a task is now (see lookup.lua). */
+export function lookup(
+  k: { result: string; parked: string; delayed: string; stream: string },
+  a: { id: string; group: string },
+): ScriptCall<LookupReply> {
+  return { script: 'lookup', keys: [k.result, k.parked, k.delayed, k.stream], args: [a.id, a.group] };
+}

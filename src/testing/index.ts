@@ -1,0 +1,57 @@
+/**
+ * Test helpers for apps built on tasuki (and tasuki's own tests): a throw-away `redis-server` on a
+ * free loopback port with its own temp dir, connections to it, restart on the same port, stop by PID.
+ */
+import { Redis } from 'ioredis';
+import { EmbeddedRedis, type EmbeddedRedisOptions } from '../connection/embedded.js';
+
+export { EmbeddedRedis, freePort, type EmbeddedRedisOptions } from '../connection/embedded.js';
+
+/** A running test Redis plus the connections handed out from it (closed by {@link TestRedis.close}). */
+export class TestRedis {
+  private readonly clients: Redis[] = [];
+
+  private constructor(readonly server: EmbeddedRedis) {}
+
+  /** Starts a server (persistence off unless `appendonly: true`). */
+  static async start(options: EmbeddedRedisOptions = {}): Promise<TestRedis> {
+    return new TestRedis(await EmbeddedRedis.start(options));
+  }
+
+  get url(): string {
+    return this.server.url;
+  }
+
+  get port(): number {
+    return this.server.port;
+  }
+
+  get pid(): number | undefined {
+    return this.server.pid;
+  }
+
+  /** A new connection to the server; closed by {@link close}. */
+  client(): Redis {
+    const c = new Redis(this.server.port, '127.0.0.1', { maxRetriesPerRequest: null });
+    c.on('error', () => undefined);
+    this.clients.push(c);
+    return c;
+  }
+
+  /** Stops the server (SIGTERM, or SIGKILL with `kill`) and starts it again on the same port. */
+  async restart(opts: { kill?: boolean } = {}): Promise<void> {
+    await this.server.stop(opts);
+    await this.server.start();
+  }
+
+  /** Stops the server (by PID) without deleting its data dir. */
+  stop(opts: { kill?: boolean } = {}): Promise<void> {
+    return this.server.stop(opts);
+  }
+
+  /** Closes the connections and stops the server for good. */
+  async close(): Promise<void> {
+    for (const c of this.clients) c.disconnect();
+    await this.server.destroy();
+  }
+}
