@@ -130,13 +130,15 @@ export class EmbeddedRedis {
       lazyConnect: true,
       retryStrategy: () => null,
       maxRetriesPerRequest: 0,
+      enableReadyCheck: false,
     });
     c.on('error', () => undefined);
     try {
       await c.connect();
       return (await c.ping()) === 'PONG';
-    } catch {
-      return false;
+    } catch (err) {
+      // A server that asks for a password is up.
+      return err instanceof Error && /NOAUTH|WRONGPASS/.test(err.message);
     } finally {
       c.disconnect();
     }

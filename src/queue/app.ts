@@ -13,6 +13,8 @@ import { QUEUE_NAME } from './ids.js';
 import { isStandardSchema, type StandardSchemaV1 } from './schema.js';
 import { Task, type TaskDefinition } from './task.js';
 
+const APP_BRAND: unique symbol = Symbol.for('tasuki.app') as never;
+
 /** Options of a tasuki app. Every field is optional; defaults are listed. */
 export interface AppOptions {
   /** Redis URL; default `TASUKI_REDIS_URL`, else `REDIS_URL`. */
@@ -52,6 +54,8 @@ const KNOWN_OPTIONS = new Set([
  * workers run its tasks, and any process with the same app can look tasks up.
  */
 export class Tasuki {
+  /** Brand checked by {@link isTasukiApp}, so apps are recognised across copies of the package. */
+  readonly [APP_BRAND] = true;
   readonly queues: readonly string[];
   readonly keys: TasukiKeys;
   readonly resultTtlMs: number;
@@ -257,6 +261,11 @@ export function redisError(what: string, err: unknown): TasukiError {
   return new TasukiError('E_REDIS', `${what} failed: Redis said "${msg}"; nothing was written.${hint}`, {
     cause: err,
   });
+}
+
+/** True when `x` is a tasuki app (from any copy of the package). */
+export function isTasukiApp(x: unknown): x is Tasuki {
+  return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[APP_BRAND] === true;
 }
 
 /** Creates a tasuki app. */

@@ -76,9 +76,9 @@ export function decodeMessage(raw: string | undefined): TaskMessage {
     throw new PoisonMessageError('meta.x (expiry) is not a number');
   return {
     name: v[0],
-    args: v[1] as unknown,
-    id: m.id as string | undefined,
+    args: v[1],
+    id: m.id,
     attempt: (m.n as number | undefined) ?? 1,
-    expiresAt: m.x as number | undefined,
+    expiresAt: m.x,
   };
 }

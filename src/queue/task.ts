@@ -207,12 +207,13 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     const prepared: Prepared[] = [];
     const issues: FieldIssue[] = [];
     for (let i = 0; i < items.length; i++) {
-      const item = items[i];
+      const item: unknown = items[i];
       try {
         if (typeof item !== 'object' || item === null || !('args' in item)) {
           throw new TaskArgsError(this.name, [{ path: `[${i}]`, message: 'expected { args, options? }' }]);
         }
-        prepared.push(await this.prepare(item.args, item.options, now, `[${i}]`));
+        const { args, options } = item as { args: unknown; options?: EnqueueOptions };
+        prepared.push(await this.prepare(args, options, now, `[${i}]`));
       } catch (err) {
         if (err instanceof TaskArgsError) issues.push(...err.issues);
         else throw err;

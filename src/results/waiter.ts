@@ -70,9 +70,9 @@ export class ResultWaiter {
 
   private add(queue: string, local: string, w: Waiter): void {
     let byId = this.waiting.get(queue);
-    if (!byId) this.waiting.set(queue, (byId = new Map()));
+    if (!byId) this.waiting.set(queue, (byId = new Map<string, Set<Waiter>>()));
     let set = byId.get(local);
-    if (!set) byId.set(local, (set = new Set()));
+    if (!set) byId.set(local, (set = new Set<Waiter>()));
     set.add(w);
   }
 
@@ -118,7 +118,7 @@ export class ResultWaiter {
       const queues = [...this.cursors.keys()];
       let reply: [string, [string, string[]][]][] | null;
       try {
-        reply = (await conn.xread(
+        reply = await conn.xread(
           'COUNT',
           1000,
           'BLOCK',
@@ -126,7 +126,7 @@ export class ResultWaiter {
           'STREAMS',
           ...queues.map((q) => this.keys.events.key({ queue: q })),
           ...queues.map((q) => this.cursors.get(q) as string),
-        )) as [string, [string, string[]][]][] | null;
+        );
       } catch {
         if (this.closed) return;
         await new Promise((r) => setTimeout(r, 200));

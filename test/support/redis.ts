@@ -1,0 +1,54 @@
+import { after, before } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { tasuki, type AppOptions, type Tasuki } from '../../src/index.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { TestRedis } from '../../src/testing/index.js';
+import type { EmbeddedRedisOptions } from '../../src/connection/embedded.js';
+
+/**
+ * Starts one throw-away redis-server for the calling test file (before its tests) and stops it after.
+ * Use `server()` inside tests. Each test gets isolation through a random key prefix ({@link newApp}).
+ */
+export function useRedis(options: EmbeddedRedisOptions = {}): () => TestRedis {
+  let redis: TestRedis | undefined;
+  before(async () => {
+    redis = await TestRedis.start(options);
+  });
+  after(async () => {
+    await redis?.close();
+  });
+  return () => {
+    if (!redis) throw new Error('useRedis(): the server is not started yet (call it at the top of the file)');
+    return redis;
+  };
+}
+
+/** A random key prefix, so tests sharing one server never see each other's keys. */
+export function randomPrefix(): string {
+  return `t${randomBytes(4).toString('hex')}`;
+}
+
+const apps: Tasuki[] = [];
+after(async () => {
+  await Promise.all(apps.map((a) => a.close()));
+});
+
+/** A silent app on the test server with a random prefix; closed after the file's tests. */
+export function newApp(redis: TestRedis, options: AppOptions = {}): Tasuki {
+  const app = tasuki({ redis: redis.url, prefix: randomPrefix(), logger: silentLogger(), ...options });
+  apps.push(app);
+  return app;
+}
+
+/** Resolves when `check()` is true, polling every 10 ms; rejects after `timeoutMs`. */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
