@@ -18,7 +18,12 @@ export type TasukiErrorCode =
   | 'E_TIMEOUT'
   | 'E_TASK_FAILED'
   | 'E_NOT_FOUND'
-  | 'E_REDIS';
+  | 'E_REDIS'
+  | 'E_LOCK_TIMEOUT'
+  | 'E_LOCK_LOST'
+  | 'E_LOCK_REPLICAS'
+  | 'E_LOCK_STATE'
+  | 'E_STALE_TOKEN';
 
 export class TasukiError extends Error {
   readonly code: TasukiErrorCode;
