@@ -1,5 +1,5 @@
 import type { ChainableCommander } from 'ioredis';
-import { TasukiError, TaskArgsError, type FieldIssue } from '../errors.js';
+import { OptionsError, TasukiError, TaskArgsError, type FieldIssue } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import * as scripts from '../scripts/catalogue.js';
 import type { Duration } from '../util/duration.js';
@@ -206,6 +206,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     const now = Date.now();
     const prepared: Prepared[] = [];
     const issues: FieldIssue[] = [];
+    const optionIssues: FieldIssue[] = [];
     for (let i = 0; i < items.length; i++) {
       const item: unknown = items[i];
       try {
@@ -216,10 +217,13 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
         prepared.push(await this.prepare(args, options, now, `[${i}]`));
       } catch (err) {
         if (err instanceof TaskArgsError) issues.push(...err.issues);
+        else if (err instanceof OptionsError) optionIssues.push(...err.issues);
         else throw err;
       }
     }
-    if (issues.length) throw new TaskArgsError(this.name, issues);
+    // Every bad item is reported at once; argument errors take precedence in the error's type.
+    if (issues.length) throw new TaskArgsError(this.name, [...issues, ...optionIssues]);
+    if (optionIssues.length) throw new OptionsError('enqueue options', optionIssues);
     const byQueue = new Map<string, number[]>();
     prepared.forEach((p, i) => {
       const list = byQueue.get(p.opts.queue);

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { z } from 'zod';
+import { tasuki, TimeoutError, Worker, TasukiError } from '../../src/index.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { newApp, until, useRedis } from '../support/redis.js';
+
+const server = useRedis();
+
+test('a task moves delayed → queued → active → succeeded, visible by id from another process', async () => {
+  const app = newApp(server());
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const t = app.task({
+    name: 'gated',
+    schema: z.object({}),
+    handler: async () => {
+      await gate;
+      return { ok: true };
+    },
+  });
+  // Another app object on the same Redis and prefix stands for another process.
+  const other = tasuki({ redis: server().url, prefix: app.keys.space.prefix, logger: silentLogger() });
+  const h = await t.enqueue({}, { delay: 200 });
+  assert.equal((await other.getTask(h.id))?.state, 'delayed');
+  const worker = new Worker(app, { logger: silentLogger(), promoteIntervalMs: 20 });
+  await worker.start();
+  await until(async () => (await other.getTask(h.id))?.state === 'active', 5000, 'active');
+  const active = await other.getTask(h.id);
+  assert.equal(active?.worker, worker.name);
+  assert.equal(active?.deliveries, 1);
+  release();
+  assert.deepEqual(await other.waitForResult(h.id, { timeout: '5s' }), { ok: true });
+  const done = await other.getTask(h.id);
+  assert.equal(done?.state, 'succeeded');
+  assert.deepEqual(done?.result, { ok: true });
+  assert.equal(done?.task, 'gated');
+  assert.equal(done?.attempt, 1);
+  assert.ok(
+    done?.finishedAt !== undefined && done.startedAt !== undefined && done.finishedAt >= done.startedAt,
+  );
+  await worker.stop();
+  await other.close();
+});
+
+test('results are stored with the configured TTL, never forever', async () => {
+  const app = newApp(server(), { resultTtl: '90s' });
+  const t = app.task({ name: 'ttl', schema: z.object({}), handler: () => 1 });
+  const worker = new Worker(app, { logger: silentLogger() });
+  await worker.start();
+  const h = await t.enqueue({});
+  await h.result({ timeout: '5s' });
+  await worker.stop();
+  const local = h.id.split('@')[0] as string;
+  const ttl = await server()
+    .client()
+    .pttl(app.keys.result.key({ queue: 'default', task: local }));
+  assert.ok(ttl > 80_000 && ttl <= 90_000, `ttl ${ttl}`);
+});
+
+test('result() times out with TimeoutError, and waiting does not poll Redis', async () => {
+  const app = newApp(server());
+  const t = app.task({ name: 'never', schema: z.object({}), handler: () => 1 });
+  const h = await t.enqueue({}); // no worker: it never runs
+  const redis = server().client();
+  await h.result({ timeout: 50 }).catch(() => undefined); // warm up: connections and the listener
+  await redis.config('RESETSTAT');
+  const started = Date.now();
+  await assert.rejects(h.result({ timeout: 1500 }), (err: unknown) => {
+    assert.ok(err instanceof TimeoutError);
+    assert.match(err.message, new RegExp(`task ${h.id} did not finish within 1500 ms`));
+    return true;
+  });
+  assert.ok(Date.now() - started >= 1500);
+  const stats = await redis.info('commandstats');
+  const calls = [...stats.matchAll(/cmdstat_(\w+):calls=(\d+)/g)]
+    .filter(([, name]) => name !== 'info' && name !== 'config')
+    .reduce((sum, [, , n]) => sum + Number(n), 0);
+  // One GET for the record and at most a couple of XREAD BLOCKs: no loop of reads while waiting.
+  assert.ok(calls <= 4, `${calls} commands while waiting 1.5 s: ${stats}`);
+});
+
+test('many waiters share one blocking connection', async () => {
+  const app = newApp(server());
+  const t = app.task({ name: 'w', schema: z.object({ i: z.number() }), handler: ({ i }) => i });
+  const handles = await t.enqueueMany(Array.from({ length: 300 }, (_, i) => ({ args: { i } })));
+  const redis = server().client();
+  const ids = async (): Promise<string[]> =>
+    String(await redis.client('LIST'))
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => /id=(\d+)/.exec(l)?.[1] as string);
+  const before = new Set(await ids());
+  const waits = handles.map((h) => h.result({ timeout: '10s' }));
+  await new Promise((r) => setTimeout(r, 100));
+  const list = String(await redis.client('LIST')).split('\n');
+  const blocked = list.filter((l) => /cmd=xread /.test(l) && !before.has(/id=(\d+)/.exec(l)?.[1] as string));
+  assert.equal(blocked.length, 1, list.join('\n'));
+  const worker = new Worker(app, { logger: silentLogger() });
+  await worker.start();
+  assert.deepEqual(
+    await Promise.all(waits),
+    handles.map((_, i) => i),
+  );
+  await worker.stop();
+});
+
+test('a task that finished before anyone waited is found at once', async () => {
+  const app = newApp(server());
+  const t = app.task({ name: 'early', schema: z.object({}), handler: () => 'early' });
+  const worker = new Worker(app, { logger: silentLogger() });
+  await worker.start();
+  const h = await t.enqueue({});
+  await until(async () => (await h.info())?.state === 'succeeded', 5000, 'success');
+  await worker.stop();
+  assert.equal(await h.result({ timeout: 100 }), 'early');
+});
+
+test('lookups of unknown or malformed ids', async () => {
+  const app = newApp(server());
+  assert.equal(await app.getTask('1-0@default'), null);
+  await assert.rejects(app.getTask('garbage'), (err: unknown) => {
+    assert.ok(err instanceof TasukiError);
+    assert.equal(err.code, 'E_TASK_ID');
+    assert.match(err.message, /"garbage" is not a tasuki task id/);
+    return true;
+  });
+  await assert.rejects(
+    app.waitForResult('1-0@default', { timeout: 'soon' as never }),
+    /timeout: is not a duration/,
+  );
+});
