@@ -3,6 +3,9 @@ import { Keyspace } from './registry.js';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** Default TTL of a lock (`ttl` option of `Lock`), also the catalogue TTL of `lock.owner`. */
+export const DEFAULT_LOCK_TTL_MS = 30_000;
+
 /** The owner name tasuki's own keys carry in the catalogue. */
 export const TASUKI_OWNER = 'tasuki';
 
@@ -16,6 +19,8 @@ export interface TasukiKeys {
   readonly events: KeyDef<'{q:<queue>}:events'>;
   readonly result: KeyDef<'{q:<queue>}:r:<task>'>;
   readonly idempotency: KeyDef<'{q:<queue>}:idem:<key>'>;
+  readonly lock: KeyDef<'{lock:<name>}'>;
+  readonly lockFence: KeyDef<'{lock:<name>}:fence'>;
 }
 
 /** Declares tasuki's keys in a new keyspace with the given prefix. */
@@ -100,6 +105,31 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       codec: 'text: task id',
       maxBytes: 256,
       purpose: 'Maps an idempotency key to the task it created, so a repeat enqueue returns that task.',
+    }),
+    lock: space.define({
+      id: 'lock.owner',
+      pattern: '{lock:<name>}',
+      owner: `${TASUKI_OWNER}/lock`,
+      version: 1,
+      type: 'string',
+      ttlMs: DEFAULT_LOCK_TTL_MS,
+      codec: 'text: random owner token of the current holder',
+      maxBytes: 256,
+      purpose:
+        "A held lock; its TTL is the lock's ttl option (default 30 s), renewed by extend/auto-renew, deleted on release.",
+    }),
+    lockFence: space.define({
+      id: 'lock.fence',
+      pattern: '{lock:<name>}:fence',
+      owner: `${TASUKI_OWNER}/lock`,
+      version: 1,
+      type: 'string',
+      noTtlReason:
+        'the last fencing token issued for the lock name; one small integer per name, kept so tokens keep rising (losing it is survivable: tokens are floored by the server clock)',
+      codec: 'integer',
+      maxBytes: 128,
+      purpose:
+        'Fencing-token counter of a lock name; lock_acquire raises it on every successful acquisition.',
     }),
   };
 }

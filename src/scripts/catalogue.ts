@@ -15,6 +15,10 @@ export const SCRIPT_KEYS = {
   promote: ['delayed', 'parked', 'stream'],
   finish: ['stream', 'events', 'parked', 'results...'],
   lookup: ['result', 'parked', 'delayed', 'stream'],
+  lock_acquire: ['lock', 'fence'],
+  lock_release: ['lock'],
+  lock_extend: ['lock'],
+  fence_set: ['value'],
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_KEYS;
@@ -137,4 +141,36 @@ export function lookup(
   a: { id: string; group: string },
 ): ScriptCall<LookupReply> {
   return { script: 'lookup', keys: [k.result, k.parked, k.delayed, k.stream], args: [a.id, a.group] };
+}
+
+/** Take a lock and issue its fencing token (see lock_acquire.lua). */
+export type LockAcquireReply = [1, string] | [0, number];
+
+/** Take a lock if free. Reply: `[1, token]` acquired, `[0, pttl]` held by someone else. */
+export function lockAcquire(
+  k: { lock: string; fence: string },
+  a: { owner: string; ttlMs: number },
+): ScriptCall<LockAcquireReply> {
+  return { script: 'lock_acquire', keys: [k.lock, k.fence], args: [a.owner, a.ttlMs] };
+}
+
+/** Delete a lock if `owner` still holds it. Reply: 1 released, 0 not held by `owner`. */
+export function lockRelease(k: { lock: string }, a: { owner: string }): ScriptCall<number> {
+  return { script: 'lock_release', keys: [k.lock], args: [a.owner] };
+}
+
+/** Set (or add to) the TTL of a lock `owner` still holds. Reply: new TTL ms, 0 not held, -1 bad ms. */
+export function lockExtend(
+  k: { lock: string },
+  a: { owner: string; ms: number; mode: 'replace' | 'add' },
+): ScriptCall<number> {
+  return { script: 'lock_extend', keys: [k.lock], args: [a.owner, a.ms, a.mode] };
+}
+
+/** Write a fenced value. Reply: `[1, token]` written, `[0, stored token]` stale token. */
+export function fenceSet(
+  k: { value: string },
+  a: { token: string; value: string; ttlMs: number },
+): ScriptCall<[0 | 1, string]> {
+  return { script: 'fence_set', keys: [k.value], args: [a.token, a.value, a.ttlMs] };
 }
