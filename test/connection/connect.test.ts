@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { execSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { connect, maskUrl, redisUrlFromEnv, TasukiError } from '../../src/index.js';
+import { connect, EmbeddedRedis, maskUrl, redisUrlFromEnv, TasukiError } from '../../src/index.js';
 import { freePort } from '../../src/testing/index.js';
 import { checkRedisUrl } from '../../src/connection/url.js';
 import { useRedis } from '../support/redis.js';
@@ -68,4 +72,52 @@ test('unreachable Redis: bounded retries with backoff, then E_CONNECTION naming 
   const elapsed = Date.now() - started;
   // Backoff 100, 200, 400 ms (±20 %) between the 4 attempts: at least ~560 ms, well under 5 s.
   assert.ok(elapsed >= 500 && elapsed < 5000, `took ${elapsed} ms`);
+});
+
+test('rediss:// connects over TLS', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tasuki-tls-'));
+  const sh = (cmd: string): void => {
+    execSync(cmd, { cwd: dir, stdio: 'ignore' });
+  };
+  try {
+    sh(
+      'openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=tasuki-test-ca',
+    );
+    sh('openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1');
+    writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+    sh(
+      'openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 -extfile ext.cnf',
+    );
+  } catch {
+    t.skip('openssl not available');
+    return;
+  }
+  const tlsPort = await freePort();
+  const tlsServer = await EmbeddedRedis.start({
+    args: [
+      '--tls-port',
+      String(tlsPort),
+      '--tls-cert-file',
+      join(dir, 'server.crt'),
+      '--tls-key-file',
+      join(dir, 'server.key'),
+      '--tls-ca-cert-file',
+      join(dir, 'ca.crt'),
+      '--tls-auth-clients',
+      'no',
+    ],
+  });
+  try {
+    const c = await connect({
+      url: `rediss://127.0.0.1:${tlsPort}`,
+      redisOptions: { tls: { ca: readFileSync(join(dir, 'ca.crt')) } },
+    });
+    assert.equal(await c.ping(), 'PONG');
+    const info = await c.client('INFO');
+    assert.match(String(info), new RegExp(`laddr=127\\.0\\.0\\.1:${tlsPort}`));
+    c.disconnect();
+  } finally {
+    await tlsServer.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
