@@ -2,8 +2,10 @@ import { OptionsError } from '../errors.js';
 
 /** The Redis URL tasuki uses when none is given: `TASUKI_REDIS_URL`, else `REDIS_URL`, else none. */
 export function redisUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const url = env.TASUKI_REDIS_URL ?? env.REDIS_URL;
-  return url && url.trim() !== '' ? url.trim() : undefined;
+  for (const url of [env.TASUKI_REDIS_URL, env.REDIS_URL]) {
+    if (url !== undefined && url.trim() !== '') return url.trim();
+  }
+  return undefined;
 }
 
 /** The URL with its password replaced by `***`, safe to log and to put in error messages. */
