@@ -8,7 +8,7 @@ const resize = app.task({
   name: 'image.resize',
   schema: z.object({ url: z.url(), width: z.number().int().positive() }),
   maxAttempts: 3,
-  handler: async ({ url, width }, ctx) => {
+  handler: ({ url, width }, ctx) => {
     ctx.log.info({ url, width }, 'resizing');
     return { url, width, bytes: width * 100 };
   },
