@@ -1,0 +1,60 @@
+import { OptionsError, type FieldIssue } from '../errors.js';
+
+/** Options of {@link withDeadlockRetry}. */
+export interface DeadlockRetryOptions {
+  /** Runs in all, the first included (default 3, as in the source's MySQL 1213 hook). */
+  attempts?: number;
+  /** Base pause before a re-run in ms (default 200); each pause is jittered to 50–150 % of it. */
+  backoffMs?: number;
+  /** Called before each re-run with the error and the number of the attempt that failed. */
+  onRetry?: (err: unknown, attempt: number) => void;
+}
+
+const PG_RETRYABLE = new Set(['40P01', '40001']);
+
+function field(err: unknown, name: string): unknown {
+  return typeof err === 'object' && err !== null ? (err as Record<string, unknown>)[name] : undefined;
+}
+
+/**
+ * True for errors a re-run of the whole transaction can fix: PostgreSQL deadlock_detected (40P01)
+ * and serialization_failure (40001) from `pg`; MySQL/MariaDB deadlock 1213 (`errno` 1213 or code
+ * `ER_LOCK_DEADLOCK`, from `mysql2` or `mysql`). Looks through `cause` as well.
+ */
+export function isDeadlockError(err: unknown): boolean {
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 5; e = field(e, 'cause'), depth++) {
+    const code = field(e, 'code');
+    if (typeof code === 'string' && (PG_RETRYABLE.has(code) || code === 'ER_LOCK_DEADLOCK')) return true;
+    if (field(e, 'errno') === 1213) return true;
+  }
+  return false;
+}
+
+/**
+ * Runs `fn` (one whole transaction: BEGIN ... COMMIT inside it) and re-runs it when it fails with a
+ * deadlock or serialization failure ({@link isDeadlockError}), up to `attempts` runs with a short
+ * jittered backoff. Any other error, or the last deadlock, is thrown as it is. `fn` gets the attempt
+ * number (1-based).
+ */
+export async function withDeadlockRetry<T>(
+  fn: (attempt: number) => Promise<T>,
+  options: DeadlockRetryOptions = {},
+): Promise<T> {
+  const attempts = options.attempts ?? 3;
+  const backoffMs = options.backoffMs ?? 200;
+  const issues: FieldIssue[] = [];
+  if (!Number.isInteger(attempts) || attempts < 1)
+    issues.push({ path: 'attempts', message: `must be an integer >= 1, got ${attempts}` });
+  if (!Number.isFinite(backoffMs) || backoffMs < 0)
+    issues.push({ path: 'backoffMs', message: `must be >= 0, got ${backoffMs}` });
+  if (issues.length) throw new OptionsError('withDeadlockRetry options', issues);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (err) {
+      if (attempt >= attempts || !isDeadlockError(err)) throw err;
+      options.onRetry?.(err, attempt);
+      await new Promise((r) => setTimeout(r, Math.round(backoffMs * (0.5 + Math.random()))));
+    }
+  }
+}
