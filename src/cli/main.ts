@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { TasukiError } from '../errors.js';
 import { registerDev } from './dev.js';
+import { registerKeys } from './keys.js';
 import { registerWorker } from './worker.js';
 
 /** Builds the `tasuki` command line. Each part registers its own subcommands. */
@@ -11,6 +12,7 @@ export function program(): Command {
     .showHelpAfterError();
   registerWorker(p);
   registerDev(p);
+  registerKeys(p);
   return p;
 }
 
