@@ -28,3 +28,24 @@ export { EmbeddedRedis, type EmbeddedRedisOptions } from './connection/embedded.
 export { createLogger, type Logger } from './log/logger.js';
 export type { Duration } from './util/duration.js';
 export * from './errors.js';
+export {
+  Lock,
+  Locks,
+  withLock,
+  LockTimeoutError,
+  LockLostError,
+  LockReplicationError,
+  StaleTokenError,
+  fencedSet,
+  fencedGet,
+  fencedUpsert,
+  fencedUpdate,
+  withDeadlockRetry,
+  isDeadlockError,
+  type LockOptions,
+  type WaitReplicas,
+  type FencedValue,
+  type SqlQueryable,
+  type FencedRowWrite,
+  type DeadlockRetryOptions,
+} from './lock/index.js';
