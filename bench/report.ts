@@ -1,0 +1,100 @@
+import type { Row, SystemName } from './config.js';
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** Rows from samples keyed by scenario, then system. */
+export function toRows(
+  samples: ReadonlyMap<string, ReadonlyMap<SystemName, readonly number[]>>,
+  units: ReadonlyMap<string, string>,
+): Row[] {
+  const rows: Row[] = [];
+  for (const [scenario, bySystem] of samples) {
+    for (const [system, xs] of bySystem) {
+      if (xs.length === 0) continue;
+      rows.push({
+        scenario,
+        system,
+        median: round(median(xs)),
+        min: round(Math.min(...xs)),
+        max: round(Math.max(...xs)),
+        unit: units.get(scenario) ?? '',
+      });
+    }
+  }
+  return rows;
+}
+
+function round(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  const a = Math.abs(x);
+  const digits = a >= 1000 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : 3;
+  return Number(x.toFixed(digits));
+}
+
+function fmt(x: number): string {
+  const a = Math.abs(x);
+  if (a >= 1000) return Math.round(x).toLocaleString('en-US');
+  return String(round(x));
+}
+
+/** Scenarios where a lower number is better. */
+export function lowerIsBetter(scenario: string): boolean {
+  return /^(latency|redis-)/.test(scenario);
+}
+
+/** A Markdown table: median (min–max) per system and the ratio tasuki / each peer. */
+export function table(rows: readonly Row[], systems: readonly SystemName[]): string {
+  const scenarios = [...new Set(rows.map((r) => r.scenario))];
+  const peers = systems.filter((s) => s !== 'tasuki');
+  const head = ['scenario', 'unit', ...systems, ...peers.map((p) => `tasuki / ${p}`)];
+  const lines = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`];
+  for (const scenario of scenarios) {
+    const of = (s: SystemName): Row | undefined => rows.find((r) => r.scenario === scenario && r.system === s);
+    const unit = (rows.find((r) => r.scenario === scenario)?.unit ?? '') + (lowerIsBetter(scenario) ? ' ↓' : ' ↑');
+    const cells = systems.map((s) => {
+      const r = of(s);
+      return r ? `${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)})` : '–';
+    });
+    const t = of('tasuki');
+    const ratios = peers.map((p) => {
+      const r = of(p);
+      return t && r && r.median !== 0 ? `${(t.median / r.median).toFixed(2)}×` : '–';
+    });
+    lines.push(`| ${[scenario, unit, ...cells, ...ratios].join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+/** Issue 3's targets, checked against the medians. */
+export function targets(rows: readonly Row[]): string[] {
+  const m = (scenario: string, system: SystemName): number | undefined =>
+    rows.find((r) => r.scenario === scenario && r.system === system)?.median;
+  const out: string[] = [];
+  const ratio = (scenario: string, peer: SystemName, want: number, higher: boolean): void => {
+    const t = m(scenario, 'tasuki');
+    const p = m(scenario, peer);
+    if (t === undefined || p === undefined) return;
+    const r = t / p;
+    const ok = higher ? r >= want : r <= want;
+    out.push(`${ok ? 'met    ' : 'NOT met'}  ${scenario}: tasuki / ${peer} = ${r.toFixed(2)}× (target ${higher ? '≥' : '≤'} ${want}×)`);
+  };
+  const abs = (scenario: string, max: number, note = ''): void => {
+    const t = m(scenario, 'tasuki');
+    if (t === undefined) return;
+    out.push(`${t <= max ? 'met    ' : 'NOT met'}  ${scenario}: tasuki ${fmt(t)} (target ≤ ${max})${note}`);
+  };
+  ratio('drain-c50', 'bullmq', 3, true);
+  ratio('drain-c50', 'bee-queue', 2, true);
+  ratio('enqueue-bulk', 'bee-queue', 2, true);
+  ratio('enqueue-single', 'bee-queue', 1, true);
+  ratio('latency-p99', 'bee-queue', 1, false);
+  abs('redis-bytes-per-task-10B', 100);
+  abs('redis-bytes-per-task-10KB', 300, ' — applies once the claim check exists');
+  abs('redis-bytes-per-task-1MB', 300, ' — applies once the claim check exists');
+  abs('redis-commands-per-task', 6);
+  return out;
+}

@@ -1,0 +1,219 @@
+/**
+ * `npm run bench`: tasuki, BullMQ and bee-queue against one throw-away redis-server, scenarios of
+ * issue 3, systems and repetitions interleaved. Prints a table of medians and writes the rows to
+ * `bench/results/latest.json` (or `--out`). `--smoke` runs tiny counts once (for CI).
+ *
+ *   npm run bench -- [--reps 3] [--smoke] [--out file.json] [--systems tasuki,bullmq]
+ *                    [--scenarios drain-c50,latency-p99] [--no-ceiling]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { EmbeddedRedis } from '../src/connection/embedded.js';
+import { ceiling } from './ceiling.js';
+import { FULL, SCENARIOS, SMOKE, SYSTEMS, type Row, type ScenarioName, type SystemName } from './config.js';
+import { Stats } from './redis-info.js';
+import { table, targets, toRows } from './report.js';
+import * as s from './scenarios.js';
+import { loadSystem } from './systems/system.js';
+
+const { values: argv } = parseArgs({
+  options: {
+    reps: { type: 'string' },
+    smoke: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    systems: { type: 'string' },
+    scenarios: { type: 'string' },
+    'no-ceiling': { type: 'boolean', default: false },
+  },
+});
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const sizes = argv.smoke ? SMOKE : FULL;
+const reps = Number(argv.reps ?? (argv.smoke ? 1 : 3));
+if (!Number.isInteger(reps) || reps < 1 || reps > 20) throw new Error(`--reps must be 1..20, got ${argv.reps}`);
+const out = resolve(argv.out ?? `${ROOT}/bench/results/latest.json`);
+const systems = pick(argv.systems, SYSTEMS, '--systems');
+const wanted = new Set(pick(argv.scenarios, SCENARIOS, '--scenarios'));
+
+function pick<T extends string>(arg: string | undefined, all: readonly T[], flag: string): T[] {
+  if (arg === undefined) return [...all];
+  const list = arg.split(',').map((x) => x.trim());
+  for (const x of list) if (!all.includes(x as T)) throw new Error(`${flag}: unknown "${x}"; one of ${all.join(', ')}`);
+  return list as T[];
+}
+
+const UNITS: Record<ScenarioName, string> = {
+  'enqueue-single': 'jobs/s',
+  'enqueue-bulk': 'jobs/s',
+  'drain-c1': 'jobs/s',
+  'drain-c50': 'jobs/s',
+  'latency-p50': 'ms',
+  'latency-p99': 'ms',
+  'redis-bytes-per-task-10B': 'bytes',
+  'redis-bytes-per-task-10KB': 'bytes',
+  'redis-bytes-per-task-1MB': 'bytes',
+  'redis-commands-per-task': 'commands',
+  'redis-cpu-us-per-task': 'µs',
+};
+
+type Measured = Partial<Record<ScenarioName, number>>;
+
+/** Measurements, in run order; each yields one or more scenarios. */
+const GROUPS: { scenarios: ScenarioName[]; run: (ctx: s.Ctx) => Promise<Measured> }[] = [
+  { scenarios: ['enqueue-single'], run: async (c) => ({ 'enqueue-single': await s.enqueueSingle(c) }) },
+  { scenarios: ['enqueue-bulk'], run: async (c) => ({ 'enqueue-bulk': await s.enqueueBulk(c) }) },
+  { scenarios: ['drain-c1'], run: async (c) => ({ 'drain-c1': await s.drainC1(c) }) },
+  {
+    scenarios: ['drain-c50', 'redis-cpu-us-per-task'],
+    run: async (c) => {
+      const r = await s.drainC50(c);
+      return { 'drain-c50': r.jobsPerSec, 'redis-cpu-us-per-task': r.cpuUsPerTask };
+    },
+  },
+  {
+    scenarios: ['latency-p50', 'latency-p99'],
+    run: async (c) => {
+      const r = await s.latency(c);
+      return { 'latency-p50': r.p50, 'latency-p99': r.p99 };
+    },
+  },
+  {
+    scenarios: ['redis-bytes-per-task-10B'],
+    run: async (c) => ({ 'redis-bytes-per-task-10B': await s.bytesPerTask(c, 0, c.sizes.bytesTasks10B) }),
+  },
+  {
+    scenarios: ['redis-bytes-per-task-10KB'],
+    run: async (c) => ({ 'redis-bytes-per-task-10KB': await s.bytesPerTask(c, 10 * 1024, c.sizes.bytesTasks10KB) }),
+  },
+  {
+    scenarios: ['redis-bytes-per-task-1MB'],
+    run: async (c) => ({ 'redis-bytes-per-task-1MB': await s.bytesPerTask(c, 1024 * 1024, c.sizes.bytesTasks1MB) }),
+  },
+  {
+    scenarios: ['redis-commands-per-task'],
+    run: async (c) => {
+      const r = await s.commandsPerTask(c);
+      commandMix.set(c.system.name, r.byCommand);
+      return { 'redis-commands-per-task': r.perTask };
+    },
+  },
+];
+
+const samples = new Map<string, Map<SystemName, number[]>>();
+const units = new Map<string, string>(Object.entries(UNITS));
+const commandMix = new Map<SystemName, Record<string, number>>();
+const failures: string[] = [];
+
+function note(scenario: string, system: SystemName, value: number): void {
+  let bySystem = samples.get(scenario);
+  if (!bySystem) samples.set(scenario, (bySystem = new Map()));
+  let xs = bySystem.get(system);
+  if (!xs) bySystem.set(system, (xs = []));
+  xs.push(value);
+}
+
+function log(msg: string): void {
+  process.stderr.write(`${msg}\n`);
+}
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  const redis = await EmbeddedRedis.start();
+  const stats = await Stats.open(redis.port);
+  const loaded = await Promise.all(systems.map((n) => loadSystem(n)));
+  // Scenario order is fixed (the server's state is reset between measurements); the order of systems
+  // rotates with each measurement and repetition so no system always goes first.
+  let turn = 0;
+  let seq = 0;
+  try {
+    const groups = GROUPS.filter((g) => g.scenarios.some((x) => wanted.has(x)));
+    for (let rep = 1; rep <= reps; rep++) {
+      for (const g of groups) {
+        const order = loaded.map((_, i) => loaded[(i + turn) % loaded.length]);
+        turn++;
+        for (const system of order) {
+          if (!system) continue;
+          const t0 = performance.now();
+          const ctx: s.Ctx = { system, stats, port: redis.port, sizes, queue: (w) => `bench-${w}-${++seq}` };
+          try {
+            const r = await g.run(ctx);
+            for (const [k, v] of Object.entries(r)) if (wanted.has(k as ScenarioName)) note(k, system.name, v);
+            const shown = Object.entries(r).map(([k, v]) => `${k}=${v.toFixed(1)}`);
+            log(`rep ${rep} ${system.name.padEnd(9)} ${shown.join(' ')} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+          } catch (err) {
+            const msg = `rep ${rep} ${system.name} ${g.scenarios.join('+')}: ${err instanceof Error ? err.message : String(err)}`;
+            failures.push(msg);
+            log(`FAILED ${msg}`);
+          }
+        }
+      }
+      if (!argv['no-ceiling'] && systems.includes('tasuki')) {
+        try {
+          const c = await ceiling(stats, redis.port, sizes.ceilingRequests);
+          for (const [k, v] of c.values) {
+            note(k, 'tasuki', v.value);
+            units.set(k, v.unit);
+          }
+          log(`rep ${rep} ceiling   ${[...c.values].map(([k, v]) => `${k}=${Math.round(v.value)}`).join(' ')}`);
+        } catch (err) {
+          failures.push(`ceiling: ${err instanceof Error ? err.message : String(err)}`);
+          log(`FAILED ceiling: ${String(err)}`);
+        }
+      }
+    }
+  } finally {
+    await stats.close().catch(() => undefined);
+    await redis.destroy();
+  }
+  const rows: Row[] = toRows(samples, units);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(rows, null, 2)}\n`);
+  const details = {
+    date: new Date().toISOString(),
+    mode: argv.smoke ? 'smoke' : 'full',
+    reps,
+    sizes,
+    node: process.version,
+    redis: execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim(),
+    cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
+    seconds: Math.round((performance.now() - started) / 1000),
+    commandsPerTaskByCommand: Object.fromEntries(commandMix),
+    failures,
+  };
+  writeFileSync(out.replace(/\.json$/, '') + '.details.json', `${JSON.stringify(details, null, 2)}\n`);
+  const main = rows.filter((r) => !r.scenario.startsWith('ceiling-'));
+  const ceil = rows.filter((r) => r.scenario.startsWith('ceiling-'));
+  console.log(`\nMedians of ${reps} repetition(s), min–max in brackets; ↑ higher is better, ↓ lower is better.\n`);
+  console.log(table(main, systems));
+  if (ceil.length) {
+    console.log(`\nCeiling: redis-benchmark, 50 clients, tasuki's per-task command mix (XADD; XREADGROUP COUNT b; finish for b tasks).\n`);
+    console.log(table(ceil, ['tasuki']));
+    const mix = ceil.find((r) => r.scenario.startsWith('ceiling-tasuki-mix-P') && !r.scenario.endsWith('P1'));
+    const d50 = main.find((r) => r.scenario === 'drain-c50' && r.system === 'tasuki');
+    if (mix && d50) console.log(`\ntasuki drain-c50 is ${((100 * d50.median) / mix.median).toFixed(0)} % of the pipelined ceiling.`);
+  }
+  const t = targets(main);
+  if (t.length) console.log(`\nIssue 3 targets:\n${t.map((x) => `  ${x}`).join('\n')}`);
+  for (const [system, mix] of commandMix) {
+    const top = Object.entries(mix)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v.toFixed(2)}`);
+    console.log(`\n${system} commands per task: ${top.join(', ')}`);
+  }
+  console.log(`\nWrote ${out} (${Math.round((performance.now() - started) / 1000)} s).`);
+  if (failures.length) console.log(`\n${failures.length} measurement(s) failed:\n${failures.join('\n')}`);
+  return failures.length ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,74 @@
+import { performance } from 'node:perf_hooks';
+import { z } from 'zod';
+import { tasuki, Worker, type Tasuki } from '../../src/index.js';
+import { silentLogger } from '../../src/log/logger.js';
+import type { Payload } from '../config.js';
+import { deferred, sleep, type BenchWorker, type Producer, type System, type Target } from './system.js';
+
+const schema = z.object({ i: z.number(), pad: z.string().optional() });
+
+function app(t: Target): Tasuki {
+  return tasuki({
+    redis: `redis://${t.host}:${t.port}`,
+    queues: [t.queue],
+    logger: silentLogger(),
+    maxPayloadBytes: t.maxPayloadBytes,
+  });
+}
+
+export const tasukiSystem: System = {
+  name: 'tasuki',
+
+  async producer(t): Promise<Producer> {
+    const a = app(t);
+    const task = a.task({ name: 'noop', queue: t.queue, schema, handler: () => null });
+    await a.redis();
+    return {
+      async enqueue(p: Payload) {
+        await task.enqueue(p);
+      },
+      async enqueueBulk(ps) {
+        await task.enqueueMany(ps.map((args) => ({ args })));
+      },
+      async run(p, timeoutMs) {
+        const handle = await task.enqueue(p);
+        await handle.result({ timeout: timeoutMs });
+      },
+      close: () => a.close(),
+    };
+  },
+
+  async worker(spec): Promise<BenchWorker> {
+    const a = app(spec);
+    let calls = 0;
+    const finished = deferred<number>();
+    const w = new Worker(a, { concurrency: spec.concurrency });
+    const settled = (): number => w.counts.succeeded + w.counts.failed;
+    // tasuki has no per-task completion event: once the last handler has run, wait until the worker
+    // counted every task, then stop it, which returns only after the last finish script replied.
+    const watch = async (): Promise<void> => {
+      while (settled() < spec.expect) await sleep(1);
+      await w.stop();
+      finished.resolve(performance.now());
+    };
+    a.task({
+      name: 'noop',
+      queue: spec.queue,
+      schema,
+      handler: () => {
+        spec.onTask();
+        if (++calls === spec.expect) void watch();
+        return null;
+      },
+    });
+    await w.start();
+    return {
+      done: finished.promise,
+      failures: () => w.counts.failed,
+      async stop() {
+        await w.stop();
+        await a.close();
+      },
+    };
+  },
+};
