@@ -19,6 +19,9 @@ export type TasukiErrorCode =
   | 'E_TASK_FAILED'
   | 'E_NOT_FOUND'
   | 'E_REDIS'
+  | 'E_TIME_LIMIT'
+  | 'E_EXPIRED'
+  | 'E_LOST'
   | 'E_LOCK_TIMEOUT'
   | 'E_LOCK_LOST'
   | 'E_LOCK_REPLICAS'
@@ -112,6 +115,23 @@ export class TaskFailedError extends TasukiError {
     super('E_TASK_FAILED', `task ${taskId} failed: ${remote.name}: ${remote.message}`);
     this.taskId = taskId;
     this.remote = remote;
+  }
+}
+
+/** An attempt ran past its time limit. */
+export class TimeLimitError extends TasukiError {
+  readonly limitMs: number;
+  readonly kind: 'soft' | 'hard';
+
+  constructor(kind: 'soft' | 'hard', limitMs: number) {
+    super(
+      'E_TIME_LIMIT',
+      kind === 'hard'
+        ? `the attempt ran past its time limit of ${limitMs} ms and was failed; make the handler faster, honour ctx.signal, or raise timeLimit`
+        : `the attempt ran past its soft time limit of ${limitMs} ms; ctx.signal was aborted so the handler can stop cleanly`,
+    );
+    this.kind = kind;
+    this.limitMs = limitMs;
   }
 }
 

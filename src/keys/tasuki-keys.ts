@@ -19,6 +19,7 @@ export interface TasukiKeys {
   readonly events: KeyDef<'{q:<queue>}:events'>;
   readonly result: KeyDef<'{q:<queue>}:r:<task>'>;
   readonly idempotency: KeyDef<'{q:<queue>}:idem:<key>'>;
+  readonly dead: KeyDef<'{q:<queue>}:dead'>;
   readonly lock: KeyDef<'{lock:<name>}'>;
   readonly lockFence: KeyDef<'{lock:<name>}:fence'>;
 }
@@ -94,6 +95,19 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       codec: 'JSON task record (state, result or error, attempts, worker, timestamps)',
       maxBytes: 1024 * 1024,
       purpose: "A task's state and result or error; TTL set by the app's resultTtl (default 24 h).",
+    }),
+    dead: space.define({
+      id: 'queue.dead',
+      pattern: '{q:<queue>}:dead',
+      owner: `${TASUKI_OWNER}/worker`,
+      version: 1,
+      type: 'stream',
+      noTtlReason:
+        "bounded instead: XADD MAXLEN ~ the app's deadLetterMaxLen (10000) and XTRIM MINID ~ its deadLetterRetention (7 d)",
+      codec:
+        'stream entry: field d = JSON dead letter (task id, name, reason, error, attempts, times, message)',
+      maxBytes: 64 * 1024 * 1024,
+      purpose: 'Tasks that failed their last attempt or could not run at all, for inspection and retry.',
     }),
     idempotency: space.define({
       id: 'task.idempotency',

@@ -33,6 +33,10 @@ export interface AppOptions {
   idempotencyTtl?: Duration;
   /** Largest encoded arguments accepted by enqueue, in bytes (default 512 KiB). */
   maxPayloadBytes?: number;
+  /** Approximate most dead letters kept per queue (default 10000). */
+  deadLetterMaxLen?: number;
+  /** Dead letters older than this are trimmed (default `7d`). */
+  deadLetterRetention?: Duration;
   /** Logger (default: JSON lines on stdout, pretty on a TTY). */
   logger?: Logger;
 }
@@ -46,6 +50,8 @@ const KNOWN_OPTIONS = new Set([
   'resultTtl',
   'idempotencyTtl',
   'maxPayloadBytes',
+  'deadLetterMaxLen',
+  'deadLetterRetention',
   'logger',
 ]);
 
@@ -61,6 +67,8 @@ export class Tasuki {
   readonly resultTtlMs: number;
   readonly idempotencyTtlMs: number;
   readonly maxPayloadBytes: number;
+  readonly deadLetterMaxLen: number;
+  readonly deadLetterRetentionMs: number;
   readonly log: Logger;
   private readonly options: AppOptions;
   private readonly tasks = new Map<string, Task>();
@@ -102,7 +110,20 @@ export class Tasuki {
     if (!Number.isInteger(maxPayload) || maxPayload <= 0) {
       issues.push({ path: 'maxPayloadBytes', message: 'must be a positive integer' });
     }
+    const deadMax = options.deadLetterMaxLen ?? 10_000;
+    if (!Number.isInteger(deadMax) || deadMax <= 0) {
+      issues.push({ path: 'deadLetterMaxLen', message: 'must be a positive integer' });
+    }
+    const deadRetention = toMs(options.deadLetterRetention ?? '7d');
+    if (!deadRetention) {
+      issues.push({
+        path: 'deadLetterRetention',
+        message: `${JSON.stringify(options.deadLetterRetention)} is not a positive duration`,
+      });
+    }
     if (issues.length) throw new OptionsError('app options', issues, 'E_CONFIG');
+    this.deadLetterMaxLen = deadMax;
+    this.deadLetterRetentionMs = deadRetention as number;
     this.options = options;
     this.queues = [...new Set(queues)];
     this.keys = tasukiKeys(options.prefix ?? 'tsk');
@@ -136,11 +157,31 @@ export class Tasuki {
     if (ma !== undefined && !(Number.isInteger(ma) && ma >= 1)) {
       issues.push({ path: 'maxAttempts', message: 'must be an integer >= 1' });
     }
-    if (definition.timeLimit !== undefined && !toMs(definition.timeLimit)) {
-      issues.push({
-        path: 'timeLimit',
-        message: `${JSON.stringify(definition.timeLimit)} is not a positive duration`,
-      });
+    for (const f of ['timeLimit', 'softTimeLimit'] as const) {
+      if (definition[f] !== undefined && !toMs(definition[f])) {
+        issues.push({ path: f, message: `${JSON.stringify(definition[f])} is not a positive duration` });
+      }
+    }
+    const b = definition.backoff;
+    if (b !== undefined) {
+      if (b.type !== 'exponential' && b.type !== 'fixed') {
+        issues.push({ path: 'backoff.type', message: 'must be "exponential" or "fixed"' });
+      }
+      for (const f of ['delay', 'maxDelay'] as const) {
+        const v = (b as Record<string, unknown>)[f];
+        if (v !== undefined && toMs(v) === undefined) {
+          issues.push({ path: `backoff.${f}`, message: `${JSON.stringify(v)} is not a duration` });
+        }
+      }
+      if (b.type === 'fixed' && b.delay === undefined) {
+        issues.push({ path: 'backoff.delay', message: 'is required for fixed backoff' });
+      }
+    }
+    const r = definition.retryOn;
+    if (r !== undefined && !Array.isArray(r) && typeof r !== 'function') {
+      issues.push({ path: 'retryOn', message: 'must be an array of error classes or a predicate' });
+    } else if (typeof r === 'function' && (r as { prototype?: unknown }).prototype instanceof Error) {
+      issues.push({ path: 'retryOn', message: 'is an error class; wrap it in an array: retryOn: [MyError]' });
     }
     if (issues.length) throw new OptionsError(`task definition "${String(definition.name)}"`, issues);
     if (this.tasks.has(definition.name)) {

@@ -9,6 +9,7 @@ import { encodeMessage, MESSAGE_FIELD } from './message.js';
 import { resolveOptions, type EnqueueOptions, type ResolvedOptions } from './options.js';
 import { validate, type InferInput, type InferOutput, type StandardSchemaV1 } from './schema.js';
 import type { TaskInfo } from '../results/lookup.js';
+import type { Backoff, RetryOn } from '../worker/retry.js';
 
 /** What a handler gets besides its arguments. */
 export interface TaskContext {
@@ -35,8 +36,14 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
   queue?: string;
   /** Most attempts in all, including the first (default 1: no retry). */
   maxAttempts?: number;
-  /** Time limit of one attempt. */
+  /** Delay between attempts (default exponential from 1 s, capped at 1 h, with jitter). */
+  backoff?: Backoff;
+  /** Retry only these errors (classes, or a predicate); others go straight to the dead letters. */
+  retryOn?: RetryOn;
+  /** Hard time limit of one attempt: past it the attempt is failed and the worker moves on. */
   timeLimit?: Duration;
+  /** Soft time limit: past it `ctx.signal` is aborted so the handler can stop cleanly. */
+  softTimeLimit?: Duration;
 }
 
 /** A handle on an enqueued task. */

@@ -1,8 +1,8 @@
 /** States a task moves through. See docs/architecture.md for the state diagram. */
-export type TaskState = 'delayed' | 'queued' | 'active' | 'succeeded' | 'failed';
+export type TaskState = 'delayed' | 'queued' | 'active' | 'retrying' | 'succeeded' | 'failed' | 'expired';
 
-/** States after which a task does nothing more. */
-export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set<TaskState>(['succeeded', 'failed']);
+/** States after which a task does nothing more (until a dead letter is retried by hand). */
+export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set<TaskState>(['succeeded', 'failed', 'expired']);
 
 /** An error as stored in a task record. */
 export interface StoredError {
@@ -25,7 +25,15 @@ export interface TaskRecord {
   finishedAt: number;
   result?: unknown;
   error?: StoredError;
+  /** Retrying: when the next attempt is due (ms). */
+  retryAt?: number;
+  /** Failed: why it was dead-lettered (see {@link DeadReason}). */
+  reason?: DeadReason;
 }
+
+/** Why a task went to the dead letters. */
+export type DeadReason =
+  'max-attempts' | 'not-retryable' | 'undecodable' | 'unknown-task' | 'invalid-args' | 'max-deliveries';
 
 export function encodeRecord(r: TaskRecord): string {
   return JSON.stringify(r);

@@ -13,7 +13,11 @@ export const SCRIPT_KEYS = {
   enqueue_unique: ['idempotency', 'stream', 'delayed', 'parked'],
   schedule: ['delayed', 'parked'],
   promote: ['delayed', 'parked', 'stream'],
-  finish: ['stream', 'events', 'parked', 'results...'],
+  finish: ['stream', 'events', 'parked', 'delayed', 'dead', 'results...'],
+  handback: ['stream', 'parked'],
+  reclaim: ['stream'],
+  heartbeat: ['stream'],
+  dlq_retry: ['dead', 'stream', 'parked', 'results...'],
   lookup: ['result', 'parked', 'delayed', 'stream'],
   lock_acquire: ['lock', 'fence'],
   lock_release: ['lock'],
@@ -105,27 +109,86 @@ export function promote(
   return { script: 'promote', keys: [k.delayed, k.parked, k.stream], args: [a.now, a.limit] };
 }
 
-/** One finished task for {@link finish}. */
+/** What happens to a finished attempt (see finish.lua). */
+export type FinishOutcome = 'done' | 'retry' | 'dead';
+
+/** One finished attempt for {@link finish}. */
 export interface FinishedTask {
   entry: string;
   id: string;
   resultKey: string;
   record: string;
+  outcome: FinishOutcome;
+  /** The task id has a field in the parked hash that must go (it came from the delayed set). */
   parked: boolean;
+  /** Retry: due time in ms. */
+  due?: number;
+  /** Retry: the message to park; dead: the dead letter. */
+  payload?: string;
 }
 
-/** Record finished tasks of one queue, ack and delete their entries. Reply: entries acknowledged. */
+/** Record finished attempts of one queue, ack and delete their entries. Reply: entries acknowledged. */
 export function finish(
-  k: { stream: string; events: string; parked: string },
-  a: { group: string; ttlMs: number; eventsMaxLen: number; tasks: readonly FinishedTask[] },
+  k: { stream: string; events: string; parked: string; delayed: string; dead: string },
+  a: {
+    group: string;
+    ttlMs: number;
+    eventsMaxLen: number;
+    deadMaxLen: number;
+    deadMinId: string;
+    tasks: readonly FinishedTask[];
+  },
 ): ScriptCall<number> {
-  const keys = [k.stream, k.events, k.parked];
-  const args: (string | number)[] = [a.group, a.ttlMs, a.eventsMaxLen];
+  const keys = [k.stream, k.events, k.parked, k.delayed, k.dead];
+  const args: (string | number)[] = [a.group, a.ttlMs, a.eventsMaxLen, a.deadMaxLen, a.deadMinId];
   for (const t of a.tasks) {
     keys.push(t.resultKey);
-    args.push(t.entry, t.id, t.record, t.parked ? '1' : '0');
+    args.push(t.entry, t.id, t.record, t.parked ? `${t.outcome}+` : t.outcome, t.due ?? 0, t.payload ?? '');
   }
   return { script: 'finish', keys, args };
+}
+
+/** Give unstarted tasks back to the stream as new entries. Reply: how many went back. */
+export function handback(
+  k: { stream: string; parked: string },
+  a: { group: string; consumer: string; tasks: readonly { entry: string; id: string; message: string }[] },
+): ScriptCall<number> {
+  const args: (string | number)[] = [a.group, a.consumer];
+  for (const t of a.tasks) args.push(t.entry, t.id, t.message);
+  return { script: 'handback', keys: [k.stream, k.parked], args };
+}
+
+/** Reset the idle time of held entries. Reply: the entries no longer held. */
+export function heartbeat(
+  k: { stream: string },
+  a: { group: string; consumer: string; entries: readonly string[] },
+): ScriptCall<string[]> {
+  return { script: 'heartbeat', keys: [k.stream], args: [a.group, a.consumer, ...a.entries] };
+}
+
+/** Entries taken over by {@link reclaim}: id, fields, delivery count. */
+export type ReclaimReply = [string, string[], number][];
+
+/** Take over entries idle longer than `idleMs` (their worker died). */
+export function reclaim(
+  k: { stream: string },
+  a: { group: string; consumer: string; idleMs: number; count: number },
+): ScriptCall<ReclaimReply> {
+  return { script: 'reclaim', keys: [k.stream], args: [a.group, a.consumer, a.idleMs, a.count] };
+}
+
+/** Put dead letters back on their queue. Reply: how many went back. */
+export function dlqRetry(
+  k: { dead: string; stream: string; parked: string },
+  a: { tasks: readonly { deadEntry: string; id: string; message: string; resultKey: string }[] },
+): ScriptCall<number> {
+  const keys = [k.dead, k.stream, k.parked];
+  const args: string[] = [];
+  for (const t of a.tasks) {
+    keys.push(t.resultKey);
+    args.push(t.deadEntry, t.id, t.message);
+  }
+  return { script: 'dlq_retry', keys, args };
 }
 
 export type LookupReply =

@@ -1,9 +1,12 @@
 import type { Redis } from 'ioredis';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import type { Tasuki } from '../queue/app.js';
 import type { Logger } from '../log/logger.js';
 import { GROUP } from '../results/lookup.js';
+import { encodeRecord, toStoredError } from '../results/record.js';
 import * as scripts from '../scripts/catalogue.js';
 import { Incident } from '../util/incident.js';
+import { TasukiError } from '../errors.js';
+import type { Attempt } from './runner.js';
 
 /** Largest number of tasks finished by one script call. */
 const MAX_BATCH = 500;
@@ -11,28 +14,51 @@ const MAX_BATCH = 500;
 export const EVENTS_MAX_LEN = 10_000;
 
 /**
- * Collects finished tasks and records them with one `finish` script call per queue and event-loop
- * turn: ack, delete the entry, store the result, announce the completion. If Redis is away the
- * finished tasks stay here and are sent again until Redis takes them, so results are not lost while
- * this process lives.
+ * Collects finished attempts and records them with one `finish` script call per queue and
+ * event-loop turn: ack, delete the entry, store the record, park a retry or append a dead letter,
+ * announce the completion. If Redis is away the attempts stay here and are sent again until Redis
+ * takes them, so results are not lost while this process lives.
  */
 export class Completer {
   private readonly pending = new Map<string, scripts.FinishedTask[]>();
   private size = 0;
   private scheduled = false;
-  private inflight = new Set<Promise<void>>();
+  private readonly inflight = new Set<Promise<void>>();
   private readonly incident: Incident;
 
   constructor(
     private readonly redis: Redis,
-    private readonly keys: TasukiKeys,
-    private readonly resultTtlMs: number,
+    private readonly app: Tasuki,
     log: Logger,
   ) {
     this.incident = new Incident(log, 'recording finished tasks');
   }
 
-  add(queue: string, task: scripts.FinishedTask): void {
+  /** Queues an attempt's outcome for the next batch. */
+  add(a: Attempt): void {
+    let record: string;
+    try {
+      record = encodeRecord(a.record);
+    } catch (err) {
+      const error = toStoredError(
+        new TasukiError('E_TASK_FAILED', `result is not JSON-serialisable: ${(err as Error).message}`),
+      );
+      record = encodeRecord({ ...a.record, state: 'failed', result: undefined, error });
+    }
+    const queue = a.fetched.queue;
+    this.push(queue, {
+      entry: a.fetched.entry,
+      id: a.local,
+      resultKey: this.app.keys.result.key({ queue, task: a.local }),
+      record,
+      outcome: a.outcome,
+      parked: a.parked,
+      ...(a.due !== undefined ? { due: a.due } : {}),
+      ...(a.payload !== undefined ? { payload: a.payload } : {}),
+    });
+  }
+
+  private push(queue: string, task: scripts.FinishedTask): void {
     const list = this.pending.get(queue);
     if (list) list.push(task);
     else this.pending.set(queue, [task]);
@@ -44,9 +70,9 @@ export class Completer {
     }
   }
 
-  /** Tasks finished but not yet recorded in Redis. */
+  /** Attempts finished but not yet recorded in Redis. */
   get backlog(): number {
-    return this.size;
+    return this.size + this.inflight.size;
   }
 
   private flush(): void {
@@ -59,23 +85,31 @@ export class Completer {
   }
 
   private send(queue: string, tasks: scripts.FinishedTask[]): void {
+    const k = this.app.keys;
     const call = scripts.finish(
       {
-        stream: this.keys.stream.key({ queue }),
-        events: this.keys.events.key({ queue }),
-        parked: this.keys.parked.key({ queue }),
+        stream: k.stream.key({ queue }),
+        events: k.events.key({ queue }),
+        parked: k.parked.key({ queue }),
+        delayed: k.delayed.key({ queue }),
+        dead: k.dead.key({ queue }),
       },
-      { group: GROUP, ttlMs: this.resultTtlMs, eventsMaxLen: EVENTS_MAX_LEN, tasks },
+      {
+        group: GROUP,
+        ttlMs: this.app.resultTtlMs,
+        eventsMaxLen: EVENTS_MAX_LEN,
+        deadMaxLen: this.app.deadLetterMaxLen,
+        deadMinId: `${Math.max(0, Date.now() - this.app.deadLetterRetentionMs)}-0`,
+        tasks,
+      },
     );
     const p = scripts.run(this.redis, call).then(
       () => this.incident.ok(),
-      (err: unknown) => {
+      async (err: unknown) => {
         this.incident.fail(err);
-        // Keep them and try again shortly; the entries stay pending in the stream meanwhile.
-        setTimeout(() => {
-          for (const t of tasks) this.add(queue, t);
-        }, 500).unref();
-        return new Promise<void>((r) => setTimeout(r, 500));
+        // Keep them and try again shortly; their entries stay pending in the stream meanwhile.
+        await new Promise((r) => setTimeout(r, 500));
+        for (const t of tasks) this.push(queue, t);
       },
     );
     this.inflight.add(p);

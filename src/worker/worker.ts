@@ -2,28 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { connect } from '../connection/connect.js';
-import {
-  OptionsError,
-  TaskArgsError,
-  TasukiError,
-  UnknownQueueError,
-  UnknownTaskError,
-  type FieldIssue,
-} from '../errors.js';
+import { OptionsError, TasukiError, UnknownQueueError, type FieldIssue } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Tasuki } from '../queue/app.js';
 import { formatTaskId } from '../queue/ids.js';
-import { decodeMessage, MESSAGE_FIELD } from '../queue/message.js';
-import { validate } from '../queue/schema.js';
-import type { TaskContext } from '../queue/task.js';
+import { decodeMessage, encodeMessage, MESSAGE_FIELD } from '../queue/message.js';
 import { GROUP } from '../results/lookup.js';
-import { encodeRecord, toStoredError, type TaskRecord } from '../results/record.js';
-import { registerScripts } from '../scripts/catalogue.js';
+import * as scripts from '../scripts/catalogue.js';
+import { toMs, type Duration } from '../util/duration.js';
 import { Incident } from '../util/incident.js';
+import { Heartbeat, Reclaimer, type ClaimHost } from './claims.js';
 import { Completer } from './completer.js';
 import { Promoter } from './promoter.js';
+import { fieldValue, runAttempt, type Attempt, type Fetched } from './runner.js';
 
-/** Options of a worker. */
+/** Options of a worker. Every field is optional; defaults are listed. */
 export interface WorkerOptions {
   /** Queues to serve (default: every queue of the app). */
   queues?: readonly string[];
@@ -35,71 +28,95 @@ export interface WorkerOptions {
   blockMs?: number;
   /** Longest sleep between promotions of delayed tasks, ms (default 500). */
   promoteIntervalMs?: number;
+  /**
+   * A task held by a worker that sent no heartbeat for this long is taken over by another worker
+   * (default `30s`). Live workers renew their claims every third of it, however long a task runs.
+   */
+  claimIdle?: Duration;
+  /** How often to look for tasks of dead workers (default: half of claimIdle, at most 5 s). */
+  reclaimInterval?: Duration;
+  /** Deliveries after which a task that keeps killing its workers is dead-lettered (default 5). */
+  maxDeliveries?: number;
+  /** On stop, how long running tasks may take to finish (default `25s`; ECS waits 30 s). */
+  grace?: Duration;
   /** Consumer name (default `<host>:<pid>:<random>`). */
   name?: string;
   /** Logger (default: the app's). */
   logger?: Logger;
 }
 
-interface Fetched {
-  queue: string;
-  entry: string;
-  fields: string[];
-}
-
 /**
  * Runs an app's tasks from its queues: reads each queue's stream through the consumer group
- * `tasuki` in batches, runs up to `concurrency` handlers at once, and records each finished task
- * with one script call per batch.
+ * `tasuki` in batches, runs up to `concurrency` handlers at once, records finished attempts with one
+ * script call per batch, renews its claims, takes over tasks of dead workers, promotes delayed tasks,
+ * and on stop hands back what it has not started.
  */
-export class Worker {
+export class Worker implements ClaimHost {
   readonly name: string;
   readonly queues: readonly string[];
   readonly concurrency: number;
   private readonly prefetch: number;
   private readonly blockMs: number;
+  private readonly claimIdleMs: number;
+  private readonly reclaimMs: number;
+  private readonly maxDeliveries: number;
+  private readonly graceMs: number;
   private readonly log: Logger;
   private main: Redis | undefined;
   private blocking: Redis | undefined;
   private blockingId: number | undefined;
   private completer: Completer | undefined;
-  private promoter: Promoter | undefined;
+  private loops: { stop(): Promise<void>; start(): void }[] = [];
+  private heartbeat: Heartbeat | undefined;
   private readonly ready: Fetched[] = [];
+  /** Entries held per queue: fetched and not yet recorded. */
+  private readonly holding = new Map<string, Map<string, Fetched>>();
+  /** Entries that must not be recorded: lost to another worker, or handed back. */
+  private readonly dropped = new WeakSet<Fetched>();
   private active = 0;
   private running = false;
+  private stopping: Promise<void> | undefined;
   private fetchLoop: Promise<void> | undefined;
   private slotFreed: (() => void) | undefined;
   private idle: (() => void) | undefined;
   private readonly streamKeys: string[];
   private readonly queueByKey = new Map<string, string>();
-  /** Tasks finished by this worker, by final state. */
-  readonly counts = { succeeded: 0, failed: 0 };
+  /** Attempts finished by this worker, by what became of them. */
+  readonly counts = { succeeded: 0, failed: 0, retried: 0, expired: 0 };
 
   constructor(
     private readonly app: Tasuki,
     private readonly options: WorkerOptions = {},
   ) {
     const issues: FieldIssue[] = [];
-    const concurrency = options.concurrency ?? 10;
-    if (!Number.isInteger(concurrency) || concurrency < 1)
-      issues.push({ path: 'concurrency', message: 'must be an integer >= 1' });
-    const prefetch = options.prefetch ?? Math.max(concurrency, 16);
-    if (!Number.isInteger(prefetch) || prefetch < 0)
-      issues.push({ path: 'prefetch', message: 'must be an integer >= 0' });
-    const blockMs = options.blockMs ?? 2000;
-    if (!Number.isInteger(blockMs) || blockMs < 1)
-      issues.push({ path: 'blockMs', message: 'must be an integer >= 1' });
+    const int = (path: string, v: number, min: number): number => {
+      if (!Number.isInteger(v) || v < min) issues.push({ path, message: `must be an integer >= ${min}` });
+      return v;
+    };
+    const dur = (path: string, v: Duration | undefined, dflt: number): number => {
+      const ms = v === undefined ? dflt : toMs(v);
+      if (ms === undefined || ms <= 0) {
+        issues.push({ path, message: `${JSON.stringify(v)} is not a positive duration` });
+        return dflt;
+      }
+      return ms;
+    };
+    this.concurrency = int('concurrency', options.concurrency ?? 10, 1);
+    this.prefetch = int('prefetch', options.prefetch ?? Math.max(this.concurrency, 16), 0);
+    this.blockMs = int('blockMs', options.blockMs ?? 2000, 1);
+    this.claimIdleMs = dur('claimIdle', options.claimIdle, 30_000);
+    this.reclaimMs = dur('reclaimInterval', options.reclaimInterval, Math.min(5000, this.claimIdleMs / 2));
+    this.maxDeliveries = int('maxDeliveries', options.maxDeliveries ?? 5, 1);
+    this.graceMs = dur('grace', options.grace, 25_000);
     if (issues.length) throw new OptionsError('worker options', issues, 'E_CONFIG');
     const queues = options.queues ?? app.queues;
     for (const q of queues) if (!app.queues.includes(q)) throw new UnknownQueueError(q, app.queues);
     this.queues = [...new Set(queues)];
-    this.concurrency = concurrency;
-    this.prefetch = prefetch;
-    this.blockMs = blockMs;
     this.name = options.name ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.log = (options.logger ?? app.log).child({ worker: this.name });
     this.streamKeys = this.queues.map((queue) => app.keys.stream.key({ queue }));
     this.streamKeys.forEach((k, i) => this.queueByKey.set(k, this.queues[i] as string));
+    for (const q of this.queues) this.holding.set(q, new Map());
   }
 
   /** Connects, makes sure each queue's consumer group exists, and starts fetching. */
@@ -110,20 +127,26 @@ export class Worker {
     const base = { url: url as string, ...this.app.connectionOptions() };
     this.main = await connect({ ...base, clientName: 'tasuki:worker' });
     this.blocking = await connect({ ...base, clientName: 'tasuki:worker-fetch' });
-    registerScripts(this.main);
+    scripts.registerScripts(this.main);
     this.blockingId = Number(await this.blocking.client('ID'));
     await this.ensureGroups();
     await this.main.sadd(this.app.keys.queues.key({}), ...this.queues);
-    this.completer = new Completer(this.main, this.app.keys, this.app.resultTtlMs, this.log);
-    this.promoter = new Promoter(
+    this.completer = new Completer(this.main, this.app, this.log);
+    const keys = this.app.keys;
+    this.heartbeat = new Heartbeat(
       this.main,
-      this.app.keys,
-      this.queues,
+      keys,
+      this,
       this.log,
-      this.options.promoteIntervalMs,
+      Math.max(10, Math.floor(this.claimIdleMs / 3)),
     );
+    this.loops = [
+      new Promoter(this.main, keys, this.queues, this.log, this.options.promoteIntervalMs),
+      new Reclaimer(this.main, keys, this, this.log, this.claimIdleMs, this.reclaimMs),
+    ];
     this.running = true;
-    this.promoter.start();
+    this.heartbeat.start();
+    for (const l of this.loops) l.start();
     this.fetchLoop = this.fetch();
     this.log.info({ queues: this.queues, concurrency: this.concurrency }, 'worker started');
   }
@@ -139,14 +162,70 @@ export class Worker {
     }
   }
 
+  private get capacity(): number {
+    return this.concurrency + this.prefetch;
+  }
+
+  private get heldCount(): number {
+    let n = 0;
+    for (const m of this.holding.values()) n += m.size;
+    return n;
+  }
+
+  /** @internal Entry ids held for a queue (for the heartbeat). */
+  held(queue: string): string[] {
+    return [...(this.holding.get(queue)?.keys() ?? [])];
+  }
+
+  /** @internal Room for more entries (for the reclaimer). */
+  room(): number {
+    return this.running ? this.capacity - this.heldCount : 0;
+  }
+
+  /** @internal Entries another worker took over: stop them and never record them. */
+  lost(queue: string, entries: string[]): void {
+    const map = this.holding.get(queue);
+    for (const e of entries) {
+      const f = map?.get(e);
+      if (!f) continue;
+      this.log.warn(
+        { queue, entry: e },
+        'lost the claim on a task (another worker took it over); dropping it',
+      );
+      this.drop(f, new TasukiError('E_LOST', 'another worker took this task over'));
+    }
+  }
+
+  /** @internal Entries taken over from a dead worker. */
+  adopt(queue: string, entries: scripts.ReclaimReply): void {
+    for (const [entry, fields, deliveries] of entries) {
+      if (this.holding.get(queue)?.has(entry)) continue;
+      this.take({ queue, entry, fields, deliveries: Number(deliveries) });
+    }
+    if (entries.length) this.log.info({ queue, count: entries.length }, 'took over tasks of a dead worker');
+    this.pump();
+  }
+
+  private take(f: Fetched): void {
+    this.holding.get(f.queue)?.set(f.entry, f);
+    this.ready.push(f);
+  }
+
+  private drop(f: Fetched, reason: Error): void {
+    this.dropped.add(f);
+    this.holding.get(f.queue)?.delete(f.entry);
+    const i = this.ready.indexOf(f);
+    if (i >= 0) this.ready.splice(i, 1);
+    f.controller?.abort(reason);
+  }
+
   private async fetch(): Promise<void> {
     const conn = this.blocking as Redis;
-    const capacity = this.concurrency + this.prefetch;
     const incident = new Incident(this.log, 'fetching tasks');
     while (this.running) {
-      const room = capacity - this.active - this.ready.length;
+      const room = this.capacity - this.heldCount;
       // Fetch in batches: wait until at least half the capacity is free (or nothing is in hand).
-      if (room <= 0 || (room < Math.ceil(capacity / 2) && this.active + this.ready.length > 0)) {
+      if (room <= 0 || (room < Math.ceil(this.capacity / 2) && this.heldCount > 0)) {
         await new Promise<void>((r) => (this.slotFreed = r));
         continue;
       }
@@ -176,116 +255,56 @@ export class Worker {
       if (!reply) continue;
       for (const [key, entries] of reply) {
         const queue = this.queueByKey.get(key) as string;
-        for (const [entry, fields] of entries) this.ready.push({ queue, entry, fields });
+        // A null entry is one deleted while pending; nothing to run.
+        for (const [entry, fields] of entries) if (fields) this.take({ queue, entry, fields, deliveries: 1 });
       }
       this.pump();
     }
   }
 
   private pump(): void {
-    while (this.active < this.concurrency && this.ready.length > 0) {
+    while (this.running && this.active < this.concurrency && this.ready.length > 0) {
       const next = this.ready.shift() as Fetched;
       this.active++;
-      void this.execute(next).finally(() => {
-        this.active--;
-        this.pump();
-        const wake = this.slotFreed;
-        this.slotFreed = undefined;
-        wake?.();
-        if (this.active === 0 && this.ready.length === 0) this.idle?.();
-      });
+      void runAttempt(this.app, next, { worker: this.name, maxDeliveries: this.maxDeliveries, log: this.log })
+        .then((a) => this.finish(a))
+        .finally(() => {
+          this.active--;
+          if (this.running) this.pump();
+          const wake = this.slotFreed;
+          this.slotFreed = undefined;
+          wake?.();
+          if (this.active === 0) this.idle?.();
+        });
     }
   }
 
-  private async execute(f: Fetched): Promise<void> {
-    const startedAt = Date.now();
-    let local = f.entry;
-    let fromParked = false;
-    let name = '?';
-    let attempt = 1;
-    let record: TaskRecord;
-    try {
-      const raw = fieldValue(f.fields, MESSAGE_FIELD);
-      const msg = decodeMessage(raw);
-      name = msg.name;
-      attempt = msg.attempt ?? 1;
-      if (msg.id !== undefined) {
-        local = msg.id;
-        fromParked = msg.id !== f.entry;
-      }
-      const task = this.app.getTaskDefinition(msg.name);
-      if (!task) throw new UnknownTaskError(msg.name, this.app.taskNames());
-      const checked = await validate(task.definition.schema, msg.args);
-      if (!checked.ok) throw new TaskArgsError(msg.name, checked.issues);
-      const id = formatTaskId(local, f.queue);
-      const controller = new AbortController();
-      const log = this.log;
-      let taskLog: Logger | undefined;
-      const ctx: TaskContext = {
-        id,
-        queue: f.queue,
-        attempt,
-        signal: controller.signal,
-        get log() {
-          return (taskLog ??= log.child({ taskId: id, task: name, queue: f.queue, attempt }));
-        },
-      };
-      const result: unknown = await task.definition.handler(checked.value, ctx);
-      record = {
-        state: 'succeeded',
-        task: name,
-        attempt,
-        worker: this.name,
-        startedAt,
-        finishedAt: Date.now(),
-        result,
-      };
-    } catch (err) {
-      record = {
-        state: 'failed',
-        task: name,
-        attempt,
-        worker: this.name,
-        startedAt,
-        finishedAt: Date.now(),
-        error: toStoredError(err),
-      };
-    }
-    this.record(f, local, fromParked, record);
-  }
-
-  private record(f: Fetched, local: string, fromParked: boolean, record: TaskRecord): void {
-    let encoded: string;
-    try {
-      encoded = encodeRecord(record);
-    } catch (err) {
-      record = {
-        ...record,
-        state: 'failed',
-        result: undefined,
-        error: toStoredError(
-          new TasukiError('E_TASK_FAILED', `result is not JSON-serialisable: ${(err as Error).message}`),
-        ),
-      };
-      encoded = encodeRecord(record);
-    }
-    this.counts[record.state === 'succeeded' ? 'succeeded' : 'failed']++;
+  private finish(a: Attempt): void {
+    const f = a.fetched;
+    if (this.dropped.has(f)) return;
+    this.holding.get(f.queue)?.delete(f.entry);
+    const r = a.record;
     const fields = {
-      taskId: formatTaskId(local, f.queue),
-      task: record.task,
+      taskId: formatTaskId(a.local, f.queue),
+      task: r.task,
       queue: f.queue,
-      attempt: record.attempt,
-      durationMs: record.finishedAt - record.startedAt,
+      attempt: r.attempt,
+      durationMs: r.finishedAt - r.startedAt,
     };
-    if (record.state === 'succeeded') this.log.info(fields, 'task succeeded');
-    else this.log.warn({ ...fields, error: record.error }, 'task failed');
-    (this.completer as Completer).add(f.queue, {
-      entry: f.entry,
-      id: local,
-      resultKey: this.app.keys.result.key({ queue: f.queue, task: local }),
-      record: encoded,
-      parked: fromParked,
-    });
+    if (a.outcome === 'retry') {
+      this.counts.retried++;
+      this.log.warn({ ...fields, error: r.error, retryAt: r.retryAt }, 'task failed; will retry');
+    } else if (r.state === 'succeeded') {
+      this.counts.succeeded++;
+      this.log.info(fields, 'task succeeded');
+    } else if (r.state === 'expired') {
+      this.counts.expired++;
+      this.log.warn(fields, 'task expired before it started; not run');
+    } else {
+      this.counts.failed++;
+      this.log.error({ ...fields, error: r.error, reason: r.reason }, 'task failed; moved to dead letters');
+    }
+    (this.completer as Completer).add(a);
   }
 
   /** Tasks running now. */
@@ -293,34 +312,87 @@ export class Worker {
     return this.active;
   }
 
+  /** Hands fetched entries back to the stream as new entries, so other workers run them at once. */
+  private async handBack(list: Fetched[]): Promise<number> {
+    const byQueue = new Map<string, { entry: string; id: string; message: string }[]>();
+    for (const f of list) {
+      let msg = f.message;
+      if (!msg) {
+        try {
+          msg = decodeMessage(fieldValue(f.fields, MESSAGE_FIELD));
+        } catch {
+          continue; // undecodable: left pending; whoever reclaims it dead-letters it
+        }
+      }
+      const id = msg.id ?? f.entry;
+      const message = encodeMessage(msg.name, JSON.stringify(msg.args), {
+        id,
+        attempt: msg.attempt,
+        expiresAt: msg.expiresAt,
+      });
+      const list2 = byQueue.get(f.queue) ?? [];
+      list2.push({ entry: f.entry, id, message });
+      byQueue.set(f.queue, list2);
+      this.drop(f, new TasukiError('E_LOST', 'handed back at shutdown'));
+    }
+    let n = 0;
+    for (const [queue, tasks] of byQueue) {
+      const k = this.app.keys;
+      n += await scripts.run(
+        this.main as Redis,
+        scripts.handback(
+          { stream: k.stream.key({ queue }), parked: k.parked.key({ queue }) },
+          { group: GROUP, consumer: this.name, tasks },
+        ),
+      );
+    }
+    return n;
+  }
+
   /**
-   * Stops fetching, lets the tasks in hand finish, records them, and closes the connections.
-   * Safe to call more than once.
+   * Stops gracefully: no more fetching; tasks fetched but not started are handed back at once;
+   * running tasks get the grace period to finish, after which they are aborted and handed back
+   * too; finished attempts are recorded; connections close. Safe to call more than once.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    const started = Date.now();
     const wake = this.slotFreed;
     this.slotFreed = undefined;
     wake?.();
     if (this.blockingId !== undefined)
       await this.main?.client('UNBLOCK', this.blockingId).catch(() => undefined);
     await this.fetchLoop;
-    await this.promoter?.stop();
-    if (this.active > 0 || this.ready.length > 0) {
-      await new Promise<void>((r) => {
-        this.idle = r;
-        this.pump();
+    await Promise.all(this.loops.map((l) => l.stop()));
+    const unstarted = this.ready.splice(0);
+    const handedBack = await this.handBack(unstarted).catch((err: unknown) => {
+      this.log.error({ err }, 'could not hand back unstarted tasks; they recover after claimIdle');
+      return 0;
+    });
+    let abandoned = 0;
+    if (this.active > 0) {
+      const timedOut = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(true), Math.max(0, this.graceMs - (Date.now() - started)));
+        this.idle = () => {
+          clearTimeout(timer);
+          resolve(false);
+        };
       });
+      if (timedOut) {
+        const running = [...this.holding.values()].flatMap((m) => [...m.values()]);
+        abandoned = await this.handBack(running).catch(() => 0);
+      }
     }
     await this.completer?.drain();
+    await this.heartbeat?.stop();
     this.blocking?.disconnect();
     await this.main?.quit().catch(() => undefined);
-    this.log.info({ ...this.counts }, 'worker stopped');
+    this.log.info({ ...this.counts, handedBack, abandoned, ms: Date.now() - started }, 'worker stopped');
   }
-}
-
-function fieldValue(fields: string[], name: string): string | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-  return undefined;
 }

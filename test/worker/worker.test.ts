@@ -32,7 +32,7 @@ test('2,000 tasks in, 2,000 results out, each run exactly once; the stream holds
     [...runs.values()].every((n) => n === 1),
     'a task ran twice',
   );
-  assert.deepEqual(worker.counts, { succeeded: 2000, failed: 0 });
+  assert.deepEqual(worker.counts, { succeeded: 2000, failed: 0, retried: 0, expired: 0 });
   const redis = server().client();
   const stream = app.keys.stream.key({ queue: 'default' });
   assert.equal(await redis.xlen(stream), 0, 'finished entries must be deleted');
@@ -85,7 +85,7 @@ test('a thrown error is the failure: state failed, the error stored, result() re
   const info = await app.getTask(h.id);
   assert.equal(info?.state, 'failed');
   assert.equal(info?.error?.message, 'out of range');
-  assert.deepEqual(worker.counts, { succeeded: 0, failed: 1 });
+  assert.deepEqual(worker.counts, { succeeded: 0, failed: 1, retried: 0, expired: 0 });
 });
 
 test('workers promote delayed tasks themselves; a delayed task runs after its delay, not before', async () => {

@@ -1,31 +1,53 @@
---[[ finish: record finished tasks of one queue; ack and delete their entries in one step.
+--[[ finish: record finished attempts of one queue; ack and delete their entries in one step.
 KEYS[1] stream      the queue's stream
 KEYS[2] events      the queue's completion events
 KEYS[3] parked      the queue's parked messages
-KEYS[4..] results   one result key per task, in the order of the tasks in ARGV
+KEYS[4] delayed     the queue's delayed set
+KEYS[5] dead        the queue's dead-letter stream
+KEYS[6..] results   one result key per task, in the order of the tasks in ARGV
 ARGV[1] group       consumer group
 ARGV[2] ttl         ms to keep each result
 ARGV[3] maxlen      approximate cap of the events stream
-ARGV[4..] tasks     four values per task: entry id, task id, record, parked flag ("1" when task id is not the entry id)
+ARGV[4] deadmaxlen  approximate cap of the dead-letter stream
+ARGV[5] deadminid   dead letters older than this stream id are trimmed ("0" keeps all)
+ARGV[6..] tasks     six values per task: entry id, task id, record, outcome, due, payload.
+                    outcome is "done" (record only), "retry" (park payload, a message, until due),
+                    or "dead" (append payload, a dead letter, to the dead-letter stream);
+                    a "+" after it ("done+") says the task id is parked and its field must go.
 Returns: the number of entries acknowledged.
 ]]
 local entries = {}
 local ids = {}
-local parked = {}
-local n = (#ARGV - 3) / 4
+local unpark = {}
+local dead = 0
+local n = (#ARGV - 5) / 6
 for i = 1, n do
-  local base = 3 + (i - 1) * 4
+  local base = 5 + (i - 1) * 6
+  local id = ARGV[base + 2]
+  local outcome = ARGV[base + 4]
   entries[i] = ARGV[base + 1]
-  ids[i] = ARGV[base + 2]
-  redis.call('SET', KEYS[3 + i], ARGV[base + 3], 'PX', ARGV[2])
-  if ARGV[base + 4] == '1' then
-    parked[#parked + 1] = ARGV[base + 2]
+  ids[i] = id
+  redis.call('SET', KEYS[5 + i], ARGV[base + 3], 'PX', ARGV[2])
+  if string.sub(outcome, 1, 5) == 'retry' then
+    redis.call('ZADD', KEYS[4], ARGV[base + 5], id)
+    redis.call('HSET', KEYS[3], id, ARGV[base + 6])
+  else
+    if string.sub(outcome, -1) == '+' then
+      unpark[#unpark + 1] = id
+    end
+    if string.sub(outcome, 1, 4) == 'dead' then
+      redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'd', ARGV[base + 6])
+      dead = dead + 1
+    end
   end
 end
 local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(entries))
 redis.call('XDEL', KEYS[1], unpack(entries))
-if #parked > 0 then
-  redis.call('HDEL', KEYS[3], unpack(parked))
+if #unpark > 0 then
+  redis.call('HDEL', KEYS[3], unpack(unpark))
+end
+if dead > 0 and ARGV[5] ~= '0' then
+  redis.call('XTRIM', KEYS[5], 'MINID', '~', ARGV[5])
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'f', table.concat(ids, ' '))
 return acked
