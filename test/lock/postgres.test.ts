@@ -167,9 +167,11 @@ test('withDeadlockRetry rethrows other errors at once and the last deadlock afte
   );
   assert.equal(runs, 1, 'a syntax error is not retried');
 
+  // Shaped like pg's and mysql2's errors: an Error with `code` / `errno`.
+  const withFields = (fields: Record<string, unknown>): Error => Object.assign(new Error('db error'), fields);
   for (const err of [
-    { code: '40001' },
-    { errno: 1213, code: 'ER_LOCK_DEADLOCK' },
+    withFields({ code: '40001' }),
+    withFields({ errno: 1213, code: 'ER_LOCK_DEADLOCK' }),
     new Error('x', { cause: { code: '40P01' } }),
   ]) {
     let count = 0;
