@@ -8,7 +8,8 @@ import type { Stats } from './redis-info.js';
  * The ceiling: what this Redis does for tasuki's per-task command mix when clients cost nothing,
  * measured with `redis-benchmark` (50 clients) on the same server, without and with pipelining.
  * Per task tasuki needs one XADD, 1/b of an `XREADGROUP COUNT b` and 1/b of a `finish` script call
- * for b tasks; Redis runs them one at a time, so per-task costs add up.
+ * for b tasks; Redis runs them one at a time, so per-task costs add up. Rows: each command alone,
+ * `ceiling-drain-*` (read + finish: the ceiling of a drain) and `ceiling-tasuki-mix-*` (all three).
  */
 
 const KEYS = tasukiKeys('tsk');
@@ -30,7 +31,12 @@ export interface CeilingRun {
   values: Map<string, { value: number; unit: string }>;
 }
 
-function redisBenchmark(port: number, n: number, pipeline: number, command: readonly string[]): Promise<number> {
+function redisBenchmark(
+  port: number,
+  n: number,
+  pipeline: number,
+  command: readonly string[],
+): Promise<number> {
   const args = ['-h', '127.0.0.1', '-p', String(port), '-n', String(n), '-c', '50', '-P', String(pipeline)];
   args.push('-r', '1000000000', '--csv', ...command);
   return new Promise((resolve, reject) => {
@@ -70,8 +76,7 @@ function finishArgs(b: number): string[] {
       parked: false,
     });
   }
-  const k = (name: 'events' | 'parked' | 'delayed' | 'dead'): string =>
-    KEYS[name].key({ queue: QUEUE });
+  const k = (name: 'events' | 'parked' | 'delayed' | 'dead'): string => KEYS[name].key({ queue: QUEUE });
   const call = scripts.finish(
     { stream: STREAM, events: k('events'), parked: k('parked'), delayed: k('delayed'), dead: k('dead') },
     { group: 'tasuki', ttlMs: 86_400_000, eventsMaxLen: 10_000, deadMaxLen: 10_000, deadMinId: '0', tasks },
@@ -91,17 +96,19 @@ export async function ceiling(stats: Stats, port: number, n: number): Promise<Ce
   const values = new Map<string, { value: number; unit: string }>();
   const xadd: Record<number, number> = {};
   // Both XADD runs first: together they leave 2n entries, more than the reads below take.
-  for (const p of [1, CEILING_PIPELINE]) xadd[p] = await redisBenchmark(port, n, p, ['XADD', STREAM, '*', 'm', MESSAGE]);
+  for (const p of [1, CEILING_PIPELINE])
+    xadd[p] = await redisBenchmark(port, n, p, ['XADD', STREAM, '*', 'm', MESSAGE]);
   const reads = Math.floor((0.8 * n) / b);
   for (const p of [1, CEILING_PIPELINE]) {
     const xr = await redisBenchmark(port, reads, p, read);
     const fin = await redisBenchmark(port, Math.ceil(n / b), p, finishCall);
     const x = xadd[p] as number;
-    const usPerTask = 1e6 / x + 1e6 / (xr * b) + 1e6 / (fin * b);
+    const drainUs = 1e6 / (xr * b) + 1e6 / (fin * b);
     values.set(`ceiling-xadd-P${p}`, { value: x, unit: 'ops/s' });
     values.set(`ceiling-xreadgroup-count${b}-P${p}`, { value: xr, unit: 'calls/s' });
     values.set(`ceiling-finish-${b}-P${p}`, { value: fin, unit: 'calls/s' });
-    values.set(`ceiling-tasuki-mix-P${p}`, { value: 1e6 / usPerTask, unit: 'jobs/s' });
+    values.set(`ceiling-drain-P${p}`, { value: 1e6 / drainUs, unit: 'jobs/s' });
+    values.set(`ceiling-tasuki-mix-P${p}`, { value: 1e6 / (1e6 / x + drainUs), unit: 'jobs/s' });
   }
   return { values };
 }

@@ -51,10 +51,15 @@ export function table(rows: readonly Row[], systems: readonly SystemName[]): str
   const scenarios = [...new Set(rows.map((r) => r.scenario))];
   const peers = systems.filter((s) => s !== 'tasuki');
   const head = ['scenario', 'unit', ...systems, ...peers.map((p) => `tasuki / ${p}`)];
-  const lines = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`];
+  const lines = [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`,
+  ];
   for (const scenario of scenarios) {
-    const of = (s: SystemName): Row | undefined => rows.find((r) => r.scenario === scenario && r.system === s);
-    const unit = (rows.find((r) => r.scenario === scenario)?.unit ?? '') + (lowerIsBetter(scenario) ? ' ↓' : ' ↑');
+    const of = (s: SystemName): Row | undefined =>
+      rows.find((r) => r.scenario === scenario && r.system === s);
+    const unit =
+      (rows.find((r) => r.scenario === scenario)?.unit ?? '') + (lowerIsBetter(scenario) ? ' ↓' : ' ↑');
     const cells = systems.map((s) => {
       const r = of(s);
       return r ? `${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)})` : '–';
@@ -80,7 +85,9 @@ export function targets(rows: readonly Row[]): string[] {
     if (t === undefined || p === undefined) return;
     const r = t / p;
     const ok = higher ? r >= want : r <= want;
-    out.push(`${ok ? 'met    ' : 'NOT met'}  ${scenario}: tasuki / ${peer} = ${r.toFixed(2)}× (target ${higher ? '≥' : '≤'} ${want}×)`);
+    out.push(
+      `${ok ? 'met    ' : 'NOT met'}  ${scenario}: tasuki / ${peer} = ${r.toFixed(2)}× (target ${higher ? '≥' : '≤'} ${want}×)`,
+    );
   };
   const abs = (scenario: string, max: number, note = ''): void => {
     const t = m(scenario, 'tasuki');

@@ -15,7 +15,16 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EmbeddedRedis } from '../src/connection/embedded.js';
 import { ceiling } from './ceiling.js';
-import { FULL, SCENARIOS, SMOKE, SYSTEMS, type Row, type ScenarioName, type SystemName } from './config.js';
+import {
+  CEILING_PIPELINE,
+  FULL,
+  SCENARIOS,
+  SMOKE,
+  SYSTEMS,
+  type Row,
+  type ScenarioName,
+  type SystemName,
+} from './config.js';
 import { Stats } from './redis-info.js';
 import { table, targets, toRows } from './report.js';
 import * as s from './scenarios.js';
@@ -35,7 +44,8 @@ const { values: argv } = parseArgs({
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const sizes = argv.smoke ? SMOKE : FULL;
 const reps = Number(argv.reps ?? (argv.smoke ? 1 : 3));
-if (!Number.isInteger(reps) || reps < 1 || reps > 20) throw new Error(`--reps must be 1..20, got ${argv.reps}`);
+if (!Number.isInteger(reps) || reps < 1 || reps > 20)
+  throw new Error(`--reps must be 1..20, got ${argv.reps}`);
 const out = resolve(argv.out ?? `${ROOT}/bench/results/latest.json`);
 const systems = pick(argv.systems, SYSTEMS, '--systems');
 const wanted = new Set(pick(argv.scenarios, SCENARIOS, '--scenarios'));
@@ -43,7 +53,8 @@ const wanted = new Set(pick(argv.scenarios, SCENARIOS, '--scenarios'));
 function pick<T extends string>(arg: string | undefined, all: readonly T[], flag: string): T[] {
   if (arg === undefined) return [...all];
   const list = arg.split(',').map((x) => x.trim());
-  for (const x of list) if (!all.includes(x as T)) throw new Error(`${flag}: unknown "${x}"; one of ${all.join(', ')}`);
+  for (const x of list)
+    if (!all.includes(x as T)) throw new Error(`${flag}: unknown "${x}"; one of ${all.join(', ')}`);
   return list as T[];
 }
 
@@ -88,11 +99,15 @@ const GROUPS: { scenarios: ScenarioName[]; run: (ctx: s.Ctx) => Promise<Measured
   },
   {
     scenarios: ['redis-bytes-per-task-10KB'],
-    run: async (c) => ({ 'redis-bytes-per-task-10KB': await s.bytesPerTask(c, 10 * 1024, c.sizes.bytesTasks10KB) }),
+    run: async (c) => ({
+      'redis-bytes-per-task-10KB': await s.bytesPerTask(c, 10 * 1024, c.sizes.bytesTasks10KB),
+    }),
   },
   {
     scenarios: ['redis-bytes-per-task-1MB'],
-    run: async (c) => ({ 'redis-bytes-per-task-1MB': await s.bytesPerTask(c, 1024 * 1024, c.sizes.bytesTasks1MB) }),
+    run: async (c) => ({
+      'redis-bytes-per-task-1MB': await s.bytesPerTask(c, 1024 * 1024, c.sizes.bytesTasks1MB),
+    }),
   },
   {
     scenarios: ['redis-commands-per-task'],
@@ -111,7 +126,7 @@ const failures: string[] = [];
 
 function note(scenario: string, system: SystemName, value: number): void {
   let bySystem = samples.get(scenario);
-  if (!bySystem) samples.set(scenario, (bySystem = new Map()));
+  if (!bySystem) samples.set(scenario, (bySystem = new Map<SystemName, number[]>()));
   let xs = bySystem.get(system);
   if (!xs) bySystem.set(system, (xs = []));
   xs.push(value);
@@ -142,9 +157,12 @@ async function main(): Promise<number> {
           const ctx: s.Ctx = { system, stats, port: redis.port, sizes, queue: (w) => `bench-${w}-${++seq}` };
           try {
             const r = await g.run(ctx);
-            for (const [k, v] of Object.entries(r)) if (wanted.has(k as ScenarioName)) note(k, system.name, v);
+            for (const [k, v] of Object.entries(r))
+              if (wanted.has(k as ScenarioName)) note(k, system.name, v);
             const shown = Object.entries(r).map(([k, v]) => `${k}=${v.toFixed(1)}`);
-            log(`rep ${rep} ${system.name.padEnd(9)} ${shown.join(' ')} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+            log(
+              `rep ${rep} ${system.name.padEnd(9)} ${shown.join(' ')} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+            );
           } catch (err) {
             const msg = `rep ${rep} ${system.name} ${g.scenarios.join('+')}: ${err instanceof Error ? err.message : String(err)}`;
             failures.push(msg);
@@ -159,7 +177,9 @@ async function main(): Promise<number> {
             note(k, 'tasuki', v.value);
             units.set(k, v.unit);
           }
-          log(`rep ${rep} ceiling   ${[...c.values].map(([k, v]) => `${k}=${Math.round(v.value)}`).join(' ')}`);
+          log(
+            `rep ${rep} ceiling   ${[...c.values].map(([k, v]) => `${k}=${Math.round(v.value)}`).join(' ')}`,
+          );
         } catch (err) {
           failures.push(`ceiling: ${err instanceof Error ? err.message : String(err)}`);
           log(`FAILED ceiling: ${String(err)}`);
@@ -188,14 +208,31 @@ async function main(): Promise<number> {
   writeFileSync(out.replace(/\.json$/, '') + '.details.json', `${JSON.stringify(details, null, 2)}\n`);
   const main = rows.filter((r) => !r.scenario.startsWith('ceiling-'));
   const ceil = rows.filter((r) => r.scenario.startsWith('ceiling-'));
-  console.log(`\nMedians of ${reps} repetition(s), min–max in brackets; ↑ higher is better, ↓ lower is better.\n`);
+  console.log(
+    `\nMedians of ${reps} repetition(s), min–max in brackets; ↑ higher is better, ↓ lower is better.\n`,
+  );
   console.log(table(main, systems));
   if (ceil.length) {
-    console.log(`\nCeiling: redis-benchmark, 50 clients, tasuki's per-task command mix (XADD; XREADGROUP COUNT b; finish for b tasks).\n`);
+    console.log(
+      `\nCeiling: redis-benchmark, 50 clients, tasuki's per-task command mix (XADD; XREADGROUP COUNT b; finish for b tasks).\n`,
+    );
     console.log(table(ceil, ['tasuki']));
-    const mix = ceil.find((r) => r.scenario.startsWith('ceiling-tasuki-mix-P') && !r.scenario.endsWith('P1'));
-    const d50 = main.find((r) => r.scenario === 'drain-c50' && r.system === 'tasuki');
-    if (mix && d50) console.log(`\ntasuki drain-c50 is ${((100 * d50.median) / mix.median).toFixed(0)} % of the pipelined ceiling.`);
+    const best = (prefix: string): number =>
+      Math.max(...ceil.filter((r) => r.scenario.startsWith(prefix)).map((r) => r.median));
+    const of = (scenario: string): number | undefined =>
+      main.find((r) => r.scenario === scenario && r.system === 'tasuki')?.median;
+    const share = (scenario: string, prefix: string): void => {
+      const v = of(scenario);
+      const c = best(prefix);
+      if (v !== undefined && Number.isFinite(c))
+        console.log(
+          `tasuki ${scenario} is ${((100 * v) / c).toFixed(0)} % of the ${prefix}* ceiling (best of P1/P${CEILING_PIPELINE}).`,
+        );
+    };
+    console.log('');
+    share('enqueue-single', 'ceiling-xadd-');
+    share('enqueue-bulk', 'ceiling-xadd-');
+    share('drain-c50', 'ceiling-drain-');
   }
   const t = targets(main);
   if (t.length) console.log(`\nIssue 3 targets:\n${t.map((x) => `  ${x}`).join('\n')}`);

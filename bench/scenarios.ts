@@ -136,7 +136,9 @@ async function offer(p: Producer, n: number, rate: number, from: number): Promis
     const due = Math.min(n, Math.floor((performance.now() - t0) / interval) + 1);
     for (; sent < due; sent++) {
       const start = performance.now();
-      pending.push(p.run(payload(from + sent), 30_000).then(() => void latencies.push(performance.now() - start)));
+      pending.push(
+        p.run(payload(from + sent), 30_000).then(() => void latencies.push(performance.now() - start)),
+      );
     }
     await sleep(1);
   }
@@ -191,7 +193,9 @@ export async function bytesPerTask(ctx: Ctx, bytes: number, n: number): Promise<
 }
 
 /** `redis-commands-per-task`: commands Redis ran (inside scripts too) per task, enqueue to result. */
-export async function commandsPerTask(ctx: Ctx): Promise<{ perTask: number; byCommand: Record<string, number> }> {
+export async function commandsPerTask(
+  ctx: Ctx,
+): Promise<{ perTask: number; byCommand: Record<string, number> }> {
   await ctx.stats.flush();
   await ctx.stats.resetStats();
   const n = ctx.sizes.commandTasks;

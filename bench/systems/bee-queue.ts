@@ -13,6 +13,21 @@ export const beeQueueSystem: System = {
       isWorker: false,
       getEvents: opts.waitResults,
     });
+    // Completions are matched by id from the queue-wide events: a job's own 'succeeded' event is lost
+    // when the worker finishes it before save() has resolved (bee-queue registers the job only then).
+    const waiting = new Map<string, (err?: Error) => void>();
+    const early = new Map<string, Error | undefined>();
+    const settle = (id: string, err?: Error): void => {
+      const w = waiting.get(id);
+      if (w) {
+        waiting.delete(id);
+        w(err);
+      } else early.set(id, err);
+    };
+    if (opts.waitResults) {
+      queue.on('job succeeded', (id: string) => settle(id));
+      queue.on('job failed', (id: string, err: Error) => settle(id, err));
+    }
     await queue.ready();
     return {
       async enqueue(p) {
@@ -24,16 +39,22 @@ export const beeQueueSystem: System = {
       },
       run(p, timeoutMs) {
         return new Promise<void>((resolve, reject) => {
-          const job = queue.createJob(p);
           const timer = setTimeout(() => reject(new Error(`job not done in ${timeoutMs} ms`)), timeoutMs);
-          const settle = (err?: Error): void => {
-            clearTimeout(timer);
-            if (err) reject(err);
-            else resolve();
-          };
-          job.on('succeeded', () => settle());
-          job.on('failed', (err: Error) => settle(err));
-          job.save().catch(settle);
+          queue
+            .createJob(p)
+            .save()
+            .then((job) => {
+              const settle = (err?: Error): void => {
+                clearTimeout(timer);
+                if (err) reject(err);
+                else resolve();
+              };
+              if (early.has(job.id)) {
+                const err = early.get(job.id);
+                early.delete(job.id);
+                settle(err);
+              } else waiting.set(job.id, settle);
+            }, reject);
         });
       },
       async close() {

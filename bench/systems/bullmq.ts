@@ -48,7 +48,10 @@ export const bullmqSystem: System = {
         spec.onTask();
         return Promise.resolve(null);
       },
-      { connection: { host: spec.host, port: spec.port, maxRetriesPerRequest: null }, concurrency: spec.concurrency },
+      {
+        connection: { host: spec.host, port: spec.port, maxRetriesPerRequest: null },
+        concurrency: spec.concurrency,
+      },
     );
     worker.on('completed', count);
     worker.on('failed', () => {
