@@ -49,3 +49,28 @@ export {
   type FencedRowWrite,
   type DeadlockRetryOptions,
 } from './lock/index.js';
+export {
+  catalogueRow,
+  catalogueRows,
+  renderCatalogue,
+  CATALOGUE_FORMATS,
+  type CatalogueRow,
+  type CatalogueFormat,
+} from './keys/catalogue.js';
+export {
+  auditKeys,
+  failingKinds,
+  parseFailOn,
+  FINDING_KINDS,
+  TASUKI_CREATION_READERS,
+  type AuditOptions,
+  type AuditReport,
+  type AuditProgress,
+  type KeyFinding,
+  type FindingKind,
+  type OldestKey,
+  type AgeBasis,
+  type OwnerTotal,
+  type CreationReader,
+  type CreationMetadata,
+} from './keys/audit.js';

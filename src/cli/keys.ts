@@ -58,7 +58,10 @@ function intOption(name: string, value: string, min: number): number {
 }
 
 /** A one-line progress bar on stderr, redrawn at most ten times a second. Only used on a TTY. */
-function progressBar(stream: NodeJS.WriteStream): { update(p: AuditProgress): void; done(): void } {
+export function progressBar(stream: Pick<NodeJS.WriteStream, 'write'>): {
+  update(p: AuditProgress): void;
+  done(): void;
+} {
   let last = 0;
   return {
     update(p) {

@@ -580,7 +580,7 @@ export function parseFailOn(value: string): FindingKind[] {
   return [...out];
 }
 
-/** The kinds in `failOn` the report has findings of. */
+/** The kinds in `failOn` the report has findings of, in report order. */
 export function failingKinds(report: AuditReport, failOn: readonly FindingKind[]): FindingKind[] {
-  return failOn.filter((k) => report.counts[k] > 0);
+  return FINDING_KINDS.filter((k) => failOn.includes(k) && report.counts[k] > 0);
 }
