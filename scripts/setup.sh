@@ -17,6 +17,21 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
+# PostgreSQL server binaries (initdb, postgres) for the tests of fenced locks and the Postgres stores:
+# tests start a throw-away cluster on a free port (src/testing/postgres.ts), or use DATABASE_URL.
+if [ -z "${DATABASE_URL:-}" ] && ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: PostgreSQL (initdb) not found; installing the Debian package postgresql" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    # The package may start a system cluster on 5432; tasuki's tests never use it.
+  else
+    echo "setup: PostgreSQL is not installed. Install it with 'sudo apt-get install postgresql'" >&2
+    echo "       (or set DATABASE_URL to a database the tests may use), then run this again." >&2
+    exit 1
+  fi
+fi
+
 if [ -f package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 else
