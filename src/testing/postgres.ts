@@ -2,9 +2,11 @@
  * A throw-away PostgreSQL for tests: `DATABASE_URL` when it is set, otherwise a fresh cluster made
  * with `initdb` in a temp dir and a `postgres` child on a free loopback port (never 5432's server),
  * stopped by PID and deleted by {@link TestPostgres.close}. Running as root, the server runs as the
- * `postgres` user (initdb refuses root).
+ * `postgres` user (initdb refuses root). Either way the tests get a schema of their own (first on
+ * the `search_path` of {@link TestPostgres.url} and of every pool), dropped on close.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -59,12 +61,20 @@ export class TestPostgres {
   private readonly pools: pg.Pool[] = [];
   private exitHook: (() => void) | undefined;
 
+  /** The schema this instance's tests write to (random; dropped by {@link close}). */
+  readonly schema = `tasuki_test_${randomBytes(4).toString('hex')}`;
+  /** Connection URL of the server, with `search_path` set to {@link schema}. */
+  readonly url: string;
+
   private constructor(
-    /** Connection URL (`postgres://...`). */
-    readonly url: string,
+    /** Connection URL of the server as given (no search_path). */
+    readonly serverUrl: string,
     private readonly child: ChildProcess | undefined,
     private readonly dir: string | undefined,
   ) {
+    const u = new URL(serverUrl);
+    u.searchParams.set('options', `-c search_path=${this.schema}`);
+    this.url = u.toString();
     if (child) {
       // If the test process dies without close(), do not leave a server behind.
       this.exitHook = () => {
@@ -83,7 +93,7 @@ export class TestPostgres {
   /** Uses `DATABASE_URL`, or starts a throw-away cluster and waits until it accepts connections. */
   static async start(options: TestPostgresOptions = {}): Promise<TestPostgres> {
     const fromEnv = options.ignoreEnv ? undefined : process.env.DATABASE_URL;
-    if (fromEnv) return new TestPostgres(fromEnv, undefined, undefined);
+    if (fromEnv) return TestPostgres.ready(new TestPostgres(fromEnv, undefined, undefined));
 
     const initdb = findPgBinary('initdb');
     const postgres = findPgBinary('postgres');
@@ -131,11 +141,11 @@ export class TestPostgres {
           `postgres exited at start (code ${child.exitCode}): ${stderr.trim()}`,
         );
       }
-      const c = new pg.Client({ connectionString: db.url });
+      const c = new pg.Client({ connectionString: db.serverUrl });
       try {
         await c.connect();
         await c.end();
-        return db;
+        return TestPostgres.ready(db);
       } catch {
         await c.end().catch(() => undefined);
       }
@@ -150,7 +160,18 @@ export class TestPostgres {
     }
   }
 
-  /** A new pool on this database; ended by {@link close}. */
+  private static async ready(db: TestPostgres): Promise<TestPostgres> {
+    const c = new pg.Client({ connectionString: db.serverUrl });
+    await c.connect();
+    try {
+      await c.query(`CREATE SCHEMA ${db.schema}`);
+    } finally {
+      await c.end();
+    }
+    return db;
+  }
+
+  /** A new pool on this database (search_path: {@link schema}); ended by {@link close}. */
   pool(config: pg.PoolConfig = {}): pg.Pool {
     const p = new pg.Pool({ connectionString: this.url, ...config });
     p.on('error', () => undefined);
@@ -161,6 +182,11 @@ export class TestPostgres {
   /** Ends the pools; stops a throw-away server (fast shutdown, by PID) and deletes its directory. */
   async close(): Promise<void> {
     await Promise.all(this.pools.map((p) => p.end().catch(() => undefined)));
+    if (!this.child) {
+      const c = new pg.Client({ connectionString: this.serverUrl });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS ${this.schema} CASCADE`).finally(() => c.end());
+    }
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
       await new Promise<void>((resolve) => {

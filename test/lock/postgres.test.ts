@@ -62,13 +62,13 @@ test('fencedUpsert writes only with a strictly newer token', async () => {
 });
 
 test('fencedUpsert: composite keys, schema-qualified tables, another fence column, bad identifiers', async () => {
-  await pool.query('CREATE SCHEMA IF NOT EXISTS app');
-  await pool.query('CREATE TABLE app.cells (x int, y int, v text, writer bigint, PRIMARY KEY (x, y))');
-  const w = { table: 'app.cells', key: { x: 1, y: 2 }, fenceColumn: 'writer' };
+  const cells = `${db.schema}.cells`;
+  await pool.query(`CREATE TABLE ${cells} (x int, y int, v text, writer bigint, PRIMARY KEY (x, y))`);
+  const w = { table: cells, key: { x: 1, y: 2 }, fenceColumn: 'writer' };
   await fencedUpsert(pool, { ...w, values: { v: 'a' }, token: 1n });
   await fencedUpsert(pool, { ...w, values: { v: 'b' }, token: 2n });
   await assert.rejects(fencedUpsert(pool, { ...w, values: { v: 'c' }, token: 2n }), StaleTokenError);
-  const r = await pool.query<{ v: string; writer: string }>('SELECT v, writer FROM app.cells');
+  const r = await pool.query<{ v: string; writer: string }>(`SELECT v, writer FROM ${cells}`);
   assert.deepEqual(r.rows, [{ v: 'b', writer: '2' }]);
   await assert.rejects(
     fencedUpsert(pool, { table: 'cells; DROP TABLE x', key: { id: 1 }, values: {}, token: 1n }),
