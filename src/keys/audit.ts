@@ -13,139 +13,29 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster, Redis } from 'ioredis';
 import { OptionsError, TasukiError } from '../errors.js';
+import { creationReader, type CreationReader } from './creation.js';
+import {
+  FINDING_KINDS,
+  type AuditReport,
+  type FindingKind,
+  type KeyFinding,
+  type OldestKey,
+  type OwnerTotal,
+} from './findings.js';
 import type { KeyDef, Keyspace } from './registry.js';
 
-/** Kinds of problem the audit reports. */
-export type FindingKind = 'unowned' | 'no-ttl' | 'over-budget' | 'long-name' | 'wrong-type';
-
-/** Every finding kind, in report order. */
-export const FINDING_KINDS: readonly FindingKind[] = [
-  'unowned',
-  'no-ttl',
-  'over-budget',
-  'long-name',
-  'wrong-type',
-];
-
-/** One problem with one key. A key can have several (an unowned key with a 10 KB name has two). */
-export interface KeyFinding {
-  kind: FindingKind;
-  /** The key name; shortened when long unless the audit ran with `fullNames`. */
-  key: string;
-  /** Length of the full key name in bytes. */
-  keyBytes: number;
-  /** Declaration the key matched, if any. */
-  id: string | null;
-  owner: string | null;
-  /** Redis type of the key. */
-  type: string;
-  /** Remaining TTL in ms, or `null` when the key has none. */
-  ttlMs: number | null;
-  /** MEMORY USAGE in bytes, when Redis gave it. */
-  bytes: number | null;
-  /** What is wrong, in words. */
-  detail: string;
-}
-
-/** How the age of a key was found. */
-export type AgeBasis = 'metadata' | 'idle';
-
-/** One of the oldest keys. */
-export interface OldestKey {
-  key: string;
-  keyBytes: number;
-  id: string | null;
-  owner: string | null;
-  /** Age in ms. With basis `idle` this is a lower bound: the time since the key was last touched. */
-  ageMs: number;
-  basis: AgeBasis;
-  /** When the value was written (ms since epoch), from tasuki's value metadata. */
-  createdAt: number | null;
-  /** Who wrote the value, when its metadata says. */
-  writer: string | null;
-  /** The metadata the age came from, e.g. `finishedAt of the task record`. */
-  source: string;
-}
-
-/** Keys and memory per owner (`(unowned)` for keys no declaration matches). */
-export interface OwnerTotal {
-  owner: string;
-  keys: number;
-  bytes: number;
-}
-
-/** What an audit found. */
-export interface AuditReport {
-  /** False when the audit was cancelled before SCAN finished; then the report covers what was seen. */
-  complete: boolean;
-  /** Keys inspected (each once, although SCAN may return a key twice). */
-  scanned: number;
-  /** DBSIZE when the audit started, when Redis allowed it. */
-  totalKeys: number | null;
-  startedAt: number;
-  durationMs: number;
-  settings: { count: number; paceMs: number; match: string | null; maxKeyBytes: number };
-  /** Findings per kind (all of them, even when the list below is cut at `maxFindings`). */
-  counts: Record<FindingKind, number>;
-  findings: KeyFinding[];
-  /** Findings left out of {@link findings} because there were more than `maxFindings`. */
-  findingsOmitted: number;
-  oldest: OldestKey[];
-  owners: OwnerTotal[];
-  /** Things the reader should know (idle time unavailable, cancelled...). */
-  notes: string[];
-}
-
-/** Creation metadata read from a value. */
-export interface CreationMetadata {
-  createdAt: number;
-  writer?: string | undefined;
-}
-
-/**
- * Reads who wrote a string value and when from the head of the value (GETRANGE 0..headBytes-1, so
- * the audit never pulls a large value across the network).
- */
-export interface CreationReader {
-  /** Bytes read from the start of the value. */
-  headBytes: number;
-  /** Where the time comes from, in words (shown in the report). */
-  source: string;
-  /** Parses the head; `undefined` when it holds no metadata. */
-  parse(head: string): CreationMetadata | undefined;
-}
-
-/**
- * Readers for tasuki's own long-lived values, by declaration id. A task record (JSON) begins with
- * `state, task, attempt, worker, startedAt, finishedAt` before its result, so its head carries who
- * wrote it and when. An idempotency key holds a task id whose first part is the enqueue time in ms.
- */
-export const TASUKI_CREATION_READERS: Readonly<Record<string, CreationReader>> = Object.freeze({
-  'task.result': {
-    headBytes: 1024,
-    source: 'finishedAt of the task record',
-    parse(head: string): CreationMetadata | undefined {
-      const at = /"finishedAt":(\d{1,16})[,}]/.exec(head);
-      if (!at) return undefined;
-      const w = /"worker":("(?:[^"\\]|\\.){0,512}")/.exec(head);
-      let writer: string | undefined;
-      try {
-        writer = w ? (JSON.parse(w[1] as string) as string) : undefined;
-      } catch {
-        writer = undefined;
-      }
-      return { createdAt: Number(at[1]), writer };
-    },
-  },
-  'task.idempotency': {
-    headBytes: 160,
-    source: 'enqueue time in the task id it holds',
-    parse(head: string): CreationMetadata | undefined {
-      const m = /^(\d{10,16})-[0-9a-z]+@/.exec(head);
-      return m ? { createdAt: Number(m[1]) } : undefined;
-    },
-  },
-});
+export {
+  FINDING_KINDS,
+  failingKinds,
+  parseFailOn,
+  type AgeBasis,
+  type AuditReport,
+  type FindingKind,
+  type KeyFinding,
+  type OldestKey,
+  type OwnerTotal,
+} from './findings.js';
+export { TASUKI_CREATION_READERS, type CreationMetadata, type CreationReader } from './creation.js';
 
 /** Progress of a running audit. */
 export interface AuditProgress {
@@ -247,10 +137,7 @@ function redisFailure(what: string, err: Error): TasukiError {
 
 /** The master nodes to scan: the client itself, or every master of a cluster. */
 function scanTargets(redis: Redis | Cluster): Redis[] {
-  const maybe = redis as { nodes?: unknown };
-  if (typeof maybe.nodes === 'function' && 'isCluster' in redis && redis.isCluster) {
-    return (redis as Cluster).nodes('master');
-  }
+  if ('isCluster' in redis && redis.isCluster) return (redis as Cluster).nodes('master');
   return [redis as Redis];
 }
 
@@ -301,6 +188,272 @@ function reply<T>(r: [Error | null, unknown] | undefined, what: string): T {
   return r[1] as T;
 }
 
+/** What the first pipeline learnt about one key. */
+interface Inspected {
+  name: Buffer;
+  def: KeyDef | undefined;
+  type: string;
+  ttlMs: number | null;
+  bytes: number | null;
+  /** OBJECT IDLETIME in seconds, when Redis tracks it. */
+  idle: number | null;
+}
+
+/** A key whose creation time is read from its value in the second pipeline. */
+interface MetadataRead {
+  key: Inspected;
+  reader: CreationReader;
+}
+
+const IDLE_SOURCE = 'OBJECT IDLETIME (a lower bound: time since last access)';
+
+/** One run of the audit: scans node by node, batch by batch, and collects what it finds. */
+class KeyAudit {
+  private readonly c: Collector;
+  private readonly seen = new Set<string>();
+  private readonly spaces: readonly Keyspace[];
+  private idleUnavailable: string | undefined;
+  totalKeys: number | null = 0;
+
+  constructor(
+    spaces: Keyspace | readonly Keyspace[],
+    private readonly o: ReturnType<typeof checkOptions>,
+    private readonly options: AuditOptions,
+  ) {
+    this.spaces = Array.isArray(spaces) ? (spaces as readonly Keyspace[]) : [spaces as Keyspace];
+    this.c = new Collector(o.maxFindings, o.limitOldest);
+  }
+
+  private get signal(): AbortSignal | undefined {
+    return this.options.signal;
+  }
+
+  /** DBSIZE of every node, for the progress bar; `null` when Redis refuses it. */
+  async count(nodes: readonly Redis[]): Promise<void> {
+    for (const node of nodes) {
+      try {
+        this.totalKeys = (this.totalKeys ?? 0) + (await abortable(node.dbsize(), this.signal));
+      } catch (err) {
+        if (err instanceof Abort) throw err;
+        this.totalKeys = null;
+        return;
+      }
+    }
+  }
+
+  /** Scans one node to the end: SCAN batch, inspect, report progress, pause. */
+  async scan(node: Redis): Promise<void> {
+    const match = this.options.match ? ['MATCH', this.options.match] : [];
+    let cursor = '0';
+    do {
+      if (this.signal?.aborted) throw new Abort();
+      let batch: [Buffer, Buffer[]];
+      try {
+        batch = (await abortable(
+          node.callBuffer('SCAN', cursor, ...match, 'COUNT', String(this.o.count)),
+          this.signal,
+        )) as [Buffer, Buffer[]];
+      } catch (err) {
+        if (err instanceof Abort) throw err;
+        throw redisFailure('SCAN', err instanceof Error ? err : new Error(String(err)));
+      }
+      cursor = batch[0].toString();
+      const fresh = batch[1].filter((k) => this.firstSight(k));
+      if (fresh.length) await this.inspect(node, fresh);
+      this.options.onProgress?.({
+        scanned: this.c.scanned,
+        totalKeys: this.options.match ? null : this.totalKeys,
+        findings: this.c.findingCount(),
+      });
+      if (cursor !== '0' && this.o.paceMs > 0) {
+        try {
+          await sleep(this.o.paceMs, undefined, this.signal ? { signal: this.signal } : {});
+        } catch {
+          throw new Abort();
+        }
+      }
+    } while (cursor !== '0');
+  }
+
+  /** SCAN may return a key twice; long names are remembered by their hash to bound memory. */
+  private firstSight(k: Buffer): boolean {
+    const id =
+      k.length > 64 ? 'h' + createHash('sha256').update(k).digest('base64') : 'k' + k.toString('latin1');
+    if (this.seen.has(id)) return false;
+    this.seen.add(id);
+    return true;
+  }
+
+  private match(name: string): KeyDef | undefined {
+    for (const s of this.spaces) {
+      const d = s.match(name);
+      if (d) return d;
+    }
+    return undefined;
+  }
+
+  /** One pipeline of TYPE, PTTL, MEMORY USAGE, OBJECT IDLETIME per key; then the metadata reads. */
+  private async inspect(node: Redis, keys: Buffer[]): Promise<void> {
+    const p = node.pipeline();
+    for (const k of keys) {
+      p.type(k);
+      p.pttl(k);
+      p.call('MEMORY', 'USAGE', k);
+      p.call('OBJECT', 'IDLETIME', k);
+    }
+    const res = (await abortable(p.exec(), this.signal)) ?? [];
+    const reads: MetadataRead[] = [];
+    keys.forEach((name, i) => {
+      const type = reply<string>(res[i * 4], 'TYPE');
+      const pttl = reply<number>(res[i * 4 + 1], 'PTTL');
+      if (type === 'none' || pttl === -2) return; // gone since SCAN returned it
+      const bytes = reply<number | null>(res[i * 4 + 2], 'MEMORY USAGE');
+      const idleReply = res[i * 4 + 3];
+      let idle: number | null = null;
+      if (idleReply?.[0]) this.idleUnavailable ??= idleReply[0].message;
+      else if (typeof idleReply?.[1] === 'number') idle = idleReply[1];
+      const key: Inspected = {
+        name,
+        def: this.match(name.toString('utf8')),
+        type,
+        ttlMs: pttl < 0 ? null : pttl,
+        bytes,
+        idle,
+      };
+      this.classify(key);
+      const reader = key.def && type === 'string' ? creationReader(key.def, this.options.readers) : undefined;
+      if (reader) reads.push({ key, reader });
+      else this.ageFromIdle(key, IDLE_SOURCE);
+    });
+    if (reads.length) await this.readMetadata(node, reads);
+  }
+
+  private base(k: Inspected): Omit<KeyFinding, 'kind' | 'detail'> {
+    return {
+      key: displayKey(k.name, this.options.fullNames),
+      keyBytes: k.name.length,
+      id: k.def?.spec.id ?? null,
+      owner: k.def?.spec.owner ?? null,
+      type: k.type,
+      ttlMs: k.ttlMs,
+      bytes: k.bytes,
+    };
+  }
+
+  /** Counts the key for its owner and records every finding it has. */
+  private classify(k: Inspected): void {
+    const c = this.c;
+    c.scanned++;
+    c.total(k.def?.spec.owner ?? UNOWNED, k.bytes);
+    const base = this.base(k);
+    if (k.name.length > this.o.maxKeyBytes) {
+      c.add({
+        ...base,
+        kind: 'long-name',
+        detail: `key name is ${k.name.length} bytes (limit ${this.o.maxKeyBytes}): a payload in the name? Put data in the value or a store, and a bounded id or hash in the name (keyPart).`,
+      });
+    }
+    if (!k.def) {
+      c.add({ ...base, kind: 'unowned', detail: unownedDetail(k.name.toString('utf8'), this.spaces) });
+      return;
+    }
+    const s = k.def.spec;
+    if (k.type !== s.type) {
+      c.add({ ...base, kind: 'wrong-type', detail: `declared ${s.type} ("${s.id}"), found ${k.type}` });
+    }
+    if (s.ttlMs !== undefined && k.ttlMs === null) {
+      c.add({
+        ...base,
+        kind: 'no-ttl',
+        detail: `"${s.id}" is declared with a TTL of ${s.ttlMs} ms, but this key has none and will never expire`,
+      });
+    }
+    // A budget is set for the declared type; a key of another type is reported as that only.
+    if (k.type === s.type && k.bytes !== null && k.bytes > s.maxBytes) {
+      c.add({
+        ...base,
+        kind: 'over-budget',
+        detail: `uses ${k.bytes} bytes; "${s.id}" has a budget of ${s.maxBytes} bytes`,
+      });
+    }
+  }
+
+  private ageFromIdle(k: Inspected, source: string): void {
+    if (k.idle === null) return;
+    const { key, keyBytes, id, owner } = this.base(k);
+    this.c.age({
+      key,
+      keyBytes,
+      id,
+      owner,
+      ageMs: k.idle * 1000,
+      basis: 'idle',
+      createdAt: null,
+      writer: null,
+      source,
+    });
+  }
+
+  /** Bounded GETRANGEs of values that carry who wrote them and when. Idle times were read before. */
+  private async readMetadata(node: Redis, reads: readonly MetadataRead[]): Promise<void> {
+    const p = node.pipeline();
+    for (const r of reads) p.getrangeBuffer(r.key.name, 0, r.reader.headBytes - 1);
+    const res = (await abortable(p.exec(), this.signal)) ?? [];
+    const now = Date.now();
+    reads.forEach((r, j) => {
+      const head = reply<Buffer | null>(res[j], 'GETRANGE');
+      const meta = head ? r.reader.parse(head.toString('utf8')) : undefined;
+      if (!meta) {
+        this.ageFromIdle(r.key, 'OBJECT IDLETIME (a lower bound: the value carried no metadata)');
+        return;
+      }
+      const { key, keyBytes, id, owner } = this.base(r.key);
+      this.c.age({
+        key,
+        keyBytes,
+        id,
+        owner,
+        ageMs: Math.max(0, now - meta.createdAt),
+        basis: 'metadata',
+        createdAt: meta.createdAt,
+        writer: meta.writer ?? null,
+        source: r.reader.source,
+      });
+    });
+  }
+
+  report(startedAt: number, complete: boolean): AuditReport {
+    const c = this.c;
+    const notes: string[] = [];
+    if (!complete)
+      notes.push(`cancelled after ${c.scanned} keys: the report covers only the keys seen so far`);
+    if (this.idleUnavailable) {
+      notes.push(
+        `idle time unavailable (Redis said "${this.idleUnavailable}"), so ages are known only from tasuki metadata`,
+      );
+    }
+    return {
+      complete,
+      scanned: c.scanned,
+      totalKeys: this.totalKeys,
+      startedAt,
+      durationMs: Date.now() - startedAt,
+      settings: {
+        count: this.o.count,
+        paceMs: this.o.paceMs,
+        match: this.options.match ?? null,
+        maxKeyBytes: this.o.maxKeyBytes,
+      },
+      counts: c.counts,
+      findings: c.findings,
+      findingsOmitted: c.omitted,
+      oldest: c.oldest,
+      owners: [...c.owners.values()].sort((a, b) => b.bytes - a.bytes || a.owner.localeCompare(b.owner)),
+      notes,
+    };
+  }
+}
+
 /**
  * Audits the keys of a live Redis against one or more keyspaces (tasuki's, an app's). Read-only,
  * paced and cancellable: see the module comment. Throws `E_REDIS` when Redis refuses a command the
@@ -311,233 +464,17 @@ export async function auditKeys(
   spaces: Keyspace | readonly Keyspace[],
   options: AuditOptions = {},
 ): Promise<AuditReport> {
-  const o = checkOptions(options);
-  const list = Array.isArray(spaces) ? (spaces as readonly Keyspace[]) : [spaces as Keyspace];
-  const signal = options.signal;
+  const audit = new KeyAudit(spaces, checkOptions(options), options);
   const startedAt = Date.now();
-  const c = new Collector(o.maxFindings, o.limitOldest);
-  const notes: string[] = [];
-  const seen = new Set<string>();
   const nodes = scanTargets(redis);
-  let idleUnavailable: string | undefined;
-  let complete = true;
-
-  const match = (name: string): KeyDef | undefined => {
-    for (const s of list) {
-      const d = s.match(name);
-      if (d) return d;
-    }
-    return undefined;
-  };
-  const readerFor = (def: KeyDef): CreationReader | undefined =>
-    options.readers?.[def.spec.id] ??
-    (def.spec.owner.startsWith('tasuki') ? TASUKI_CREATION_READERS[def.spec.id] : undefined);
-
-  let totalKeys: number | null = 0;
-  for (const node of nodes) {
-    try {
-      totalKeys = (totalKeys ?? 0) + (await abortable(node.dbsize(), signal));
-    } catch (err) {
-      if (err instanceof Abort) break;
-      totalKeys = null;
-      break;
-    }
-  }
-
-  const inspect = async (node: Redis, keys: Buffer[]): Promise<void> => {
-    const p = node.pipeline();
-    for (const k of keys) {
-      p.type(k);
-      p.pttl(k);
-      p.call('MEMORY', 'USAGE', k);
-      p.call('OBJECT', 'IDLETIME', k);
-    }
-    const res = (await abortable(p.exec(), signal)) ?? [];
-    const now = Date.now();
-    const pending: { name: Buffer; def: KeyDef; reader: CreationReader; idle: number | null }[] = [];
-    const rows: {
-      name: Buffer;
-      text: string;
-      def: KeyDef | undefined;
-      type: string;
-      ttlMs: number | null;
-      bytes: number | null;
-      idle: number | null;
-    }[] = [];
-    keys.forEach((name, i) => {
-      const type = reply<string>(res[i * 4], 'TYPE');
-      const pttl = reply<number>(res[i * 4 + 1], 'PTTL');
-      if (type === 'none' || pttl === -2) return; // gone since SCAN returned it
-      const bytes = reply<number | null>(res[i * 4 + 2], 'MEMORY USAGE');
-      const idleReply = res[i * 4 + 3];
-      let idle: number | null = null;
-      if (idleReply?.[0]) idleUnavailable ??= idleReply[0].message;
-      else if (typeof idleReply?.[1] === 'number') idle = idleReply[1];
-      const text = name.toString('utf8');
-      rows.push({ name, text, def: match(text), type, ttlMs: pttl < 0 ? null : pttl, bytes, idle });
-    });
-    for (const r of rows) {
-      c.scanned++;
-      const base = {
-        key: displayKey(r.name, options.fullNames),
-        keyBytes: r.name.length,
-        id: r.def?.spec.id ?? null,
-        owner: r.def?.spec.owner ?? null,
-        type: r.type,
-        ttlMs: r.ttlMs,
-        bytes: r.bytes,
-      };
-      c.total(r.def?.spec.owner ?? UNOWNED, r.bytes);
-      if (r.name.length > o.maxKeyBytes) {
-        c.add({
-          ...base,
-          kind: 'long-name',
-          detail: `key name is ${r.name.length} bytes (limit ${o.maxKeyBytes}): a payload in the name? Put data in the value or a store, and a bounded id or hash in the name (keyPart).`,
-        });
-      }
-      const def = r.def;
-      if (!def) {
-        c.add({ ...base, kind: 'unowned', detail: unownedDetail(r.text, list) });
-      } else {
-        const s = def.spec;
-        if (r.type !== s.type) {
-          c.add({ ...base, kind: 'wrong-type', detail: `declared ${s.type} ("${s.id}"), found ${r.type}` });
-        }
-        if (s.ttlMs !== undefined && r.ttlMs === null) {
-          c.add({
-            ...base,
-            kind: 'no-ttl',
-            detail: `"${s.id}" is declared with a TTL of ${s.ttlMs} ms, but this key has none and will never expire`,
-          });
-        }
-        // A budget is set for the declared type; a key of another type is reported as that only.
-        if (r.type === s.type && r.bytes !== null && r.bytes > s.maxBytes) {
-          c.add({
-            ...base,
-            kind: 'over-budget',
-            detail: `uses ${r.bytes} bytes; "${s.id}" has a budget of ${s.maxBytes} bytes`,
-          });
-        }
-        const reader = r.type === 'string' ? readerFor(def) : undefined;
-        if (reader) {
-          pending.push({ name: r.name, def, reader, idle: r.idle });
-          continue;
-        }
-      }
-      if (r.idle !== null) {
-        c.age({
-          key: base.key,
-          keyBytes: base.keyBytes,
-          id: base.id,
-          owner: base.owner,
-          ageMs: r.idle * 1000,
-          basis: 'idle',
-          createdAt: null,
-          writer: null,
-          source: 'OBJECT IDLETIME (a lower bound: time since last access)',
-        });
-      }
-    }
-    if (pending.length === 0) return;
-    // Idle times were read above, before these reads touch the keys.
-    const mp = node.pipeline();
-    for (const q of pending) mp.getrangeBuffer(q.name, 0, q.reader.headBytes - 1);
-    const meta = (await abortable(mp.exec(), signal)) ?? [];
-    pending.forEach((q, j) => {
-      const head = reply<Buffer | null>(meta[j], 'GETRANGE');
-      const parsed = head ? q.reader.parse(head.toString('utf8')) : undefined;
-      const base = {
-        key: displayKey(q.name, options.fullNames),
-        keyBytes: q.name.length,
-        id: q.def.spec.id,
-        owner: q.def.spec.owner,
-      };
-      if (parsed) {
-        c.age({
-          ...base,
-          ageMs: Math.max(0, now - parsed.createdAt),
-          basis: 'metadata',
-          createdAt: parsed.createdAt,
-          writer: parsed.writer ?? null,
-          source: q.reader.source,
-        });
-      } else if (q.idle !== null) {
-        c.age({
-          ...base,
-          ageMs: q.idle * 1000,
-          basis: 'idle',
-          createdAt: null,
-          writer: null,
-          source: 'OBJECT IDLETIME (a lower bound: the value carried no metadata)',
-        });
-      }
-    });
-  };
-
   try {
-    for (const node of nodes) {
-      let cursor = '0';
-      do {
-        if (signal?.aborted) throw new Abort();
-        const args = options.match ? ['MATCH', options.match] : [];
-        let batch: [Buffer, Buffer[]];
-        try {
-          batch = (await abortable(
-            node.callBuffer('SCAN', cursor, ...args, 'COUNT', String(o.count)),
-            signal,
-          )) as [Buffer, Buffer[]];
-        } catch (err) {
-          if (err instanceof Abort) throw err;
-          throw redisFailure('SCAN', err instanceof Error ? err : new Error(String(err)));
-        }
-        cursor = batch[0].toString();
-        const fresh: Buffer[] = [];
-        for (const k of batch[1]) {
-          // SCAN may return a key twice; long names are remembered by their hash to bound memory.
-          const id =
-            k.length > 64
-              ? 'h' + createHash('sha256').update(k).digest('base64')
-              : 'k' + k.toString('latin1');
-          if (seen.has(id)) continue;
-          seen.add(id);
-          fresh.push(k);
-        }
-        if (fresh.length) await inspect(node, fresh);
-        options.onProgress?.({ scanned: c.scanned, totalKeys, findings: c.findingCount() });
-        if (cursor !== '0' && o.paceMs > 0) {
-          try {
-            await sleep(o.paceMs, undefined, signal ? { signal } : {});
-          } catch {
-            throw new Abort();
-          }
-        }
-      } while (cursor !== '0');
-    }
+    await audit.count(nodes);
+    for (const node of nodes) await audit.scan(node);
   } catch (err) {
     if (!(err instanceof Abort)) throw err;
-    complete = false;
-    notes.push(`cancelled after ${c.scanned} keys: the report covers only the keys seen so far`);
+    return audit.report(startedAt, false);
   }
-
-  if (idleUnavailable) {
-    notes.push(
-      `idle time unavailable (Redis said "${idleUnavailable}"), so ages are known only from tasuki metadata`,
-    );
-  }
-  return {
-    complete,
-    scanned: c.scanned,
-    totalKeys,
-    startedAt,
-    durationMs: Date.now() - startedAt,
-    settings: { count: o.count, paceMs: o.paceMs, match: options.match ?? null, maxKeyBytes: o.maxKeyBytes },
-    counts: c.counts,
-    findings: c.findings,
-    findingsOmitted: c.omitted,
-    oldest: c.oldest,
-    owners: [...c.owners.values()].sort((a, b) => b.bytes - a.bytes || a.owner.localeCompare(b.owner)),
-    notes,
-  };
+  return audit.report(startedAt, true);
 }
 
 /** Why a key has no owner, with a hint when it looks like a declared key of another version. */
@@ -552,35 +489,4 @@ function unownedDetail(name: string, spaces: readonly Keyspace[]): string {
     }
   }
   return 'no declaration matches: nobody owns this key. Declare it (app.keyspace.define) or find who writes it';
-}
-
-/**
- * Parses `--fail-on`: a comma list of finding kinds, `oversize` (= over-budget and long-name), or
- * `any`. Throws `E_OPTIONS` naming an unknown word.
- */
-export function parseFailOn(value: string): FindingKind[] {
-  const out = new Set<FindingKind>();
-  for (const raw of value.split(',')) {
-    const w = raw.trim();
-    if (!w) continue;
-    if (w === 'any') FINDING_KINDS.forEach((k) => out.add(k));
-    else if (w === 'oversize') {
-      out.add('over-budget');
-      out.add('long-name');
-    } else if ((FINDING_KINDS as readonly string[]).includes(w)) out.add(w as FindingKind);
-    else {
-      throw new OptionsError('--fail-on', [
-        {
-          path: '--fail-on',
-          message: `"${w}" is not a finding kind; use a comma list of ${FINDING_KINDS.join(', ')}, oversize (over-budget + long-name) or any`,
-        },
-      ]);
-    }
-  }
-  return [...out];
-}
-
-/** The kinds in `failOn` the report has findings of, in report order. */
-export function failingKinds(report: AuditReport, failOn: readonly FindingKind[]): FindingKind[] {
-  return FINDING_KINDS.filter((k) => failOn.includes(k) && report.counts[k] > 0);
 }

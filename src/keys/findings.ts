@@ -1,0 +1,117 @@
+/**
+ * What the key audit reports: the kinds of finding, the report's shape, and the `--fail-on` rules
+ * that turn findings into a failing exit code for CI.
+ */
+import { OptionsError } from '../errors.js';
+
+/** Kinds of problem the audit reports. */
+export type FindingKind = 'unowned' | 'no-ttl' | 'over-budget' | 'long-name' | 'wrong-type';
+
+/** Every finding kind, in report order. */
+export const FINDING_KINDS: readonly FindingKind[] = [
+  'unowned',
+  'no-ttl',
+  'over-budget',
+  'long-name',
+  'wrong-type',
+];
+
+/** One problem with one key. A key can have several (an unowned key with a 10 KB name has two). */
+export interface KeyFinding {
+  kind: FindingKind;
+  /** The key name; shortened when long unless the audit ran with `fullNames`. */
+  key: string;
+  /** Length of the full key name in bytes. */
+  keyBytes: number;
+  /** Declaration the key matched, if any. */
+  id: string | null;
+  owner: string | null;
+  /** Redis type of the key. */
+  type: string;
+  /** Remaining TTL in ms, or `null` when the key has none. */
+  ttlMs: number | null;
+  /** MEMORY USAGE in bytes, when Redis gave it. */
+  bytes: number | null;
+  /** What is wrong, in words. */
+  detail: string;
+}
+
+/** How the age of a key was found. */
+export type AgeBasis = 'metadata' | 'idle';
+
+/** One of the oldest keys. */
+export interface OldestKey {
+  key: string;
+  keyBytes: number;
+  id: string | null;
+  owner: string | null;
+  /** Age in ms. With basis `idle` this is a lower bound: the time since the key was last touched. */
+  ageMs: number;
+  basis: AgeBasis;
+  /** When the value was written (ms since epoch), from tasuki's value metadata. */
+  createdAt: number | null;
+  /** Who wrote the value, when its metadata says. */
+  writer: string | null;
+  /** The metadata the age came from, e.g. `finishedAt of the task record`. */
+  source: string;
+}
+
+/** Keys and memory per owner (`(unowned)` for keys no declaration matches). */
+export interface OwnerTotal {
+  owner: string;
+  keys: number;
+  bytes: number;
+}
+
+/** What an audit found. */
+export interface AuditReport {
+  /** False when the audit was cancelled before SCAN finished; then the report covers what was seen. */
+  complete: boolean;
+  /** Keys inspected (each once, although SCAN may return a key twice). */
+  scanned: number;
+  /** DBSIZE when the audit started, when Redis allowed it. */
+  totalKeys: number | null;
+  startedAt: number;
+  durationMs: number;
+  settings: { count: number; paceMs: number; match: string | null; maxKeyBytes: number };
+  /** Findings per kind (all of them, even when the list below is cut at `maxFindings`). */
+  counts: Record<FindingKind, number>;
+  findings: KeyFinding[];
+  /** Findings left out of {@link findings} because there were more than `maxFindings`. */
+  findingsOmitted: number;
+  oldest: OldestKey[];
+  owners: OwnerTotal[];
+  /** Things the reader should know (idle time unavailable, cancelled...). */
+  notes: string[];
+}
+
+/**
+ * Parses `--fail-on`: a comma list of finding kinds, `oversize` (= over-budget and long-name), or
+ * `any`. Throws `E_OPTIONS` naming an unknown word.
+ */
+export function parseFailOn(value: string): FindingKind[] {
+  const out = new Set<FindingKind>();
+  for (const raw of value.split(',')) {
+    const w = raw.trim();
+    if (!w) continue;
+    if (w === 'any') FINDING_KINDS.forEach((k) => out.add(k));
+    else if (w === 'oversize') {
+      out.add('over-budget');
+      out.add('long-name');
+    } else if ((FINDING_KINDS as readonly string[]).includes(w)) out.add(w as FindingKind);
+    else {
+      throw new OptionsError('--fail-on', [
+        {
+          path: '--fail-on',
+          message: `"${w}" is not a finding kind; use a comma list of ${FINDING_KINDS.join(', ')}, oversize (over-budget + long-name) or any`,
+        },
+      ]);
+    }
+  }
+  return [...out];
+}
+
+/** The kinds in `failOn` the report has findings of, in report order. */
+export function failingKinds(report: AuditReport, failOn: readonly FindingKind[]): FindingKind[] {
+  return FINDING_KINDS.filter((k) => failOn.includes(k) && report.counts[k] > 0);
+}
