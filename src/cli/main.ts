@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { TasukiError } from '../errors.js';
 import { registerDev } from './dev.js';
+import { registerDlq } from './dlq.js';
 import { registerKeys } from './keys.js';
 import { registerWorker } from './worker.js';
 
@@ -12,6 +13,7 @@ export function program(): Command {
     .showHelpAfterError();
   registerWorker(p);
   registerDev(p);
+  registerDlq(p);
   registerKeys(p);
   return p;
 }

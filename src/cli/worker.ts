@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { OptionsError } from '../errors.js';
+import type { Duration } from '../util/duration.js';
 import { Worker } from '../worker/worker.js';
 import { loadApp } from './load-app.js';
 
@@ -18,12 +19,19 @@ export function parsePositiveInt(name: string, value: string): number {
   return n;
 }
 
-/** Stops the worker on SIGTERM/SIGINT; resolves when it has stopped. */
+/**
+ * Stops gracefully on the first SIGTERM/SIGINT and resolves when stopped; a second signal exits at
+ * once (code 130), leaving the tasks it held to be recovered as after a crash.
+ */
 export function stopOnSignals(stop: () => Promise<void>): Promise<void> {
   return new Promise((resolve) => {
-    const handler = (): void => {
-      process.off('SIGTERM', handler);
-      process.off('SIGINT', handler);
+    let signalled = false;
+    const handler = (signal: NodeJS.Signals): void => {
+      if (signalled) {
+        console.error(`tasuki: second ${signal}; exiting now`);
+        process.exit(130);
+      }
+      signalled = true;
       void stop().then(resolve, resolve);
     };
     process.on('SIGTERM', handler);
@@ -38,15 +46,34 @@ export function registerWorker(program: Command): void {
     .requiredOption('--app <module>', 'module that exports the tasuki app (.js or .ts)')
     .option('--queues <names>', 'comma-separated queues to serve (default: all of the app)')
     .option('--concurrency <n>', 'tasks run at once', '10')
-    .action(async (opts: { app: string; queues?: string; concurrency: string }) => {
-      const { app } = await loadApp(opts.app);
-      const queues = parseQueues(opts.queues);
-      const worker = new Worker(app, {
-        ...(queues ? { queues } : {}),
-        concurrency: parsePositiveInt('--concurrency', opts.concurrency),
-      });
-      await worker.start();
-      await stopOnSignals(() => worker.stop());
-      await app.close();
-    });
+    .option('--prefetch <n>', 'tasks fetched ahead of free slots (default max(concurrency, 16))')
+    .option('--grace <duration>', 'on SIGTERM, time running tasks get to finish', '25s')
+    .option(
+      '--claim-idle <duration>',
+      "take over a dead worker's tasks after this long without heartbeat",
+      '30s',
+    )
+    .action(
+      async (opts: {
+        app: string;
+        queues?: string;
+        concurrency: string;
+        prefetch?: string;
+        grace: string;
+        claimIdle: string;
+      }) => {
+        const { app } = await loadApp(opts.app);
+        const queues = parseQueues(opts.queues);
+        const worker = new Worker(app, {
+          ...(queues ? { queues } : {}),
+          concurrency: parsePositiveInt('--concurrency', opts.concurrency),
+          ...(opts.prefetch !== undefined ? { prefetch: parsePositiveInt('--prefetch', opts.prefetch) } : {}),
+          grace: opts.grace as Duration,
+          claimIdle: opts.claimIdle as Duration,
+        });
+        await worker.start();
+        await stopOnSignals(() => worker.stop());
+        await app.close();
+      },
+    );
 }

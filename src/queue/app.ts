@@ -7,6 +7,7 @@ import type { Keyspace } from '../keys/registry.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { lookupTask, type TaskInfo } from '../results/lookup.js';
 import { ResultWaiter } from '../results/waiter.js';
+import { DeadLetters } from '../deadletters/dead-letters.js';
 import { registerScripts } from '../scripts/catalogue.js';
 import { toMs, type Duration } from '../util/duration.js';
 import { QUEUE_NAME } from './ids.js';
@@ -74,6 +75,7 @@ export class Tasuki {
   private readonly tasks = new Map<string, Task>();
   private connection: Promise<Redis> | undefined;
   private readonly waiter: ResultWaiter;
+  private dlq: DeadLetters | undefined;
 
   constructor(options: AppOptions = {}) {
     const issues: FieldIssue[] = [];
@@ -132,6 +134,11 @@ export class Tasuki {
     this.maxPayloadBytes = maxPayload;
     this.log = options.logger ?? createLogger();
     this.waiter = new ResultWaiter(() => this.redis(), this.keys);
+  }
+
+  /** The dead letters of this app's queues: list, show, retry, purge. */
+  get deadLetters(): DeadLetters {
+    return (this.dlq ??= new DeadLetters(this));
   }
 
   /** The keyspace registry: declare the app's own keys here so the catalogue and audit know them. */

@@ -1,0 +1,173 @@
+import type { Redis } from 'ioredis';
+import { OptionsError, TasukiError, UnknownQueueError } from '../errors.js';
+import type { Tasuki } from '../queue/app.js';
+import { formatTaskId, parseTaskId } from '../queue/ids.js';
+import { decodeMessage, encodeMessage } from '../queue/message.js';
+import type { DeadReason, StoredError } from '../results/record.js';
+import * as scripts from '../scripts/catalogue.js';
+import type { StoredDeadLetter } from '../worker/runner.js';
+
+/** A task in a queue's dead letters. */
+export interface DeadLetter {
+  /** Id of the dead-letter entry (its stream id); also accepted wherever a task id is. */
+  deadId: string;
+  /** The task's id. */
+  taskId: string;
+  queue: string;
+  task: string;
+  reason: DeadReason;
+  error: StoredError;
+  attempts: number;
+  failedAt: number;
+  /** The task's message as it was when it died. */
+  message: string;
+}
+
+/** Which dead letters an operation applies to: some ids (task ids or dead ids), or all. */
+export type DeadLetterSelection = { ids: readonly string[] } | { all: true };
+
+/**
+ * The dead letters of an app's queues: list, show, retry (put back as fresh tasks) and purge.
+ * Each queue keeps at most `deadLetterMaxLen` (approximately) for at most `deadLetterRetention`.
+ */
+export class DeadLetters {
+  constructor(private readonly app: Tasuki) {}
+
+  private key(queue: string): string {
+    if (!this.app.queues.includes(queue)) throw new UnknownQueueError(queue, this.app.queues);
+    return this.app.keys.dead.key({ queue });
+  }
+
+  private static parse(queue: string, deadId: string, fields: string[]): DeadLetter {
+    const raw = fields[fields.indexOf('d') + 1] ?? '{}';
+    let d: Partial<StoredDeadLetter>;
+    try {
+      d = JSON.parse(raw) as Partial<StoredDeadLetter>;
+    } catch {
+      d = {};
+    }
+    return {
+      deadId,
+      taskId: formatTaskId(d.id ?? deadId, queue),
+      queue,
+      task: d.task ?? '?',
+      reason: d.reason ?? 'undecodable',
+      error: d.error ?? { name: 'Error', message: 'unreadable dead letter' },
+      attempts: d.attempts ?? 0,
+      failedAt: d.failedAt ?? 0,
+      message: d.message ?? raw,
+    };
+  }
+
+  /** How many dead letters a queue holds. */
+  async count(queue: string): Promise<number> {
+    const key = this.key(queue);
+    return (await this.app.redis()).xlen(key);
+  }
+
+  /** The oldest dead letters of a queue first, at most `limit` (default 100), from `after` on. */
+  async list(queue: string, opts: { limit?: number; after?: string } = {}): Promise<DeadLetter[]> {
+    const key = this.key(queue);
+    const limit = opts.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new OptionsError('dead-letter list options', [
+        { path: 'limit', message: 'must be an integer >= 1' },
+      ]);
+    }
+    const start = opts.after ? `(${opts.after}` : '-';
+    const entries = await (await this.app.redis()).xrange(key, start, '+', 'COUNT', limit);
+    return entries.map(([id, fields]) => DeadLetters.parse(queue, id, fields));
+  }
+
+  /** One dead letter by task id or dead id; `null` when there is none. */
+  async get(queue: string, id: string): Promise<DeadLetter | null> {
+    return (await this.find(queue, [id]))[0] ?? null;
+  }
+
+  /** The dead letters matching the selection, scanning the (bounded) dead-letter stream once. */
+  private async find(queue: string, ids: readonly string[] | 'all'): Promise<DeadLetter[]> {
+    const key = this.key(queue);
+    const redis: Redis = await this.app.redis();
+    const wanted =
+      ids === 'all' ? undefined : new Set(ids.map((i) => (i.includes('@') ? parseTaskId(i).local : i)));
+    const out: DeadLetter[] = [];
+    let start = '-';
+    for (;;) {
+      const page = await redis.xrange(key, start, '+', 'COUNT', 1000);
+      for (const [id, fields] of page) {
+        const d = DeadLetters.parse(queue, id, fields);
+        if (!wanted || wanted.has(id) || wanted.has(parseTaskId(d.taskId).local)) out.push(d);
+      }
+      if (page.length < 1000) return out;
+      start = `(${page[page.length - 1]?.[0]}`;
+    }
+  }
+
+  private static selection(sel: DeadLetterSelection): readonly string[] | 'all' {
+    if ('all' in sel && sel.all) return 'all';
+    if ('ids' in sel && Array.isArray(sel.ids) && sel.ids.length > 0) return sel.ids;
+    throw new OptionsError('dead-letter selection', [
+      { path: 'ids', message: 'give some ids, or { all: true }' },
+    ]);
+  }
+
+  /**
+   * Puts dead letters back on their queue as fresh tasks (attempt 1, same task id, no expiry).
+   * Resolves how many went back; undecodable messages cannot be retried and are counted in `skipped`.
+   */
+  async retry(queue: string, sel: DeadLetterSelection): Promise<{ retried: number; skipped: number }> {
+    const letters = await this.find(queue, DeadLetters.selection(sel));
+    const tasks: { deadEntry: string; id: string; message: string; resultKey: string }[] = [];
+    let skipped = 0;
+    for (const d of letters) {
+      try {
+        const m = decodeMessage(d.message);
+        const local = parseTaskId(d.taskId).local;
+        tasks.push({
+          deadEntry: d.deadId,
+          id: local,
+          message: encodeMessage(m.name, JSON.stringify(m.args), { id: local }),
+          resultKey: this.app.keys.result.key({ queue, task: local }),
+        });
+      } catch {
+        skipped++;
+      }
+    }
+    let retried = 0;
+    const k = this.app.keys;
+    const redis = await this.app.redis();
+    for (let i = 0; i < tasks.length; i += 200) {
+      retried += await scripts.run(
+        redis,
+        scripts.dlqRetry(
+          { dead: k.dead.key({ queue }), stream: k.stream.key({ queue }), parked: k.parked.key({ queue }) },
+          { tasks: tasks.slice(i, i + 200) },
+        ),
+      );
+    }
+    return { retried, skipped };
+  }
+
+  /** Deletes dead letters for good. Resolves how many were deleted. */
+  async purge(queue: string, sel: DeadLetterSelection): Promise<number> {
+    const which = DeadLetters.selection(sel);
+    const key = this.key(queue);
+    const redis = await this.app.redis();
+    if (which === 'all') {
+      const n = await redis.xlen(key);
+      await redis.del(key);
+      return n;
+    }
+    const letters = await this.find(queue, which);
+    if (letters.length === 0) return 0;
+    return redis.xdel(key, ...letters.map((d) => d.deadId));
+  }
+}
+
+/** Thrown by the CLI when a dead letter asked for does not exist. */
+export function noSuchDeadLetter(queue: string, id: string): TasukiError {
+  return new TasukiError(
+    'E_NOT_FOUND',
+    `no dead letter "${id}" in queue "${queue}"; see \`tasuki dlq list --queue ${queue}\``,
+  );
+}
