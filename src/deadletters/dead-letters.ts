@@ -105,7 +105,9 @@ export class DeadLetters {
 
   private static selection(sel: DeadLetterSelection): readonly string[] | 'all' {
     if ('all' in sel && sel.all) return 'all';
-    if ('ids' in sel && Array.isArray(sel.ids) && sel.ids.length > 0) return sel.ids;
+    const ids: unknown = 'ids' in sel ? sel.ids : undefined;
+    if (Array.isArray(ids) && ids.length > 0 && ids.every((i) => typeof i === 'string'))
+      return ids as string[];
     throw new OptionsError('dead-letter selection', [
       { path: 'ids', message: 'give some ids, or { all: true }' },
     ]);
