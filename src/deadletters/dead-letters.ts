@@ -107,7 +107,7 @@ export class DeadLetters {
     if ('all' in sel && sel.all) return 'all';
     const ids: unknown = 'ids' in sel ? sel.ids : undefined;
     if (Array.isArray(ids) && ids.length > 0 && ids.every((i) => typeof i === 'string'))
-      return ids as string[];
+      return ids;
     throw new OptionsError('dead-letter selection', [
       { path: 'ids', message: 'give some ids, or { all: true }' },
     ]);
