@@ -58,8 +58,8 @@ export class ResultWaiter {
               );
             });
       const record = await (timeout ? Promise.race([done, timeout]) : done);
-      if (record.state === 'failed') {
-        throw new TaskFailedError(id, record.error ?? { name: 'Error', message: 'failed' });
+      if (record.state !== 'succeeded') {
+        throw new TaskFailedError(id, record.error ?? { name: 'Error', message: record.state });
       }
       return record.result;
     } finally {
