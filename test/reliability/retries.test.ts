@@ -130,7 +130,7 @@ test('poison messages go to the dead letters with a clear reason; the worker kee
   assert.deepEqual(await Promise.all(handles.map((h) => h.result({ timeout: '5s' }))), [2, 3, 4]);
   await until(async () => (await app.deadLetters.count('default')) === 4, 5000, 'four dead letters');
   await worker.stop();
-  const reasons = Object.fromEntries(
+  const reasons: Record<string, [string, string]> = Object.fromEntries(
     (await app.deadLetters.list('default')).map((d) => [d.taskId.split('@')[0], [d.reason, d.error.message]]),
   );
   assert.equal(reasons[garbage as string]?.[0], 'undecodable');
