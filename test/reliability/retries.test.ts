@@ -130,9 +130,10 @@ test('poison messages go to the dead letters with a clear reason; the worker kee
   assert.deepEqual(await Promise.all(handles.map((h) => h.result({ timeout: '5s' }))), [2, 3, 4]);
   await until(async () => (await app.deadLetters.count('default')) === 4, 5000, 'four dead letters');
   await worker.stop();
-  const reasons: Record<string, [string, string]> = Object.fromEntries(
-    (await app.deadLetters.list('default')).map((d) => [d.taskId.split('@')[0], [d.reason, d.error.message]]),
-  );
+  const reasons: Record<string, [string, string]> = {};
+  for (const d of await app.deadLetters.list('default')) {
+    reasons[d.taskId.split('@')[0] as string] = [d.reason, d.error.message];
+  }
   assert.equal(reasons[garbage as string]?.[0], 'undecodable');
   assert.match(reasons[garbage as string]?.[1] ?? '', /not JSON/);
   assert.equal(reasons[noField as string]?.[0], 'undecodable');
