@@ -34,3 +34,24 @@ test('Redis killed and restarted (AOF on) mid-run: nothing lost', async () => {
   const errors = run.stdout.split('\n').filter((l) => l.includes('"level":50'));
   assert.ok(errors.length <= 10, `${errors.length} error lines:\n${errors.join('\n')}`);
 });
+
+test('Redis restarted (AOF on) between enqueue and work: every task is still there and runs', async () => {
+  const prefix = randomPrefix();
+  const app = newApp(server(), { prefix });
+  const { runs } = bookkeeping(prefix);
+  const producer = app.task({ name: count.name, schema: count.definition.schema, handler: () => 0 });
+  const handles = [
+    ...(await producer.enqueueMany(Array.from({ length: 500 }, (_, i) => ({ args: { i } })))),
+    await producer.enqueue({ i: 500 }, { delay: '300ms' }),
+  ];
+  await server().restart();
+  const w = await startWorker(server(), prefix, ['--concurrency', '20']);
+  const results = await Promise.all(handles.map((h) => h.result({ timeout: '30s' })));
+  assert.deepEqual(
+    results,
+    Array.from({ length: 501 }, (_, i) => i),
+  );
+  assert.equal(await server().client().hlen(runs.key({})), 501);
+  w.child.kill('SIGTERM');
+  assert.equal((await w.done).code, 0);
+});
