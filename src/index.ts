@@ -73,6 +73,7 @@ export {
   type OldestKey,
   type AgeBasis,
   type OwnerTotal,
+  type UnownedFamily,
   type CreationReader,
   type CreationMetadata,
 } from './keys/audit.js';

@@ -86,8 +86,11 @@ export function progressBar(stream: Pick<NodeJS.WriteStream, 'write'>): {
   };
 }
 
-/** The audit report as text tables: summary, findings, oldest keys, totals per owner, notes. */
-export function renderAuditTable(r: AuditReport): string {
+/**
+ * The audit report as text tables: summary, findings (at most `perKind` of each kind; the JSON
+ * has them all), unowned key families, oldest keys, totals per owner, notes.
+ */
+export function renderAuditTable(r: AuditReport, perKind = 20): string {
   const out: string[] = [];
   const of = r.totalKeys !== null ? ` of ${r.totalKeys} (DBSIZE at start)` : '';
   out.push(
@@ -96,12 +99,13 @@ export function renderAuditTable(r: AuditReport): string {
   );
   out.push('Findings: ' + FINDING_KINDS.map((k) => `${r.counts[k]} ${k}`).join(', '));
   out.push('');
-  if (r.findings.length) {
+  const shown = FINDING_KINDS.flatMap((k) => r.findings.filter((f) => f.kind === k).slice(0, perKind));
+  if (shown.length) {
     out.push('FINDINGS');
     out.push(
       textTable(
         ['KIND', 'KEY', 'OWNER', 'TYPE', 'TTL', 'MEMORY', 'DETAIL'],
-        r.findings.map((f) => [
+        shown.map((f) => [
           f.kind,
           f.key,
           f.owner ?? '-',
@@ -113,7 +117,23 @@ export function renderAuditTable(r: AuditReport): string {
         [11, 60, 20, 6, 10, 10, 60],
       ),
     );
-    if (r.findingsOmitted) out.push(`… and ${r.findingsOmitted} more (raise --max-findings to list them)\n`);
+    const more = FINDING_KINDS.map(
+      (k) => [k, r.counts[k] - shown.filter((f) => f.kind === k).length] as const,
+    )
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${n} ${k}`);
+    if (more.length)
+      out.push(`… and ${more.join(', ')} more (all are in --format json, up to --max-findings)\n`);
+  }
+  if (r.unownedFamilies.length) {
+    out.push('UNOWNED KEY FAMILIES (who writes these?)');
+    out.push(
+      textTable(
+        ['PATTERN', 'KEYS', 'MEMORY', 'EXAMPLE'],
+        r.unownedFamilies.map((f) => [f.pattern, String(f.keys), formatBytes(f.bytes), f.example]),
+        [60, 10, 10, 60],
+      ),
+    );
   }
   if (r.oldest.length) {
     out.push('OLDEST KEYS (age from tasuki value metadata, else idle time: a lower bound)');

@@ -15,12 +15,14 @@ import type { Cluster, Redis } from 'ioredis';
 import { OptionsError, TasukiError } from '../errors.js';
 import { creationReader, type CreationReader } from './creation.js';
 import {
+  familyOf,
   FINDING_KINDS,
   type AuditReport,
   type FindingKind,
   type KeyFinding,
   type OldestKey,
   type OwnerTotal,
+  type UnownedFamily,
 } from './findings.js';
 import type { KeyDef, Keyspace } from './registry.js';
 
@@ -34,6 +36,7 @@ export {
   type KeyFinding,
   type OldestKey,
   type OwnerTotal,
+  type UnownedFamily,
 } from './findings.js';
 export { TASUKI_CREATION_READERS, type CreationMetadata, type CreationReader } from './creation.js';
 
@@ -72,6 +75,7 @@ export interface AuditOptions {
 }
 
 const UNOWNED = '(unowned)';
+const MAX_FAMILIES = 10_000;
 
 function checkOptions(
   o: AuditOptions,
@@ -148,6 +152,7 @@ class Collector {
   omitted = 0;
   oldest: OldestKey[] = [];
   readonly owners = new Map<string, OwnerTotal>();
+  readonly families = new Map<string, UnownedFamily>();
   scanned = 0;
 
   constructor(
@@ -175,6 +180,18 @@ class Collector {
     this.oldest.push(o);
     this.oldest.sort((a, b) => b.ageMs - a.ageMs);
     if (this.oldest.length > this.limitOldest) this.oldest.length = this.limitOldest;
+  }
+
+  family(pattern: string, bytes: number | null, example: string): void {
+    let f = this.families.get(pattern);
+    if (!f) {
+      // Bound the memory of a Redis full of oddly named keys: past the cap, families merge.
+      if (this.families.size >= MAX_FAMILIES) return this.family('(other)', bytes, example);
+      f = { pattern, keys: 0, bytes: 0, example };
+      this.families.set(pattern, f);
+    }
+    f.keys++;
+    f.bytes += bytes ?? 0;
   }
 
   findingCount(): number {
@@ -354,7 +371,9 @@ class KeyAudit {
       });
     }
     if (!k.def) {
-      c.add({ ...base, kind: 'unowned', detail: unownedDetail(k.name.toString('utf8'), this.spaces) });
+      const text = k.name.toString('utf8');
+      c.add({ ...base, kind: 'unowned', detail: unownedDetail(text, this.spaces) });
+      c.family(familyOf(text, k.name.length, this.o.maxKeyBytes), k.bytes, base.key);
       return;
     }
     const s = k.def.spec;
@@ -449,6 +468,9 @@ class KeyAudit {
       findingsOmitted: c.omitted,
       oldest: c.oldest,
       owners: [...c.owners.values()].sort((a, b) => b.bytes - a.bytes || a.owner.localeCompare(b.owner)),
+      unownedFamilies: [...c.families.values()]
+        .sort((a, b) => b.bytes - a.bytes || b.keys - a.keys || a.pattern.localeCompare(b.pattern))
+        .slice(0, 50),
       notes,
     };
   }

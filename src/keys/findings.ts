@@ -63,6 +63,19 @@ export interface OwnerTotal {
   bytes: number;
 }
 
+/**
+ * Undeclared keys grouped by the shape of their name (`legacy:cache:user:*`), so a shared Redis full
+ * of someone else's keys reads as a few families with a size each, not a million lines.
+ */
+export interface UnownedFamily {
+  /** The name with parts that look like ids (digits, or longer than 32 characters) replaced by `*`. */
+  pattern: string;
+  keys: number;
+  bytes: number;
+  /** One key of the family, shortened like the findings. */
+  example: string;
+}
+
 /** What an audit found. */
 export interface AuditReport {
   /** False when the audit was cancelled before SCAN finished; then the report covers what was seen. */
@@ -81,6 +94,8 @@ export interface AuditReport {
   findingsOmitted: number;
   oldest: OldestKey[];
   owners: OwnerTotal[];
+  /** Undeclared keys by name shape, largest first (at most 50). */
+  unownedFamilies: UnownedFamily[];
   /** Things the reader should know (idle time unavailable, cancelled...). */
   notes: string[];
 }
@@ -114,4 +129,16 @@ export function parseFailOn(value: string): FindingKind[] {
 /** The kinds in `failOn` the report has findings of, in report order. */
 export function failingKinds(report: AuditReport, failOn: readonly FindingKind[]): FindingKind[] {
   return FINDING_KINDS.filter((k) => failOn.includes(k) && report.counts[k] > 0);
+}
+
+/**
+ * The family of an undeclared key name: split at `:`, parts with digits or longer than 32 characters
+ * become `*`, at most four parts are kept. Names over `maxKeyBytes` form the family `(long names)`.
+ */
+export function familyOf(name: string, nameBytes: number, maxKeyBytes: number): string {
+  if (nameBytes > maxKeyBytes) return '(long names)';
+  const parts = name.split(':').map((p) => (/\d/.test(p) || p.length > 32 ? '*' : p));
+  const kept = parts.slice(0, 4);
+  if (parts.length > 4) kept.push('*');
+  return kept.join(':').replace(/(\*:)+\*$/, '*');
 }

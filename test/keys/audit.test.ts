@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { connect, tasukiKeys, TasukiError } from '../../src/index.js';
+import { familyOf } from '../../src/keys/findings.js';
 import {
   auditKeys,
   failingKinds,
@@ -64,7 +65,7 @@ test('finds exactly the bad keys: no TTL, unowned, 10 KB names, over budget, wro
     assert.match(byKind('no-ttl')?.detail ?? '', /"shop\.rate" is declared with a TTL of 60000 ms/);
     assert.match(byKind('over-budget')?.detail ?? '', /budget of 4096 bytes/);
     assert.match(byKind('long-name')?.detail ?? '', /key name is 10\d\d\d bytes \(limit 256\)/);
-    const leftover = report.findings.find((f) => f.key.includes(':v2:'));
+    const leftover = report.findings.find((f) => f.kind === 'unowned' && f.key.includes(':v2:{q:'));
     assert.match(leftover?.detail ?? '', /looks like "queue\.stream" but version v2 \(declared: v1\)/);
   } finally {
     redis.disconnect();
@@ -156,6 +157,30 @@ test('totals per owner: keys and bytes, with unowned keys together', async () =>
   } finally {
     redis.disconnect();
   }
+});
+
+test('unowned keys are grouped into families by the shape of their names', async () => {
+  await ready();
+  const redis = await open(0);
+  try {
+    const report = await auditKeys(redis, app.keyspace);
+    const families = new Map(report.unownedFamilies.map((f) => [f.pattern, f]));
+    assert.equal(families.get('(long names)')?.keys, 2);
+    assert.ok((families.get('(long names)')?.bytes ?? 0) > 20_000);
+    assert.equal(families.get('legacy:cache:user:*')?.keys, 1);
+    assert.equal(families.get('legacy:cache:user:*')?.example, 'legacy:cache:user:1');
+    assert.equal(
+      report.unownedFamilies.reduce((n, f) => n + f.keys, 0),
+      report.counts.unowned,
+    );
+  } finally {
+    redis.disconnect();
+  }
+  assert.equal(familyOf('k:556', 5, 256), 'k:*');
+  assert.equal(familyOf('cache:views:home:en', 19, 256), 'cache:views:home:en');
+  assert.equal(familyOf('a:b:c:d:e:f', 11, 256), 'a:b:c:d:*');
+  assert.equal(familyOf('sess:1:2:3', 10, 256), 'sess:*');
+  assert.equal(familyOf('x'.repeat(300), 300, 256), '(long names)');
 });
 
 test('a Redis holding only good keys has no findings', async () => {

@@ -238,6 +238,23 @@ test('audit table: findings, oldest keys with their writer, totals per owner', a
   assert.match(r.stdout, /\(unowned\) +4 +\d/);
 });
 
+test('audit table on a Redis full of foreign keys: 20 findings per kind, the rest as families', async () => {
+  const client = server().client();
+  await client.select(9);
+  const p = client.pipeline();
+  for (let j = 0; j < 300; j++) p.set(`orders:${j}`, 'v');
+  for (let j = 0; j < 40; j++) p.set(`cache:page:${j}:en`, 'v'.repeat(100));
+  await p.exec();
+  const r = await cli(['keys', 'audit', '--url', url(9), '--count', '1000']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.match(/^unowned /gm)?.length, 20);
+  assert.match(r.stdout, /… and 320 unowned more \(all are in --format json/);
+  assert.match(
+    r.stdout,
+    /\nUNOWNED KEY FAMILIES \(who writes these\?\)\nPATTERN +KEYS +MEMORY +EXAMPLE\n-+.*\norders:\* +300 +[\d.]+ KiB +orders:\d+\ncache:page:\*:en +40 /,
+  );
+});
+
 test('Ctrl-C stops the audit cleanly, prints the partial report and exits 130', async () => {
   const client = server().client();
   await client.select(8);
