@@ -43,7 +43,7 @@ function fmt(x: number): string {
 
 /** Scenarios where a lower number is better. */
 export function lowerIsBetter(scenario: string): boolean {
-  return /^(latency|redis-)/.test(scenario);
+  return /^(latency|redis-|worker-cpu)/.test(scenario);
 }
 
 /** A Markdown table: median (min–max) per system and the ratio tasuki / each peer. */

@@ -4,7 +4,11 @@
  * `bench/results/latest.json` (or `--out`). `--smoke` runs tiny counts once (for CI).
  *
  *   npm run bench -- [--reps 3] [--smoke] [--out file.json] [--systems tasuki,bullmq]
- *                    [--scenarios drain-c50,latency-p99] [--no-ceiling]
+ *                    [--scenarios drain-c50,latency-p99] [--no-ceiling] [--cpu-prof DIR]
+ *
+ * `--cpu-prof DIR` writes a CPU profile of every worker child to DIR (summarise them with
+ * `node --import tsx bench/profile-summary.ts DIR`); profile the producer side with
+ * `node --cpu-prof --import tsx bench/run.ts ...`.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -29,6 +33,7 @@ import { Stats } from './redis-info.js';
 import { table, targets, toRows } from './report.js';
 import * as s from './scenarios.js';
 import { loadSystem } from './systems/system.js';
+import { childNodeFlags } from './worker-process.js';
 
 const { values: argv } = parseArgs({
   options: {
@@ -38,6 +43,7 @@ const { values: argv } = parseArgs({
     systems: { type: 'string' },
     scenarios: { type: 'string' },
     'no-ceiling': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
   },
 });
 
@@ -49,6 +55,14 @@ if (!Number.isInteger(reps) || reps < 1 || reps > 20)
 const out = resolve(argv.out ?? `${ROOT}/bench/results/latest.json`);
 const systems = pick(argv.systems, SYSTEMS, '--systems');
 const wanted = new Set(pick(argv.scenarios, SCENARIOS, '--scenarios'));
+if (argv['cpu-prof'])
+  childNodeFlags.push(
+    '--cpu-prof',
+    '--cpu-prof-interval',
+    '100',
+    '--cpu-prof-dir',
+    resolve(argv['cpu-prof']),
+  );
 
 function pick<T extends string>(arg: string | undefined, all: readonly T[], flag: string): T[] {
   if (arg === undefined) return [...all];
@@ -72,7 +86,10 @@ const UNITS: Record<ScenarioName, string> = {
   'redis-cpu-us-per-task': 'µs',
 };
 
-type Measured = Partial<Record<ScenarioName, number>>;
+/** Extra rows beside issue 3's scenarios. */
+const EXTRA_UNITS = { 'worker-cpu-us-per-task': 'µs' } as const;
+type Extra = keyof typeof EXTRA_UNITS;
+type Measured = Partial<Record<ScenarioName | Extra, number>>;
 
 /** Measurements, in run order; each yields one or more scenarios. */
 const GROUPS: { scenarios: ScenarioName[]; run: (ctx: s.Ctx) => Promise<Measured> }[] = [
@@ -81,9 +98,14 @@ const GROUPS: { scenarios: ScenarioName[]; run: (ctx: s.Ctx) => Promise<Measured
   { scenarios: ['drain-c1'], run: async (c) => ({ 'drain-c1': await s.drainC1(c) }) },
   {
     scenarios: ['drain-c50', 'redis-cpu-us-per-task'],
+    // Not an issue-3 scenario; an extra row, since CPU per task is steadier than jobs/s here.
     run: async (c) => {
       const r = await s.drainC50(c);
-      return { 'drain-c50': r.jobsPerSec, 'redis-cpu-us-per-task': r.cpuUsPerTask };
+      return {
+        'drain-c50': r.jobsPerSec,
+        'redis-cpu-us-per-task': r.cpuUsPerTask,
+        'worker-cpu-us-per-task': r.workerCpuUsPerTask,
+      };
     },
   },
   {
@@ -120,7 +142,7 @@ const GROUPS: { scenarios: ScenarioName[]; run: (ctx: s.Ctx) => Promise<Measured
 ];
 
 const samples = new Map<string, Map<SystemName, number[]>>();
-const units = new Map<string, string>(Object.entries(UNITS));
+const units = new Map<string, string>([...Object.entries(UNITS), ...Object.entries(EXTRA_UNITS)]);
 const commandMix = new Map<SystemName, Record<string, number>>();
 const failures: string[] = [];
 
@@ -157,8 +179,9 @@ async function main(): Promise<number> {
           const ctx: s.Ctx = { system, stats, port: redis.port, sizes, queue: (w) => `bench-${w}-${++seq}` };
           try {
             const r = await g.run(ctx);
-            for (const [k, v] of Object.entries(r))
-              if (wanted.has(k as ScenarioName)) note(k, system.name, v);
+            for (const [k, v] of Object.entries(r)) {
+              if (wanted.has(k as ScenarioName) || k in EXTRA_UNITS) note(k, system.name, v);
+            }
             const shown = Object.entries(r).map(([k, v]) => `${k}=${v.toFixed(1)}`);
             log(
               `rep ${rep} ${system.name.padEnd(9)} ${shown.join(' ')} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,

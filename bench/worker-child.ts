@@ -18,10 +18,14 @@ async function main(): Promise<void> {
   setTimeout(() => process.exit(3), WATCHDOG_MS).unref();
   const system = await loadSystem(config.system);
   let first: number | undefined;
+  let cpu0: NodeJS.CpuUsage | undefined;
   const worker = await system.worker({
     ...config,
     onTask: () => {
-      first ??= performance.now();
+      if (first === undefined) {
+        first = performance.now();
+        cpu0 = process.cpuUsage();
+      }
     },
   });
   const stopRequested = new Promise<void>((resolve) =>
@@ -32,9 +36,11 @@ async function main(): Promise<void> {
   await send({ type: 'ready' });
   if (config.expect > 0) {
     const end = await worker.done;
+    const cpu = process.cpuUsage(cpu0);
     await send({
       type: 'done',
       elapsedMs: end - (first ?? end),
+      cpuUs: cpu.user + cpu.system,
       failures: worker.failures(),
     });
   }

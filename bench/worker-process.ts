@@ -14,9 +14,12 @@ export interface ChildConfig {
   expect: number;
 }
 
+/** Extra node flags for worker children, e.g. `--cpu-prof --cpu-prof-dir DIR` (set by `--cpu-prof`). */
+export const childNodeFlags: string[] = [];
+
 export type ChildReport =
   | { type: 'ready' }
-  | { type: 'done'; elapsedMs: number; failures: number }
+  | { type: 'done'; elapsedMs: number; cpuUs: number; failures: number }
   | { type: 'stopped'; failures: number }
   | { type: 'error'; message: string };
 
@@ -46,7 +49,7 @@ export class WorkerProcess {
   static async start(config: ChildConfig, timeoutMs = 60_000): Promise<WorkerProcess> {
     const child = fork(CHILD, [JSON.stringify(config)], {
       cwd: PROJECT,
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', ...childNodeFlags],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const p = new WorkerProcess(child);
@@ -84,10 +87,13 @@ export class WorkerProcess {
     }
   }
 
-  /** Waits until the child drained its `expect` tasks; elapsed ms from first start to last finish. */
-  async done(timeoutMs = 240_000): Promise<{ elapsedMs: number; failures: number }> {
+  /**
+   * Waits until the child drained its `expect` tasks: elapsed ms from first start to last finish, and
+   * the worker process's CPU time (user + system, µs) over the same span.
+   */
+  async done(timeoutMs = 240_000): Promise<{ elapsedMs: number; cpuUs: number; failures: number }> {
     const r = await this.next('done', timeoutMs);
-    return { elapsedMs: r.elapsedMs, failures: r.failures };
+    return { elapsedMs: r.elapsedMs, cpuUs: r.cpuUs, failures: r.failures };
   }
 
   /** Asks the worker to stop and waits for the child to exit. */
