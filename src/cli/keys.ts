@@ -215,7 +215,12 @@ async function runAudit(opts: AuditOpts): Promise<void> {
   });
   const controller = new AbortController();
   const stop = (): void => {
-    if (!controller.signal.aborted) process.stderr.write('\ntasuki keys audit: stopping…\n');
+    if (controller.signal.aborted) {
+      // A second Ctrl-C: the user does not want to wait for the partial report.
+      process.stderr.write('tasuki keys audit: stopped\n');
+      process.exit(EXIT_INTERRUPTED);
+    }
+    process.stderr.write('\ntasuki keys audit: stopping…\n');
     controller.abort();
   };
   process.on('SIGINT', stop);

@@ -131,6 +131,14 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
 }
 
 function redisFailure(what: string, err: Error): TasukiError {
+  if (err.name !== 'ReplyError') {
+    // Not an answer from Redis: the connection went away (or never came back).
+    return new TasukiError(
+      'E_REDIS',
+      `key audit: lost the connection to Redis during ${what} (${err.message}). Check that Redis is reachable, then run it again.`,
+      { cause: err },
+    );
+  }
   const perm = /NOPERM/.test(err.message)
     ? ' The audit needs these read-only commands: SCAN, TYPE, PTTL, MEMORY USAGE, OBJECT IDLETIME, GETRANGE (DBSIZE optional).'
     : '';
@@ -239,6 +247,11 @@ class KeyAudit {
   ) {
     this.spaces = Array.isArray(spaces) ? (spaces as readonly Keyspace[]) : [spaces as Keyspace];
     this.c = new Collector(o.maxFindings, o.limitOldest);
+  }
+
+  /** Keys inspected so far. */
+  get scanned(): number {
+    return this.c.scanned;
   }
 
   private get signal(): AbortSignal | undefined {
@@ -493,8 +506,12 @@ export async function auditKeys(
     await audit.count(nodes);
     for (const node of nodes) await audit.scan(node);
   } catch (err) {
-    if (!(err instanceof Abort)) throw err;
-    return audit.report(startedAt, false);
+    if (err instanceof Abort) return audit.report(startedAt, false);
+    if (err instanceof TasukiError) throw err;
+    throw redisFailure(
+      `the batch after ${audit.scanned} keys`,
+      err instanceof Error ? err : new Error(String(err)),
+    );
   }
   return audit.report(startedAt, true);
 }

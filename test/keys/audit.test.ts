@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Redis } from 'ioredis';
-import { connect, tasukiKeys, TasukiError } from '../../src/index.js';
+import { connect, EmbeddedRedis, tasukiKeys, TasukiError } from '../../src/index.js';
 import { familyOf } from '../../src/keys/findings.js';
 import {
   auditKeys,
@@ -371,4 +371,41 @@ test('creation readers parse tasuki values and ignore anything else', () => {
   const idem = TASUKI_CREATION_READERS['task.idempotency'];
   assert.deepEqual(idem?.parse('1732391234567-d0a1b2@emails'), { createdAt: 1732391234567 });
   assert.equal(idem?.parse('not-a-task-id'), undefined);
+});
+
+test('Redis going away mid-audit is a clear E_REDIS error, not a hang', async () => {
+  const own = await EmbeddedRedis.start();
+  const redis = await connect({
+    url: own.url,
+    startAttempts: 2,
+    redisOptions: { enableReadyCheck: false, maxRetriesPerRequest: 1 },
+  });
+  try {
+    const p = redis.pipeline();
+    for (let j = 0; j < 2000; j++) p.set(`gone:${j}`, '1');
+    await p.exec();
+    let stopped: Promise<void> | undefined;
+    await assert.rejects(
+      auditKeys(redis, tasukiKeys('x').space, {
+        count: 10,
+        paceMs: 5,
+        onProgress: (pr) => {
+          if (pr.scanned >= 30) stopped ??= own.stop({ kill: true });
+        },
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof TasukiError);
+        assert.equal(err.code, 'E_REDIS');
+        assert.match(
+          err.message,
+          /^key audit: lost the connection to Redis during .*Check that Redis is reachable/,
+        );
+        return true;
+      },
+    );
+    await stopped;
+  } finally {
+    redis.disconnect();
+    await own.destroy();
+  }
 });
