@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { tasuki } from '../../src/index.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { finished, runCli, spawnCli, waitForOutput } from '../support/cli.js';
+import { spawn } from 'node:child_process';
+import { finished, ROOT, runCli, spawnCli, waitForOutput } from '../support/cli.js';
 import { randomPrefix, useRedis } from '../support/redis.js';
 import { z } from 'zod';
 
@@ -75,7 +76,13 @@ test('tasuki worker: bad input gives one clear line and a non-zero exit', async 
 });
 
 test('tasuki dev runs the example app on its own redis-server and exits cleanly', async () => {
-  const run = await runCli(['dev'], {}, 90_000);
+  // The real entry point: bin/tasuki.js on the built dist/ (npm test builds first).
+  const child = spawn(process.execPath, ['bin/tasuki.js', 'dev'], {
+    cwd: ROOT,
+    env: { ...process.env, REDIS_URL: '', TASUKI_REDIS_URL: '', TASUKI_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const run = await finished(child, 90_000);
   assert.equal(run.code, 0, run.stderr + run.stdout);
   assert.match(run.stderr, /started redis-server \(pid \d+\)/);
   assert.match(run.stdout, /result: 5/);
