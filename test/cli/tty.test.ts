@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { ROOT } from '../support/cli.js';
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
+const COLOURS = /\u001b\[[0-9;]*m/g;
 
 test(
   'logs are human-readable on a TTY and JSON lines otherwise',
@@ -15,10 +16,10 @@ test(
       cwd: ROOT,
       env,
       encoding: 'utf8',
-    });
-    assert.match(tty, /task succeeded/);
-    assert.doesNotMatch(tty, /"msg":"task succeeded"/);
+    }).replace(COLOURS, '');
+    assert.match(tty, /INFO \(tasuki\/\d+\): task succeeded/);
     assert.match(tty, /taskId: "\d+-\d+@default"/);
+    assert.doesNotMatch(tty, /"msg":"task succeeded"/);
     const piped = execFileSync(process.execPath, ['bin/tasuki.js', 'dev'], {
       cwd: ROOT,
       env,
