@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { ROOT } from '../support/cli.js';
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
+// eslint-disable-next-line no-control-regex -- ANSI colour codes start with ESC
 const COLOURS = /\u001b\[[0-9;]*m/g;
 
 test(
