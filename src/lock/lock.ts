@@ -7,6 +7,7 @@ import { lockAcquire, lockExtend, lockRelease, registerScripts, run } from '../s
 import { toMs, type Duration } from '../util/duration.js';
 import { LockLostError, LockReplicationError, LockTimeoutError } from './errors.js';
 import { resolveLockOptions, type LockOptions, type ResolvedLockOptions } from './options.js';
+import { TIMED_OUT, driftMs, isOom, jitter, sleep, within } from './timing.js';
 
 /** One acquisition: private to the Lock object that made it. */
 interface Held {
@@ -18,39 +19,6 @@ interface Held {
   expiryTimer: NodeJS.Timeout | undefined;
   renewTimer: NodeJS.Timeout | undefined;
   lost: LockLostError | undefined;
-}
-
-const TIMED_OUT = Symbol('timed out');
-
-/** Margin for clock drift between client and server: 1 % of the TTL plus 2 ms (as Redlock does). */
-function driftMs(ttlMs: number): number {
-  return Math.floor(ttlMs * 0.01) + 2;
-}
-
-function jitter(ms: number): number {
-  return Math.max(1, Math.round(ms * (0.8 + Math.random() * 0.4)));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Resolves `p`, or {@link TIMED_OUT} once `ms` pass (the promise keeps running). */
-async function within<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  if (ms === Infinity) return p;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, ms));
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function isOom(err: unknown): boolean {
-  return err instanceof Error && /^OOM\b/.test(err.message);
 }
 
 /**
@@ -77,6 +45,7 @@ export class Lock implements AsyncDisposable {
   readonly #key: string;
   readonly #fenceKey: string;
   #held: Held | undefined;
+  #acquiring = false;
 
   /**
    * @param redis - an ioredis connection (see `connect()`); the lock's scripts are registered on it.
@@ -151,6 +120,21 @@ export class Lock implements AsyncDisposable {
   }
 
   async #acquire(blocking: boolean, quiet: boolean): Promise<bigint | undefined> {
+    if (this.#acquiring) {
+      throw new TasukiError(
+        'E_LOCK_STATE',
+        `lock "${this.name}": acquire() is already in progress on this Lock object; use one Lock per holder`,
+      );
+    }
+    this.#acquiring = true;
+    try {
+      return await this.#acquireLoop(blocking, quiet);
+    } finally {
+      this.#acquiring = false;
+    }
+  }
+
+  async #acquireLoop(blocking: boolean, quiet: boolean): Promise<bigint | undefined> {
     if (this.#held) {
       throw new TasukiError(
         'E_LOCK_STATE',
@@ -237,7 +221,19 @@ export class Lock implements AsyncDisposable {
   async #checkReplicas(owner: string): Promise<void> {
     const want = this.options.waitReplicas;
     if (!want) return;
-    const acked = await this.#redis.wait(want.replicas, want.timeoutMs);
+    let acked: number;
+    try {
+      acked = await this.#redis.wait(want.replicas, want.timeoutMs);
+    } catch (err) {
+      await run(this.#redis, lockRelease({ lock: this.#key }, { owner })).catch(() => undefined);
+      throw new TasukiError(
+        'E_REDIS',
+        `lock "${this.name}": WAIT for replicas failed: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
     if (acked >= want.replicas) return;
     await run(this.#redis, lockRelease({ lock: this.#key }, { owner })).catch(() => undefined);
     throw new LockReplicationError(this.name, want.replicas, acked, want.timeoutMs);

@@ -188,6 +188,17 @@ test('await using releases at the end of the block; withLock releases and passes
     (err: unknown) => err instanceof TasukiError && err.code === 'E_LOCK_STATE',
   );
   await again.release();
+  const racing = locks.lock('scoped');
+  const first = racing.acquire();
+  await assert.rejects(
+    racing.tryAcquire(),
+    (err: unknown) => err instanceof TasukiError && err.code === 'E_LOCK_STATE',
+  );
+  assert.equal(typeof (await first), 'bigint');
+  await racing.release();
+  const free = locks.lock('scoped');
+  assert.equal(typeof (await free.tryAcquire()), 'bigint');
+  await free.release();
 });
 
 test('counter key deleted, or far ahead of the clock: tokens still rise', async () => {
