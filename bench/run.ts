@@ -12,7 +12,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -154,12 +154,26 @@ function note(scenario: string, system: SystemName, value: number): void {
   xs.push(value);
 }
 
+/** The commit measured (`TASUKI_BENCH_COMMIT` when run from an exported tree without .git). */
+function commit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: 'pipe',
+    }).trim();
+  } catch {
+    return process.env.TASUKI_BENCH_COMMIT ?? 'unknown';
+  }
+}
+
 function log(msg: string): void {
   process.stderr.write(`${msg}\n`);
 }
 
 async function main(): Promise<number> {
   const started = performance.now();
+  const loadBefore = loadavg().map((x) => Number(x.toFixed(2)));
   const redis = await EmbeddedRedis.start();
   const stats = await Stats.open(redis.port);
   const loaded = await Promise.all(systems.map((n) => loadSystem(n)));
@@ -219,12 +233,15 @@ async function main(): Promise<number> {
   const details = {
     date: new Date().toISOString(),
     mode: argv.smoke ? 'smoke' : 'full',
+    commit: commit(),
     reps,
     sizes,
     node: process.version,
     redis: execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim(),
     cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
     seconds: Math.round((performance.now() - started) / 1000),
+    // A shared machine: the 1/5/15-minute load averages say how much else ran.
+    loadavg: { before: loadBefore, after: loadavg().map((x) => Number(x.toFixed(2))) },
     commandsPerTaskByCommand: Object.fromEntries(commandMix),
     failures,
   };
@@ -265,7 +282,9 @@ async function main(): Promise<number> {
       .map(([k, v]) => `${k} ${v.toFixed(2)}`);
     console.log(`\n${system} commands per task: ${top.join(', ')}`);
   }
-  console.log(`\nWrote ${out} (${Math.round((performance.now() - started) / 1000)} s).`);
+  console.log(
+    `\nWrote ${out} (${Math.round((performance.now() - started) / 1000)} s; load average ${loadBefore[0]} before, ${loadavg()[0]?.toFixed(2)} after, on ${cpus().length} cores).`,
+  );
   if (failures.length) console.log(`\n${failures.length} measurement(s) failed:\n${failures.join('\n')}`);
   return failures.length ? 1 : 0;
 }
