@@ -106,8 +106,7 @@ export class DeadLetters {
   private static selection(sel: DeadLetterSelection): readonly string[] | 'all' {
     if ('all' in sel && sel.all) return 'all';
     const ids: unknown = 'ids' in sel ? sel.ids : undefined;
-    if (Array.isArray(ids) && ids.length > 0 && ids.every((i) => typeof i === 'string'))
-      return ids;
+    if (Array.isArray(ids) && ids.length > 0 && ids.every((i) => typeof i === 'string')) return ids;
     throw new OptionsError('dead-letter selection', [
       { path: 'ids', message: 'give some ids, or { all: true }' },
     ]);
