@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -124,13 +127,14 @@ test('the pause: A is SIGSTOPped past its TTL, B acquires and writes, A resumes 
   const keys = tasukiKeys(prefix);
   const valueKey = `${prefix}:v1:doc`;
   const redis = server().client();
+  const goFile = join(mkdtempSync(join(tmpdir(), 'tasuki-pause-')), 'go');
   const a = fixture('pauser', {
     REDIS_URL: server().url,
     DATABASE_URL: db.url,
     PREFIX: prefix,
     LOCK: 'doc',
     TTL_MS: '200',
-    PAUSE_MS: '300',
+    GO_FILE: goFile,
     TABLE: table,
     VALUE_KEY: valueKey,
   });
@@ -154,6 +158,7 @@ test('the pause: A is SIGSTOPped past its TTL, B acquires and writes, A resumes 
     await fencedSet(redis, valueKey, b.token, 'B');
     await b.release();
 
+    writeFileSync(goFile, '');
     a.child.kill('SIGCONT');
     const done = await nextJson(a);
     assert.deepEqual(done, {
@@ -171,6 +176,8 @@ test('the pause: A is SIGSTOPped past its TTL, B acquires and writes, A resumes 
     assert.deepEqual(row.rows[0], { body: 'B', fence: tokenB.toString() });
     assert.deepEqual(await fencedGet(redis, valueKey), { value: 'B', token: tokenB });
   } finally {
+    writeFileSync(goFile, '');
     a.child.kill('SIGCONT');
+    rmSync(dirname(goFile), { recursive: true, force: true });
   }
 });
