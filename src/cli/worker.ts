@@ -11,10 +11,11 @@ export function parseQueues(value: string | undefined): string[] | undefined {
     .filter(Boolean);
 }
 
-export function parsePositiveInt(name: string, value: string): number {
+export function parsePositiveInt(name: string, value: string, min = 1): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new OptionsError('command line', [{ path: name, message: `"${value}" is not a positive integer` }]);
+  if (value.trim() === '' || !Number.isInteger(n) || n < min) {
+    const what = min === 0 ? 'a non-negative integer' : 'a positive integer';
+    throw new OptionsError('command line', [{ path: name, message: `"${value}" is not ${what}` }]);
   }
   return n;
 }
@@ -67,7 +68,9 @@ export function registerWorker(program: Command): void {
         const worker = new Worker(app, {
           ...(queues ? { queues } : {}),
           concurrency: parsePositiveInt('--concurrency', opts.concurrency),
-          ...(opts.prefetch !== undefined ? { prefetch: parsePositiveInt('--prefetch', opts.prefetch) } : {}),
+          ...(opts.prefetch !== undefined
+            ? { prefetch: parsePositiveInt('--prefetch', opts.prefetch, 0) }
+            : {}),
           grace: opts.grace as Duration,
           claimIdle: opts.claimIdle as Duration,
         });

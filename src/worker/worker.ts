@@ -217,6 +217,14 @@ export class Worker implements ClaimHost {
     const i = this.ready.indexOf(f);
     if (i >= 0) this.ready.splice(i, 1);
     f.controller?.abort(reason);
+    this.wakeFetch();
+  }
+
+  /** Lets a fetch loop waiting for room look again. */
+  private wakeFetch(): void {
+    const wake = this.slotFreed;
+    this.slotFreed = undefined;
+    wake?.();
   }
 
   private async fetch(): Promise<void> {
@@ -271,9 +279,7 @@ export class Worker implements ClaimHost {
         .finally(() => {
           this.active--;
           if (this.running) this.pump();
-          const wake = this.slotFreed;
-          this.slotFreed = undefined;
-          wake?.();
+          this.wakeFetch();
           if (this.active === 0) this.idle?.();
         });
     }
@@ -363,9 +369,7 @@ export class Worker implements ClaimHost {
     if (!this.running) return;
     this.running = false;
     const started = Date.now();
-    const wake = this.slotFreed;
-    this.slotFreed = undefined;
-    wake?.();
+    this.wakeFetch();
     if (this.blockingId !== undefined)
       await this.main?.client('UNBLOCK', this.blockingId).catch(() => undefined);
     await this.fetchLoop;
