@@ -232,7 +232,9 @@ export class Tasuki {
         ...(this.options.connectAttempts !== undefined
           ? { startAttempts: this.options.connectAttempts }
           : {}),
-        redisOptions: { enableAutoPipelining: true, ...this.options.redisOptions },
+        // A producer must not hang while Redis is down: a command fails after 3 reconnect attempts
+        // (about a second) and is dropped from the offline queue, so a failed enqueue wrote nothing.
+        redisOptions: { enableAutoPipelining: true, maxRetriesPerRequest: 3, ...this.options.redisOptions },
       }).then((r) => {
         registerScripts(r);
         return r;
@@ -301,6 +303,14 @@ export class Tasuki {
 /** A Redis refusal as an `E_REDIS` error that says what was being done. */
 export function redisError(what: string, err: unknown): TasukiError {
   const msg = err instanceof Error ? err.message : String(err);
+  if (err instanceof Error && err.name === 'MaxRetriesPerRequestError') {
+    return new TasukiError(
+      'E_REDIS',
+      `${what} failed: Redis is unreachable (the connection is down and reconnecting); nothing was written. ` +
+        `Try again later, or check that Redis runs and the URL is right.`,
+      { cause: err },
+    );
+  }
   const hint = /OOM/.test(msg)
     ? ' Redis is at maxmemory: free memory or raise maxmemory (and check what fills it with `tasuki keys audit`).'
     : /EXECABORT/.test(msg)

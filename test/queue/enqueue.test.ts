@@ -229,3 +229,29 @@ test('app options are checked up front', () => {
   assert.throws(() => newApp(server(), { resultTtl: 'forever' as never }), /resultTtl/);
   assert.throws(() => newApp(server(), { colour: 'red' } as never), /colour: unknown option/);
 });
+
+test('Redis down after start: enqueue fails fast with E_REDIS (nothing written), and works again once it is back', async () => {
+  const { TestRedis } = await import('../../src/testing/index.js');
+  const own = await TestRedis.start();
+  try {
+    const app = newApp(own);
+    const t = app.task({ name: 'ping', schema: z.object({}), handler: () => 1 });
+    await t.enqueue({});
+    await own.stop();
+    const started = Date.now();
+    await assert.rejects(t.enqueue({}), (err: unknown) => {
+      assert.ok(err instanceof TasukiError);
+      assert.equal(err.code, 'E_REDIS');
+      assert.match(err.message, /Redis is unreachable.*nothing was written/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    await own.server.start();
+    let handle;
+    for (let i = 0; i < 50 && !handle; i++) handle = await t.enqueue({}).catch(() => undefined);
+    assert.ok(handle, 'enqueue works again after Redis is back');
+    assert.equal(await own.client().xlen(app.keys.stream.key({ queue: 'default' })), 1);
+  } finally {
+    await own.close();
+  }
+});
