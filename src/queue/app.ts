@@ -8,6 +8,8 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { lookupTask, type TaskInfo } from '../results/lookup.js';
 import { ResultWaiter } from '../results/waiter.js';
 import { DeadLetters } from '../deadletters/dead-letters.js';
+import { Locks } from '../lock/locks.js';
+import type { LockOptions } from '../lock/options.js';
 import { registerScripts } from '../scripts/catalogue.js';
 import { toMs, type Duration } from '../util/duration.js';
 import { QUEUE_NAME } from './ids.js';
@@ -139,6 +141,19 @@ export class Tasuki {
   /** The dead letters of this app's queues: list, show, retry, purge. */
   get deadLetters(): DeadLetters {
     return (this.dlq ??= new DeadLetters(this));
+  }
+
+  /**
+   * Fenced locks on this app's Redis and keyspace (see docs/locks.md).
+   *
+   * @example
+   * ```ts
+   * const locks = await app.locks({ ttl: '30s' });
+   * await locks.withLock('nightly-report', (lock) => build(lock.token));
+   * ```
+   */
+  async locks(defaults: LockOptions = {}): Promise<Locks> {
+    return new Locks(await this.redis(), this.keys, defaults);
   }
 
   /** The keyspace registry: declare the app's own keys here so the catalogue and audit know them. */

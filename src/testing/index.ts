@@ -55,3 +55,5 @@ export class TestRedis {
     await this.server.destroy();
   }
 }
+
+export { TestPostgres, type TestPostgresOptions } from './postgres.js';
