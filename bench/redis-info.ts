@@ -65,6 +65,19 @@ export class Stats {
     return all;
   }
 
+  /** SLOWLOG entries since the last reset: how many, the slowest, and the slowest few commands. */
+  async slowlog(): Promise<{ count: number; maxUs: number; top: string[] }> {
+    const entries = (await this.redis.slowlog('GET', 1024)) as [number, number, number, string[]][];
+    const own = entries.filter(([, , , args]) => !HARNESS_COMMANDS.has(String(args[0]).toLowerCase()));
+    const sorted = own.map(([, , us, args]) => ({ us, cmd: args.slice(0, 3).join(' ').slice(0, 80) }));
+    sorted.sort((a, b) => b.us - a.us);
+    return {
+      count: own.length,
+      maxUs: sorted[0]?.us ?? 0,
+      top: sorted.slice(0, 5).map((e) => `${e.us} µs ${e.cmd}`),
+    };
+  }
+
   async close(): Promise<void> {
     await this.redis.quit();
   }

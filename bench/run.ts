@@ -5,10 +5,12 @@
  *
  *   npm run bench -- [--reps 3] [--smoke] [--out file.json] [--systems tasuki,bullmq]
  *                    [--scenarios drain-c50,latency-p99] [--no-ceiling] [--cpu-prof DIR]
+ *                    [--slowlog-us 1000]
  *
  * `--cpu-prof DIR` writes a CPU profile of every worker child to DIR (summarise them with
  * `node --import tsx bench/profile-summary.ts DIR`); profile the producer side with
- * `node --cpu-prof --import tsx bench/run.ts ...`.
+ * `node --cpu-prof --import tsx bench/run.ts ...`. `--slowlog-us N` records Redis's SLOWLOG (commands
+ * slower than N µs) per measurement in the details file.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -44,6 +46,7 @@ const { values: argv } = parseArgs({
     scenarios: { type: 'string' },
     'no-ceiling': { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
+    'slowlog-us': { type: 'string' },
   },
 });
 
@@ -145,6 +148,8 @@ const samples = new Map<string, Map<SystemName, number[]>>();
 const units = new Map<string, string>([...Object.entries(UNITS), ...Object.entries(EXTRA_UNITS)]);
 const commandMix = new Map<SystemName, Record<string, number>>();
 const failures: string[] = [];
+/** With `--slowlog-us N`: Redis SLOWLOG per measurement (commands slower than N µs). */
+const slow: Record<string, { count: number; maxUs: number; top: string[] }> = {};
 
 function note(scenario: string, system: SystemName, value: number): void {
   let bySystem = samples.get(scenario);
@@ -174,7 +179,12 @@ function log(msg: string): void {
 async function main(): Promise<number> {
   const started = performance.now();
   const loadBefore = loadavg().map((x) => Number(x.toFixed(2)));
-  const redis = await EmbeddedRedis.start();
+  const slowUs = argv['slowlog-us'] === undefined ? undefined : Number(argv['slowlog-us']);
+  const redis = await EmbeddedRedis.start(
+    slowUs === undefined
+      ? {}
+      : { args: ['--slowlog-log-slower-than', String(slowUs), '--slowlog-max-len', '1024'] },
+  );
   const stats = await Stats.open(redis.port);
   const loaded = await Promise.all(systems.map((n) => loadSystem(n)));
   // Scenario order is fixed (the server's state is reset between measurements); the order of systems
@@ -192,7 +202,9 @@ async function main(): Promise<number> {
           const t0 = performance.now();
           const ctx: s.Ctx = { system, stats, port: redis.port, sizes, queue: (w) => `bench-${w}-${++seq}` };
           try {
+            if (slowUs !== undefined) await stats.client.slowlog('RESET');
             const r = await g.run(ctx);
+            if (slowUs !== undefined) slow[`${system.name} ${g.scenarios[0]}`] = await stats.slowlog();
             for (const [k, v] of Object.entries(r)) {
               if (wanted.has(k as ScenarioName) || k in EXTRA_UNITS) note(k, system.name, v);
             }
@@ -243,6 +255,7 @@ async function main(): Promise<number> {
     // A shared machine: the 1/5/15-minute load averages say how much else ran.
     loadavg: { before: loadBefore, after: loadavg().map((x) => Number(x.toFixed(2))) },
     commandsPerTaskByCommand: Object.fromEntries(commandMix),
+    ...(slowUs !== undefined ? { slowlog: { thresholdUs: slowUs, byMeasurement: slow } } : {}),
     failures,
   };
   writeFileSync(out.replace(/\.json$/, '') + '.details.json', `${JSON.stringify(details, null, 2)}\n`);
