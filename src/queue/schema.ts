@@ -25,14 +25,11 @@ type SchemaResult<Output> =
 export type InferInput<S extends StandardSchemaV1> = NonNullable<S['~standard']['types']>['input'];
 export type InferOutput<S extends StandardSchemaV1> = NonNullable<S['~standard']['types']>['output'];
 
-/** Validates `value`; resolves the parsed value or the list of field issues. */
-export async function validate<S extends StandardSchemaV1>(
-  schema: S,
-  value: unknown,
-): Promise<{ ok: true; value: InferOutput<S> } | { ok: false; issues: FieldIssue[] }> {
-  let result = schema['~standard'].validate(value);
-  if (result instanceof Promise) result = await result;
-  if (result.issues === undefined) return { ok: true, value: result.value as InferOutput<S> };
+/** Outcome of a validation: the parsed value, or the field issues. */
+export type Checked<T> = { ok: true; value: T } | { ok: false; issues: FieldIssue[] };
+
+function toChecked<T>(result: SchemaResult<T>): Checked<T> {
+  if (result.issues === undefined) return { ok: true, value: result.value };
   return {
     ok: false,
     issues: result.issues.map((i) => ({
@@ -40,6 +37,18 @@ export async function validate<S extends StandardSchemaV1>(
       message: i.message,
     })),
   };
+}
+
+/**
+ * Validates `value`. Synchronous when the schema is (zod usually is), so the hot paths do not pay
+ * for a promise per task; a Promise only for asynchronous schemas.
+ */
+export function validate<S extends StandardSchemaV1>(
+  schema: S,
+  value: unknown,
+): Checked<InferOutput<S>> | Promise<Checked<InferOutput<S>>> {
+  const result = schema['~standard'].validate(value);
+  return result instanceof Promise ? result.then(toChecked) : toChecked(result);
 }
 
 export function isStandardSchema(s: unknown): s is StandardSchemaV1 {

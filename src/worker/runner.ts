@@ -16,8 +16,10 @@ export interface Fetched {
   fields: string[];
   /** Times the entry has been delivered (known for reclaimed entries; 1 otherwise). */
   deliveries: number;
-  /** Set while its handler runs: aborts `ctx.signal`. */
+  /** Made when the handler first reads `ctx.signal`. */
   controller?: AbortController;
+  /** Why the attempt was aborted, if it was (before or after the handler read its signal). */
+  abortReason?: Error;
   /** Decoded message, once decoded. */
   message?: TaskMessage;
 }
@@ -62,53 +64,79 @@ export function fieldValue(fields: string[], name: string): string | undefined {
   return undefined;
 }
 
+/** What is known about an attempt while it runs. */
+interface Run {
+  f: Fetched;
+  raw: string | undefined;
+  local: string;
+  parked: boolean;
+  name: string;
+  attempt: number;
+  startedAt: number;
+  worker: string;
+}
+
+function base(r: Run): Omit<TaskRecord, 'state'> {
+  return {
+    task: r.name,
+    attempt: r.attempt,
+    worker: r.worker,
+    startedAt: r.startedAt,
+    finishedAt: Date.now(),
+  };
+}
+
+function dead(r: Run, reason: DeadReason, err: unknown): Attempt {
+  const error = toStoredError(err);
+  const record: TaskRecord = { ...base(r), state: 'failed', error, reason };
+  const letter: StoredDeadLetter = {
+    id: r.local,
+    queue: r.f.queue,
+    task: r.name,
+    reason,
+    error,
+    attempts: r.attempt,
+    failedAt: record.finishedAt,
+    message: r.raw ?? JSON.stringify(r.f.fields),
+  };
+  return {
+    fetched: r.f,
+    local: r.local,
+    parked: r.parked,
+    record,
+    outcome: 'dead',
+    payload: JSON.stringify(letter),
+  };
+}
+
 /** Runs one attempt of a fetched entry and says what should become of it. Never throws. */
 export async function runAttempt(app: Tasuki, f: Fetched, s: RunnerSettings): Promise<Attempt> {
-  const startedAt = Date.now();
-  const raw = fieldValue(f.fields, MESSAGE_FIELD);
-  let local = f.entry;
-  let parked = false;
-  let name = '?';
-  let attempt = 1;
-
-  const base = (): Omit<TaskRecord, 'state'> => ({
-    task: name,
-    attempt,
+  const r: Run = {
+    f,
+    raw: fieldValue(f.fields, MESSAGE_FIELD),
+    local: f.entry,
+    parked: false,
+    name: '?',
+    attempt: 1,
+    startedAt: Date.now(),
     worker: s.worker,
-    startedAt,
-    finishedAt: Date.now(),
-  });
-  const dead = (reason: DeadReason, err: unknown): Attempt => {
-    const error = toStoredError(err);
-    const record: TaskRecord = { ...base(), state: 'failed', error, reason };
-    const letter: StoredDeadLetter = {
-      id: local,
-      queue: f.queue,
-      task: name,
-      reason,
-      error,
-      attempts: attempt,
-      failedAt: record.finishedAt,
-      message: raw ?? JSON.stringify(f.fields),
-    };
-    return { fetched: f, local, parked, record, outcome: 'dead', payload: JSON.stringify(letter) };
   };
-
   let msg: TaskMessage;
   try {
-    msg = decodeMessage(raw);
+    msg = decodeMessage(r.raw);
   } catch (err) {
-    return dead('undecodable', err);
+    return dead(r, 'undecodable', err);
   }
   f.message = msg;
-  name = msg.name;
-  attempt = msg.attempt ?? 1;
+  r.name = msg.name;
+  r.attempt = msg.attempt ?? 1;
   if (msg.id !== undefined) {
-    local = msg.id;
-    parked = msg.id !== f.entry;
+    r.local = msg.id;
+    r.parked = msg.id !== f.entry;
   }
   if (f.deliveries > s.maxDeliveries) {
     return dead(
+      r,
       'max-deliveries',
       new TasukiError(
         'E_LOST',
@@ -116,72 +144,102 @@ export async function runAttempt(app: Tasuki, f: Fetched, s: RunnerSettings): Pr
       ),
     );
   }
-  if (msg.expiresAt !== undefined && msg.expiresAt < startedAt) {
+  if (msg.expiresAt !== undefined && msg.expiresAt < r.startedAt) {
     const error = toStoredError(
       new TasukiError(
         'E_EXPIRED',
         `not started before its expiry at ${new Date(msg.expiresAt).toISOString()}; not run`,
       ),
     );
-    return { fetched: f, local, parked, record: { ...base(), state: 'expired', error }, outcome: 'done' };
+    return {
+      fetched: f,
+      local: r.local,
+      parked: r.parked,
+      record: { ...base(r), state: 'expired', error },
+      outcome: 'done',
+    };
   }
   const task = app.getTaskDefinition(msg.name);
-  if (!task) return dead('unknown-task', new UnknownTaskError(msg.name, app.taskNames()));
-  const checked = await validate(task.definition.schema, msg.args);
-  if (!checked.ok) return dead('invalid-args', new TaskArgsError(msg.name, checked.issues));
+  if (!task) return dead(r, 'unknown-task', new UnknownTaskError(msg.name, app.taskNames()));
+  let checked = validate(task.definition.schema, msg.args);
+  if (checked instanceof Promise) checked = await checked;
+  if (!checked.ok) return dead(r, 'invalid-args', new TaskArgsError(msg.name, checked.issues));
 
   try {
-    const result = await callHandler(task, checked.value, f, local, attempt, s.log);
-    return { fetched: f, local, parked, record: { ...base(), state: 'succeeded', result }, outcome: 'done' };
+    const result = await callHandler(task, checked.value, f, r, s.log);
+    return {
+      fetched: f,
+      local: r.local,
+      parked: r.parked,
+      record: { ...base(r), state: 'succeeded', result },
+      outcome: 'done',
+    };
   } catch (err) {
     const def = task.definition;
     const maxAttempts = def.maxAttempts ?? 1;
-    if (!isRetryable(def.retryOn, err)) return dead('not-retryable', err);
-    if (attempt >= maxAttempts) return dead('max-attempts', err);
-    const delay = (err instanceof RetryLater ? err.delayMs : undefined) ?? backoffDelay(def.backoff, attempt);
+    if (!isRetryable(def.retryOn, err)) return dead(r, 'not-retryable', err);
+    if (r.attempt >= maxAttempts) return dead(r, 'max-attempts', err);
+    const delay =
+      (err instanceof RetryLater ? err.delayMs : undefined) ?? backoffDelay(def.backoff, r.attempt);
     const due = Date.now() + delay;
     const payload = encodeMessage(msg.name, JSON.stringify(msg.args), {
-      id: local,
-      attempt: attempt + 1,
+      id: r.local,
+      attempt: r.attempt + 1,
       expiresAt: msg.expiresAt,
     });
-    const record: TaskRecord = { ...base(), state: 'retrying', error: toStoredError(err), retryAt: due };
-    return { fetched: f, local, parked: true, record, outcome: 'retry', due, payload };
+    const record: TaskRecord = { ...base(r), state: 'retrying', error: toStoredError(err), retryAt: due };
+    return { fetched: f, local: r.local, parked: true, record, outcome: 'retry', due, payload };
   }
 }
 
+/** Aborts a held entry's handler (now, or as soon as it looks at its signal). */
+export function abortAttempt(f: Fetched, reason: Error): void {
+  f.abortReason = reason;
+  f.controller?.abort(reason);
+}
+
+function signalOf(f: Fetched): AbortSignal {
+  if (!f.controller) {
+    f.controller = new AbortController();
+    if (f.abortReason) f.controller.abort(f.abortReason);
+  }
+  return f.controller.signal;
+}
+
 /** Calls the handler under the task's soft and hard time limits. */
-async function callHandler(
-  task: Task,
-  args: unknown,
-  f: Fetched,
-  local: string,
-  attempt: number,
-  log: Logger,
-): Promise<unknown> {
+function callHandler(task: Task, args: unknown, f: Fetched, r: Run, log: Logger): unknown {
   const def = task.definition;
-  const id = formatTaskId(local, f.queue);
-  const controller = new AbortController();
-  f.controller = controller;
+  const id = formatTaskId(r.local, f.queue);
   let taskLog: Logger | undefined;
+  // The AbortController and the child logger are made only if the handler asks for them.
   const ctx: TaskContext = {
     id,
     queue: f.queue,
-    attempt,
-    signal: controller.signal,
+    attempt: r.attempt,
+    get signal() {
+      return signalOf(f);
+    },
     get log() {
-      return (taskLog ??= log.child({ taskId: id, task: task.name, queue: f.queue, attempt }));
+      return (taskLog ??= log.child({ taskId: id, task: task.name, queue: f.queue, attempt: r.attempt }));
     },
   };
   const hard = def.timeLimit === undefined ? undefined : toMs(def.timeLimit);
   const soft = def.softTimeLimit === undefined ? undefined : toMs(def.softTimeLimit);
-  if (hard === undefined && soft === undefined) return await def.handler(args, ctx);
+  if (hard === undefined && soft === undefined) return def.handler(args, ctx);
+  return limited(def.handler(args, ctx), f, soft, hard);
+}
 
+async function limited(
+  result: unknown,
+  f: Fetched,
+  soft: number | undefined,
+  hard: number | undefined,
+): Promise<unknown> {
   const timers: NodeJS.Timeout[] = [];
   try {
     if (soft !== undefined)
-      timers.push(setTimeout(() => controller.abort(new TimeLimitError('soft', soft)), soft));
-    const run = Promise.resolve().then(() => def.handler(args, ctx));
+      timers.push(setTimeout(() => abortAttempt(f, new TimeLimitError('soft', soft)), soft));
+    const run = Promise.resolve(result);
     if (hard === undefined) return await run;
     // Past the hard limit the attempt is failed and the slot freed; the handler, if it ignores the
     // signal, finishes in the background and its outcome is dropped.
@@ -192,7 +250,7 @@ async function callHandler(
         timers.push(
           setTimeout(() => {
             const err = new TimeLimitError('hard', hard);
-            controller.abort(err);
+            abortAttempt(f, err);
             reject(err);
           }, hard),
         );

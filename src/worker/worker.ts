@@ -14,7 +14,7 @@ import { Incident } from '../util/incident.js';
 import { Heartbeat, Reclaimer, type ClaimHost } from './claims.js';
 import { Completer } from './completer.js';
 import { Promoter } from './promoter.js';
-import { fieldValue, runAttempt, type Attempt, type Fetched } from './runner.js';
+import { abortAttempt, fieldValue, runAttempt, type Attempt, type Fetched } from './runner.js';
 
 /** Options of a worker. Every field is optional; defaults are listed. */
 export interface WorkerOptions {
@@ -62,6 +62,7 @@ export class Worker implements ClaimHost {
   private readonly maxDeliveries: number;
   private readonly graceMs: number;
   private readonly log: Logger;
+  private readonly logInfo: boolean;
   private main: Redis | undefined;
   private blocking: Redis | undefined;
   private blockingId: number | undefined;
@@ -114,6 +115,7 @@ export class Worker implements ClaimHost {
     this.queues = [...new Set(queues)];
     this.name = options.name ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.log = (options.logger ?? app.log).child({ worker: this.name });
+    this.logInfo = this.log.isLevelEnabled('info');
     this.streamKeys = this.queues.map((queue) => app.keys.stream.key({ queue }));
     this.streamKeys.forEach((k, i) => this.queueByKey.set(k, this.queues[i] as string));
     for (const q of this.queues) this.holding.set(q, new Map());
@@ -216,7 +218,7 @@ export class Worker implements ClaimHost {
     this.holding.get(f.queue)?.delete(f.entry);
     const i = this.ready.indexOf(f);
     if (i >= 0) this.ready.splice(i, 1);
-    f.controller?.abort(reason);
+    abortAttempt(f, reason);
     this.wakeFetch();
   }
 
@@ -290,6 +292,13 @@ export class Worker implements ClaimHost {
     if (this.dropped.has(f)) return;
     this.holding.get(f.queue)?.delete(f.entry);
     const r = a.record;
+    (this.completer as Completer).add(a);
+    if (a.outcome === 'retry') this.counts.retried++;
+    else if (r.state === 'succeeded') this.counts.succeeded++;
+    else if (r.state === 'expired') this.counts.expired++;
+    else this.counts.failed++;
+    // Log fields are built only when the line is written (succeeded lines are at info).
+    if (r.state === 'succeeded' && !this.logInfo) return;
     const fields = {
       taskId: formatTaskId(a.local, f.queue),
       task: r.task,
@@ -298,19 +307,14 @@ export class Worker implements ClaimHost {
       durationMs: r.finishedAt - r.startedAt,
     };
     if (a.outcome === 'retry') {
-      this.counts.retried++;
       this.log.warn({ ...fields, error: r.error, retryAt: r.retryAt }, 'task failed; will retry');
     } else if (r.state === 'succeeded') {
-      this.counts.succeeded++;
       this.log.info(fields, 'task succeeded');
     } else if (r.state === 'expired') {
-      this.counts.expired++;
       this.log.warn(fields, 'task expired before it started; not run');
     } else {
-      this.counts.failed++;
       this.log.error({ ...fields, error: r.error, reason: r.reason }, 'task failed; moved to dead letters');
     }
-    (this.completer as Completer).add(a);
   }
 
   /** Tasks running now. */
