@@ -45,7 +45,12 @@ export function resolveOptions(
   now: number,
   path = '',
 ): ResolvedOptions {
-  const o = opts ?? {};
+  if (opts === undefined) {
+    // The common case, on the hot path of bulk enqueues: nothing to check but the queue.
+    if (!queues.includes(defaultQueue)) throw new UnknownQueueError(defaultQueue, queues);
+    return { queue: defaultQueue, due: 0, expiresAt: undefined, idempotencyKey: undefined };
+  }
+  const o = opts;
   const issues: FieldIssue[] = [];
   const at = (f: string): string => (path ? `${path}.${f}` : f);
   if (typeof o !== 'object' || o === null || Array.isArray(o)) {

@@ -7,7 +7,13 @@ import { redisError, type Tasuki } from './app.js';
 import { delayedLocalId, formatTaskId } from './ids.js';
 import { encodeMessage, MESSAGE_FIELD } from './message.js';
 import { resolveOptions, type EnqueueOptions, type ResolvedOptions } from './options.js';
-import { validate, type InferInput, type InferOutput, type StandardSchemaV1 } from './schema.js';
+import {
+  validate,
+  type Checked,
+  type InferInput,
+  type InferOutput,
+  type StandardSchemaV1,
+} from './schema.js';
 import type { TaskInfo } from '../results/lookup.js';
 import type { Backoff, RetryOn } from '../worker/retry.js';
 
@@ -95,14 +101,27 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     this.queue = definition.queue ?? 'default';
   }
 
-  private async prepare(
+  /** Checks one item and encodes its message; synchronous unless the schema is asynchronous. */
+  private prepare(
     args: unknown,
     options: EnqueueOptions | undefined,
     now: number,
     path: string,
-  ): Promise<Prepared> {
+  ): Prepared | Promise<Prepared> {
     const opts = resolveOptions(options, this.queue, this.app.queues, now, path);
-    const checked = await validate(this.definition.schema, args);
+    const checked = validate(this.definition.schema, args);
+    return checked instanceof Promise
+      ? checked.then((c) => this.encode(args, c, opts, now, path))
+      : this.encode(args, checked, opts, now, path);
+  }
+
+  private encode(
+    args: unknown,
+    checked: Checked<unknown>,
+    opts: ResolvedOptions,
+    now: number,
+    path: string,
+  ): Prepared {
     if (!checked.ok) {
       throw new TaskArgsError(
         this.name,
@@ -221,7 +240,8 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
           throw new TaskArgsError(this.name, [{ path: `[${i}]`, message: 'expected { args, options? }' }]);
         }
         const { args, options } = item as { args: unknown; options?: EnqueueOptions };
-        prepared.push(await this.prepare(args, options, now, `[${i}]`));
+        const p = this.prepare(args, options, now, `[${i}]`);
+        prepared.push(p instanceof Promise ? await p : p);
       } catch (err) {
         if (err instanceof TaskArgsError) issues.push(...err.issues);
         else if (err instanceof OptionsError) optionIssues.push(...err.issues);
@@ -239,14 +259,41 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     });
     const redis = await this.app.redis();
     const handles: TaskHandle<R>[] = new Array<TaskHandle<R>>(prepared.length);
+    const what = `bulk enqueue of task "${this.name}"`;
     await Promise.all(
-      [...byQueue.values()].map(async (indexes) => {
-        const tx = redis.multi();
-        for (const i of indexes) this.write(tx, prepared[i] as Prepared);
-        const replies = await this.app.exec(tx, `bulk enqueue of task "${this.name}"`);
-        indexes.forEach((i, j) => (handles[i] = this.handleFor(prepared[i] as Prepared, replies[j])));
+      [...byQueue].map(async ([queue, indexes]) => {
+        // Tasks that run at once go in one enqueue_bulk script call (one command for all of them);
+        // delayed or idempotent ones keep their own script, all in one MULTI when there are any.
+        const plain = indexes.filter((i) => isPlain(prepared[i] as Prepared));
+        const other = indexes.filter((i) => !isPlain(prepared[i] as Prepared));
+        const bulk = scripts.enqueueBulk(
+          { stream: this.app.keys.stream.key({ queue }) },
+          plain.map((i) => (prepared[i] as Prepared).message),
+        );
+        let ids: string[] = [];
+        let replies: unknown[] = [];
+        if (other.length === 0) {
+          try {
+            ids = await scripts.run(redis, bulk);
+          } catch (err) {
+            throw redisError(what, err);
+          }
+        } else {
+          const tx = redis.multi();
+          if (plain.length) scripts.add(tx, bulk);
+          for (const i of other) this.write(tx, prepared[i] as Prepared);
+          replies = await this.app.exec(tx, what);
+          if (plain.length) ids = replies.shift() as string[];
+        }
+        plain.forEach((i, j) => (handles[i] = this.handleFor(prepared[i] as Prepared, ids[j])));
+        other.forEach((i, j) => (handles[i] = this.handleFor(prepared[i] as Prepared, replies[j])));
       }),
     );
     return handles;
   }
+}
+
+/** A task that runs at once with no idempotency key: a plain XADD. */
+function isPlain(p: Prepared): boolean {
+  return p.localId === undefined && p.opts.idempotencyKey === undefined;
 }

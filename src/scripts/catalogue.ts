@@ -11,6 +11,7 @@ export const LUA_DIR = new URL('../../src/scripts/lua/', import.meta.url);
 /** Script names, each the base name of a `.lua` file, with the KEYS each one declares. */
 export const SCRIPT_KEYS = {
   enqueue_unique: ['idempotency', 'stream', 'delayed', 'parked'],
+  enqueue_bulk: ['stream'],
   schedule: ['delayed', 'parked'],
   promote: ['delayed', 'parked', 'stream'],
   finish: ['stream', 'events', 'parked', 'delayed', 'dead', 'results...'],
@@ -91,6 +92,11 @@ export function enqueueUnique(
     keys: [k.idempotency, k.stream, k.delayed, k.parked],
     args: [a.ttlMs, a.message, a.due, a.id],
   };
+}
+
+/** Add many messages to one stream in one atomic call. Reply: their entry ids. */
+export function enqueueBulk(k: { stream: string }, messages: readonly string[]): ScriptCall<string[]> {
+  return { script: 'enqueue_bulk', keys: [k.stream], args: messages };
 }
 
 /** Park a message in the delayed set until `due`. */

@@ -255,3 +255,32 @@ test('Redis down after start: enqueue fails fast with E_REDIS (nothing written),
     await own.close();
   }
 });
+
+test('enqueueMany mixing plain, delayed and idempotent items writes them all in one MULTI, even with an empty script cache', async () => {
+  const { app, send } = setup();
+  await server().client().script('FLUSH');
+  const handles = await send.enqueueMany([
+    { args: { to: 'a@example.com', subject: 'now' } },
+    { args: { to: 'b@example.com', subject: 'later' }, options: { delay: '1h' } },
+    { args: { to: 'c@example.com', subject: 'once' }, options: { idempotencyKey: 'k-mixed' } },
+    { args: { to: 'd@example.com', subject: 'now too' } },
+  ]);
+  assert.deepEqual(await Promise.all(handles.map(async (h) => (await h.info())?.state)), [
+    'queued',
+    'delayed',
+    'queued',
+    'queued',
+  ]);
+  assert.equal(handles[2]?.created, true);
+  assert.equal(
+    await server()
+      .client()
+      .xlen(app.keys.stream.key({ queue: 'emails' })),
+    3,
+  );
+  const again = await send.enqueueMany([
+    { args: { to: 'c@example.com', subject: 'once' }, options: { idempotencyKey: 'k-mixed' } },
+  ]);
+  assert.equal(again[0]?.id, handles[2]?.id);
+  assert.equal(again[0]?.created, false);
+});

@@ -8,7 +8,7 @@ const dir = fileURLToPath(LUA_DIR);
 
 /** KEYS names from a script's header: `KEYS[1] name` lines, and `KEYS[n..] name` as `name...`. */
 function headerKeys(source: string): string[] {
-  const header = /^--\[\[([\s\S]*?)\]\]/.exec(source)?.[1] ?? '';
+  const header = /^(?:#!lua[^\n]*\n)?--\[\[([\s\S]*?)\]\]/.exec(source)?.[1] ?? '';
   return [...header.matchAll(/^KEYS\[(\d+)(\.\.)?\]\s+(\S+)/gm)].map(
     ([, , rest, name]) => (rest ? `${name}...` : name) as string,
   );
@@ -33,7 +33,10 @@ test("each script's header declares the KEYS the catalogue passes, in order", ()
 
 test('scripts never build key names from strings: every key comes through KEYS', () => {
   for (const name of Object.keys(SCRIPT_KEYS)) {
-    const source = readFileSync(`${dir}/${name}.lua`, 'utf8').replace(/^--\[\[[\s\S]*?\]\]/, '');
+    const source = readFileSync(`${dir}/${name}.lua`, 'utf8').replace(
+      /^(?:#!lua[^\n]*\n)?--\[\[[\s\S]*?\]\]/,
+      '',
+    );
     const calls = [...source.matchAll(/redis\.p?call\(\s*'(\w+)'\s*,\s*([^,)]+)/g)];
     for (const [call, command, firstArg] of calls) {
       if (['TIME', 'WAIT'].includes(command as string)) continue;
