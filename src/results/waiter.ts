@@ -140,9 +140,24 @@ export class ResultWaiter {
         for (const [entryId, fields] of entries) {
           this.cursors.set(queue, entryId);
           if (!byId || byId.size === 0) continue;
-          for (const local of (fields[1] ?? '').split(' ')) if (byId.has(local)) wanted.push(local);
+          const ids = (fields[1] ?? '').split(' ');
+          // Small batches carry their records (field r, one per line): no read needed.
+          const inline = fields[2] === 'r' ? (fields[3] ?? '').split('\n') : undefined;
+          ids.forEach((local, i) => {
+            if (!byId.has(local)) return;
+            const raw = inline?.[i];
+            if (raw !== undefined) this.resolve(queue, local, raw);
+            else wanted.push(local);
+          });
         }
         if (wanted.length) await this.deliver(redis, queue, wanted).catch(() => undefined);
+      }
+      if (reply === null) {
+        // Nothing finished for a whole block: check every waited task once, in case an event was
+        // trimmed from a completion stream before this process read it.
+        for (const [queue, byId] of this.waiting) {
+          if (byId.size) await this.deliver(redis, queue, [...byId.keys()]).catch(() => undefined);
+        }
       }
       // Stop following queues nobody waits on; a later waiter starts from that moment again.
       for (const q of queues) if ((this.waiting.get(q)?.size ?? 0) === 0) this.cursors.delete(q);
@@ -154,11 +169,15 @@ export class ResultWaiter {
     const raws = await redis.mget(...locals.map((task) => this.keys.result.key({ queue, task })));
     locals.forEach((local, i) => {
       const raw = raws[i];
-      if (raw === null || raw === undefined) return;
-      const r = decodeRecord(raw);
-      if (!TERMINAL_STATES.has(r.state)) return;
-      for (const waiter of this.waiting.get(queue)?.get(local) ?? []) waiter.resolve(r);
+      if (raw !== null && raw !== undefined) this.resolve(queue, local, raw);
     });
+  }
+
+  /** Resolves the waiters of a task whose record is final. */
+  private resolve(queue: string, local: string, raw: string): void {
+    const r = decodeRecord(raw);
+    if (!TERMINAL_STATES.has(r.state)) return;
+    for (const waiter of this.waiting.get(queue)?.get(local) ?? []) waiter.resolve(r);
   }
 
   close(): void {

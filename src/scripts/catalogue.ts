@@ -133,6 +133,13 @@ export interface FinishedTask {
   payload?: string;
 }
 
+/**
+ * Batches whose records add up to at most this many characters carry them in their completion
+ * event, so a waiter resolves without another read (low load, where latency matters). Bigger batches
+ * (high load) only name their tasks, which keeps the capped completion stream small.
+ */
+export const INLINE_RECORDS_MAX = 1024;
+
 /** Record finished attempts of one queue, ack and delete their entries. Reply: entries acknowledged. */
 export function finish(
   k: { stream: string; events: string; parked: string; delayed: string; dead: string },
@@ -146,7 +153,10 @@ export function finish(
   },
 ): ScriptCall<number> {
   const keys = [k.stream, k.events, k.parked, k.delayed, k.dead];
-  const args: (string | number)[] = [a.group, a.ttlMs, a.eventsMaxLen, a.deadMaxLen, a.deadMinId];
+  let recordBytes = 0;
+  for (const t of a.tasks) recordBytes += t.record.length;
+  const inline = recordBytes <= INLINE_RECORDS_MAX ? '1' : '0';
+  const args: (string | number)[] = [a.group, a.ttlMs, a.eventsMaxLen, a.deadMaxLen, a.deadMinId, inline];
   for (const t of a.tasks) {
     keys.push(t.resultKey);
     args.push(t.entry, t.id, t.record, t.parked ? `${t.outcome}+` : t.outcome, t.due ?? 0, t.payload ?? '');

@@ -10,7 +10,8 @@ ARGV[2] ttl         ms to keep each result
 ARGV[3] maxlen      approximate cap of the events stream
 ARGV[4] deadmaxlen  approximate cap of the dead-letter stream
 ARGV[5] deadminid   dead letters older than this stream id are trimmed ("0" keeps all)
-ARGV[6..] tasks     six values per task: entry id, task id, record, outcome, due, payload.
+ARGV[6] inline      "1" to copy the records into the completion event (small batches), so waiters need no read
+ARGV[7..] tasks     six values per task: entry id, task id, record, outcome, due, payload.
                     outcome is "done" (record only), "retry" (park payload, a message, until due),
                     or "dead" (append payload, a dead letter, to the dead-letter stream);
                     a "+" after it ("done+") says the task id is parked and its field must go.
@@ -20,14 +21,16 @@ local entries = {}
 local ids = {}
 local unpark = {}
 local dead = 0
-local n = (#ARGV - 5) / 6
+local records = {}
+local n = (#ARGV - 6) / 6
 for i = 1, n do
-  local base = 5 + (i - 1) * 6
+  local base = 6 + (i - 1) * 6
   local id = ARGV[base + 2]
   local outcome = ARGV[base + 4]
   entries[i] = ARGV[base + 1]
   ids[i] = id
   redis.call('SET', KEYS[5 + i], ARGV[base + 3], 'PX', ARGV[2])
+  records[i] = ARGV[base + 3]
   if string.sub(outcome, 1, 5) == 'retry' then
     redis.call('ZADD', KEYS[4], ARGV[base + 5], id)
     redis.call('HSET', KEYS[3], id, ARGV[base + 6])
@@ -49,5 +52,9 @@ end
 if dead > 0 and ARGV[5] ~= '0' then
   redis.call('XTRIM', KEYS[5], 'MINID', '~', ARGV[5])
 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'f', table.concat(ids, ' '))
+if ARGV[6] == '1' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'f', table.concat(ids, ' '), 'r', table.concat(records, '\n'))
+else
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'f', table.concat(ids, ' '))
+end
 return acked
