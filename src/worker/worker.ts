@@ -78,6 +78,7 @@ export class Worker implements ClaimHost {
   private running = false;
   private stopping: Promise<void> | undefined;
   private fetchLoop: Promise<void> | undefined;
+  private readonly reads = new Set<Promise<void>>();
   private slotFreed: (() => void) | undefined;
   private idle: (() => void) | undefined;
   private readonly streamKeys: string[];
@@ -229,47 +230,64 @@ export class Worker implements ClaimHost {
     wake?.();
   }
 
+  /**
+   * Fetches in batches of half the capacity, with up to two reads in flight, so the next batch is
+   * on its way while the current one runs (no idle round trip between batches).
+   */
   private async fetch(): Promise<void> {
-    const conn = this.blocking as Redis;
     const incident = new Incident(this.log, 'fetching tasks');
+    const batch = Math.max(1, Math.ceil(this.capacity / 2));
+    let reserved = 0;
     while (this.running) {
-      const room = this.capacity - this.heldCount;
-      // Fetch in batches: wait until at least half the capacity is free (or nothing is in hand).
-      if (room <= 0 || (room < Math.ceil(this.capacity / 2) && this.heldCount > 0)) {
+      const room = this.capacity - this.heldCount - reserved;
+      const idle = this.heldCount === 0 && reserved === 0;
+      if (this.reads.size >= 2 || room <= 0 || (room < batch && !idle)) {
         await new Promise<void>((r) => (this.slotFreed = r));
         continue;
       }
-      let reply: [string, [string, string[]][]][] | null;
-      try {
-        reply = (await conn.xreadgroup(
-          'GROUP',
-          GROUP,
-          this.name,
-          'COUNT',
-          room,
-          'BLOCK',
-          this.blockMs,
-          'STREAMS',
-          ...this.streamKeys,
-          ...this.streamKeys.map(() => '>'),
-        )) as [string, [string, string[]][]][] | null;
-        incident.ok();
-      } catch (err) {
-        if (!this.running) break;
-        incident.fail(err);
-        if (err instanceof Error && err.message.includes('NOGROUP'))
-          await this.ensureGroups().catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 500));
-        continue;
-      }
-      if (!reply) continue;
-      for (const [key, entries] of reply) {
-        const queue = this.queueByKey.get(key) as string;
-        // A null entry is one deleted while pending; nothing to run.
-        for (const [entry, fields] of entries) if (fields) this.take({ queue, entry, fields, deliveries: 1 });
-      }
-      this.pump();
+      const count = Math.min(room, batch);
+      reserved += count;
+      const read = this.read(count, incident).finally(() => {
+        reserved -= count;
+        this.reads.delete(read);
+        this.wakeFetch();
+      });
+      this.reads.add(read);
     }
+    await Promise.all(this.reads);
+  }
+
+  private async read(count: number, incident: Incident): Promise<void> {
+    let reply: [string, [string, string[]][]][] | null;
+    try {
+      reply = (await (this.blocking as Redis).xreadgroup(
+        'GROUP',
+        GROUP,
+        this.name,
+        'COUNT',
+        count,
+        'BLOCK',
+        this.blockMs,
+        'STREAMS',
+        ...this.streamKeys,
+        ...this.streamKeys.map(() => '>'),
+      )) as [string, [string, string[]][]][] | null;
+      incident.ok();
+    } catch (err) {
+      if (!this.running) return;
+      incident.fail(err);
+      if (err instanceof Error && err.message.includes('NOGROUP'))
+        await this.ensureGroups().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 500));
+      return;
+    }
+    if (!reply) return;
+    for (const [key, entries] of reply) {
+      const queue = this.queueByKey.get(key) as string;
+      // A null entry is one deleted while pending; nothing to run.
+      for (const [entry, fields] of entries) if (fields) this.take({ queue, entry, fields, deliveries: 1 });
+    }
+    this.pump();
   }
 
   private pump(): void {
@@ -374,8 +392,11 @@ export class Worker implements ClaimHost {
     this.running = false;
     const started = Date.now();
     this.wakeFetch();
-    if (this.blockingId !== undefined)
+    // Unblock the fetch connection until no read is left (a second read waits behind the first).
+    while (this.reads.size > 0 && this.blockingId !== undefined) {
       await this.main?.client('UNBLOCK', this.blockingId).catch(() => undefined);
+      await Promise.race([Promise.all(this.reads), new Promise((r) => setTimeout(r, 20))]);
+    }
     await this.fetchLoop;
     await Promise.all(this.loops.map((l) => l.stop()));
     const unstarted = this.ready.splice(0);
