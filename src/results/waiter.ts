@@ -4,6 +4,22 @@ import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { parseTaskId } from '../queue/ids.js';
 import { decodeRecord, TERMINAL_STATES, type TaskRecord } from './record.js';
 
+/** How long a queue's completion stream is still followed after its last waiter left, ms. */
+const FOLLOW_IDLE_MS = 5000;
+
+/**
+ * True when stream id `cursor` is older than `local`, a task's first stream entry id. Both come from
+ * the same Redis clock. Delayed and handed-back tasks (other id forms) always answer false.
+ */
+function before(cursor: string | undefined, local: string): boolean {
+  if (cursor === undefined) return false;
+  const m = /^(\d+)-(\d+)$/.exec(local);
+  const c = /^(\d+)-(\d+)$/.exec(cursor);
+  if (!m || !c) return false;
+  const [lm, ls, cm, cs] = [Number(m[1]), Number(m[2]), Number(c[1]), Number(c[2])];
+  return cm < lm || (cm === lm && cs < ls);
+}
+
 interface Waiter {
   resolve: (r: TaskRecord) => void;
 }
@@ -18,6 +34,8 @@ export class ResultWaiter {
   private readonly waiting = new Map<string, Map<string, Set<Waiter>>>();
   /** queue → last completion-stream id read */
   private readonly cursors = new Map<string, string>();
+  /** queue → when someone last waited on it */
+  private readonly lastWait = new Map<string, number>();
   private blocking: Redis | undefined;
   private blockingId: number | undefined;
   private running = false;
@@ -42,11 +60,15 @@ export class ResultWaiter {
       const redis = await this.redis();
       await this.follow(redis, queue);
       // Registered first, then read: a task that finished before we started listening is found here,
-      // one that finishes later shows up on the completion stream.
-      const raw = await redis.get(this.keys.result.key({ queue, task: local }));
-      if (raw !== null) {
-        const r = decodeRecord(raw);
-        if (TERMINAL_STATES.has(r.state)) waiter.resolve(r);
+      // one that finishes later shows up on the completion stream. The read is skipped when the
+      // stream has not been read past the task's own entry yet: its completion, which comes after
+      // the entry, is then still ahead of us.
+      if (!before(this.cursors.get(queue), local)) {
+        const raw = await redis.get(this.keys.result.key({ queue, task: local }));
+        if (raw !== null) {
+          const r = decodeRecord(raw);
+          if (TERMINAL_STATES.has(r.state)) waiter.resolve(r);
+        }
       }
       const timeout =
         timeoutMs === undefined
@@ -69,6 +91,7 @@ export class ResultWaiter {
   }
 
   private add(queue: string, local: string, w: Waiter): void {
+    this.lastWait.set(queue, Date.now());
     let byId = this.waiting.get(queue);
     if (!byId) this.waiting.set(queue, (byId = new Map<string, Set<Waiter>>()));
     let set = byId.get(local);
@@ -106,7 +129,7 @@ export class ResultWaiter {
 
   private async run(redis: Redis): Promise<void> {
     if (!this.blocking) {
-      this.blocking = redis.duplicate({ connectionName: 'tasuki:results' });
+      this.blocking = redis.duplicate({ connectionName: 'tasuki:results', enableAutoPipelining: false });
       this.blockingId = Number(await this.blocking.client('ID'));
     }
     const conn = this.blocking;
@@ -159,8 +182,13 @@ export class ResultWaiter {
           if (byId.size) await this.deliver(redis, queue, [...byId.keys()]).catch(() => undefined);
         }
       }
-      // Stop following queues nobody waits on; a later waiter starts from that moment again.
-      for (const q of queues) if ((this.waiting.get(q)?.size ?? 0) === 0) this.cursors.delete(q);
+      // Stop following queues nobody has waited on for a while; a later waiter starts from that
+      // moment again. (Following a little longer saves steady low-rate waiters a restart each.)
+      const now = Date.now();
+      for (const q of queues) {
+        if ((this.waiting.get(q)?.size ?? 0) > 0) this.lastWait.set(q, now);
+        else if (now - (this.lastWait.get(q) ?? 0) > FOLLOW_IDLE_MS) this.cursors.delete(q);
+      }
     }
   }
 
