@@ -11,7 +11,7 @@ ARGV[3] maxlen      approximate cap of the events stream
 ARGV[4] deadmaxlen  approximate cap of the dead-letter stream
 ARGV[5] deadminid   dead letters older than this stream id are trimmed ("0" keeps all)
 ARGV[6] inline      "1" to copy the records into the completion event (small batches), so waiters need no read
-ARGV[7..] tasks     six values per task: entry id, task id, record, outcome, due, payload.
+ARGV[7..] tasks     six values per task: entry id, task id ("" when it is the entry id), record, outcome, due, payload.
                     outcome is "done" (record only), "retry" (park payload, a message, until due),
                     or "dead" (append payload, a dead letter, to the dead-letter stream);
                     a "+" after it ("done+") says the task id is parked and its field must go.
@@ -26,6 +26,9 @@ local n = (#ARGV - 6) / 6
 for i = 1, n do
   local base = 6 + (i - 1) * 6
   local id = ARGV[base + 2]
+  if id == '' then
+    id = ARGV[base + 1]
+  end
   local outcome = ARGV[base + 4]
   entries[i] = ARGV[base + 1]
   ids[i] = id
