@@ -33,7 +33,10 @@ if [ -z "${DATABASE_URL:-}" ] && ! command -v initdb >/dev/null 2>&1 && ! ls /us
 fi
 
 if [ -f package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm 11 can refuse its own lock file over optional platform packages (msgpackr-extract for other
+  # systems); `npm install` honours the same lock then.
+  npm ci --no-audit --no-fund --loglevel=error ||
+    { echo "setup: npm ci refused the lock file; installing with npm install" >&2; npm install --no-audit --no-fund --loglevel=error; }
 else
   npm install --no-audit --no-fund --loglevel=error
 fi
