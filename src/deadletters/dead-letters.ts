@@ -3,24 +3,15 @@ import { OptionsError, TasukiError, UnknownQueueError } from '../errors.js';
 import type { Tasuki } from '../queue/app.js';
 import { formatTaskId, parseTaskId } from '../queue/ids.js';
 import { decodeMessage, encodeMessage } from '../queue/message.js';
-import type { DeadReason, StoredError } from '../results/record.js';
 import * as scripts from '../scripts/catalogue.js';
 import type { StoredDeadLetter } from '../worker/runner.js';
 
-/** A task in a queue's dead letters. */
-export interface DeadLetter {
+/** A task in a queue's dead letters: what the worker stored, with its ids spelled out. */
+export interface DeadLetter extends Omit<StoredDeadLetter, 'id'> {
   /** Id of the dead-letter entry (its stream id); also accepted wherever a task id is. */
   deadId: string;
   /** The task's id. */
   taskId: string;
-  queue: string;
-  task: string;
-  reason: DeadReason;
-  error: StoredError;
-  attempts: number;
-  failedAt: number;
-  /** The task's message as it was when it died. */
-  message: string;
 }
 
 /** Which dead letters an operation applies to: some ids (task ids or dead ids), or all. */

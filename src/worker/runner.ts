@@ -86,6 +86,10 @@ function base(r: Run): Omit<TaskRecord, 'state'> {
   };
 }
 
+function done(r: Run, record: TaskRecord): Attempt {
+  return { fetched: r.f, local: r.local, parked: r.parked, record, outcome: 'done' };
+}
+
 function dead(r: Run, reason: DeadReason, err: unknown): Attempt {
   const error = toStoredError(err);
   const record: TaskRecord = { ...base(r), state: 'failed', error, reason };
@@ -151,13 +155,7 @@ export async function runAttempt(app: Tasuki, f: Fetched, s: RunnerSettings): Pr
         `not started before its expiry at ${new Date(msg.expiresAt).toISOString()}; not run`,
       ),
     );
-    return {
-      fetched: f,
-      local: r.local,
-      parked: r.parked,
-      record: { ...base(r), state: 'expired', error },
-      outcome: 'done',
-    };
+    return done(r, { ...base(r), state: 'expired', error });
   }
   const task = app.getTaskDefinition(msg.name);
   if (!task) return dead(r, 'unknown-task', new UnknownTaskError(msg.name, app.taskNames()));
@@ -167,13 +165,7 @@ export async function runAttempt(app: Tasuki, f: Fetched, s: RunnerSettings): Pr
 
   try {
     const result = await callHandler(task, checked.value, f, r, s.log);
-    return {
-      fetched: f,
-      local: r.local,
-      parked: r.parked,
-      record: { ...base(r), state: 'succeeded', result },
-      outcome: 'done',
-    };
+    return done(r, { ...base(r), state: 'succeeded', result });
   } catch (err) {
     const def = task.definition;
     const maxAttempts = def.maxAttempts ?? 1;
