@@ -7,19 +7,6 @@ import { decodeRecord, TERMINAL_STATES, type TaskRecord } from './record.js';
 /** How long a queue's completion stream is still followed after its last waiter left, ms. */
 const FOLLOW_IDLE_MS = 5000;
 
-/**
- * True when stream id `cursor` is older than `local`, a task's first stream entry id. Both come from
- * the same Redis clock. Delayed and handed-back tasks (other id forms) always answer false.
- */
-function before(cursor: string | undefined, local: string): boolean {
-  if (cursor === undefined) return false;
-  const m = /^(\d+)-(\d+)$/.exec(local);
-  const c = /^(\d+)-(\d+)$/.exec(cursor);
-  if (!m || !c) return false;
-  const [lm, ls, cm, cs] = [Number(m[1]), Number(m[2]), Number(c[1]), Number(c[2])];
-  return cm < lm || (cm === lm && cs < ls);
-}
-
 interface Waiter {
   resolve: (r: TaskRecord) => void;
 }
@@ -60,15 +47,11 @@ export class ResultWaiter {
       const redis = await this.redis();
       await this.follow(redis, queue);
       // Registered first, then read: a task that finished before we started listening is found here,
-      // one that finishes later shows up on the completion stream. The read is skipped when the
-      // stream has not been read past the task's own entry yet: its completion, which comes after
-      // the entry, is then still ahead of us.
-      if (!before(this.cursors.get(queue), local)) {
-        const raw = await redis.get(this.keys.result.key({ queue, task: local }));
-        if (raw !== null) {
-          const r = decodeRecord(raw);
-          if (TERMINAL_STATES.has(r.state)) waiter.resolve(r);
-        }
+      // one that finishes later shows up on the completion stream.
+      const raw = await redis.get(this.keys.result.key({ queue, task: local }));
+      if (raw !== null) {
+        const r = decodeRecord(raw);
+        if (TERMINAL_STATES.has(r.state)) waiter.resolve(r);
       }
       const timeout =
         timeoutMs === undefined

@@ -31,6 +31,9 @@ export function randomPrefix(): string {
 const apps: Tasuki[] = [];
 after(async () => {
   await Promise.all(apps.map((a) => a.close()));
+  // A test that failed half-way may leave a worker reconnecting forever; it must not keep this file's
+  // process (and so the whole run) alive once every test has reported.
+  setTimeout(() => process.exit(process.exitCode ?? 0), 3000).unref();
 });
 
 /** A silent app on the test server with a random prefix; closed after the file's tests. */
