@@ -16,6 +16,7 @@ export { Task, TaskHandle, type TaskDefinition, type TaskContext } from './queue
 export type { EnqueueOptions } from './queue/options.js';
 export type { StandardSchemaV1, InferInput, InferOutput } from './queue/schema.js';
 export { formatTaskId, parseTaskId } from './queue/ids.js';
+export type { QueueStats } from './queue/stats.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
 export { RetryLater, backoffDelay, type Backoff, type RetryOn, type ErrorClass } from './worker/retry.js';
 export { DeadLetters, type DeadLetter, type DeadLetterSelection } from './deadletters/dead-letters.js';

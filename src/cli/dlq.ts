@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { noSuchDeadLetter, type DeadLetter, type DeadLetterSelection } from '../deadletters/dead-letters.js';
 import { OptionsError } from '../errors.js';
-import { tasuki, type Tasuki } from '../queue/app.js';
-import { createLogger } from '../log/logger.js';
-import { loadApp } from './load-app.js';
+import type { Tasuki } from '../queue/app.js';
+import { appFor } from './load-app.js';
 
 interface Common {
   queue: string;
@@ -11,17 +10,6 @@ interface Common {
   url?: string;
   prefix: string;
   json?: boolean;
-}
-
-/** The app to act on: the --app module, or a bare app from --url/--prefix (no tasks needed). */
-async function appFor(o: Common): Promise<Tasuki> {
-  if (o.app) return (await loadApp(o.app)).app;
-  return tasuki({
-    queues: [o.queue],
-    prefix: o.prefix,
-    logger: createLogger({ level: 'warn', pretty: false }),
-    ...(o.url ? { redis: o.url } : {}),
-  });
 }
 
 function selection(o: { id?: string[]; all?: boolean }): DeadLetterSelection {
@@ -49,7 +37,7 @@ function common(cmd: Command): Command {
 }
 
 async function withApp(o: Common, fn: (app: Tasuki) => Promise<void>): Promise<void> {
-  const app = await appFor(o);
+  const app = await appFor(o, [o.queue]);
   try {
     await fn(app);
   } finally {

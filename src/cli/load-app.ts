@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { TasukiError } from '../errors.js';
-import { isTasukiApp, type Tasuki } from '../queue/app.js';
+import { isTasukiApp, tasuki, type Tasuki } from '../queue/app.js';
+import { createLogger } from '../log/logger.js';
 
 /** What an app module may export besides the app. */
 export interface AppModule {
@@ -37,4 +38,25 @@ export async function loadApp(path: string): Promise<AppModule> {
   }
   const demo = mod.demo;
   return { app, ...(typeof demo === 'function' ? { demo: demo as AppModule['demo'] } : {}) };
+}
+
+/** Where a CLI command finds the app: an app module, or a Redis URL and key prefix. */
+export interface AppSource {
+  app?: string;
+  url?: string;
+  prefix: string;
+}
+
+/**
+ * The app a CLI command acts on: the --app module, or a bare app for --url/--prefix and the given
+ * queues (commands that only read or move tasks need no task definitions).
+ */
+export async function appFor(o: AppSource, queues: readonly string[]): Promise<Tasuki> {
+  if (o.app) return (await loadApp(o.app)).app;
+  return tasuki({
+    queues,
+    prefix: o.prefix,
+    logger: createLogger({ level: 'warn', pretty: false }),
+    ...(o.url ? { redis: o.url } : {}),
+  });
 }

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { TasukiError } from '../errors.js';
 import { registerDev } from './dev.js';
 import { registerDlq } from './dlq.js';
+import { registerInspect } from './inspect.js';
 import { registerKeys } from './keys.js';
 import { registerWorker } from './worker.js';
 
@@ -14,6 +15,7 @@ export function program(): Command {
   registerWorker(p);
   registerDev(p);
   registerDlq(p);
+  registerInspect(p);
   registerKeys(p);
   return p;
 }

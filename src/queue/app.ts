@@ -13,6 +13,7 @@ import type { LockOptions } from '../lock/options.js';
 import { registerScripts } from '../scripts/catalogue.js';
 import { toMs, type Duration } from '../util/duration.js';
 import { QUEUE_NAME } from './ids.js';
+import { queueStats, type QueueStats } from './stats.js';
 import { isStandardSchema, type StandardSchemaV1 } from './schema.js';
 import { Task, type TaskDefinition } from './task.js';
 
@@ -293,6 +294,12 @@ export class Tasuki {
   /** Looks a task up by id (state, result or error). `null` when unknown or its record expired. */
   async getTask(id: string): Promise<TaskInfo | null> {
     return lookupTask(await this.redis(), this.keys, id);
+  }
+
+  /** How many tasks a queue holds: waiting, active, delayed, dead. */
+  async queueStats(queue: string): Promise<QueueStats> {
+    if (!this.queues.includes(queue)) throw new UnknownQueueError(queue, this.queues);
+    return queueStats(await this.redis(), this.keys, queue);
   }
 
   /** Waits for a task by id; see {@link TaskHandle.result}. */
