@@ -51,6 +51,8 @@ export class PoisonMessageError extends TasukiError {
   }
 }
 
+const NO_META: Readonly<Record<string, unknown>> = Object.freeze({});
+
 /** Decodes a message; throws {@link PoisonMessageError} saying what is wrong. */
 export function decodeMessage(raw: string | undefined): TaskMessage {
   if (raw === undefined) throw new PoisonMessageError(`stream entry has no field "${MESSAGE_FIELD}"`);
@@ -63,7 +65,7 @@ export function decodeMessage(raw: string | undefined): TaskMessage {
   if (!Array.isArray(v) || v.length < 2 || v.length > 3 || typeof v[0] !== 'string') {
     throw new PoisonMessageError(`expected [name, args, meta?], got ${JSON.stringify(raw.slice(0, 80))}`);
   }
-  const meta: unknown = v[2] ?? {};
+  const meta: unknown = v[2] ?? NO_META;
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
     throw new PoisonMessageError('meta is not an object');
   }

@@ -76,8 +76,10 @@ interface Run {
   worker: string;
 }
 
-function base(r: Run): Omit<TaskRecord, 'state'> {
+/** A record for this attempt, built in one object literal (this runs once per task). */
+function recordOf(r: Run, state: TaskRecord['state']): TaskRecord {
   return {
+    state,
     task: r.name,
     attempt: r.attempt,
     worker: r.worker,
@@ -92,7 +94,9 @@ function done(r: Run, record: TaskRecord): Attempt {
 
 function dead(r: Run, reason: DeadReason, err: unknown): Attempt {
   const error = toStoredError(err);
-  const record: TaskRecord = { ...base(r), state: 'failed', error, reason };
+  const record = recordOf(r, 'failed');
+  record.error = error;
+  record.reason = reason;
   const letter: StoredDeadLetter = {
     id: r.local,
     queue: r.f.queue,
@@ -155,7 +159,9 @@ export async function runAttempt(app: Tasuki, f: Fetched, s: RunnerSettings): Pr
         `not started before its expiry at ${new Date(msg.expiresAt).toISOString()}; not run`,
       ),
     );
-    return done(r, { ...base(r), state: 'expired', error });
+    const record = recordOf(r, 'expired');
+    record.error = error;
+    return done(r, record);
   }
   const task = app.getTaskDefinition(msg.name);
   if (!task) return dead(r, 'unknown-task', new UnknownTaskError(msg.name, app.taskNames()));
@@ -165,7 +171,9 @@ export async function runAttempt(app: Tasuki, f: Fetched, s: RunnerSettings): Pr
 
   try {
     const result = await callHandler(task, checked.value, f, r, s.log);
-    return done(r, { ...base(r), state: 'succeeded', result });
+    const record = recordOf(r, 'succeeded');
+    record.result = result;
+    return done(r, record);
   } catch (err) {
     const def = task.definition;
     const maxAttempts = def.maxAttempts ?? 1;
@@ -179,7 +187,9 @@ export async function runAttempt(app: Tasuki, f: Fetched, s: RunnerSettings): Pr
       attempt: r.attempt + 1,
       expiresAt: msg.expiresAt,
     });
-    const record: TaskRecord = { ...base(r), state: 'retrying', error: toStoredError(err), retryAt: due };
+    const record = recordOf(r, 'retrying');
+    record.error = toStoredError(err);
+    record.retryAt = due;
     return { fetched: f, local: r.local, parked: true, record, outcome: 'retry', due, payload };
   }
 }

@@ -14,7 +14,14 @@ import { Incident } from '../util/incident.js';
 import { Heartbeat, Reclaimer, type ClaimHost } from './claims.js';
 import { Completer } from './completer.js';
 import { Promoter } from './promoter.js';
-import { abortAttempt, fieldValue, runAttempt, type Attempt, type Fetched } from './runner.js';
+import {
+  abortAttempt,
+  fieldValue,
+  runAttempt,
+  type Attempt,
+  type Fetched,
+  type RunnerSettings,
+} from './runner.js';
 
 /** Options of a worker. Every field is optional; defaults are listed. */
 export interface WorkerOptions {
@@ -63,6 +70,7 @@ export class Worker implements ClaimHost {
   private readonly graceMs: number;
   private readonly log: Logger;
   private readonly logInfo: boolean;
+  private readonly settings: RunnerSettings;
   private main: Redis | undefined;
   private blocking: Redis | undefined;
   private blockingId: number | undefined;
@@ -117,6 +125,7 @@ export class Worker implements ClaimHost {
     this.name = options.name ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.log = (options.logger ?? app.log).child({ worker: this.name });
     this.logInfo = this.log.isLevelEnabled('info');
+    this.settings = { worker: this.name, maxDeliveries: this.maxDeliveries, log: this.log };
     this.streamKeys = this.queues.map((queue) => app.keys.stream.key({ queue }));
     this.streamKeys.forEach((k, i) => this.queueByKey.set(k, this.queues[i] as string));
     for (const q of this.queues) this.holding.set(q, new Map());
@@ -294,16 +303,18 @@ export class Worker implements ClaimHost {
     while (this.running && this.active < this.concurrency && this.ready.length > 0) {
       const next = this.ready.shift() as Fetched;
       this.active++;
-      void runAttempt(this.app, next, { worker: this.name, maxDeliveries: this.maxDeliveries, log: this.log })
-        .then((a) => this.finish(a))
-        .finally(() => {
-          this.active--;
-          if (this.running) this.pump();
-          this.wakeFetch();
-          if (this.active === 0) this.idle?.();
-        });
+      void runAttempt(this.app, next, this.settings).then(this.settle);
     }
   }
+
+  /** After each attempt (runAttempt never rejects): record it, then start the next task. */
+  private readonly settle = (a: Attempt): void => {
+    this.finish(a);
+    this.active--;
+    if (this.running) this.pump();
+    this.wakeFetch();
+    if (this.active === 0) this.idle?.();
+  };
 
   private finish(a: Attempt): void {
     const f = a.fetched;
