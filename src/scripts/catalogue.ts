@@ -128,9 +128,9 @@ export interface FinishedTask {
   /** The task id has a field in the parked hash that must go (it came from the delayed set). */
   parked: boolean;
   /** Retry: due time in ms. */
-  due?: number;
+  due?: number | undefined;
   /** Retry: the message to park; dead: the dead letter. */
-  payload?: string;
+  payload?: string | undefined;
 }
 
 /**

@@ -53,8 +53,8 @@ export class Completer {
       record,
       outcome: a.outcome,
       parked: a.parked,
-      ...(a.due !== undefined ? { due: a.due } : {}),
-      ...(a.payload !== undefined ? { payload: a.payload } : {}),
+      due: a.due,
+      payload: a.payload,
     });
   }
 

@@ -208,23 +208,49 @@ function signalOf(f: Fetched): AbortSignal {
   return f.controller.signal;
 }
 
+/**
+ * What a handler gets as `ctx`. A class, so that making one per task is cheap; the id string, the
+ * AbortController and the child logger are made only if the handler asks for them.
+ */
+class Context implements TaskContext {
+  private taskLog: Logger | undefined;
+
+  constructor(
+    private readonly f: Fetched,
+    private readonly r: Run,
+    private readonly baseLog: Logger,
+  ) {}
+
+  get id(): string {
+    return formatTaskId(this.r.local, this.f.queue);
+  }
+
+  get queue(): string {
+    return this.f.queue;
+  }
+
+  get attempt(): number {
+    return this.r.attempt;
+  }
+
+  get signal(): AbortSignal {
+    return signalOf(this.f);
+  }
+
+  get log(): Logger {
+    return (this.taskLog ??= this.baseLog.child({
+      taskId: this.id,
+      task: this.r.name,
+      queue: this.f.queue,
+      attempt: this.r.attempt,
+    }));
+  }
+}
+
 /** Calls the handler under the task's soft and hard time limits. */
 function callHandler(task: Task, args: unknown, f: Fetched, r: Run, log: Logger): unknown {
   const def = task.definition;
-  const id = formatTaskId(r.local, f.queue);
-  let taskLog: Logger | undefined;
-  // The AbortController and the child logger are made only if the handler asks for them.
-  const ctx: TaskContext = {
-    id,
-    queue: f.queue,
-    attempt: r.attempt,
-    get signal() {
-      return signalOf(f);
-    },
-    get log() {
-      return (taskLog ??= log.child({ taskId: id, task: task.name, queue: f.queue, attempt: r.attempt }));
-    },
-  };
+  const ctx = new Context(f, r, log);
   const hard = def.timeLimit === undefined ? undefined : toMs(def.timeLimit);
   const soft = def.softTimeLimit === undefined ? undefined : toMs(def.softTimeLimit);
   if (hard === undefined && soft === undefined) return def.handler(args, ctx);
