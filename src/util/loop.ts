@@ -1,17 +1,25 @@
+import type { Logger } from '../log/logger.js';
+import { Incident } from './incident.js';
+
 /**
  * The lifecycle every background loop shares (promoter, heartbeat, reclaimer, beat): idempotent
- * start and stop, and a `runOnce()` separate from the timer so tests can drive it step by step.
+ * start and stop, a `runOnce()` separate from the timer so tests can drive it step by step, and
+ * failures logged once per incident (then once on recovery), not once per round.
  */
 export abstract class BackgroundLoop {
+  private readonly incident: Incident;
+
+  /** @param what - what the loop does, for its log lines (e.g. "promoting delayed tasks"). */
+  constructor(log: Logger, what: string) {
+    this.incident = new Incident(log, what);
+  }
+
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private active = false;
 
   /** Does one round of work; resolves the delay in ms before the next round. */
   abstract runOnce(): Promise<number>;
-
-  /** Called when a round throws; the loop goes on after `retryMs`. */
-  protected abstract onError(err: unknown): void;
 
   protected retryMs = 1000;
 
@@ -33,11 +41,12 @@ export abstract class BackgroundLoop {
       this.running = this.runOnce().then(
         (next) => {
           this.running = undefined;
+          this.incident.ok();
           if (this.active) this.schedule(next);
         },
         (err: unknown) => {
           this.running = undefined;
-          this.onError(err);
+          this.incident.fail(err);
           if (this.active) this.schedule(this.retryMs);
         },
       );

@@ -4,7 +4,6 @@ import type { Logger } from '../log/logger.js';
 import { GROUP } from '../results/lookup.js';
 import * as scripts from '../scripts/catalogue.js';
 import { BackgroundLoop } from '../util/loop.js';
-import { Incident } from '../util/incident.js';
 
 /** What the claim loops need from their worker. */
 export interface ClaimHost {
@@ -25,8 +24,6 @@ export interface ClaimHost {
  * worker is never reclaimed however long it runs. Entries it finds taken are reported as lost.
  */
 export class Heartbeat extends BackgroundLoop {
-  private readonly incident: Incident;
-
   constructor(
     private readonly redis: Redis,
     private readonly keys: TasukiKeys,
@@ -34,8 +31,7 @@ export class Heartbeat extends BackgroundLoop {
     log: Logger,
     private readonly intervalMs: number,
   ) {
-    super();
-    this.incident = new Incident(log, 'renewing claims (heartbeat)');
+    super(log, 'renewing claims (heartbeat)');
     this.retryMs = Math.min(1000, intervalMs);
   }
 
@@ -52,12 +48,7 @@ export class Heartbeat extends BackgroundLoop {
       );
       if (lost.length) this.host.lost(queue, lost);
     }
-    this.incident.ok();
     return this.intervalMs;
-  }
-
-  protected onError(err: unknown): void {
-    this.incident.fail(err);
   }
 }
 
@@ -66,8 +57,6 @@ export class Heartbeat extends BackgroundLoop {
  * claimed with XAUTOCLAIM and run here.
  */
 export class Reclaimer extends BackgroundLoop {
-  private readonly incident: Incident;
-
   constructor(
     private readonly redis: Redis,
     private readonly keys: TasukiKeys,
@@ -76,8 +65,7 @@ export class Reclaimer extends BackgroundLoop {
     private readonly idleMs: number,
     private readonly intervalMs: number,
   ) {
-    super();
-    this.incident = new Incident(log, 'reclaiming tasks of dead workers');
+    super(log, 'reclaiming tasks of dead workers');
     this.retryMs = intervalMs;
   }
 
@@ -94,11 +82,6 @@ export class Reclaimer extends BackgroundLoop {
       );
       if (taken.length) this.host.adopt(queue, taken);
     }
-    this.incident.ok();
     return this.intervalMs;
-  }
-
-  protected onError(err: unknown): void {
-    this.incident.fail(err);
   }
 }

@@ -3,7 +3,6 @@ import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
 import * as scripts from '../scripts/catalogue.js';
 import { BackgroundLoop } from '../util/loop.js';
-import { Incident } from '../util/incident.js';
 
 /**
  * Moves due tasks from each queue's delayed set into its stream. Every worker runs one; the
@@ -11,8 +10,6 @@ import { Incident } from '../util/incident.js';
  * earliest due time, at most `maxIntervalMs`.
  */
 export class Promoter extends BackgroundLoop {
-  private readonly incident: Incident;
-
   constructor(
     private readonly redis: Redis,
     private readonly keys: TasukiKeys,
@@ -20,8 +17,7 @@ export class Promoter extends BackgroundLoop {
     log: Logger,
     private readonly maxIntervalMs = 500,
   ) {
-    super();
-    this.incident = new Incident(log, 'promoting delayed tasks');
+    super(log, 'promoting delayed tasks');
   }
 
   async runOnce(): Promise<number> {
@@ -44,11 +40,6 @@ export class Promoter extends BackgroundLoop {
       } while (r[0] === 1000);
       if (r[1] >= 0) next = Math.min(next, r[1]);
     }
-    this.incident.ok();
     return Math.max(5, Math.min(this.maxIntervalMs, next - Date.now()));
-  }
-
-  protected onError(err: unknown): void {
-    this.incident.fail(err);
   }
 }
