@@ -11,17 +11,17 @@
  *
  * @packageDocumentation
  */
-export { tasuki, Tasuki, type AppOptions } from './queue/app.js';
-export { Task, TaskHandle, type TaskDefinition, type TaskContext } from './queue/task.js';
-export type { EnqueueOptions } from './queue/options.js';
-export type { StandardSchemaV1, InferInput, InferOutput } from './queue/schema.js';
-export { formatTaskId, parseTaskId } from './queue/ids.js';
-export type { QueueStats } from './queue/stats.js';
+export { tasuki, Tasuki, type AppOptions } from './app/app.js';
+export { Task, TaskHandle, type TaskDefinition, type TaskContext } from './task/task.js';
+export type { EnqueueOptions } from './task/enqueue-options.js';
+export type { StandardSchemaV1, InferInput, InferOutput } from './task/schema.js';
+export { formatTaskId, parseTaskId } from './wire/ids.js';
+export type { QueueStats } from './results/stats.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
-export { RetryLater, backoffDelay, type Backoff, type RetryOn, type ErrorClass } from './worker/retry.js';
+export { RetryLater, backoffDelay, type Backoff, type RetryOn, type ErrorClass } from './task/retry.js';
 export { DeadLetters, type DeadLetter, type DeadLetterSelection } from './deadletters/dead-letters.js';
 export type { TaskInfo } from './results/lookup.js';
-export type { TaskState, TaskRecord, StoredError, DeadReason } from './results/record.js';
+export type { TaskState, TaskRecord, StoredError, DeadReason } from './wire/record.js';
 export { Keyspace, KeyDef, type KeySpec, type KeyType } from './keys/registry.js';
 export { keyPart } from './keys/part.js';
 export { tasukiKeys, type TasukiKeys } from './keys/tasuki-keys.js';

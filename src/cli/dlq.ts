@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { noSuchDeadLetter, type DeadLetter, type DeadLetterSelection } from '../deadletters/dead-letters.js';
 import { OptionsError } from '../errors.js';
-import type { Tasuki } from '../queue/app.js';
+import type { Tasuki } from '../app/app.js';
 import { appFor } from './load-app.js';
 
 interface Common {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { TasukiError } from '../errors.js';
-import { parseTaskId } from '../queue/ids.js';
+import { parseTaskId } from '../wire/ids.js';
 import { appFor, type AppSource } from './load-app.js';
 import { parseQueues } from './worker.js';
 

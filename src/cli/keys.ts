@@ -21,7 +21,7 @@ import {
 } from '../keys/catalogue.js';
 import type { Keyspace } from '../keys/registry.js';
 import { tasukiKeys } from '../keys/tasuki-keys.js';
-import type { Tasuki } from '../queue/app.js';
+import type { Tasuki } from '../app/app.js';
 import { loadApp } from './load-app.js';
 
 /** Exit code of `keys audit` when it found something `--fail-on` names. */

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { TasukiError } from '../errors.js';
-import { isTasukiApp, tasuki, type Tasuki } from '../queue/app.js';
+import { isTasukiApp, tasuki, type Tasuki } from '../app/app.js';
 import { createLogger } from '../log/logger.js';
 
 /** What an app module may export besides the app. */

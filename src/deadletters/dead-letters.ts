@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import { OptionsError, TasukiError, UnknownQueueError } from '../errors.js';
-import type { Tasuki } from '../queue/app.js';
-import { formatTaskId, parseTaskId } from '../queue/ids.js';
-import { decodeMessage, encodeMessage } from '../queue/message.js';
+import type { Tasuki } from '../app/app.js';
+import { formatTaskId, parseTaskId } from '../wire/ids.js';
+import { decodeMessage, encodeMessage } from '../wire/message.js';
 import * as scripts from '../scripts/catalogue.js';
 import type { StoredDeadLetter } from '../worker/runner.js';
 

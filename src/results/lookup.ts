@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
-import { parseTaskId } from '../queue/ids.js';
+import { parseTaskId } from '../wire/ids.js';
 import * as scripts from '../scripts/catalogue.js';
-import { decodeRecord, type StoredError, type TaskState } from './record.js';
+import { decodeRecord, type StoredError, type TaskState } from '../wire/record.js';
 
 /** What {@link lookupTask} knows about a task. */
 export interface TaskInfo {

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import { TaskFailedError, TimeoutError, TasukiError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
-import { parseTaskId } from '../queue/ids.js';
-import { decodeRecord, TERMINAL_STATES, type TaskRecord } from './record.js';
+import { parseTaskId } from '../wire/ids.js';
+import { decodeRecord, TERMINAL_STATES, type TaskRecord } from '../wire/record.js';
 
 /** How long a queue's completion stream is still followed after its last waiter left, ms. */
 const FOLLOW_IDLE_MS = 5000;

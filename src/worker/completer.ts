@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
-import type { Tasuki } from '../queue/app.js';
+import type { Tasuki } from '../app/app.js';
 import type { Logger } from '../log/logger.js';
 import { GROUP } from '../results/lookup.js';
-import { encodeRecord, toStoredError } from '../results/record.js';
+import { encodeRecord, toStoredError } from '../wire/record.js';
 import * as scripts from '../scripts/catalogue.js';
 import { Incident } from '../util/incident.js';
 import { TasukiError } from '../errors.js';

@@ -1,13 +1,13 @@
 import type { Logger } from '../log/logger.js';
 import { TaskArgsError, TimeLimitError, UnknownTaskError, TasukiError } from '../errors.js';
-import type { Tasuki } from '../queue/app.js';
-import { formatTaskId } from '../queue/ids.js';
-import { decodeMessage, encodeMessage, MESSAGE_FIELD, type TaskMessage } from '../queue/message.js';
-import { validate } from '../queue/schema.js';
-import type { Task, TaskContext } from '../queue/task.js';
-import { toStoredError, type DeadReason, type StoredError, type TaskRecord } from '../results/record.js';
+import type { Tasuki } from '../app/app.js';
+import { formatTaskId } from '../wire/ids.js';
+import { decodeMessage, encodeMessage, MESSAGE_FIELD, type TaskMessage } from '../wire/message.js';
+import { validate } from '../task/schema.js';
+import type { Task, TaskContext } from '../task/task.js';
+import { toStoredError, type DeadReason, type StoredError, type TaskRecord } from '../wire/record.js';
 import { toMs } from '../util/duration.js';
-import { backoffDelay, isRetryable, RetryLater } from './retry.js';
+import { backoffDelay, isRetryable, RetryLater } from '../task/retry.js';
 
 /** A stream entry a worker holds. */
 export interface Fetched {

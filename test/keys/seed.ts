@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { Worker, type Tasuki } from '../../src/index.js';
 import type { FindingKind } from '../../src/keys/audit.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { encodeRecord } from '../../src/results/record.js';
+import { encodeRecord } from '../../src/wire/record.js';
 import type { declareShopKeys } from './fixtures/shop-keys.js';
 
 export const DAY = 24 * 60 * 60 * 1000;

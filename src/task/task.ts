@@ -3,10 +3,10 @@ import { OptionsError, TasukiError, TaskArgsError, type FieldIssue } from '../er
 import type { Logger } from '../log/logger.js';
 import * as scripts from '../scripts/catalogue.js';
 import type { Duration } from '../util/duration.js';
-import { redisError, type Tasuki } from './app.js';
-import { delayedLocalId, formatTaskId } from './ids.js';
-import { encodeMessage, MESSAGE_FIELD } from './message.js';
-import { resolveOptions, type EnqueueOptions, type ResolvedOptions } from './options.js';
+import { redisError, type Tasuki } from '../app/app.js';
+import { delayedLocalId, formatTaskId } from '../wire/ids.js';
+import { encodeMessage, MESSAGE_FIELD } from '../wire/message.js';
+import { resolveOptions, type EnqueueOptions, type ResolvedOptions } from './enqueue-options.js';
 import {
   validate,
   type Checked,
@@ -15,7 +15,7 @@ import {
   type StandardSchemaV1,
 } from './schema.js';
 import type { TaskInfo } from '../results/lookup.js';
-import type { Backoff, RetryOn } from '../worker/retry.js';
+import type { Backoff, RetryOn } from './retry.js';
 
 /** What a handler gets besides its arguments. */
 export interface TaskContext {

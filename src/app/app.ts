@@ -12,10 +12,10 @@ import { Locks } from '../lock/locks.js';
 import type { LockOptions } from '../lock/options.js';
 import { registerScripts } from '../scripts/catalogue.js';
 import { toMs, type Duration } from '../util/duration.js';
-import { QUEUE_NAME } from './ids.js';
-import { queueStats, type QueueStats } from './stats.js';
-import { isStandardSchema, type StandardSchemaV1 } from './schema.js';
-import { Task, type TaskDefinition } from './task.js';
+import { QUEUE_NAME } from '../wire/ids.js';
+import { queueStats, type QueueStats } from '../results/stats.js';
+import { isStandardSchema, type StandardSchemaV1 } from '../task/schema.js';
+import { Task, type TaskDefinition } from '../task/task.js';
 
 const APP_BRAND: unique symbol = Symbol.for('tasuki.app') as never;
 
