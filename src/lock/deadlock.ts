@@ -1,4 +1,5 @@
-import { OptionsError, type FieldIssue } from '../errors.js';
+import { z } from 'zod';
+import { integer, parseOptions, quote } from '../util/options.js';
 
 /** Options of {@link withDeadlockRetry}. */
 export interface DeadlockRetryOptions {
@@ -9,6 +10,24 @@ export interface DeadlockRetryOptions {
   /** Called before each re-run with the error and the number of the attempt that failed. */
   onRetry?: (err: unknown, attempt: number) => void;
 }
+
+const deadlockRetrySchema = z
+  .object({
+    attempts: integer(1).default(3),
+    backoffMs: z
+      .custom<number>((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0, {
+        // quote() would print NaN and Infinity as JSON does ("null"); a number is shown as itself.
+        error: (i) =>
+          `${typeof i.input === 'number' ? String(i.input) : quote(i.input)} is not a number of ms >= 0`,
+      })
+      .default(200),
+    onRetry: z
+      .custom<(err: unknown, attempt: number) => void>((v) => typeof v === 'function', {
+        error: (i) => `${quote(i.input)} is not a function`,
+      })
+      .optional(),
+  })
+  .strict();
 
 const PG_RETRYABLE = new Set(['40P01', '40001']);
 
@@ -40,20 +59,18 @@ export async function withDeadlockRetry<T>(
   fn: (attempt: number) => Promise<T>,
   options: DeadlockRetryOptions = {},
 ): Promise<T> {
-  const attempts = options.attempts ?? 3;
-  const backoffMs = options.backoffMs ?? 200;
-  const issues: FieldIssue[] = [];
-  if (!Number.isInteger(attempts) || attempts < 1)
-    issues.push({ path: 'attempts', message: `must be an integer >= 1, got ${attempts}` });
-  if (!Number.isFinite(backoffMs) || backoffMs < 0)
-    issues.push({ path: 'backoffMs', message: `must be >= 0, got ${backoffMs}` });
-  if (issues.length) throw new OptionsError('withDeadlockRetry options', issues);
+  const { attempts, backoffMs, onRetry } = parseOptions(
+    deadlockRetrySchema,
+    options,
+    'withDeadlockRetry options',
+    'E_OPTIONS',
+  );
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (err) {
       if (attempt >= attempts || !isDeadlockError(err)) throw err;
-      options.onRetry?.(err, attempt);
+      onRetry?.(err, attempt);
       await new Promise((r) => setTimeout(r, Math.round(backoffMs * (0.5 + Math.random()))));
     }
   }

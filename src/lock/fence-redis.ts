@@ -1,8 +1,14 @@
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
 import { TasukiError } from '../errors.js';
 import { fenceSet, registerScripts, run } from '../scripts/catalogue.js';
-import { toMs, type Duration } from '../util/duration.js';
+import type { Duration } from '../util/duration.js';
+import { parseOptions } from '../util/options.js';
 import { StaleTokenError } from './errors.js';
+import { wholeMs } from './options.js';
+import { isOom } from './timing.js';
+
+const fencedSetSchema = z.object({ ttl: wholeMs().optional() }).strict();
 
 /** A value written through {@link fencedSet}, with the token of its last writer. */
 export interface FencedValue {
@@ -27,6 +33,7 @@ function checkToken(token: bigint): string {
  * (`space.define({ type: 'hash', codec: 'hash: v = value, fence = token', ... })`).
  *
  * @param options.ttl - TTL the key gets on each write (default: leave it as it is).
+ * @throws `E_REDIS` when Redis is at maxmemory (nothing written), {@link StaleTokenError} for a stale token.
  */
 export async function fencedSet(
   redis: Redis,
@@ -36,15 +43,22 @@ export async function fencedSet(
   options: { ttl?: Duration } = {},
 ): Promise<void> {
   const t = checkToken(token);
-  const ttlMs = options.ttl === undefined ? 0 : toMs(options.ttl);
-  if (ttlMs === undefined || !Number.isInteger(ttlMs) || (options.ttl !== undefined && ttlMs <= 0)) {
+  const ttlMs = parseOptions(fencedSetSchema, options, 'fencedSet options', 'E_OPTIONS').ttl ?? 0;
+  registerScripts(redis);
+  let reply: [0 | 1, string];
+  try {
+    reply = await run(redis, fenceSet({ value: key }, { token: t, value, ttlMs }));
+  } catch (err) {
+    if (!isOom(err)) throw err;
+    // fence_set.lua refuses at its HSET, before it has written: nothing changed.
     throw new TasukiError(
-      'E_OPTIONS',
-      `fencedSet ttl must be a positive duration, got ${JSON.stringify(options.ttl)}`,
+      'E_REDIS',
+      `fencedSet of ${key}: Redis is at maxmemory and refuses writes (${(err as Error).message}); nothing was written. ` +
+        `Free memory or raise maxmemory, then write again (the token is still valid while the lock is held).`,
+      { cause: err },
     );
   }
-  registerScripts(redis);
-  const [ok, stored] = await run(redis, fenceSet({ value: key }, { token: t, value, ttlMs }));
+  const [ok, stored] = reply;
   if (ok !== 1) throw new StaleTokenError(`Redis key ${key}`, token, BigInt(stored));
 }
 

@@ -4,9 +4,15 @@ import type { Redis } from 'ioredis';
 import { OptionsError, TasukiError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { lockAcquire, lockExtend, lockRelease, registerScripts, run } from '../scripts/catalogue.js';
-import { toMs, type Duration } from '../util/duration.js';
+import type { Duration } from '../util/duration.js';
+import { quote } from '../util/options.js';
 import { LockLostError, LockReplicationError, LockTimeoutError } from './errors.js';
-import { resolveLockOptions, type LockOptions, type ResolvedLockOptions } from './options.js';
+import {
+  resolveExtendMs,
+  resolveLockOptions,
+  type LockOptions,
+  type ResolvedLockOptions,
+} from './options.js';
 import { TIMED_OUT, driftMs, isOom, jitter, sleep, within } from './timing.js';
 
 /** One acquisition: private to the Lock object that made it. */
@@ -300,10 +306,12 @@ export class Lock implements AsyncDisposable {
       run(this.#redis, lockExtend({ lock: this.#key }, { owner: held.owner, ms, mode })),
       'extend',
     );
-    if (reply === -1)
-      throw new OptionsError(`extend of lock "${this.name}"`, [
-        { path: 'ms', message: `must be a positive integer, got ${ms}` },
+    if (reply === -1) {
+      // Unreachable after resolveExtendMs; lock_extend.lua checks again so a bad ms never deletes the key.
+      throw new OptionsError(`extend of lock ${quote(this.name)}`, [
+        { path: 'ms', message: `${ms} is not a positive whole number of ms` },
       ]);
+    }
     if (reply === 0) {
       throw this.#lose(held, 'extend found it expired or taken by another holder; it was not re-acquired');
     }
@@ -332,15 +340,7 @@ export class Lock implements AsyncDisposable {
    * (`OptionsError` otherwise — PEXPIRE with 0 would delete the key). Resolves the new TTL in ms.
    */
   async extend(ms: Duration = this.options.ttlMs, opts: { add?: boolean } = {}): Promise<number> {
-    const value = toMs(ms);
-    if (value === undefined || value <= 0 || !Number.isInteger(value)) {
-      throw new OptionsError(`extend of lock "${this.name}"`, [
-        {
-          path: 'ms',
-          message: `must be a positive whole number of ms or a duration like "30s", got ${JSON.stringify(ms)}`,
-        },
-      ]);
-    }
+    const value = resolveExtendMs(this.name, ms);
     const held = this.#current('extend');
     if (held.lost) throw held.lost;
     return this.#extendHeld(held, value, opts.add ? 'add' : 'replace');

@@ -1,6 +1,8 @@
+import { z } from 'zod';
 import { OptionsError, type FieldIssue } from '../errors.js';
 import { DEFAULT_LOCK_TTL_MS } from '../keys/tasuki-keys.js';
-import { toMs, type Duration } from '../util/duration.js';
+import type { Duration } from '../util/duration.js';
+import { duration, integer, parseOptions, quote } from '../util/options.js';
 
 /** Wait for replicas to acknowledge an acquisition (Redis `WAIT`) before it counts. */
 export interface WaitReplicas {
@@ -56,53 +58,78 @@ export const LOCK_DEFAULTS = {
   waitReplicasTimeoutMs: 1000,
 } as const;
 
-function positiveMs(v: Duration | undefined, fallback: number, path: string, issues: FieldIssue[]): number {
-  if (v === undefined) return fallback;
-  const ms = toMs(v);
-  if (ms === undefined || ms <= 0 || !Number.isInteger(ms)) {
-    issues.push({
-      path,
-      message: `must be a positive whole number of ms or a duration like "30s", got ${JSON.stringify(v)}`,
+/**
+ * A whole, positive number of ms or a duration string (`"30s"`), parsed by the shared
+ * {@link duration}; with `orInfinity`, `Infinity` too. Whole, because Redis takes `PX`/`PEXPIRE` in
+ * integer ms and would refuse `1.5` only once the lock is in use.
+ */
+export function wholeMs(orInfinity = false): z.ZodType<number, unknown> {
+  const parse = duration();
+  return z.unknown().transform((value, ctx) => {
+    if (orInfinity && value === Infinity) return Infinity;
+    const r = parse.safeParse(value);
+    if (r.success && Number.isInteger(r.data)) return r.data;
+    // quote() prints NaN and ±Infinity as JSON does ("null"); a number is shown as itself.
+    const shown = typeof value === 'number' ? String(value) : quote(value);
+    ctx.addIssue({
+      code: 'custom',
+      message: `${shown} is not a positive whole number of ms or a duration such as "500ms", "30s"${orInfinity ? ', or Infinity' : ''}`,
     });
-    return fallback;
-  }
-  return ms;
+    return z.NEVER;
+  });
 }
 
-/** Validates lock options and applies defaults; throws an {@link OptionsError} naming each bad field. */
+const lockOptionsSchema = z
+  .object({
+    ttl: wholeMs().default(LOCK_DEFAULTS.ttlMs),
+    blocking: z.boolean().default(true),
+    maxWait: wholeMs(true).default(LOCK_DEFAULTS.maxWaitMs),
+    retryInterval: wholeMs().default(LOCK_DEFAULTS.retryIntervalMs),
+    autoRenew: z.boolean().default(false),
+    waitReplicas: z
+      .object({
+        replicas: integer(1),
+        timeout: wholeMs().default(LOCK_DEFAULTS.waitReplicasTimeoutMs),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/**
+ * Validates lock options and applies defaults; throws an {@link OptionsError} (`E_OPTIONS`) naming
+ * each bad field and quoting its value. Unknown options (a typo, or redis-py's `timeout` for `ttl`)
+ * are refused too.
+ */
 export function resolveLockOptions(name: string, o: LockOptions = {}): ResolvedLockOptions {
   const issues: FieldIssue[] = [];
   if (typeof name !== 'string' || name.length === 0) {
-    issues.push({ path: 'name', message: `must be a non-empty string, got ${JSON.stringify(name)}` });
+    issues.push({ path: 'name', message: `${quote(name)} is not a lock name (a non-empty string)` });
   }
-  const ttlMs = positiveMs(o.ttl, LOCK_DEFAULTS.ttlMs, 'ttl', issues);
-  const maxWaitMs =
-    o.maxWait === Infinity ? Infinity : positiveMs(o.maxWait, LOCK_DEFAULTS.maxWaitMs, 'maxWait', issues);
-  const retryIntervalMs = positiveMs(o.retryInterval, LOCK_DEFAULTS.retryIntervalMs, 'retryInterval', issues);
-  let waitReplicas: ResolvedLockOptions['waitReplicas'];
-  if (o.waitReplicas !== undefined) {
-    const { replicas, timeout } = o.waitReplicas;
-    if (!Number.isInteger(replicas) || replicas < 1) {
-      issues.push({
-        path: 'waitReplicas.replicas',
-        message: `must be an integer >= 1, got ${JSON.stringify(replicas)}`,
-      });
-    }
-    const timeoutMs = positiveMs(
-      timeout,
-      LOCK_DEFAULTS.waitReplicasTimeoutMs,
-      'waitReplicas.timeout',
-      issues,
-    );
-    waitReplicas = { replicas, timeoutMs };
+  let parsed: z.output<typeof lockOptionsSchema> | undefined;
+  try {
+    parsed = parseOptions(lockOptionsSchema, o, 'lock options', 'E_OPTIONS');
+  } catch (err) {
+    if (!(err instanceof OptionsError)) throw err;
+    issues.push(...err.issues);
   }
-  if (issues.length) throw new OptionsError(`options for lock "${name}"`, issues);
+  if (issues.length || !parsed) throw new OptionsError(`options for lock ${quote(name)}`, issues);
   return {
-    ttlMs,
-    blocking: o.blocking ?? true,
-    maxWaitMs,
-    retryIntervalMs,
-    autoRenew: o.autoRenew ?? false,
-    waitReplicas,
+    ttlMs: parsed.ttl,
+    blocking: parsed.blocking,
+    maxWaitMs: parsed.maxWait,
+    retryIntervalMs: parsed.retryInterval,
+    autoRenew: parsed.autoRenew,
+    waitReplicas: parsed.waitReplicas && {
+      replicas: parsed.waitReplicas.replicas,
+      timeoutMs: parsed.waitReplicas.timeout,
+    },
   };
+}
+
+const extendSchema = z.object({ ms: wholeMs() }).strict();
+
+/** Validates the `ms` of `extend(ms)`: a whole, positive duration (PEXPIRE 0 would delete the key). */
+export function resolveExtendMs(name: string, ms: unknown): number {
+  return parseOptions(extendSchema, { ms }, `extend of lock ${quote(name)}`, 'E_OPTIONS').ms;
 }
