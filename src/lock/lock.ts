@@ -348,7 +348,8 @@ export class Lock implements AsyncDisposable {
 
   /**
    * Releases the lock if this acquisition still owns it. Throws {@link LockLostError} when it had
-   * expired or belongs to another holder (their lock is left alone): the work done under it was
+   * expired or belongs to another holder (their lock is left alone), or when it was already known
+   * lost here (`signal` aborted; its key, if still there, is deleted): the work done under it was
    * not continuously protected. Does nothing when not acquired.
    */
   async release(): Promise<void> {
@@ -369,8 +370,11 @@ export class Lock implements AsyncDisposable {
         held.controller.abort(new DOMException(`lock "${this.name}" released`, 'AbortError'));
       }
     }
+    // Lost locally (validity ended, or a renewal found it gone): report it even if the key was still
+    // there to delete (Redis expires it a drift margin later) — the work was not certainly protected.
+    if (wasLost) throw wasLost;
     if (released === 1) return;
-    throw wasLost ?? this.#lose(held, 'it had expired or was taken by another holder when released');
+    throw this.#lose(held, 'it had expired or was taken by another holder when released');
   }
 
   /** True when this acquisition still owns the lock in Redis. */
