@@ -1,12 +1,23 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Redis } from 'ioredis';
-import { Locks, TasukiError, tasukiKeys } from '../../src/index.js';
+import {
+  LockLostError,
+  Locks,
+  StaleTokenError,
+  TasukiError,
+  fencedGet,
+  fencedSet,
+  tasukiKeys,
+} from '../../src/index.js';
 import { randomPrefix, useRedis } from '../support/redis.js';
+import { isAcquireOf, watchCommands, watchKey } from './helpers.js';
 
 // noeviction and a maxmemory below used_memory: Redis refuses commands that may grow memory
 // ("OOM command not allowed") — the incident's state.
 const server = useRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'noeviction'] });
+
+const HOUR = 3_600_000; // TTLs of hours: no scheduling delay comes near them, so the bounds are exact
 
 /**
  * Puts Redis over maxmemory for good: writes some data, then sets maxmemory 256 KB below what is used,
@@ -30,25 +41,42 @@ async function assertOom(redis: Redis): Promise<void> {
   await assert.rejects(redis.set('probe', '1'), /^ReplyError: OOM|OOM command not allowed/);
 }
 
+/** The error acquire() gives at maxmemory: E_REDIS that says so, with Redis's refusal as its cause. */
+function isOomRefusal(err: unknown): boolean {
+  assert.ok(err instanceof TasukiError, String(err));
+  assert.equal(err.code, 'E_REDIS');
+  assert.match(err.message, /^cannot acquire lock "[^"]+": Redis is at maxmemory/);
+  assert.match(String(err.cause), /OOM command not allowed/);
+  return true;
+}
+
 test('at maxmemory: held locks can be extended, auto-renewed and released; new acquisitions fail fast', async () => {
   const redis = server().client();
   await reset(redis);
   const prefix = randomPrefix();
   const keys = tasukiKeys(prefix);
   const locks = new Locks(redis, keys);
-  const a = await locks.acquire('a', { ttl: 5000 });
-  const b = await locks.acquire('b', { ttl: 5000 });
-  const renewed = await locks.acquire('c', { ttl: 600, autoRenew: true });
+  const a = await locks.acquire('a', { ttl: HOUR });
+  const b = await locks.acquire('b', { ttl: HOUR });
+  // ttl 1500 renews every 500 ms, with ~1 s of room for a late renewal on a loaded machine.
+  const renewed = await locks.acquire('c', { ttl: 1500, autoRenew: true });
   await fillUntilOom(redis, prefix);
   await assertOom(redis);
+  const renewals = await watchKey(server(), keys.lock.key({ name: 'c' }));
+  try {
+    assert.equal(await a.extend(2 * HOUR), 2 * HOUR, 'extend works (PEXPIRE is allowed under OOM)');
+    assert.ok((await redis.pttl(keys.lock.key({ name: 'a' }))) > HOUR);
+    const added = await a.extend(HOUR, { add: true });
+    assert.ok(added > 2 * HOUR && added <= 3 * HOUR, `add: ${added}`);
 
-  assert.equal(await a.extend(60_000), 60_000, 'extend works (PEXPIRE is allowed under OOM)');
-  assert.ok((await redis.pttl(keys.lock.key({ name: 'a' }))) > 59_000);
-  assert.ok((await a.extend(1000, { add: true })) > 60_000);
-
-  await new Promise((r) => setTimeout(r, 1000)); // > ttl: only the renewals keep "c" alive
-  assert.equal(renewed.signal.aborted, false, 'auto-renew kept working');
-  assert.equal(await renewed.isOwned(), true);
+    // Each renewal is a PEXPIRE ("expire" event). Four of them, each at least ttl/3 after the one
+    // before, all while Redis is at maxmemory: "c" outlived its ttl on renewals made under OOM.
+    await renewals.reach('expire', 4);
+    assert.equal(renewed.signal.aborted, false, 'auto-renew kept working');
+    assert.equal(await renewed.isOwned(), true);
+  } finally {
+    renewals.close();
+  }
 
   await a.release();
   await b.release();
@@ -56,33 +84,93 @@ test('at maxmemory: held locks can be extended, auto-renewed and released; new a
   assert.equal(await redis.exists(keys.lock.key({ name: 'a' }), keys.lock.key({ name: 'b' })), 0);
   await assertOom(redis);
 
-  const started = Date.now();
-  await assert.rejects(locks.lock('d', { maxWait: 5000 }).acquire(), (err: unknown) => {
-    assert.ok(err instanceof TasukiError);
-    assert.equal(err.code, 'E_REDIS');
-    assert.match(err.message, /maxmemory/);
-    return true;
-  });
-  assert.ok(Date.now() - started < 1000, 'not retried until maxWait');
-  assert.equal(await redis.exists(keys.lockFence.key({ name: 'd' })), 0, 'nothing half-written');
+  // Refused at the first attempt, not retried until maxWait (long, so only the count can show it).
+  const attempts = await watchCommands(server(), isAcquireOf(keys.lockFence.key({ name: 'd' })));
+  try {
+    await assert.rejects(locks.lock('d', { maxWait: '10m' }).acquire(), isOomRefusal);
+    await attempts.caughtUp();
+    assert.equal(attempts.count(), 1, 'one attempt');
+  } finally {
+    attempts.close();
+  }
+  assert.equal(
+    await redis.exists(keys.lock.key({ name: 'd' }), keys.lockFence.key({ name: 'd' })),
+    0,
+    'nothing half-written',
+  );
   await reset(redis);
 });
 
-test('why the lock scripts have no shebang: Redis 7 refuses a flagged script without allow-oom whole', async () => {
+test('at maxmemory: tryAcquire and waiters get E_REDIS at once, losses are still LockLostError, fenced writes refused cleanly; all works again once memory is freed', async () => {
   const redis = server().client();
   await reset(redis);
   const prefix = randomPrefix();
-  await redis.set(`${prefix}:victim1`, 'v');
-  await redis.set(`${prefix}:victim2`, 'v');
-  await redis.set(`${prefix}:victim3`, 'v');
+  const keys = tasukiKeys(prefix);
+  const locks = new Locks(redis, keys, { ttl: HOUR });
+  const valueKey = `${prefix}:v1:report`;
+
+  const holder = await locks.acquire('busy');
+  const lost = await locks.acquire('lost');
+  const before = holder.token > lost.token ? holder.token : lost.token;
+  await fencedSet(redis, valueKey, holder.token, 'before');
+  await redis.del(keys.lock.key({ name: 'lost' })); // expired, or broken by someone: not ours any more
   await fillUntilOom(redis, prefix);
-  const del = "return redis.call('DEL', KEYS[1])";
-  // With a shebang and no allow-oom flag the script is refused before it runs, though it only deletes.
-  await assert.rejects(redis.eval(`#!lua\n${del}`, 1, `${prefix}:victim1`), /OOM/);
-  // Without a shebang, the OOM check applies per command: DEL runs, SET/INCR would be refused.
-  assert.equal(await redis.eval(del, 1, `${prefix}:victim1`), 1);
-  await assert.rejects(redis.eval("return redis.call('INCR', KEYS[1])", 1, `${prefix}:counter`), /OOM/);
-  // allow-oom lets a flagged script run anything (also commands that grow memory), so it is not used.
-  assert.equal(await redis.eval(`#!lua flags=allow-oom\n${del}`, 1, `${prefix}:victim2`), 1);
+  await assertOom(redis);
+
+  // A free lock: tryAcquire throws E_REDIS (it does not report "held by someone" with undefined).
+  await assert.rejects(locks.lock('free').tryAcquire(), isOomRefusal);
+  // A held lock: a blocking waiter is refused at its first attempt too, instead of waiting up to
+  // maxWait for a release it could not act on (SET NX is refused whether the key exists or not).
+  await assert.rejects(locks.lock('busy', { maxWait: '10m' }).acquire(), isOomRefusal);
+  await assert.rejects(locks.lock('busy').tryAcquire(), isOomRefusal);
+  for (const name of ['free', 'busy']) {
+    assert.equal(
+      await redis.get(keys.lockFence.key({ name })),
+      name === 'busy' ? holder.token.toString() : null,
+    );
+  }
+
+  // Reads answer.
+  assert.equal(await holder.isOwned(), true);
+  assert.equal(await locks.lock('busy').isLocked(), true);
+  assert.equal(await locks.lock('free').isLocked(), false);
+
+  // A lock lost before the incident is reported lost, not as a Redis failure, and not re-created.
+  await assert.rejects(
+    lost.extend(),
+    (err: unknown) => err instanceof LockLostError && err.token === lost.token,
+  );
+  await assert.rejects(lost.release(), LockLostError);
+  assert.equal(await redis.exists(keys.lock.key({ name: 'lost' })), 0);
+
+  // Fenced Redis value: a newer token is refused with E_REDIS and nothing is written; a stale token
+  // is still told it is stale (the check reads before it would write).
+  await assert.rejects(fencedSet(redis, valueKey, holder.token + 1n, 'during'), (err: unknown) => {
+    assert.ok(err instanceof TasukiError && !(err instanceof StaleTokenError), String(err));
+    assert.equal(err.code, 'E_REDIS');
+    assert.match(err.message, /maxmemory.*nothing was written/);
+    return true;
+  });
+  await assert.rejects(fencedSet(redis, valueKey, holder.token - 1n, 'stale'), (err: unknown) => {
+    assert.ok(err instanceof StaleTokenError);
+    assert.equal(err.current, holder.token);
+    return true;
+  });
+  assert.deepEqual(await fencedGet(redis, valueKey), { value: 'before', token: holder.token });
+
+  // The holder can still let go, and the lock is free in Redis.
+  await holder.release();
+  assert.equal(await locks.lock('busy').isLocked(), false);
+
+  // Memory freed: acquisition works again, with tokens above every earlier one (the refused attempts
+  // issued none).
+  await redis.config('SET', 'maxmemory', '0');
+  const again = await locks.acquire('busy');
+  const fresh = await locks.acquire('free');
+  assert.ok(again.token > before && fresh.token > before, `${again.token}, ${fresh.token} > ${before}`);
+  await fencedSet(redis, valueKey, again.token, 'after');
+  assert.deepEqual(await fencedGet(redis, valueKey), { value: 'after', token: again.token });
+  await again.release();
+  await fresh.release();
   await reset(redis);
 });
