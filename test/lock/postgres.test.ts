@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type pg from 'pg';
 import {
+  OptionsError,
   StaleTokenError,
   TasukiError,
   fencedUpdate,
@@ -10,6 +11,8 @@ import {
   withDeadlockRetry,
 } from '../../src/index.js';
 import { TestPostgres } from '../../src/testing/postgres.js';
+import { until } from '../support/redis.js';
+import { track } from './helpers.js';
 
 let db: TestPostgres;
 let pool: pg.Pool;
@@ -100,11 +103,34 @@ test('concurrent fenced writers serialize on the row: the older token loses even
     await newer.query('BEGIN');
     await fencedUpsert(newer, { table: t, key: { id: 1 }, values: { body: 'newer' }, token: 20n });
     await older.query('BEGIN');
+    const olderPid = (await older.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     // Blocks on the row lock until `newer` commits, then re-checks against the committed token.
-    const late = fencedUpsert(older, { table: t, key: { id: 1 }, values: { body: 'older' }, token: 19n });
-    await new Promise((r) => setTimeout(r, 100));
+    const late = track(
+      fencedUpsert(older, { table: t, key: { id: 1 }, values: { body: 'older' }, token: 19n }),
+    );
+    // PostgreSQL says when `older` is waiting for a lock (the row `newer` updated): then commit.
+    let waiting: { wait_event_type: string | null; wait_event: string | null; state: string } | undefined;
+    await until(
+      async () => {
+        const r = await pool.query<NonNullable<typeof waiting>>(
+          'SELECT wait_event_type, wait_event, state FROM pg_stat_activity WHERE pid = $1',
+          [olderPid],
+        );
+        waiting = r.rows[0];
+        return waiting?.wait_event_type === 'Lock' || late.settled();
+      },
+      30_000, // a give-up bound only; it is a few ms
+      'the older writer to wait on the row lock',
+    );
+    assert.equal(late.settled(), false, 'the older writer is blocked, not done');
+    assert.equal(waiting?.wait_event_type, 'Lock', JSON.stringify(waiting));
+    assert.equal(waiting?.state, 'active');
     await newer.query('COMMIT');
-    await assert.rejects(late, StaleTokenError);
+    await assert.rejects(late.promise, (err: unknown) => {
+      assert.ok(err instanceof StaleTokenError);
+      assert.equal(err.current, 20n, 'checked against the committed token');
+      return true;
+    });
     await older.query('ROLLBACK');
   } finally {
     newer.release();
@@ -190,4 +216,33 @@ test('withDeadlockRetry rethrows other errors at once and the last deadlock afte
   }
   assert.equal(isDeadlockError(new Error('plain')), false);
   assert.equal(isDeadlockError({ errno: 1062 }), false);
+});
+
+test('withDeadlockRetry options: one OptionsError names every bad field and quotes its value', async () => {
+  let runs = 0;
+  const fn = async (): Promise<void> => {
+    runs++;
+  };
+  await assert.rejects(
+    withDeadlockRetry(fn, { attempts: 0, backoffMs: Number.NaN, onRetry: 'log', retries: 3 } as never),
+    (err: unknown) => {
+      assert.ok(err instanceof OptionsError);
+      assert.equal(err.code, 'E_OPTIONS');
+      assert.deepEqual(
+        err.issues.map((i) => [i.path, i.message]),
+        [
+          ['attempts', '0 is not an integer >= 1'],
+          ['backoffMs', 'NaN is not a number of ms >= 0'],
+          ['onRetry', '"log" is not a function'],
+          ['retries', 'unknown option'],
+        ],
+      );
+      assert.match(err.message, /^invalid withDeadlockRetry options: attempts: 0 /);
+      return true;
+    },
+  );
+  await assert.rejects(withDeadlockRetry(fn, { backoffMs: -1 }), /backoffMs: -1 is not a number of ms >= 0/);
+  await assert.rejects(withDeadlockRetry(fn, { attempts: 1.5 }), /attempts: 1\.5 is not an integer >= 1/);
+  assert.equal(runs, 0, 'fn never ran with bad options');
+  assert.equal(await withDeadlockRetry(async (attempt) => attempt, { attempts: 1, backoffMs: 0 }), 1);
 });
