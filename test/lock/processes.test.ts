@@ -133,7 +133,9 @@ test('the pause: A is SIGSTOPped past its TTL, B acquires and writes, A resumes 
     DATABASE_URL: db.url,
     PREFIX: prefix,
     LOCK: 'doc',
-    TTL_MS: '200',
+    // Long enough for A to acquire and then check it still holds the lock on a loaded machine (200 ms
+    // was not); the test waits for the expiry below, so a longer ttl costs only that wait.
+    TTL_MS: '1000',
     GO_FILE: goFile,
     TABLE: table,
     VALUE_KEY: valueKey,
@@ -147,7 +149,7 @@ test('the pause: A is SIGSTOPped past its TTL, B acquires and writes, A resumes 
     // A's lock expires in Redis while A is stopped.
     await until(
       async () => (await redis.exists(keys.lock.key({ name: 'doc' }))) === 0,
-      2000,
+      10_000, // a give-up bound: the lock expires ttl (1 s) after A took it
       "A's lock to expire",
     );
     const locks = new Locks(redis, keys);
