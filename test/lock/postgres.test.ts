@@ -220,8 +220,9 @@ test('withDeadlockRetry rethrows other errors at once and the last deadlock afte
 
 test('withDeadlockRetry options: one OptionsError names every bad field and quotes its value', async () => {
   let runs = 0;
-  const fn = async (): Promise<void> => {
+  const fn = (): Promise<void> => {
     runs++;
+    return Promise.resolve();
   };
   await assert.rejects(
     withDeadlockRetry(fn, { attempts: 0, backoffMs: Number.NaN, onRetry: 'log', retries: 3 } as never),
@@ -244,5 +245,8 @@ test('withDeadlockRetry options: one OptionsError names every bad field and quot
   await assert.rejects(withDeadlockRetry(fn, { backoffMs: -1 }), /backoffMs: -1 is not a number of ms >= 0/);
   await assert.rejects(withDeadlockRetry(fn, { attempts: 1.5 }), /attempts: 1\.5 is not an integer >= 1/);
   assert.equal(runs, 0, 'fn never ran with bad options');
-  assert.equal(await withDeadlockRetry(async (attempt) => attempt, { attempts: 1, backoffMs: 0 }), 1);
+  assert.equal(
+    await withDeadlockRetry((attempt) => Promise.resolve(attempt), { attempts: 1, backoffMs: 0 }),
+    1,
+  );
 });
