@@ -2,6 +2,8 @@
  * Every error tasuki throws is a {@link TasukiError} with a stable `code`, a message that quotes the
  * bad input and says what to do, and the original error kept as `cause`.
  */
+import { quote } from './util/quote.js';
+
 export type TasukiErrorCode =
   | 'E_CONFIG'
   | 'E_CONNECTION'
@@ -21,6 +23,7 @@ export type TasukiErrorCode =
   | 'E_REDIS'
   | 'E_TIME_LIMIT'
   | 'E_EXPIRED'
+  | 'E_RESULT'
   | 'E_LOST'
   | 'E_LOCK_TIMEOUT'
   | 'E_LOCK_LOST'
@@ -76,11 +79,12 @@ export class OptionsError extends TasukiError {
 export class UnknownQueueError extends TasukiError {
   readonly queue: string;
 
-  constructor(queue: string, known: readonly string[]) {
+  /** @param consequence - what did not happen because of it (default "nothing was enqueued"). */
+  constructor(queue: string, known: readonly string[], consequence = 'nothing was enqueued') {
     super(
       'E_UNKNOWN_QUEUE',
-      `unknown queue "${queue}": this app declares ${known.map((q) => `"${q}"`).join(', ')}. ` +
-        `Add it to the app's \`queues\` option or use one of those; nothing was enqueued.`,
+      `unknown queue ${quote(queue)}: this app declares ${known.map((q) => quote(q)).join(', ')}. ` +
+        `Add it to the app's \`queues\` option or use one of those; ${consequence}.`,
     );
     this.queue = queue;
   }
@@ -140,4 +144,25 @@ export function fieldIssues(
   issues: readonly { path: readonly PropertyKey[]; message: string }[],
 ): FieldIssue[] {
   return issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+}
+
+/** A Redis refusal as an `E_REDIS` error that says what was being done. */
+export function redisError(what: string, err: unknown): TasukiError {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (err instanceof Error && err.name === 'MaxRetriesPerRequestError') {
+    return new TasukiError(
+      'E_REDIS',
+      `${what} failed: Redis is unreachable (the connection is down and reconnecting); nothing was written. ` +
+        `Try again later, or check that Redis runs and the URL is right.`,
+      { cause: err },
+    );
+  }
+  const hint = /OOM/.test(msg)
+    ? ' Redis is at maxmemory: free memory or raise maxmemory (and check what fills it with `tasuki keys audit`).'
+    : /EXECABORT/.test(msg)
+      ? ''
+      : ' Check that Redis is reachable and healthy.';
+  return new TasukiError('E_REDIS', `${what} failed: Redis said "${msg}"; nothing was written.${hint}`, {
+    cause: err,
+  });
 }

@@ -20,6 +20,7 @@ export type { QueueStats } from './results/stats.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
 export { RetryLater, backoffDelay, type Backoff, type RetryOn, type ErrorClass } from './task/retry.js';
 export { DeadLetters, type DeadLetter, type DeadLetterSelection } from './deadletters/dead-letters.js';
+export type { StoredDeadLetter } from './wire/dead-letter.js';
 export type { TaskInfo } from './results/lookup.js';
 export type { TaskState, TaskRecord, StoredError, DeadReason } from './wire/record.js';
 export { Keyspace, KeyDef, type KeySpec, type KeyType } from './keys/registry.js';

@@ -1,8 +1,9 @@
-import type { ChainableCommander, Redis, RedisOptions } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { connect } from '../connection/connect.js';
-import { redisUrlFromEnv } from '../connection/url.js';
-import { OptionsError, TasukiError, UnknownQueueError, type FieldIssue } from '../errors.js';
-import { tasukiKeys, DAY_MS, type TasukiKeys } from '../keys/tasuki-keys.js';
+import { execTransaction } from '../connection/transaction.js';
+import { maskUrl, redisUrlFromEnv } from '../connection/url.js';
+import { OptionsError, TasukiError, UnknownQueueError } from '../errors.js';
+import { tasukiKeys, type TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Keyspace } from '../keys/registry.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { lookupTask, type TaskInfo } from '../results/lookup.js';
@@ -12,52 +13,15 @@ import { Locks } from '../lock/locks.js';
 import type { LockOptions } from '../lock/options.js';
 import { registerScripts } from '../scripts/catalogue.js';
 import { toMs, type Duration } from '../util/duration.js';
-import { QUEUE_NAME } from '../wire/ids.js';
 import { queueStats, type QueueStats } from '../results/stats.js';
-import { isStandardSchema, type StandardSchemaV1 } from '../task/schema.js';
-import { Task, type TaskDefinition } from '../task/task.js';
+import { checkDefinition, type TaskDefinition } from '../task/definition.js';
+import type { StandardSchemaV1 } from '../task/schema.js';
+import { Task } from '../task/task.js';
+import { resolveAppOptions, type AppOptions, type ResolvedAppOptions } from './options.js';
+
+export type { AppOptions } from './options.js';
 
 const APP_BRAND: unique symbol = Symbol.for('tasuki.app') as never;
-
-/** Options of a tasuki app. Every field is optional; defaults are listed. */
-export interface AppOptions {
-  /** Redis URL; default `TASUKI_REDIS_URL`, else `REDIS_URL`. */
-  redis?: string;
-  /** Extra ioredis options (TLS certificates...). */
-  redisOptions?: RedisOptions;
-  /** Connection attempts at start before giving up (default 5). */
-  connectAttempts?: number;
-  /** First part of every key (default `tsk`). */
-  prefix?: string;
-  /** Queues this app uses (default `["default"]`). Enqueueing to any other is an error. */
-  queues?: readonly string[];
-  /** How long results are kept (default `24h`). Results never live forever. */
-  resultTtl?: Duration;
-  /** How long an idempotency key is remembered (default `24h`). */
-  idempotencyTtl?: Duration;
-  /** Largest encoded arguments accepted by enqueue, in bytes (default 512 KiB). */
-  maxPayloadBytes?: number;
-  /** Approximate most dead letters kept per queue (default 10000). */
-  deadLetterMaxLen?: number;
-  /** Dead letters older than this are trimmed (default `7d`). */
-  deadLetterRetention?: Duration;
-  /** Logger (default: JSON lines on stdout, pretty on a TTY). */
-  logger?: Logger;
-}
-
-const KNOWN_OPTIONS = new Set([
-  'redis',
-  'redisOptions',
-  'connectAttempts',
-  'prefix',
-  'queues',
-  'resultTtl',
-  'idempotencyTtl',
-  'maxPayloadBytes',
-  'deadLetterMaxLen',
-  'deadLetterRetention',
-  'logger',
-]);
 
 /**
  * A tasuki app: the tasks, the queues and the Redis they live in. Producers enqueue through it,
@@ -74,68 +38,23 @@ export class Tasuki {
   readonly deadLetterMaxLen: number;
   readonly deadLetterRetentionMs: number;
   readonly log: Logger;
-  private readonly options: AppOptions;
+  private readonly options: ResolvedAppOptions;
   private readonly tasks = new Map<string, Task>();
   private connection: Promise<Redis> | undefined;
   private readonly waiter: ResultWaiter;
   private dlq: DeadLetters | undefined;
 
   constructor(options: AppOptions = {}) {
-    const issues: FieldIssue[] = [];
-    for (const k of Object.keys(options)) {
-      if (!KNOWN_OPTIONS.has(k)) issues.push({ path: k, message: 'unknown option' });
-    }
-    const queues = options.queues ?? ['default'];
-    if (!Array.isArray(queues) || queues.length === 0) {
-      issues.push({ path: 'queues', message: 'must be a non-empty array of queue names' });
-    } else {
-      for (const q of queues) {
-        if (typeof q !== 'string' || !QUEUE_NAME.test(q)) {
-          issues.push({
-            path: 'queues',
-            message: `${JSON.stringify(q)} is not a valid queue name (1-64 of A-Z a-z 0-9 _ . -)`,
-          });
-        }
-      }
-    }
-    const resultTtl = toMs(options.resultTtl ?? DAY_MS);
-    if (!resultTtl)
-      issues.push({
-        path: 'resultTtl',
-        message: `${JSON.stringify(options.resultTtl)} is not a positive duration`,
-      });
-    const idemTtl = toMs(options.idempotencyTtl ?? DAY_MS);
-    if (!idemTtl) {
-      issues.push({
-        path: 'idempotencyTtl',
-        message: `${JSON.stringify(options.idempotencyTtl)} is not a positive duration`,
-      });
-    }
-    const maxPayload = options.maxPayloadBytes ?? 512 * 1024;
-    if (!Number.isInteger(maxPayload) || maxPayload <= 0) {
-      issues.push({ path: 'maxPayloadBytes', message: 'must be a positive integer' });
-    }
-    const deadMax = options.deadLetterMaxLen ?? 10_000;
-    if (!Number.isInteger(deadMax) || deadMax <= 0) {
-      issues.push({ path: 'deadLetterMaxLen', message: 'must be a positive integer' });
-    }
-    const deadRetention = toMs(options.deadLetterRetention ?? '7d');
-    if (!deadRetention) {
-      issues.push({
-        path: 'deadLetterRetention',
-        message: `${JSON.stringify(options.deadLetterRetention)} is not a positive duration`,
-      });
-    }
-    if (issues.length) throw new OptionsError('app options', issues, 'E_CONFIG');
-    this.deadLetterMaxLen = deadMax;
-    this.deadLetterRetentionMs = deadRetention as number;
-    this.options = options;
-    this.queues = [...new Set(queues)];
-    this.keys = tasukiKeys(options.prefix ?? 'tsk');
-    this.resultTtlMs = resultTtl as number;
-    this.idempotencyTtlMs = idemTtl as number;
-    this.maxPayloadBytes = maxPayload;
-    this.log = options.logger ?? createLogger();
+    const o = resolveAppOptions(options);
+    this.options = o;
+    this.queues = [...new Set(o.queues)];
+    this.keys = tasukiKeys(o.prefix);
+    this.resultTtlMs = o.resultTtl;
+    this.idempotencyTtlMs = o.idempotencyTtl;
+    this.maxPayloadBytes = o.maxPayloadBytes;
+    this.deadLetterMaxLen = o.deadLetterMaxLen;
+    this.deadLetterRetentionMs = o.deadLetterRetention;
+    this.log = o.logger ?? createLogger();
     this.waiter = new ResultWaiter(() => this.redis(), this.keys);
   }
 
@@ -164,49 +83,7 @@ export class Tasuki {
 
   /** Defines a task. Its name must be unique in the app and its queue one the app declares. */
   task<S extends StandardSchemaV1, R>(definition: TaskDefinition<S, R>): Task<S, R> {
-    const issues: FieldIssue[] = [];
-    if (typeof definition.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/.test(definition.name)) {
-      issues.push({
-        path: 'name',
-        message: `${JSON.stringify(definition.name)} is not a task name (1-128 of A-Z a-z 0-9 _ . : -)`,
-      });
-    }
-    if (!isStandardSchema(definition.schema)) {
-      issues.push({ path: 'schema', message: 'must be a schema (zod, valibot... any Standard Schema)' });
-    }
-    if (typeof definition.handler !== 'function')
-      issues.push({ path: 'handler', message: 'must be a function' });
-    const ma = definition.maxAttempts;
-    if (ma !== undefined && !(Number.isInteger(ma) && ma >= 1)) {
-      issues.push({ path: 'maxAttempts', message: 'must be an integer >= 1' });
-    }
-    for (const f of ['timeLimit', 'softTimeLimit'] as const) {
-      if (definition[f] !== undefined && !toMs(definition[f])) {
-        issues.push({ path: f, message: `${JSON.stringify(definition[f])} is not a positive duration` });
-      }
-    }
-    const b = definition.backoff;
-    if (b !== undefined) {
-      if (b.type !== 'exponential' && b.type !== 'fixed') {
-        issues.push({ path: 'backoff.type', message: 'must be "exponential" or "fixed"' });
-      }
-      for (const f of ['delay', 'maxDelay'] as const) {
-        const v = (b as Record<string, unknown>)[f];
-        if (v !== undefined && toMs(v) === undefined) {
-          issues.push({ path: `backoff.${f}`, message: `${JSON.stringify(v)} is not a duration` });
-        }
-      }
-      if (b.type === 'fixed' && b.delay === undefined) {
-        issues.push({ path: 'backoff.delay', message: 'is required for fixed backoff' });
-      }
-    }
-    const r = definition.retryOn;
-    if (r !== undefined && !Array.isArray(r) && typeof r !== 'function') {
-      issues.push({ path: 'retryOn', message: 'must be an array of error classes or a predicate' });
-    } else if (typeof r === 'function' && (r as { prototype?: unknown }).prototype instanceof Error) {
-      issues.push({ path: 'retryOn', message: 'is an error class; wrap it in an array: retryOn: [MyError]' });
-    }
-    if (issues.length) throw new OptionsError(`task definition "${String(definition.name)}"`, issues);
+    checkDefinition(definition);
     if (this.tasks.has(definition.name)) {
       throw new TasukiError(
         'E_DUPLICATE_TASK',
@@ -214,7 +91,9 @@ export class Tasuki {
       );
     }
     const queue = definition.queue ?? 'default';
-    if (!this.queues.includes(queue)) throw new UnknownQueueError(queue, this.queues);
+    if (!this.queues.includes(queue)) {
+      throw new UnknownQueueError(queue, this.queues, `task "${definition.name}" was not defined`);
+    }
     const task = new Task<S, R>(this, definition);
     this.tasks.set(task.name, task as unknown as Task);
     return task;
@@ -265,30 +144,33 @@ export class Tasuki {
     return this.options.redis ?? redisUrlFromEnv();
   }
 
-  /** Extra connection settings workers reuse. */
-  connectionOptions(): { redisOptions?: RedisOptions; startAttempts?: number } {
-    return {
+  /**
+   * Opens a new connection to the app's Redis, with the app's settings (a worker keeps two of its
+   * own: one for commands, one for blocking reads).
+   */
+  async connectRedis(clientName: string): Promise<Redis> {
+    const url = this.redisUrl();
+    if (!url) await this.redis(); // rejects with the app's "no Redis URL" error
+    return connect({
+      url: url as string,
+      clientName,
       ...(this.options.redisOptions ? { redisOptions: this.options.redisOptions } : {}),
       ...(this.options.connectAttempts !== undefined ? { startAttempts: this.options.connectAttempts } : {}),
-    };
+    });
+  }
+
+  /** Where the app's Redis is, password masked, for logs. */
+  describeRedis(): string {
+    const url = this.redisUrl();
+    return url ? maskUrl(url) : '(no Redis URL)';
   }
 
   /**
    * Runs a pipeline or MULTI and returns its replies; a Redis refusal (OOM, ...) becomes an
    * `E_REDIS` error that says what was being done and that it was not written.
    */
-  async exec(tx: ChainableCommander, what: string): Promise<unknown[]> {
-    let results: [Error | null, unknown][] | null;
-    try {
-      results = await tx.exec();
-    } catch (err) {
-      throw redisError(what, err);
-    }
-    if (!results)
-      throw new TasukiError('E_REDIS', `${what} was aborted by Redis; nothing was written. Try again.`);
-    const failed = results.find(([e]) => e);
-    if (failed?.[0]) throw redisError(what, failed[0]);
-    return results.map(([, r]) => r);
+  exec(tx: ChainableCommander, what: string): Promise<unknown[]> {
+    return execTransaction(tx, what);
   }
 
   /** Looks a task up by id (state, result or error). `null` when unknown or its record expired. */
@@ -320,27 +202,6 @@ export class Tasuki {
     this.connection = undefined;
     if (c) await (await c.catch(() => undefined))?.quit().catch(() => undefined);
   }
-}
-
-/** A Redis refusal as an `E_REDIS` error that says what was being done. */
-export function redisError(what: string, err: unknown): TasukiError {
-  const msg = err instanceof Error ? err.message : String(err);
-  if (err instanceof Error && err.name === 'MaxRetriesPerRequestError') {
-    return new TasukiError(
-      'E_REDIS',
-      `${what} failed: Redis is unreachable (the connection is down and reconnecting); nothing was written. ` +
-        `Try again later, or check that Redis runs and the URL is right.`,
-      { cause: err },
-    );
-  }
-  const hint = /OOM/.test(msg)
-    ? ' Redis is at maxmemory: free memory or raise maxmemory (and check what fills it with `tasuki keys audit`).'
-    : /EXECABORT/.test(msg)
-      ? ''
-      : ' Check that Redis is reachable and healthy.';
-  return new TasukiError('E_REDIS', `${what} failed: Redis said "${msg}"; nothing was written.${hint}`, {
-    cause: err,
-  });
 }
 
 /** True when `x` is a tasuki app (from any copy of the package). */

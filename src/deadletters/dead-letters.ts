@@ -1,10 +1,17 @@
 import type { Redis } from 'ioredis';
 import { OptionsError, TasukiError, UnknownQueueError } from '../errors.js';
-import type { Tasuki } from '../app/app.js';
-import { formatTaskId, parseTaskId } from '../wire/ids.js';
-import { decodeMessage, encodeMessage } from '../wire/message.js';
+import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import * as scripts from '../scripts/catalogue.js';
-import type { StoredDeadLetter } from '../worker/runner.js';
+import { parseDeadLetter, type StoredDeadLetter } from '../wire/dead-letter.js';
+import { formatTaskId, parseTaskId } from '../wire/ids.js';
+import { decodeMessage, reencodeMessage } from '../wire/message.js';
+
+/** What the dead-letter tools need from their app (a `Tasuki` app is one). */
+export interface DeadLetterHost {
+  readonly queues: readonly string[];
+  readonly keys: TasukiKeys;
+  redis(): Promise<Redis>;
+}
 
 /** A task in a queue's dead letters: what the worker stored, with its ids spelled out. */
 export interface DeadLetter extends Omit<StoredDeadLetter, 'id'> {
@@ -22,7 +29,7 @@ export type DeadLetterSelection = { ids: readonly string[] } | { all: true };
  * Each queue keeps at most `deadLetterMaxLen` (approximately) for at most `deadLetterRetention`.
  */
 export class DeadLetters {
-  constructor(private readonly app: Tasuki) {}
+  constructor(private readonly app: DeadLetterHost) {}
 
   private key(queue: string): string {
     if (!this.app.queues.includes(queue)) throw new UnknownQueueError(queue, this.app.queues);
@@ -30,13 +37,7 @@ export class DeadLetters {
   }
 
   private static parse(queue: string, deadId: string, fields: string[]): DeadLetter {
-    const raw = fields[fields.indexOf('d') + 1] ?? '{}';
-    let d: Partial<StoredDeadLetter>;
-    try {
-      d = JSON.parse(raw) as Partial<StoredDeadLetter>;
-    } catch {
-      d = {};
-    }
+    const { letter: d, raw } = parseDeadLetter(fields);
     return {
       deadId,
       taskId: formatTaskId(d.id ?? deadId, queue),
@@ -118,7 +119,7 @@ export class DeadLetters {
         tasks.push({
           deadEntry: d.deadId,
           id: local,
-          message: encodeMessage(m.name, JSON.stringify(m.args), { id: local }),
+          message: reencodeMessage(m, { id: local }),
           resultKey: this.app.keys.result.key({ queue, task: local }),
         });
       } catch {

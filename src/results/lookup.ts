@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { parseTaskId } from '../wire/ids.js';
 import * as scripts from '../scripts/catalogue.js';
+import { GROUP } from '../wire/fields.js';
 import { decodeRecord, type StoredError, type TaskState } from '../wire/record.js';
 
 /** What {@link lookupTask} knows about a task. */
@@ -22,9 +23,6 @@ export interface TaskInfo {
   result?: unknown;
   error?: StoredError | undefined;
 }
-
-/** Stream consumer group all tasuki workers of a queue share. */
-export const GROUP = 'tasuki';
 
 /**
  * Looks a task up by id in one script call. `null` when tasuki knows nothing of it: never

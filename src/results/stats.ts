@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
-import { GROUP } from './lookup.js';
+import { GROUP } from '../wire/fields.js';
 
 /** How many tasks a queue holds, by where they are. */
 export interface QueueStats {

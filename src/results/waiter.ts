@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { TaskFailedError, TimeoutError, TasukiError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { parseTaskId } from '../wire/ids.js';
+import { parseCompletion } from '../wire/completion.js';
 import { decodeRecord, TERMINAL_STATES, type TaskRecord } from '../wire/record.js';
 
 /** How long a queue's completion stream is still followed after its last waiter left, ms. */
@@ -146,9 +147,8 @@ export class ResultWaiter {
         for (const [entryId, fields] of entries) {
           this.cursors.set(queue, entryId);
           if (!byId || byId.size === 0) continue;
-          const ids = (fields[1] ?? '').split(' ');
-          // Small batches carry their records (field r, one per line): no read needed.
-          const inline = fields[2] === 'r' ? (fields[3] ?? '').split('\n') : undefined;
+          // Small batches carry their records (one per line): no read needed.
+          const { ids, records: inline } = parseCompletion(fields);
           ids.forEach((local, i) => {
             if (!byId.has(local)) return;
             const raw = inline?.[i];

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ChainableCommander, Redis } from 'ioredis';
+import { LUA_TOKENS } from '../wire/fields.js';
 
 /**
  * The typed catalogue of tasuki's Lua scripts. Each script is a fixed `.lua` file under
@@ -28,9 +29,17 @@ export const SCRIPT_KEYS = {
 
 export type ScriptName = keyof typeof SCRIPT_KEYS;
 
-/** Lua source of a script, read from its file. */
+/**
+ * Lua source of a script, read from its file, with its `$NAME` tokens (wire field names, the consumer
+ * group) replaced by their values from src/wire/fields.ts, the one place they are spelled.
+ */
 export function scriptSource(name: string): string {
-  return readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8');
+  const lua = readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8');
+  return lua.replace(/\$([A-Z_]+)/g, (token, key: string) => {
+    const value = LUA_TOKENS[key];
+    if (value === undefined) throw new Error(`script ${name}.lua uses unknown token ${token}`);
+    return value;
+  });
 }
 
 /** ioredis command name: versioned so two tasuki versions can share one Redis in a rolling deploy. */

@@ -16,9 +16,13 @@ export type ErrorClass = abstract new (...args: never[]) => Error;
 /** Which errors may be retried: a predicate or a list of error classes. Default: all. */
 export type RetryOn = ((err: unknown) => boolean) | readonly ErrorClass[];
 
+/** Most attempts in all a task may make through {@link RetryLater} when it sets no `maxAttempts`. */
+export const RETRY_LATER_MAX_ATTEMPTS = 25;
+
 /**
- * Thrown by a handler to ask for another attempt after `delay` (default: the task's backoff).
- * It counts as an attempt: with none left, the task goes to the dead letters.
+ * Thrown by a handler to ask for another attempt after `delay` (default: the task's backoff). It
+ * runs again as read, whatever the task's retry policy: up to the task's `maxAttempts` when it sets
+ * one, else up to {@link RETRY_LATER_MAX_ATTEMPTS} attempts in all; past that, the dead letters.
  */
 export class RetryLater extends Error {
   readonly delayMs: number | undefined;

@@ -1,70 +1,65 @@
-import type { ChainableCommander } from 'ioredis';
-import { OptionsError, TasukiError, TaskArgsError, type FieldIssue } from '../errors.js';
-import type { Logger } from '../log/logger.js';
+import { inspect } from 'node:util';
+import type { ChainableCommander, Redis } from 'ioredis';
+import { execTransaction } from '../connection/transaction.js';
+import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { OptionsError, redisError, TasukiError, TaskArgsError, type FieldIssue } from '../errors.js';
 import * as scripts from '../scripts/catalogue.js';
 import type { Duration } from '../util/duration.js';
-import { redisError, type Tasuki } from '../app/app.js';
 import { delayedLocalId, formatTaskId } from '../wire/ids.js';
-import { encodeMessage, MESSAGE_FIELD } from '../wire/message.js';
+import { MESSAGE_FIELD } from '../wire/fields.js';
+import { encodeMessage } from '../wire/message.js';
 import { resolveOptions, type EnqueueOptions, type ResolvedOptions } from './enqueue-options.js';
 import {
   validate,
   type Checked,
   type InferInput,
-  type InferOutput,
   type StandardSchemaV1,
 } from './schema.js';
 import type { TaskInfo } from '../results/lookup.js';
-import type { Backoff, RetryOn } from './retry.js';
+import type { TaskDefinition } from './definition.js';
 
-/** What a handler gets besides its arguments. */
-export interface TaskContext {
-  /** Task id (`<local>@<queue>`). */
-  id: string;
-  queue: string;
-  /** Attempt number, from 1. */
-  attempt: number;
-  /** Aborted when the task should stop (time limit, shutdown). */
-  signal: AbortSignal;
-  /** Logger bound to this task's id, name, queue and attempt. */
-  log: Logger;
+export type { TaskContext, TaskDefinition } from './definition.js';
+
+/** What a task needs from its app to enqueue and to be waited on (a `Tasuki` app is one). */
+export interface TaskHost extends ResultSource {
+  readonly queues: readonly string[];
+  readonly keys: TasukiKeys;
+  readonly idempotencyTtlMs: number;
+  readonly maxPayloadBytes: number;
+  /** The app's command connection. */
+  redis(): Promise<Redis>;
 }
 
-/** A task's definition: name, argument schema, handler and defaults. */
-export interface TaskDefinition<S extends StandardSchemaV1, R> {
-  /** Unique name, e.g. `email.send`; this is what messages carry. */
-  name: string;
-  /** Schema of the arguments (zod, valibot, arktype... any Standard Schema). */
-  schema: S;
-  /** Runs the task; its return value (JSON) is the result, a thrown error the failure. */
-  handler: (args: InferOutput<S>, ctx: TaskContext) => Promise<R> | R;
-  /** Default queue (default `default`). */
-  queue?: string;
-  /** Most attempts in all, including the first (default 1: no retry). */
-  maxAttempts?: number;
-  /** Delay between attempts (default exponential from 1 s, capped at 1 h, with jitter). */
-  backoff?: Backoff;
-  /** Retry only these errors (classes, or a predicate); others go straight to the dead letters. */
-  retryOn?: RetryOn;
-  /** Hard time limit of one attempt: past it the attempt is failed and the worker moves on. */
-  timeLimit?: Duration;
-  /** Soft time limit: past it `ctx.signal` is aborted so the handler can stop cleanly. */
-  softTimeLimit?: Duration;
+/** Where a handle waits for and looks up its task. */
+export interface ResultSource {
+  waitForResult(id: string, opts?: { timeout?: Duration }): Promise<unknown>;
+  getTask(id: string): Promise<TaskInfo | null>;
 }
 
 /** A handle on an enqueued task. */
 export class TaskHandle<R = unknown> {
   /** `false` when an idempotency key matched an earlier task: this handle is for that task. */
   readonly created: boolean;
+  readonly #results: ResultSource;
 
   constructor(
-    private readonly app: Tasuki,
+    results: ResultSource,
     readonly id: string,
     readonly queue: string,
     readonly task: string,
     created = true,
   ) {
+    this.#results = results;
     this.created = created;
+  }
+
+  /** Prints as `TaskHandle { id, queue, task, created }`, not the app behind it. */
+  [inspect.custom](): string {
+    return `TaskHandle ${inspect({ id: this.id, queue: this.queue, task: this.task, created: this.created })}`;
+  }
+
+  toJSON(): { id: string; queue: string; task: string; created: boolean } {
+    return { id: this.id, queue: this.queue, task: this.task, created: this.created };
   }
 
   /**
@@ -73,12 +68,12 @@ export class TaskHandle<R = unknown> {
    * shared by every waiter of this process: no polling, no Pub/Sub.
    */
   result(opts: { timeout?: Duration } = {}): Promise<R> {
-    return this.app.waitForResult(this.id, opts) as Promise<R>;
+    return this.#results.waitForResult(this.id, opts) as Promise<R>;
   }
 
   /** The task's state now (see {@link Tasuki.getTask}). */
   info(): Promise<TaskInfo | null> {
-    return this.app.getTask(this.id);
+    return this.#results.getTask(this.id);
   }
 }
 
@@ -94,7 +89,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
   readonly queue: string;
 
   constructor(
-    private readonly app: Tasuki,
+    private readonly app: TaskHost,
     readonly definition: TaskDefinition<S, R>,
   ) {
     this.name = definition.name;
@@ -282,7 +277,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
           const tx = redis.multi();
           if (plain.length) scripts.add(tx, bulk);
           for (const i of other) this.write(tx, prepared[i] as Prepared);
-          replies = await this.app.exec(tx, what);
+          replies = await execTransaction(tx, what);
           if (plain.length) ids = replies.shift() as string[];
         }
         plain.forEach((i, j) => (handles[i] = this.handleFor(prepared[i] as Prepared, ids[j])));

@@ -7,30 +7,9 @@
 import { z } from 'zod';
 import { OptionsError, type FieldIssue, type TasukiErrorCode } from '../errors.js';
 import { toMs } from './duration.js';
+import { quote } from './quote.js';
 
-/** Longest part of a bad value quoted in an error message. */
-const QUOTE_MAX = 80;
-
-/**
- * A value as it should appear in an error message: JSON where possible, cut to a bounded prefix, so
- * a 20 KB bad input gives a short message (and never a 25 KB one).
- */
-export function quote(value: unknown, max = QUOTE_MAX): string {
-  let text: string;
-  if (typeof value === 'string') text = JSON.stringify(value);
-  else if (typeof value === 'bigint') text = `${value}n`;
-  else if (typeof value === 'function') text = 'a function';
-  else if (value === undefined) text = 'undefined';
-  else {
-    try {
-      text = JSON.stringify(value) ?? String(value);
-    } catch {
-      text = Object.prototype.toString.call(value);
-    }
-  }
-  if (text.length <= max) return text;
-  return `${text.slice(0, max)}… (${text.length} characters)`;
-}
+export { quote };
 
 const DURATION_HINT = 'ms as a number, or a string such as "500ms", "30s", "5m", "24h", "7d"';
 
@@ -50,7 +29,7 @@ export function duration(opts: { min?: number } = {}): z.ZodType<number, number 
       return z.NEVER;
     }
     return ms;
-  }) as unknown as z.ZodType<number, number | string>;
+  });
 }
 
 /** An integer option of at least `min`. */
@@ -59,7 +38,7 @@ export function integer(min: number): z.ZodType<number, number> {
     if (!Number.isInteger(value) || value < min) {
       ctx.addIssue({ code: 'custom', message: `${quote(value)} is not an integer >= ${min}` });
     }
-  }) as unknown as z.ZodType<number, number>;
+  });
 }
 
 function issueOf(i: z.core.$ZodIssue): FieldIssue[] {
@@ -70,8 +49,7 @@ function issueOf(i: z.core.$ZodIssue): FieldIssue[] {
   if (i.code === 'custom') return [{ path, message: i.message }];
   // zod's own messages ("Invalid input: expected number, received string") gain the bad value.
   const input = (i as { input?: unknown }).input;
-  const got = 'input' in i ? `${quote(input)}: ` : '';
-  return [{ path, message: `${got}${i.message}` }];
+  return [{ path, message: 'input' in i ? `${i.message} (got ${quote(input)})` : i.message }];
 }
 
 /**

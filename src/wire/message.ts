@@ -1,4 +1,5 @@
 import { TasukiError } from '../errors.js';
+import { MESSAGE_FIELD, MESSAGE_VERSION } from './fields.js';
 
 /**
  * The message a stream entry carries in its field `m`: a JSON array `[name, args]` or
@@ -24,9 +25,6 @@ interface Meta {
   x?: number;
 }
 
-/** Stream field holding a version-1 message. A new format gets a new field name. */
-export const MESSAGE_FIELD = 'm';
-
 /** Encodes a message; `argsJson` is the already-serialised arguments. */
 export function encodeMessage(
   name: string,
@@ -41,6 +39,46 @@ export function encodeMessage(
   return m.id === undefined && m.n === undefined && m.x === undefined
     ? `${head}]`
     : `${head},${JSON.stringify(m)}]`;
+}
+
+/**
+ * Re-encodes a decoded message with new meta (a retry's attempt, a hand-back's task id). The one
+ * place a message is rebuilt; everything else passes the raw message on untouched.
+ */
+export function reencodeMessage(msg: TaskMessage, meta: Omit<TaskMessage, 'name' | 'args'>): string {
+  return encodeMessage(msg.name, JSON.stringify(msg.args), meta);
+}
+
+/** A stream entry written by a newer tasuki, in a message format this version does not know. */
+export class NewerFormatError extends TasukiError {
+  readonly version: number;
+
+  constructor(version: number) {
+    super(
+      'E_POISON',
+      `message format ${version} is newer than this worker knows (${MESSAGE_VERSION}); ` +
+        'left for a newer worker (upgrade this one: a rolling deploy is under way, or finished without it)',
+    );
+    this.name = 'NewerFormatError';
+    this.version = version;
+  }
+}
+
+/**
+ * The raw message of a stream entry's fields. Throws {@link NewerFormatError} when the entry carries
+ * only a newer format's field (`m<n>`, n > {@link MESSAGE_VERSION}), {@link PoisonMessageError} when it
+ * carries none.
+ */
+export function messageOf(fields: readonly string[]): string {
+  let newer = 0;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i] as string;
+    if (name === MESSAGE_FIELD) return fields[i + 1] as string;
+    const version = /^m(\d+)$/.exec(name)?.[1];
+    if (version !== undefined && Number(version) > MESSAGE_VERSION) newer = Math.max(newer, Number(version));
+  }
+  if (newer > 0) throw new NewerFormatError(newer);
+  throw new PoisonMessageError(`stream entry has no field "${MESSAGE_FIELD}"`);
 }
 
 /** A stream entry that is not a valid tasuki message. */

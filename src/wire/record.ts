@@ -33,7 +33,14 @@ export interface TaskRecord {
 
 /** Why a task went to the dead letters. */
 export type DeadReason =
-  'max-attempts' | 'not-retryable' | 'undecodable' | 'unknown-task' | 'invalid-args' | 'max-deliveries';
+  | 'max-attempts'
+  | 'not-retryable'
+  | 'undecodable'
+  | 'unknown-task'
+  | 'invalid-args'
+  | 'max-deliveries'
+  /** Written by a newer tasuki in a format no worker that saw it knew (see docs/reliability.md). */
+  | 'newer-format';
 
 export function encodeRecord(r: TaskRecord): string {
   return JSON.stringify(r);

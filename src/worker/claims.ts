@@ -1,22 +1,23 @@
-import type { Redis } from 'ioredis';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
+/**
+ * The claim loops of a worker: the heartbeat renews its claims on what it holds, the reclaimer takes
+ * over deliveries of dead workers, and idle consumers of dead workers are forgotten.
+ */
+import type { Broker, Delivery } from '../broker/broker.js';
 import type { Logger } from '../log/logger.js';
-import { GROUP } from '../results/lookup.js';
-import * as scripts from '../scripts/catalogue.js';
 import { BackgroundLoop } from '../util/loop.js';
 
 /** What the claim loops need from their worker. */
 export interface ClaimHost {
   readonly name: string;
   readonly queues: readonly string[];
-  /** Entry ids held (fetched, running or waiting to run) per queue. */
+  /** Entry ids held (fetched, running, or waiting for their outcome to be recorded) per queue. */
   held(queue: string): string[];
   /** Room for more entries. */
   room(): number;
   /** Entries this worker no longer holds: stop caring about them. */
   lost(queue: string, entries: string[]): void;
-  /** Entries taken over from a dead worker. */
-  adopt(queue: string, entries: scripts.ReclaimReply): void;
+  /** Deliveries taken over from a dead worker. */
+  adopt(deliveries: Delivery[]): void;
 }
 
 /**
@@ -25,8 +26,7 @@ export interface ClaimHost {
  */
 export class Heartbeat extends BackgroundLoop {
   constructor(
-    private readonly redis: Redis,
-    private readonly keys: TasukiKeys,
+    private readonly broker: Broker,
     private readonly host: ClaimHost,
     log: Logger,
     private readonly intervalMs: number,
@@ -39,13 +39,7 @@ export class Heartbeat extends BackgroundLoop {
     for (const queue of this.host.queues) {
       const entries = this.host.held(queue);
       if (entries.length === 0) continue;
-      const lost = await scripts.run(
-        this.redis,
-        scripts.heartbeat(
-          { stream: this.keys.stream.key({ queue }) },
-          { group: GROUP, consumer: this.host.name, entries },
-        ),
-      );
+      const lost = await this.broker.renew(queue, this.host.name, entries);
       if (lost.length) this.host.lost(queue, lost);
     }
     return this.intervalMs;
@@ -54,12 +48,16 @@ export class Heartbeat extends BackgroundLoop {
 
 /**
  * Takes over tasks whose worker died: entries idle (no heartbeat) for longer than `idleMs` are
- * claimed with XAUTOCLAIM and run here.
+ * claimed and run here. After this worker could not reach the broker, it waits one `idleMs` before
+ * reclaiming again: every worker's heartbeats stopped during the outage too, and their owners must
+ * get the chance to renew before anyone takes their tasks (a restart from AOF shows every entry idle).
  */
 export class Reclaimer extends BackgroundLoop {
+  private failed = false;
+  private quietUntil = 0;
+
   constructor(
-    private readonly redis: Redis,
-    private readonly keys: TasukiKeys,
+    private readonly broker: Broker,
     private readonly host: ClaimHost,
     log: Logger,
     private readonly idleMs: number,
@@ -69,18 +67,53 @@ export class Reclaimer extends BackgroundLoop {
     this.retryMs = intervalMs;
   }
 
+  /** Called when this worker lost the broker: hold reclaims until owners had time to renew. */
+  outage(): void {
+    this.failed = true;
+  }
+
   async runOnce(): Promise<number> {
-    for (const queue of this.host.queues) {
-      const room = this.host.room();
-      if (room <= 0) break;
-      const taken = await scripts.run(
-        this.redis,
-        scripts.reclaim(
-          { stream: this.keys.stream.key({ queue }) },
-          { group: GROUP, consumer: this.host.name, idleMs: this.idleMs, count: room },
-        ),
-      );
-      if (taken.length) this.host.adopt(queue, taken);
+    if (this.failed) {
+      this.failed = false;
+      this.quietUntil = Date.now() + this.idleMs;
+    }
+    if (Date.now() < this.quietUntil) return Math.min(this.intervalMs, this.quietUntil - Date.now());
+    try {
+      for (const queue of this.host.queues) {
+        const room = this.host.room();
+        if (room <= 0) break;
+        const taken = await this.broker.reclaim(queue, this.host.name, this.idleMs, room);
+        if (taken.length) this.host.adopt(taken);
+      }
+    } catch (err) {
+      this.failed = true;
+      throw err;
+    }
+    return this.intervalMs;
+  }
+}
+
+/**
+ * Forgets consumers of dead workers: the consumer group would otherwise keep one name per worker
+ * that ever ran (one per deploy and restart). Only consumers that hold nothing and have been idle
+ * longer than `idleMs` go; a live worker reads every few seconds, so it is never idle that long.
+ */
+export class ConsumerSweeper extends BackgroundLoop {
+  constructor(
+    private readonly broker: Broker,
+    private readonly queues: readonly string[],
+    private readonly log: Logger,
+    private readonly idleMs: number,
+    private readonly intervalMs: number,
+  ) {
+    super(log, 'forgetting consumers of dead workers');
+    this.retryMs = intervalMs;
+  }
+
+  async runOnce(): Promise<number> {
+    for (const queue of this.queues) {
+      const gone = await this.broker.forgetIdleConsumers(queue, this.idleMs);
+      if (gone.length) this.log.info({ queue, consumers: gone }, 'forgot idle consumers of dead workers');
     }
     return this.intervalMs;
   }

@@ -1,21 +1,21 @@
-import type { Redis } from 'ioredis';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import type { Broker } from '../broker/broker.js';
 import type { Logger } from '../log/logger.js';
-import * as scripts from '../scripts/catalogue.js';
 import { BackgroundLoop } from '../util/loop.js';
 
+/** Most delayed tasks moved by one promote call. */
+const PROMOTE_LIMIT = 1000;
+
 /**
- * Moves due tasks from each queue's delayed set into its stream. Every worker runs one; the
- * `promote` script is atomic, so several promoters never move a task twice. Sleeps until the
- * earliest due time, at most `maxIntervalMs`.
+ * Moves due tasks from each queue's delayed set into its stream. Every worker runs one; promotion
+ * is atomic, so several promoters never move a task twice. Sleeps until the earliest due time, at
+ * most `maxIntervalMs`.
  */
 export class Promoter extends BackgroundLoop {
   constructor(
-    private readonly redis: Redis,
-    private readonly keys: TasukiKeys,
+    private readonly broker: Broker,
     private readonly queues: readonly string[],
     log: Logger,
-    private readonly maxIntervalMs = 500,
+    private readonly maxIntervalMs: number,
   ) {
     super(log, 'promoting delayed tasks');
   }
@@ -24,21 +24,11 @@ export class Promoter extends BackgroundLoop {
     const now = Date.now();
     let next = Infinity;
     for (const queue of this.queues) {
-      let r: [number, number];
+      let round: { moved: number; next: number };
       do {
-        r = await scripts.run(
-          this.redis,
-          scripts.promote(
-            {
-              delayed: this.keys.delayed.key({ queue }),
-              parked: this.keys.parked.key({ queue }),
-              stream: this.keys.stream.key({ queue }),
-            },
-            { now, limit: 1000 },
-          ),
-        );
-      } while (r[0] === 1000);
-      if (r[1] >= 0) next = Math.min(next, r[1]);
+        round = await this.broker.promote(queue, now, PROMOTE_LIMIT);
+      } while (round.moved === PROMOTE_LIMIT);
+      if (round.next >= 0) next = Math.min(next, round.next);
     }
     return Math.max(5, Math.min(this.maxIntervalMs, next - Date.now()));
   }

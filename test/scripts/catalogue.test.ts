@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { LUA_DIR, SCRIPT_KEYS } from '../../src/scripts/catalogue.js';
+import { LUA_DIR, SCRIPT_KEYS, scriptSource } from '../../src/scripts/catalogue.js';
+import { DEAD_FIELD, LUA_TOKENS, MESSAGE_FIELD } from '../../src/wire/fields.js';
 
 const dir = fileURLToPath(LUA_DIR);
 
@@ -43,4 +44,25 @@ test('scripts never build key names from strings: every key comes through KEYS',
       assert.match(firstArg as string, /^KEYS\[/, `${name}.lua: ${call} must take its key from KEYS`);
     }
   }
+});
+
+test('stream field names in scripts come from the wire contract ($TOKENS), never literals', () => {
+  for (const name of Object.keys(SCRIPT_KEYS)) {
+    const raw = readFileSync(`${dir}/${name}.lua`, 'utf8');
+    // Every XADD names its fields after the '*' id; each must be a token of src/wire/fields.ts.
+    for (const [, fields] of raw.matchAll(/'XADD'[^\n]*?('\*',[^\n]*)\)/g)) {
+      // Field names stand after the '*' id and after each value (a call's closing parenthesis).
+      const literals = [...(fields as string).matchAll(/(?:'\*'|\))\s*,\s*'([^']*)'/g)].map(
+        (m) => m[1] as string,
+      );
+      for (const literal of literals) {
+        assert.match(literal, /^\$[A-Z_]+$/, `${name}.lua: XADD field ${literal} must be a $TOKEN`);
+        assert.ok(literal.slice(1) in LUA_TOKENS, `${name}.lua: unknown token ${literal}`);
+      }
+    }
+    const loaded = scriptSource(name);
+    assert.doesNotMatch(loaded, /\$[A-Z_]+/, `${name}.lua: a token was left unreplaced`);
+  }
+  assert.match(scriptSource('enqueue_bulk'), new RegExp(`'\\*', '${MESSAGE_FIELD}'`));
+  assert.match(scriptSource('finish'), new RegExp(`'\\*', '${DEAD_FIELD}'`));
 });

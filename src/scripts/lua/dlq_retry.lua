@@ -11,7 +11,7 @@ local back = 0
 for i = 1, n do
   local base = (i - 1) * 3
   if redis.call('XDEL', KEYS[1], ARGV[base + 1]) == 1 then
-    local fresh = redis.call('XADD', KEYS[2], '*', 'm', ARGV[base + 3])
+    local fresh = redis.call('XADD', KEYS[2], '*', '$MESSAGE_FIELD', ARGV[base + 3])
     redis.call('HSET', KEYS[3], ARGV[base + 2], '=' .. fresh)
     redis.call('DEL', KEYS[3 + i])
     back = back + 1

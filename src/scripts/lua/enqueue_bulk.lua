@@ -7,6 +7,6 @@ The shebang makes Redis refuse the whole script (not just a later XADD) when it 
 ]]
 local ids = {}
 for i = 1, #ARGV do
-  ids[i] = redis.call('XADD', KEYS[1], '*', 'm', ARGV[i])
+  ids[i] = redis.call('XADD', KEYS[1], '*', '$MESSAGE_FIELD', ARGV[i])
 end
 return ids

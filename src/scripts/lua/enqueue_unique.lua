@@ -15,7 +15,7 @@ if existing then
 end
 local id
 if ARGV[3] == '0' then
-  id = redis.call('XADD', KEYS[2], '*', 'm', ARGV[2])
+  id = redis.call('XADD', KEYS[2], '*', '$MESSAGE_FIELD', ARGV[2])
 else
   id = ARGV[4]
   redis.call('ZADD', KEYS[3], ARGV[3], id)

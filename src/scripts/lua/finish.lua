@@ -42,7 +42,7 @@ for i = 1, n do
       unpark[#unpark + 1] = id
     end
     if string.sub(outcome, 1, 4) == 'dead' then
-      redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'd', ARGV[base + 6])
+      redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', '$DEAD_FIELD', ARGV[base + 6])
       dead = dead + 1
     end
   end
@@ -56,8 +56,8 @@ if dead > 0 and ARGV[5] ~= '0' then
   redis.call('XTRIM', KEYS[5], 'MINID', '~', ARGV[5])
 end
 if ARGV[6] == '1' then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'f', table.concat(ids, ' '), 'r', table.concat(records, '\n'))
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', '$EVENT_IDS_FIELD', table.concat(ids, ' '), '$EVENT_RECORDS_FIELD', table.concat(records, '\n'))
 else
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'f', table.concat(ids, ' '))
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', '$EVENT_IDS_FIELD', table.concat(ids, ' '))
 end
 return acked

@@ -15,7 +15,7 @@ for i = 1, n do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], entry, entry, 1)
   if p[1] and p[1][2] == ARGV[2] then
     redis.call('XACK', KEYS[1], ARGV[1], entry)
-    local fresh = redis.call('XADD', KEYS[1], '*', 'm', ARGV[base + 3])
+    local fresh = redis.call('XADD', KEYS[1], '*', '$MESSAGE_FIELD', ARGV[base + 3])
     redis.call('HSET', KEYS[2], ARGV[base + 2], '=' .. fresh)
     redis.call('XDEL', KEYS[1], entry)
     back = back + 1

@@ -11,7 +11,7 @@ local moved = 0
 for _, id in ipairs(due) do
   local message = redis.call('HGET', KEYS[2], id)
   if message and string.sub(message, 1, 1) ~= '=' then
-    local entry = redis.call('XADD', KEYS[3], '*', 'm', message)
+    local entry = redis.call('XADD', KEYS[3], '*', '$MESSAGE_FIELD', message)
     redis.call('HSET', KEYS[2], id, '=' .. entry)
     moved = moved + 1
   end

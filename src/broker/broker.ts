@@ -1,0 +1,65 @@
+/**
+ * The broker contract: the transport between producers' queues and workers, seen from the worker.
+ * A worker fetches deliveries, settles finished ones in batches, renews its claims, reclaims the
+ * deliveries of dead workers, hands back what it will not run, and promotes due delayed tasks.
+ * Redis Streams (./redis-streams.ts) implements it today; the rest of the worker does not know
+ * which broker it talks to. Results, locks and keys stay on Redis whatever the broker.
+ */
+
+/** One task handed to a worker. */
+export interface Delivery {
+  readonly queue: string;
+  /** The broker's id of this delivery (the stream entry id). */
+  readonly entry: string;
+  /** The entry's fields on the wire (see src/wire/fields.ts); the message is read from them. */
+  readonly fields: readonly string[];
+  /** Times this task has been delivered, this time included. */
+  readonly deliveries: number;
+}
+
+/** What became of one delivery, for {@link Broker.settle}. */
+export interface Settlement {
+  /** The delivery's entry id. */
+  entry: string;
+  /** The task's local id (the entry id unless it came from the delayed set or a hand-back). */
+  id: string;
+  /** The encoded task record to store under the task's result key. */
+  record: string;
+  /** `done`: record only; `retry`: park `payload` (a message) until `due`; `dead`: append `payload` (a dead letter). */
+  outcome: 'done' | 'retry' | 'dead';
+  /** The task id has a parked field that must go. */
+  parked: boolean;
+  due?: number | undefined;
+  payload?: string | undefined;
+}
+
+/** A delivery given back so another worker runs it at once. */
+export interface HandBack {
+  entry: string;
+  id: string;
+  /** The message, carrying the task id. */
+  message: string;
+}
+
+export interface Broker {
+  /** Makes each queue ready to be served (e.g. its consumer group). Works at OOM once they exist. */
+  prepare(queues: readonly string[]): Promise<void>;
+  /** Waits up to `blockMs` for at most `count` new deliveries across the queues. */
+  fetch(queues: readonly string[], consumer: string, count: number, blockMs: number): Promise<Delivery[]>;
+  /** Ends a fetch in progress at once (it resolves empty). */
+  interruptFetch(): Promise<void>;
+  /** Records one queue's finished deliveries in one atomic step; rejects if nothing was recorded. */
+  settle(queue: string, settlements: readonly Settlement[]): Promise<void>;
+  /** Renews this consumer's claim on its deliveries; resolves those it no longer holds. */
+  renew(queue: string, consumer: string, entries: readonly string[]): Promise<string[]>;
+  /** Takes over deliveries idle longer than `idleMs` (their worker died). */
+  reclaim(queue: string, consumer: string, idleMs: number, count: number): Promise<Delivery[]>;
+  /** Gives deliveries this consumer still holds back to the queue; resolves how many went back. */
+  handBack(queue: string, consumer: string, tasks: readonly HandBack[]): Promise<number>;
+  /** Moves due delayed tasks to the queue; resolves how many moved and the next due time (or -1). */
+  promote(queue: string, now: number, limit: number): Promise<{ moved: number; next: number }>;
+  /** Forgets consumers that hold nothing and have been idle longer than `idleMs`; resolves their names. */
+  forgetIdleConsumers(queue: string, idleMs: number): Promise<string[]>;
+  /** Closes the broker's connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,197 @@
+/**
+ * The broker on Redis Streams: one stream per queue read through the consumer group `tasuki`, one
+ * Lua script per atomic operation (src/scripts/lua), every key from the keyspace registry.
+ */
+import type { Redis } from 'ioredis';
+import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import * as scripts from '../scripts/catalogue.js';
+import { GROUP } from '../wire/fields.js';
+import type { Broker, Delivery, HandBack, Settlement } from './broker.js';
+
+/** Approximate cap of each queue's completion stream. */
+export const EVENTS_MAX_LEN = 10_000;
+
+/** What the Redis Streams broker needs: two connections, the keys, and how long things are kept. */
+export interface RedisStreamsSettings {
+  /** Commands and scripts. */
+  redis: Redis;
+  /** Blocking reads only (XREADGROUP BLOCK). */
+  blocking: Redis;
+  keys: TasukiKeys;
+  resultTtlMs: number;
+  deadLetterMaxLen: number;
+  deadLetterRetentionMs: number;
+}
+
+type ReadReply = [string, [string, string[] | null][]][] | null;
+
+function isOom(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('OOM');
+}
+
+export class RedisStreamsBroker implements Broker {
+  private readonly redis: Redis;
+  private readonly blocking: Redis;
+  private readonly keys: TasukiKeys;
+  private blockingId: number | undefined;
+  private readonly queueByStream = new Map<string, string>();
+
+  constructor(private readonly settings: RedisStreamsSettings) {
+    this.redis = settings.redis;
+    this.blocking = settings.blocking;
+    this.keys = settings.keys;
+    scripts.registerScripts(this.redis);
+  }
+
+  private stream(queue: string): string {
+    return this.keys.stream.key({ queue });
+  }
+
+  async prepare(queues: readonly string[]): Promise<void> {
+    this.blockingId = Number(await this.blocking.client('ID'));
+    for (const queue of queues) {
+      const key = this.stream(queue);
+      this.queueByStream.set(key, queue);
+      try {
+        await this.redis.xgroup('CREATE', key, GROUP, '0', 'MKSTREAM');
+      } catch (err) {
+        if (err instanceof Error && err.message.includes('BUSYGROUP')) continue;
+        // At maxmemory Redis refuses XGROUP CREATE before it looks whether the group exists: a
+        // group that exists is all a worker needs, so it can start and drain a full Redis.
+        if (!isOom(err) || !(await this.groupExists(key))) throw err;
+      }
+    }
+    try {
+      await this.redis.sadd(this.keys.queues.key({}), ...queues);
+    } catch (err) {
+      // The queue list is for tools; at maxmemory it is left as it is rather than stop a worker.
+      if (!isOom(err)) throw err;
+    }
+  }
+
+  private async groupExists(stream: string): Promise<boolean> {
+    try {
+      const groups = (await this.redis.xinfo('GROUPS', stream)) as unknown[][];
+      return groups.some((g) => g[1] === GROUP);
+    } catch {
+      return false;
+    }
+  }
+
+  async fetch(queues: readonly string[], consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
+    const streams = queues.map((q) => this.stream(q));
+    let reply: ReadReply;
+    try {
+      reply = (await this.blocking.xreadgroup(
+        'GROUP',
+        GROUP,
+        consumer,
+        'COUNT',
+        count,
+        'BLOCK',
+        blockMs,
+        'STREAMS',
+        ...streams,
+        ...streams.map(() => '>'),
+      )) as ReadReply;
+    } catch (err) {
+      // A group deleted under us (FLUSHALL, a restart without persistence): make it again.
+      if (err instanceof Error && err.message.includes('NOGROUP')) await this.prepare(queues).catch(() => undefined);
+      throw err;
+    }
+    if (!reply) return [];
+    const out: Delivery[] = [];
+    for (const [key, entries] of reply) {
+      const queue = this.queueByStream.get(key) as string;
+      // A null entry is one deleted while pending; nothing to run.
+      for (const [entry, fields] of entries) if (fields) out.push({ queue, entry, fields, deliveries: 1 });
+    }
+    return out;
+  }
+
+  async interruptFetch(): Promise<void> {
+    if (this.blockingId !== undefined) await this.redis.client('UNBLOCK', this.blockingId);
+  }
+
+  async settle(queue: string, settlements: readonly Settlement[]): Promise<void> {
+    const k = this.keys;
+    const s = this.settings;
+    await scripts.run(
+      this.redis,
+      scripts.finish(
+        {
+          stream: this.stream(queue),
+          events: k.events.key({ queue }),
+          parked: k.parked.key({ queue }),
+          delayed: k.delayed.key({ queue }),
+          dead: k.dead.key({ queue }),
+        },
+        {
+          group: GROUP,
+          ttlMs: s.resultTtlMs,
+          eventsMaxLen: EVENTS_MAX_LEN,
+          deadMaxLen: s.deadLetterMaxLen,
+          deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
+          tasks: settlements.map((t) => ({ ...t, resultKey: k.result.key({ queue, task: t.id }) })),
+        },
+      ),
+    );
+  }
+
+  renew(queue: string, consumer: string, entries: readonly string[]): Promise<string[]> {
+    return scripts.run(this.redis, scripts.heartbeat({ stream: this.stream(queue) }, { group: GROUP, consumer, entries }));
+  }
+
+  async reclaim(queue: string, consumer: string, idleMs: number, count: number): Promise<Delivery[]> {
+    const taken = await scripts.run(
+      this.redis,
+      scripts.reclaim({ stream: this.stream(queue) }, { group: GROUP, consumer, idleMs, count }),
+    );
+    return taken.map(([entry, fields, deliveries]) => ({ queue, entry, fields, deliveries: Number(deliveries) }));
+  }
+
+  handBack(queue: string, consumer: string, tasks: readonly HandBack[]): Promise<number> {
+    return scripts.run(
+      this.redis,
+      scripts.handback(
+        { stream: this.stream(queue), parked: this.keys.parked.key({ queue }) },
+        { group: GROUP, consumer, tasks },
+      ),
+    );
+  }
+
+  async promote(queue: string, now: number, limit: number): Promise<{ moved: number; next: number }> {
+    const k = this.keys;
+    const [moved, next] = await scripts.run(
+      this.redis,
+      scripts.promote(
+        { delayed: k.delayed.key({ queue }), parked: k.parked.key({ queue }), stream: this.stream(queue) },
+        { now, limit },
+      ),
+    );
+    return { moved, next };
+  }
+
+  async forgetIdleConsumers(queue: string, idleMs: number): Promise<string[]> {
+    const key = this.stream(queue);
+    const consumers = (await this.redis.xinfo('CONSUMERS', key, GROUP)) as unknown[][];
+    const gone: string[] = [];
+    for (const c of consumers) {
+      const info = new Map<string, unknown>();
+      for (let i = 0; i + 1 < c.length; i += 2) info.set(String(c[i]), c[i + 1]);
+      const name = String(info.get('name'));
+      // Only consumers that hold nothing: deleting one that holds entries would lose its claims.
+      if (Number(info.get('pending')) === 0 && Number(info.get('idle')) > idleMs) {
+        // XGROUP DELCONSUMER drops only an empty consumer's name here; pending is 0.
+        await this.redis.xgroup('DELCONSUMER', key, GROUP, name);
+        gone.push(name);
+      }
+    }
+    return gone;
+  }
+
+  async close(): Promise<void> {
+    this.blocking.disconnect();
+    await this.redis.quit().catch(() => undefined);
+  }
+}

@@ -1,0 +1,89 @@
+/** A task's definition: what `app.task()` takes, and its validation (one schema). */
+import { z } from 'zod';
+import type { Logger } from '../log/logger.js';
+import type { Duration } from '../util/duration.js';
+import { duration, integer, parseOptions, quote } from '../util/options.js';
+import type { Backoff, RetryOn } from './retry.js';
+import { isStandardSchema, type InferOutput, type StandardSchemaV1 } from './schema.js';
+
+/** What a handler gets besides its arguments. */
+export interface TaskContext {
+  /** Task id (`<local>@<queue>`). */
+  id: string;
+  queue: string;
+  /** Attempt number, from 1. */
+  attempt: number;
+  /** Aborted when the task should stop (time limit, shutdown). */
+  signal: AbortSignal;
+  /** Logger bound to this task's id, name, queue and attempt. */
+  log: Logger;
+}
+
+/** A task's definition: name, argument schema, handler and defaults. */
+export interface TaskDefinition<S extends StandardSchemaV1, R> {
+  /** Unique name, e.g. `email.send`; this is what messages carry. */
+  name: string;
+  /** Schema of the arguments (zod, valibot, arktype... any Standard Schema). */
+  schema: S;
+  /** Runs the task; its return value (JSON) is the result, a thrown error the failure. */
+  handler: (args: InferOutput<S>, ctx: TaskContext) => Promise<R> | R;
+  /** Default queue (default `default`). */
+  queue?: string;
+  /** Most attempts in all, including the first (default 1: no retry). */
+  maxAttempts?: number;
+  /** Delay between attempts (default exponential from 1 s, capped at 1 h, with jitter). */
+  backoff?: Backoff;
+  /** Retry only these errors (classes, or a predicate); others go straight to the dead letters. */
+  retryOn?: RetryOn;
+  /** Hard time limit of one attempt: past it the attempt is failed and the worker moves on. */
+  timeLimit?: Duration;
+  /** Soft time limit: past it `ctx.signal` is aborted so the handler can stop cleanly. */
+  softTimeLimit?: Duration;
+}
+
+/** Task names: 1-128 of letters, digits, `_ . : -`, starting with a letter or digit. */
+const TASK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
+const backoff = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('exponential'),
+    delay: duration().optional(),
+    maxDelay: duration().optional(),
+    jitter: z.boolean().optional(),
+  }),
+  z.strictObject({ type: z.literal('fixed'), delay: duration(), jitter: z.boolean().optional() }),
+]);
+
+const retryOn = z.custom<RetryOn>().superRefine((value, ctx) => {
+  if (Array.isArray(value)) {
+    if (!value.every((c) => typeof c === 'function')) {
+      ctx.addIssue({ code: 'custom', message: 'must be an array of error classes' });
+    }
+  } else if (typeof value !== 'function') {
+    ctx.addIssue({ code: 'custom', message: 'must be an array of error classes or a predicate' });
+  } else if ((value as { prototype?: unknown }).prototype instanceof Error) {
+    ctx.addIssue({ code: 'custom', message: 'is an error class; wrap it in an array: retryOn: [MyError]' });
+  }
+});
+
+const schema = z.strictObject({
+  name: z.string().superRefine((name, ctx) => {
+    if (!TASK_NAME.test(name)) {
+      ctx.addIssue({ code: 'custom', message: `${quote(name)} is not a task name (1-128 of A-Z a-z 0-9 _ . : -)` });
+    }
+  }),
+  schema: z.custom(isStandardSchema, 'must be a schema (zod, valibot... any Standard Schema)'),
+  handler: z.custom((v) => typeof v === 'function', 'must be a function'),
+  queue: z.string().optional(),
+  maxAttempts: integer(1).optional(),
+  backoff: backoff.optional(),
+  retryOn: retryOn.optional(),
+  timeLimit: duration().optional(),
+  softTimeLimit: duration().optional(),
+});
+
+/** Checks a task definition; throws an `E_CONFIG` error naming every bad field. */
+export function checkDefinition(definition: unknown): void {
+  const name = (definition as { name?: unknown } | null)?.name;
+  parseOptions(schema, definition, `task definition ${quote(name)}`);
+}

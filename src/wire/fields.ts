@@ -1,0 +1,42 @@
+/**
+ * The names on the wire: consumer group and stream field names. TypeScript imports them from here;
+ * Lua scripts spell them as `$NAME` tokens that the script catalogue replaces with these values when
+ * it loads a script (see src/scripts/catalogue.ts), so no literal is written twice.
+ */
+
+/** Stream consumer group every tasuki worker of a queue reads through. */
+export const GROUP = 'tasuki';
+
+/**
+ * The message format this version of tasuki writes and reads. The format is carried by the stream
+ * field's name: version 1 is field `m`, version n > 1 is field `m<n>`. A worker that meets a higher
+ * version leaves the entry for a newer worker (see docs/reliability.md, "rolling deploys").
+ */
+export const MESSAGE_VERSION = 1;
+
+/** Stream field of a queue entry holding the message (format {@link MESSAGE_VERSION}). */
+export const MESSAGE_FIELD = 'm';
+
+/** Stream field of a dead-letter entry holding the dead letter (JSON). */
+export const DEAD_FIELD = 'd';
+
+/** Completion event field: space-separated local ids of the tasks that finished. */
+export const EVENT_IDS_FIELD = 'f';
+
+/** Completion event field (small batches only): their records, one JSON per line, in id order. */
+export const EVENT_RECORDS_FIELD = 'r';
+
+/** Every token a Lua script may use, by name (`$MESSAGE_FIELD` in a script). */
+export const LUA_TOKENS: Readonly<Record<string, string>> = {
+  GROUP,
+  MESSAGE_FIELD,
+  DEAD_FIELD,
+  EVENT_IDS_FIELD,
+  EVENT_RECORDS_FIELD,
+};
+
+/** The value of a stream entry's field, or `undefined`. */
+export function fieldValue(fields: readonly string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}

@@ -1,0 +1,105 @@
+/**
+ * The fetch loop of a worker: reads deliveries in batches of half its capacity, with up to two reads
+ * in flight, so the next batch is on its way while the current one runs (no idle round trip).
+ */
+import type { Broker, Delivery } from '../broker/broker.js';
+import type { Logger } from '../log/logger.js';
+import { Incident } from '../util/incident.js';
+
+/** What the fetch loop needs from its worker. */
+export interface FetchHost {
+  readonly name: string;
+  readonly queues: readonly string[];
+  /** Deliveries held now. */
+  heldCount(): number;
+  /** New deliveries: hold them and start what can start. */
+  deliver(deliveries: Delivery[]): void;
+  /** The broker could not be read (it is down, or refused). */
+  outage(): void;
+}
+
+/** Pause after a failed read before the next, ms. */
+const READ_RETRY_MS = 500;
+
+export class Fetcher {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly reads = new Set<Promise<void>>();
+  private wakeUp: (() => void) | undefined;
+  private readonly incident: Incident;
+  private readonly batch: number;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly host: FetchHost,
+    log: Logger,
+    private readonly capacity: number,
+    private readonly blockMs: number,
+  ) {
+    this.incident = new Incident(log, 'fetching tasks');
+    this.batch = Math.max(1, Math.ceil(capacity / 2));
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Lets a loop waiting for room look again. */
+  wake(): void {
+    const wake = this.wakeUp;
+    this.wakeUp = undefined;
+    wake?.();
+  }
+
+  private async run(): Promise<void> {
+    let reserved = 0;
+    while (this.running) {
+      const held = this.host.heldCount();
+      const room = this.capacity - held - reserved;
+      const idle = held === 0 && reserved === 0;
+      if (this.reads.size >= 2 || room <= 0 || (room < this.batch && !idle)) {
+        await new Promise<void>((resolve) => (this.wakeUp = resolve));
+        continue;
+      }
+      const count = Math.min(room, this.batch);
+      reserved += count;
+      const read = this.read(count).finally(() => {
+        reserved -= count;
+        this.reads.delete(read);
+        this.wake();
+      });
+      this.reads.add(read);
+    }
+    await Promise.all(this.reads);
+  }
+
+  private async read(count: number): Promise<void> {
+    let deliveries: Delivery[];
+    try {
+      deliveries = await this.broker.fetch(this.host.queues, this.host.name, count, this.blockMs);
+      this.incident.ok();
+    } catch (err) {
+      if (!this.running) return;
+      this.incident.fail(err);
+      this.host.outage();
+      await new Promise((r) => setTimeout(r, READ_RETRY_MS));
+      return;
+    }
+    if (deliveries.length) this.host.deliver(deliveries);
+  }
+
+  /** Stops fetching: interrupts the reads in flight and waits for the loop to end. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake();
+    // Interrupt until no read is left (a second read waits behind the first on one connection).
+    while (this.reads.size > 0) {
+      await this.broker.interruptFetch().catch(() => undefined);
+      await Promise.race([Promise.all(this.reads), new Promise((r) => setTimeout(r, 20))]);
+    }
+    await this.loop;
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * What a worker holds: every delivery from the moment it is fetched until its outcome is recorded
+ * (not merely until its handler returns), so its claim is renewed all that time and no other worker
+ * takes over a task whose outcome is only waiting for Redis.
+ */
+import type { Delivery } from '../broker/broker.js';
+import type { TaskMessage } from '../wire/message.js';
+
+/** A delivery a worker holds, with what its attempt learns about it. */
+export interface Held extends Delivery {
+  /** Made when the handler first reads `ctx.signal`. */
+  controller?: AbortController;
+  /** Why the attempt was aborted, if it was (before or after the handler read its signal). */
+  abortReason?: Error;
+  /** Decoded message, once decoded. */
+  message?: TaskMessage;
+}
+
+/** Aborts a held delivery's handler (now, or as soon as it looks at its signal). */
+export function abortHeld(held: Held, reason: Error): void {
+  held.abortReason = reason;
+  held.controller?.abort(reason);
+}
+
+/** The signal of a held delivery's attempt, made on first use. */
+export function signalOf(held: Held): AbortSignal {
+  if (!held.controller) {
+    held.controller = new AbortController();
+    if (held.abortReason) held.controller.abort(held.abortReason);
+  }
+  return held.controller.signal;
+}
+
+export class Holdings {
+  private readonly byQueue = new Map<string, Map<string, Held>>();
+  /** Fetched and not started, oldest first. */
+  private readonly ready: Held[] = [];
+  /** Deliveries that must not be recorded: lost to another worker, or handed back. */
+  private readonly dropped = new WeakSet<Held>();
+  private total = 0;
+
+  constructor(queues: readonly string[]) {
+    for (const q of queues) this.byQueue.set(q, new Map());
+  }
+
+  /** Deliveries held: waiting to run, running, or waiting for their outcome to be recorded. */
+  get count(): number {
+    return this.total;
+  }
+
+  get readyCount(): number {
+    return this.ready.length;
+  }
+
+  has(queue: string, entry: string): boolean {
+    return this.byQueue.get(queue)?.has(entry) ?? false;
+  }
+
+  get(queue: string, entry: string): Held | undefined {
+    return this.byQueue.get(queue)?.get(entry);
+  }
+
+  /** Entry ids held for a queue. */
+  entries(queue: string): string[] {
+    return [...(this.byQueue.get(queue)?.keys() ?? [])];
+  }
+
+  /** Every held delivery. */
+  all(): Held[] {
+    return [...this.byQueue.values()].flatMap((m) => [...m.values()]);
+  }
+
+  /** Takes a new delivery; it waits to run. */
+  take(held: Held): void {
+    const map = this.byQueue.get(held.queue);
+    if (!map || map.has(held.entry)) return;
+    map.set(held.entry, held);
+    this.total++;
+    this.ready.push(held);
+  }
+
+  /** The next delivery to run, if any. */
+  next(): Held | undefined {
+    return this.ready.shift();
+  }
+
+  /** Every delivery not started yet, removed from the ready list (they stay held). */
+  takeUnstarted(): Held[] {
+    return this.ready.splice(0);
+  }
+
+  /** True when the delivery was dropped and its outcome must not be recorded. */
+  isDropped(held: Held): boolean {
+    return this.dropped.has(held);
+  }
+
+  /** Lets go of a delivery whose outcome is recorded (or that was left for another worker). */
+  release(held: Held): void {
+    if (this.byQueue.get(held.queue)?.delete(held.entry)) this.total--;
+  }
+
+  /** Lets go of a delivery and aborts its attempt: its outcome will not be recorded here. */
+  drop(held: Held, reason: Error): void {
+    this.dropped.add(held);
+    this.release(held);
+    const i = this.ready.indexOf(held);
+    if (i >= 0) this.ready.splice(i, 1);
+    abortHeld(held, reason);
+  }
+}
