@@ -17,12 +17,20 @@ ARGV[7..] tasks     six values per task: entry id, task id ("" when it is the en
                     a "+" after it ("done+") says the task id is parked and its field must go.
 Returns: the number of entries acknowledged.
 ]]
+local n = (#ARGV - 6) / 6
 local entries = {}
+for i = 1, n do
+  entries[i] = ARGV[6 + (i - 1) * 6 + 1]
+end
+-- Ack and delete first. At maxmemory Redis refuses a script whose first write is a command that
+-- may grow memory (SET, XADD) but lets the rest run once the script has written: XACK and XDEL free
+-- memory, so a full Redis still records finished tasks and drains instead of stalling.
+local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(entries))
+redis.call('XDEL', KEYS[1], unpack(entries))
 local ids = {}
 local unpark = {}
 local dead = 0
 local records = {}
-local n = (#ARGV - 6) / 6
 for i = 1, n do
   local base = 6 + (i - 1) * 6
   local id = ARGV[base + 2]
@@ -30,7 +38,6 @@ for i = 1, n do
     id = ARGV[base + 1]
   end
   local outcome = ARGV[base + 4]
-  entries[i] = ARGV[base + 1]
   ids[i] = id
   redis.call('SET', KEYS[5 + i], ARGV[base + 3], 'PX', ARGV[2])
   records[i] = ARGV[base + 3]
@@ -47,8 +54,6 @@ for i = 1, n do
     end
   end
 end
-local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(entries))
-redis.call('XDEL', KEYS[1], unpack(entries))
 if #unpark > 0 then
   redis.call('HDEL', KEYS[3], unpack(unpark))
 end

@@ -9,13 +9,15 @@ Returns: {moved, next} where next is the due time (ms) of the earliest task left
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local moved = 0
 for _, id in ipairs(due) do
+  -- ZREM first: at maxmemory Redis lets a script's later writes through once it has written, and
+  -- promotion only moves a message from the parked hash to the stream.
+  redis.call('ZREM', KEYS[1], id)
   local message = redis.call('HGET', KEYS[2], id)
   if message and string.sub(message, 1, 1) ~= '=' then
     local entry = redis.call('XADD', KEYS[3], '*', '$MESSAGE_FIELD', message)
     redis.call('HSET', KEYS[2], id, '=' .. entry)
     moved = moved + 1
   end
-  redis.call('ZREM', KEYS[1], id)
 end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if first[2] then
