@@ -35,13 +35,18 @@ export interface AppOptions {
 
 const queueName = z.string().superRefine((name, ctx) => {
   if (!QUEUE_NAME.test(name)) {
-    ctx.addIssue({ code: 'custom', message: `${quote(name)} is not a valid queue name (1-64 of A-Z a-z 0-9 _ . -)` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `${quote(name)} is not a valid queue name (1-64 of A-Z a-z 0-9 _ . -)`,
+    });
   }
 });
 
 const schema = z.strictObject({
   redis: z.string().optional(),
-  redisOptions: z.custom<RedisOptions>((v) => typeof v === 'object' && v !== null, 'must be an object').optional(),
+  redisOptions: z
+    .custom<RedisOptions>((v) => typeof v === 'object' && v !== null, 'must be an object')
+    .optional(),
   connectAttempts: integer(1).optional(),
   // The keyspace checks the prefix itself (src/keys/registry.ts).
   prefix: z.string().default('tsk'),

@@ -78,7 +78,12 @@ export class RedisStreamsBroker implements Broker {
     }
   }
 
-  async fetch(queues: readonly string[], consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
+  async fetch(
+    queues: readonly string[],
+    consumer: string,
+    count: number,
+    blockMs: number,
+  ): Promise<Delivery[]> {
     const streams = queues.map((q) => this.stream(q));
     let reply: ReadReply;
     try {
@@ -96,7 +101,8 @@ export class RedisStreamsBroker implements Broker {
       )) as ReadReply;
     } catch (err) {
       // A group deleted under us (FLUSHALL, a restart without persistence): make it again.
-      if (err instanceof Error && err.message.includes('NOGROUP')) await this.prepare(queues).catch(() => undefined);
+      if (err instanceof Error && err.message.includes('NOGROUP'))
+        await this.prepare(queues).catch(() => undefined);
       throw err;
     }
     if (!reply) return [];
@@ -139,7 +145,10 @@ export class RedisStreamsBroker implements Broker {
   }
 
   renew(queue: string, consumer: string, entries: readonly string[]): Promise<string[]> {
-    return scripts.run(this.redis, scripts.heartbeat({ stream: this.stream(queue) }, { group: GROUP, consumer, entries }));
+    return scripts.run(
+      this.redis,
+      scripts.heartbeat({ stream: this.stream(queue) }, { group: GROUP, consumer, entries }),
+    );
   }
 
   async reclaim(queue: string, consumer: string, idleMs: number, count: number): Promise<Delivery[]> {
@@ -147,7 +156,12 @@ export class RedisStreamsBroker implements Broker {
       this.redis,
       scripts.reclaim({ stream: this.stream(queue) }, { group: GROUP, consumer, idleMs, count }),
     );
-    return taken.map(([entry, fields, deliveries]) => ({ queue, entry, fields, deliveries: Number(deliveries) }));
+    return taken.map(([entry, fields, deliveries]) => ({
+      queue,
+      entry,
+      fields,
+      deliveries: Number(deliveries),
+    }));
   }
 
   handBack(queue: string, consumer: string, tasks: readonly HandBack[]): Promise<number> {

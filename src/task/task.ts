@@ -9,12 +9,7 @@ import { delayedLocalId, formatTaskId } from '../wire/ids.js';
 import { MESSAGE_FIELD } from '../wire/fields.js';
 import { encodeMessage } from '../wire/message.js';
 import { resolveOptions, type EnqueueOptions, type ResolvedOptions } from './enqueue-options.js';
-import {
-  validate,
-  type Checked,
-  type InferInput,
-  type StandardSchemaV1,
-} from './schema.js';
+import { validate, type Checked, type InferInput, type StandardSchemaV1 } from './schema.js';
 import type { TaskInfo } from '../results/lookup.js';
 import type { TaskDefinition } from './definition.js';
 
@@ -55,7 +50,7 @@ export class TaskHandle<R = unknown> {
 
   /** Prints as `TaskHandle { id, queue, task, created }`, not the app behind it. */
   [inspect.custom](): string {
-    return `TaskHandle ${inspect({ id: this.id, queue: this.queue, task: this.task, created: this.created })}`;
+    return `TaskHandle ${inspect(this.toJSON(), { breakLength: Infinity })}`;
   }
 
   toJSON(): { id: string; queue: string; task: string; created: boolean } {

@@ -27,7 +27,10 @@ export function encodeDeadLetter(letter: StoredDeadLetter): string {
  * What can be read of a dead-letter entry's fields; an unreadable entry gives an empty object and
  * the raw text, so the tools still show it.
  */
-export function parseDeadLetter(fields: readonly string[]): { letter: Partial<StoredDeadLetter>; raw: string } {
+export function parseDeadLetter(fields: readonly string[]): {
+  letter: Partial<StoredDeadLetter>;
+  raw: string;
+} {
   const raw = fieldValue(fields, DEAD_FIELD) ?? '{}';
   try {
     const value: unknown = JSON.parse(raw);

@@ -9,7 +9,13 @@ import { validate } from '../task/schema.js';
 import { backoffDelay, isRetryable, RETRY_LATER_MAX_ATTEMPTS, RetryLater } from '../task/retry.js';
 import type { Task } from '../task/task.js';
 import { encodeDeadLetter } from '../wire/dead-letter.js';
-import { decodeMessage, messageOf, NewerFormatError, reencodeMessage, type TaskMessage } from '../wire/message.js';
+import {
+  decodeMessage,
+  messageOf,
+  NewerFormatError,
+  reencodeMessage,
+  type TaskMessage,
+} from '../wire/message.js';
 import { encodeRecord, toStoredError, type DeadReason, type TaskRecord } from '../wire/record.js';
 import { callHandler, type AttemptIdentity } from './context.js';
 import type { Held } from './holdings.js';
@@ -71,7 +77,12 @@ function recordOf(run: Run, state: TaskRecord['state']): TaskRecord {
   };
 }
 
-function finished(run: Run, record: TaskRecord, outcome: Attempt['outcome'], encoded = encodeRecord(record)): Attempt {
+function finished(
+  run: Run,
+  record: TaskRecord,
+  outcome: Attempt['outcome'],
+  encoded = encodeRecord(record),
+): Attempt {
   return { held: run.held, local: run.local, parked: run.parked, record, encoded, outcome };
 }
 
@@ -157,7 +168,9 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
   const task = tasks.getTaskDefinition(msg.name);
   if (!task) {
     const err = new UnknownTaskError(msg.name, tasks.taskNames());
-    return s.unknownTasks === 'release' ? release(run, 'unknown-task', err, s) : dead(run, 'unknown-task', err);
+    return s.unknownTasks === 'release'
+      ? release(run, 'unknown-task', err, s)
+      : dead(run, 'unknown-task', err);
   }
   let checked = validate(task.definition.schema, msg.args);
   if (checked instanceof Promise) checked = await checked;
@@ -203,6 +216,10 @@ function failed(task: Task, run: Run, msg: TaskMessage, err: unknown): Attempt {
   const attempt = finished(run, record, 'retry');
   attempt.parked = true;
   attempt.due = record.retryAt;
-  attempt.payload = reencodeMessage(msg, { id: run.local, attempt: run.attempt + 1, expiresAt: msg.expiresAt });
+  attempt.payload = reencodeMessage(msg, {
+    id: run.local,
+    attempt: run.attempt + 1,
+    expiresAt: msg.expiresAt,
+  });
   return attempt;
 }

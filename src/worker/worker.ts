@@ -97,7 +97,8 @@ export class Worker implements ClaimHost, FetchHost {
 
   /** Connects, makes sure each queue can be served (its consumer group exists), and starts fetching. */
   start(): Promise<void> {
-    if (this.stopping) return Promise.reject(new TasukiError('E_CONFIG', 'this worker was stopped; create a new one'));
+    if (this.stopping)
+      return Promise.reject(new TasukiError('E_CONFIG', 'this worker was stopped; create a new one'));
     this.starting ??= this.startParts().catch((err: unknown) => {
       this.starting = undefined;
       throw err;
@@ -138,7 +139,13 @@ export class Worker implements ClaimHost, FetchHost {
         heartbeat,
         reclaimer,
         new Promoter(broker, this.queues, this.log, o.promoteIntervalMs),
-        new ConsumerSweeper(broker, this.queues, this.log, Math.max(CONSUMER_IDLE_MS, 10 * o.claimIdleMs), CONSUMER_IDLE_MS / 4),
+        new ConsumerSweeper(
+          broker,
+          this.queues,
+          this.log,
+          Math.max(CONSUMER_IDLE_MS, 10 * o.claimIdleMs),
+          CONSUMER_IDLE_MS / 4,
+        ),
       ],
     };
     for (const loop of this.parts.loops) loop.start();
@@ -171,7 +178,9 @@ export class Worker implements ClaimHost, FetchHost {
 
   /** @internal Room for more deliveries (for the reclaimer). */
   room(): number {
-    return this.parts && !this.stopping ? this.options.concurrency + this.options.prefetch - this.holdings.count : 0;
+    return this.parts && !this.stopping
+      ? this.options.concurrency + this.options.prefetch - this.holdings.count
+      : 0;
   }
 
   /** @internal The broker could not be read: hold reclaims until owners had time to renew. */
@@ -324,7 +333,10 @@ export class Worker implements ClaimHost, FetchHost {
     let abandoned: string[] = [];
     if (this.active > 0) {
       const timedOut = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(true), Math.max(0, this.options.graceMs - (Date.now() - started)));
+        const timer = setTimeout(
+          () => resolve(true),
+          Math.max(0, this.options.graceMs - (Date.now() - started)),
+        );
         this.idle = () => {
           clearTimeout(timer);
           resolve(false);
@@ -335,12 +347,19 @@ export class Worker implements ClaimHost, FetchHost {
         const running = this.holdings.all().filter((h) => !this.finishedAttempts.has(h));
         abandoned = await this.handBack(running).catch(() => []);
         if (abandoned.length) {
-          this.log.warn({ tasks: abandoned }, 'tasks still running after the grace period were aborted and handed back');
+          this.log.warn(
+            { tasks: abandoned },
+            'tasks still running after the grace period were aborted and handed back',
+          );
         }
       }
     }
     const drained = await parts.completer.drain();
-    if (!drained) this.log.error({ backlog: parts.completer.backlog }, 'could not record every finished task before stopping; they run again after claimIdle');
+    if (!drained)
+      this.log.error(
+        { backlog: parts.completer.backlog },
+        'could not record every finished task before stopping; they run again after claimIdle',
+      );
     await Promise.all(parts.loops.map((loop) => loop.stop()));
     await parts.broker.close();
     this.log.info(
