@@ -1,3 +1,8 @@
+/**
+ * The app: `tasuki()` reads the options and wires the parts together — tasks, the result waiter,
+ * dead letters, locks — handing each the narrow host interface it declares. It holds no logic of
+ * its own beyond that, so new parts plug in here without growing it.
+ */
 import type { ChainableCommander, Redis } from 'ioredis';
 import { connect } from '../connection/connect.js';
 import { execTransaction } from '../connection/transaction.js';

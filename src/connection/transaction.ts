@@ -1,3 +1,4 @@
+/** Pipelines and MULTIs whose failure says what was being done and that nothing was written. */
 import type { ChainableCommander } from 'ioredis';
 import { redisError, TasukiError } from '../errors.js';
 

@@ -1,3 +1,7 @@
+/**
+ * Dead letters: the tasks that failed for good, kept per queue (bounded by length and age) so people
+ * can list, show, retry and purge them. The format on the wire is src/wire/dead-letter.ts.
+ */
 import type { Redis } from 'ioredis';
 import { OptionsError, TasukiError, UnknownQueueError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';

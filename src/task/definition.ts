@@ -69,7 +69,10 @@ const retryOn = z.custom<RetryOn>().superRefine((value, ctx) => {
 const schema = z.strictObject({
   name: z.string().superRefine((name, ctx) => {
     if (!TASK_NAME.test(name)) {
-      ctx.addIssue({ code: 'custom', message: `${quote(name)} is not a task name (1-128 of A-Z a-z 0-9 _ . : -)` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `${quote(name)} is not a task name (1-128 of A-Z a-z 0-9 _ . : -)`,
+      });
     }
   }),
   schema: z.custom(isStandardSchema, 'must be a schema (zod, valibot... any Standard Schema)'),

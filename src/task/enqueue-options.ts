@@ -1,3 +1,4 @@
+/** Enqueue options (delay, ETA, expiry, idempotency key, queue): checked against each other, resolved to absolute times. */
 import { OptionsError, UnknownQueueError, type FieldIssue } from '../errors.js';
 import type { Duration } from '../util/duration.js';
 import { toMs } from '../util/duration.js';

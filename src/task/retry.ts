@@ -1,3 +1,4 @@
+/** The retry policy of a task: backoff between attempts, which errors retry, and `RetryLater`. */
 import type { Duration } from '../util/duration.js';
 import { toMs } from '../util/duration.js';
 

@@ -1,3 +1,4 @@
+/** Argument schemas: any Standard Schema (zod, valibot, arktype...), validated sync or async. */
 import type { FieldIssue } from '../errors.js';
 
 /**

@@ -1,3 +1,8 @@
+/**
+ * Tasks as a producer sees them: `Task.enqueue` / `enqueueMany` check arguments and options before
+ * anything reaches Redis, then write each task with one command; `TaskHandle` waits for and looks up
+ * the task it names.
+ */
 import { inspect } from 'node:util';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { execTransaction } from '../connection/transaction.js';

@@ -1,3 +1,4 @@
+/** Logging a failing operation once per incident, not once per attempt. */
 import type { Logger } from '../log/logger.js';
 
 /**

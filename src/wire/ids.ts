@@ -1,3 +1,4 @@
+/** Task ids: `<local>@<queue>`, so any process can find a task from its id alone. */
 import { randomBytes } from 'node:crypto';
 import { TasukiError } from '../errors.js';
 

@@ -1,3 +1,7 @@
+/**
+ * The message codec: what a queue entry carries, encoded compactly so a waiting task costs Redis
+ * little more than its arguments. Part of the wire contract (see docs/architecture.md).
+ */
 import { TasukiError } from '../errors.js';
 import { MESSAGE_FIELD, MESSAGE_VERSION } from './fields.js';
 

@@ -1,3 +1,4 @@
+/** Promotion of due delayed tasks and retries, run by every worker. */
 import type { Broker } from '../broker/broker.js';
 import type { Logger } from '../log/logger.js';
 import { BackgroundLoop } from '../util/loop.js';
