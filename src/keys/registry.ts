@@ -1,4 +1,5 @@
 import { TasukiError } from '../errors.js';
+import { quote } from '../util/options.js';
 import { keyPart } from './part.js';
 
 /** Redis data type a key holds. */
@@ -67,7 +68,11 @@ export class KeyDef<Pattern extends string = string> {
       const name = this.params[i] as string;
       const v = values[name];
       if (typeof v !== 'string') {
-        throw new TasukiError('E_KEY', `key "${this.spec.id}" needs parameter "${name}"`);
+        const got = v === undefined ? 'it is missing' : `got ${quote(v)}`;
+        throw new TasukiError(
+          'E_KEY',
+          `key ${quote(this.spec.id)} needs parameter ${quote(name)} as a string; ${got}`,
+        );
       }
       out += keyPart(v) + (this.pieces[i + 1] ?? '');
     }
@@ -78,6 +83,11 @@ export class KeyDef<Pattern extends string = string> {
   matches(name: string): boolean {
     return this.regex.test(name);
   }
+}
+
+/** A bad declaration value as the message shows it: numbers as they are (NaN stays NaN), else quoted. */
+function shown(v: unknown): string {
+  return typeof v === 'number' ? String(v) : quote(v);
 }
 
 function escapeRegex(s: string): string {
@@ -97,7 +107,7 @@ export class Keyspace {
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(prefix)) {
       throw new TasukiError(
         'E_KEY',
-        `key prefix "${prefix}" is invalid: use 1-32 letters, digits, "_" or "-"`,
+        `key prefix ${quote(prefix)} is invalid: use 1-32 letters, digits, "_" or "-"`,
       );
     }
     this.prefix = prefix;
@@ -106,23 +116,29 @@ export class Keyspace {
   /** Declares a key. Throws `E_KEY` when the declaration is incomplete or its id is taken. */
   define<P extends string>(spec: KeySpec<P>): KeyDef<P> {
     const problems: string[] = [];
-    if (!/^[a-z][a-z0-9_.-]*$/i.test(spec.id)) problems.push('id must be a word like "queue.stream"');
+    if (typeof spec.id !== 'string' || !/^[a-z][a-z0-9_.-]{0,63}$/i.test(spec.id)) {
+      problems.push(
+        'id must be a word like "queue.stream" (letters, digits, ".", "_", "-"; up to 64 characters)',
+      );
+    }
     if (!spec.owner?.trim()) problems.push('owner is required');
-    if (!Number.isInteger(spec.version) || spec.version < 1) problems.push('version must be an integer >= 1');
+    if (!Number.isInteger(spec.version) || spec.version < 1) {
+      problems.push(`version must be an integer >= 1, not ${shown(spec.version)}`);
+    }
     const hasTtl = spec.ttlMs !== undefined;
     const hasReason = Boolean(spec.noTtlReason?.trim());
     if (hasTtl === hasReason) problems.push('give exactly one of ttlMs and noTtlReason');
     if (hasTtl && !(Number.isInteger(spec.ttlMs) && (spec.ttlMs as number) > 0)) {
-      problems.push('ttlMs must be a positive integer');
+      problems.push(`ttlMs must be a positive integer, not ${shown(spec.ttlMs)}`);
     }
     if (!(Number.isInteger(spec.maxBytes) && spec.maxBytes > 0))
-      problems.push('maxBytes must be a positive integer');
+      problems.push(`maxBytes must be a positive integer, not ${shown(spec.maxBytes)}`);
     if (!spec.purpose?.trim()) problems.push('purpose is required');
-    if (/\s/.test(spec.pattern) || spec.pattern === '')
-      problems.push('pattern must be non-empty, without spaces');
-    if (this.defs.has(spec.id)) problems.push(`id "${spec.id}" is already declared`);
+    if (typeof spec.pattern !== 'string' || /\s/.test(spec.pattern) || spec.pattern === '')
+      problems.push(`pattern must be non-empty, without spaces, not ${quote(spec.pattern)}`);
+    if (this.defs.has(spec.id)) problems.push(`id ${quote(spec.id)} is already declared`);
     if (problems.length) {
-      throw new TasukiError('E_KEY', `key declaration "${spec.id}" is invalid: ${problems.join('; ')}`);
+      throw new TasukiError('E_KEY', `key declaration ${quote(spec.id)} is invalid: ${problems.join('; ')}`);
     }
     const def = new KeyDef(this.prefix, spec);
     this.defs.set(spec.id, def);

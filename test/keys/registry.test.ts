@@ -62,6 +62,50 @@ test('a missing pattern parameter is a clear E_KEY error', () => {
   );
 });
 
+test('errors quote bad input as a bounded prefix: key parts, prefixes, ids, numbers', () => {
+  const def = new Keyspace('app').define({ ...spec(), pattern: 'a:<x>:<y>' as const });
+  assert.throws(
+    () => def.key({ x: '1' } as unknown as Record<'x' | 'y', string>),
+    isKeyError(/^key "app\.thing" needs parameter "y" as a string; it is missing$/),
+  );
+  // A part that is not a string (an untyped caller passing the upload itself) is quoted, cut short.
+  const upload = { data: 'A'.repeat(10 * 1024) };
+  assert.throws(
+    () => def.key({ x: '1', y: upload } as unknown as Record<'x' | 'y', string>),
+    (err: unknown) => {
+      assert.ok(err instanceof TasukiError);
+      assert.equal(
+        err.message,
+        `key "app.thing" needs parameter "y" as a string; got {"data":"${'A'.repeat(71)}… (10251 characters)`,
+      );
+      return true;
+    },
+  );
+  assert.throws(
+    () => new Keyspace('p'.repeat(10_000)),
+    isKeyError(/^key prefix "p{79}… \(10002 characters\) is invalid: use 1-32 letters/),
+  );
+  const space = new Keyspace('app');
+  assert.throws(
+    () => space.define(spec({ id: 'i'.repeat(10_000) })),
+    (err: unknown) => {
+      assert.ok(err instanceof TasukiError);
+      assert.ok(err.message.length < 300, `${err.message.length} characters`);
+      assert.match(
+        err.message,
+        /^key declaration "i{79}… \(10002 characters\) is invalid: id must be a word/,
+      );
+      return true;
+    },
+  );
+  assert.throws(
+    () => space.define(spec({ version: 1.5, ttlMs: -1, maxBytes: Number.NaN, pattern: 'a b' })),
+    isKeyError(
+      /^key declaration "app\.thing" is invalid: version must be an integer >= 1, not 1\.5; ttlMs must be a positive integer, not -1; maxBytes must be a positive integer, not NaN; pattern must be non-empty, without spaces, not "a b"$/,
+    ),
+  );
+});
+
 test('a declaration may set its own prefix', () => {
   const def = new Keyspace('app').define(spec({ prefix: 'legacy' }));
   assert.equal(def.key({ id: '7' }), 'legacy:v1:thing:7');
