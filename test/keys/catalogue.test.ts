@@ -57,9 +57,61 @@ test('one row per declaration, in declaration order, with the full pattern', () 
   assert.equal(catalogueRows([s, s]).length, catalogueRows(s).length);
 });
 
-test('JSON is the rows', () => {
-  const rows = catalogueRows(space());
-  assert.deepEqual(JSON.parse(renderCatalogue(rows, 'json')), rows);
+test('JSON: one object per key, fields in catalogue order, TTL in ms or null with the reason', () => {
+  const json = renderCatalogue(catalogueRows(space()), 'json');
+  assert.ok(json.startsWith('[\n  {\n    "id": "queues",\n    "pattern": "acme:v1:queues",\n'), json);
+  assert.ok(
+    json.endsWith(
+      [
+        '  {',
+        '    "id": "billing.invoice",',
+        '    "pattern": "bill:v3:invoice:<id>",',
+        '    "owner": "billing",',
+        '    "version": 3,',
+        '    "type": "hash",',
+        '    "ttlMs": 5400000,',
+        '    "noTtlReason": null,',
+        '    "codec": "hash: a | b",',
+        '    "maxBytes": 1536,',
+        '    "purpose": "An invoice being drafted."',
+        '  }',
+        ']',
+        '',
+      ].join('\n'),
+    ),
+  );
+  const parsed = JSON.parse(json) as Record<string, unknown>[];
+  assert.deepEqual(
+    parsed.find((r) => r['id'] === 'queue.stream'),
+    {
+      id: 'queue.stream',
+      pattern: 'acme:v1:{q:<queue>}:stream',
+      owner: 'tasuki/queue',
+      version: 1,
+      type: 'stream',
+      ttlMs: null,
+      noTtlReason:
+        'lives as long as its queue; each entry is deleted when its task finishes, so it holds only waiting and running tasks',
+      codec: 'stream entry: field m = JSON message',
+      maxBytes: 536_870_912,
+      purpose: 'Tasks ready to run, read by workers through the consumer group "tasuki".',
+    },
+  );
+  assert.deepEqual(
+    parsed.find((r) => r['id'] === 'task.result'),
+    {
+      id: 'task.result',
+      pattern: 'acme:v1:{q:<queue>}:r:<task>',
+      owner: 'tasuki/results',
+      version: 1,
+      type: 'string',
+      ttlMs: 86_400_000,
+      noTtlReason: null,
+      codec: 'JSON task record (state, result or error, attempts, worker, timestamps)',
+      maxBytes: 1_048_576,
+      purpose: "A task's state and result or error; TTL set by the app's resultTtl (default 24 h).",
+    },
+  );
 });
 
 test('Markdown: patterns in code spans, pipes escaped, TTL or the reason for none', () => {
