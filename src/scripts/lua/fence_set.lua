@@ -9,7 +9,7 @@ nothing done). Tokens are compared as decimal strings (length, then digits), so 
 local current = redis.call('HGET', KEYS[1], 'fence')
 local token = ARGV[1]
 if current then
-  local newer = #token > #current or (#token == #current and token >= current)
+  local newer = #token > #current or (#token == #current and token > current)
   if not newer then
     return {0, current}
   end
