@@ -182,6 +182,7 @@ interface AuditOpts {
   failOn?: string;
   limitOldest: string;
   maxKeyBytes: string;
+  unownedMaxBytes: string;
   maxFindings: string;
   fullNames?: boolean;
   progress: boolean;
@@ -194,6 +195,7 @@ async function runAudit(opts: AuditOpts): Promise<void> {
     paceMs: intOption('--pace-ms', opts.paceMs, 0),
     limitOldest: intOption('--limit-oldest', opts.limitOldest, 0),
     maxKeyBytes: intOption('--max-key-bytes', opts.maxKeyBytes, 1),
+    unownedMaxBytes: intOption('--unowned-max-bytes', opts.unownedMaxBytes, 1),
     maxFindings: intOption('--max-findings', opts.maxFindings, 0),
   };
   const { space, app } = await keyspaceFor(opts);
@@ -295,6 +297,11 @@ export function registerKeys(program: Command): void {
     )
     .option('--limit-oldest <n>', 'how many of the oldest keys to list', '10')
     .option('--max-key-bytes <n>', 'key names longer than this are reported as long-name', '256')
+    .option(
+      '--unowned-max-bytes <n>',
+      'memory budget of an undeclared key (MEMORY USAGE); larger ones are reported as over-budget',
+      '1048576',
+    )
     .option('--max-findings <n>', 'most findings listed (all are counted)', '1000')
     .option('--full-names', 'print long key names in full instead of shortened')
     .option('--no-progress', 'no progress bar (it is only drawn when stderr is a terminal)')

@@ -12,7 +12,9 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster, Redis } from 'ioredis';
-import { OptionsError, TasukiError } from '../errors.js';
+import { z } from 'zod';
+import { TasukiError } from '../errors.js';
+import { parseOptions, quote } from '../util/options.js';
 import { creationReader, type CreationReader } from './creation.js';
 import {
   familyOf,
@@ -55,8 +57,16 @@ export interface AuditOptions {
   paceMs?: number;
   /** SCAN MATCH glob, to audit only part of the keyspace (default: every key). */
   match?: string;
-  /** Key names longer than this many bytes are reported as `long-name` (default 256). */
+  /**
+   * Key names longer than this many bytes are reported as `long-name` (default 256), declared or
+   * not: a name that long carries data, as the incident's 10 KB rate-limit keys did.
+   */
   maxKeyBytes?: number;
+  /**
+   * Memory budget (MEMORY USAGE, bytes) of a key no declaration matches, which has no `maxBytes` of
+   * its own; larger undeclared keys are reported as `over-budget` (default 1 MiB, 1048576).
+   */
+  unownedMaxBytes?: number;
   /** How many of the oldest keys to report (default 10). */
   limitOldest?: number;
   /** Most findings listed in the report; all are counted (default 1000). */
@@ -77,27 +87,58 @@ export interface AuditOptions {
 const UNOWNED = '(unowned)';
 const MAX_FAMILIES = 10_000;
 
-function checkOptions(
-  o: AuditOptions,
-): Required<Pick<AuditOptions, 'count' | 'paceMs' | 'maxKeyBytes' | 'limitOldest' | 'maxFindings'>> {
-  const issues: { path: string; message: string }[] = [];
-  const int = (name: string, v: number | undefined, def: number, min: number, max: number): number => {
-    const n = v ?? def;
-    if (!Number.isInteger(n) || n < min || n > max) {
-      issues.push({ path: name, message: `${String(v)} is not an integer from ${min} to ${max}` });
+/** Default memory budget of a key no declaration matches: 1 MiB. */
+export const DEFAULT_UNOWNED_MAX_BYTES = 1024 * 1024;
+/** Default longest key name in bytes; longer names are reported as `long-name`. */
+export const DEFAULT_MAX_KEY_BYTES = 256;
+
+/** An integer option from `min` to `max`; any other value (a string too) is quoted in the message. */
+function intRange(min: number, max: number): z.ZodType<number, number> {
+  return z.unknown().superRefine((value, ctx) => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      ctx.addIssue({ code: 'custom', message: `${quote(value)} is not an integer from ${min} to ${max}` });
     }
-    return n;
-  };
-  const r = {
-    count: int('count', o.count, 200, 1, 10_000),
-    paceMs: int('paceMs', o.paceMs, 0, 0, 60_000),
-    maxKeyBytes: int('maxKeyBytes', o.maxKeyBytes, 256, 1, 512 * 1024 * 1024),
-    limitOldest: int('limitOldest', o.limitOldest, 10, 0, 10_000),
-    maxFindings: int('maxFindings', o.maxFindings, 1000, 0, 10_000_000),
-  };
-  if (issues.length) throw new OptionsError('audit options', issues);
-  return r;
+  }) as unknown as z.ZodType<number, number>;
 }
+
+/** A value `check` accepts, else an issue that quotes it and says what was `expected`. */
+function valueOf<T>(check: (v: unknown) => boolean, expected: string): z.ZodType<T, T> {
+  return z.unknown().superRefine((value, ctx) => {
+    if (!check(value)) ctx.addIssue({ code: 'custom', message: `${quote(value)} is not ${expected}` });
+  }) as unknown as z.ZodType<T, T>;
+}
+
+const isFunction = (v: unknown): boolean => typeof v === 'function';
+
+/** A creation reader; checked in place (not copied), so a reader's `this` stays what it was. */
+const readerSchema = valueOf<CreationReader>((v) => {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Partial<CreationReader>;
+  return (
+    Number.isInteger(r.headBytes) &&
+    (r.headBytes as number) >= 1 &&
+    (r.headBytes as number) <= 1024 * 1024 &&
+    typeof r.source === 'string' &&
+    typeof r.parse === 'function'
+  );
+}, 'a creation reader ({ headBytes: 1 to 1048576, source: string, parse(head) })');
+
+/** The audit's options, defaults applied; unknown options are refused (a typo would be ignored). */
+const auditOptionsSchema = z.strictObject({
+  count: intRange(1, 10_000).default(200),
+  paceMs: intRange(0, 60_000).default(0),
+  match: z.string().optional(),
+  maxKeyBytes: intRange(1, 512 * 1024 * 1024).default(DEFAULT_MAX_KEY_BYTES),
+  unownedMaxBytes: intRange(1, Number.MAX_SAFE_INTEGER).default(DEFAULT_UNOWNED_MAX_BYTES),
+  limitOldest: intRange(0, 10_000).default(10),
+  maxFindings: intRange(0, 10_000_000).default(1000),
+  fullNames: z.boolean().default(false),
+  signal: valueOf<AbortSignal>((v) => v instanceof AbortSignal, 'an AbortSignal').optional(),
+  onProgress: valueOf<(progress: AuditProgress) => void>(isFunction, 'a function').optional(),
+  readers: z.record(z.string(), readerSchema).optional(),
+});
+
+type CheckedOptions = z.output<typeof auditOptionsSchema>;
 
 /** The name as shown in a report: names over 120 bytes are cut, with their full length. */
 export function displayKey(name: Buffer, full = false): string {
@@ -242,8 +283,7 @@ class KeyAudit {
 
   constructor(
     spaces: Keyspace | readonly Keyspace[],
-    private readonly o: ReturnType<typeof checkOptions>,
-    private readonly options: AuditOptions,
+    private readonly o: CheckedOptions,
   ) {
     this.spaces = Array.isArray(spaces) ? (spaces as readonly Keyspace[]) : [spaces as Keyspace];
     this.c = new Collector(o.maxFindings, o.limitOldest);
@@ -255,7 +295,7 @@ class KeyAudit {
   }
 
   private get signal(): AbortSignal | undefined {
-    return this.options.signal;
+    return this.o.signal;
   }
 
   /** DBSIZE of every node, for the progress bar; `null` when Redis refuses it. */
@@ -273,7 +313,7 @@ class KeyAudit {
 
   /** Scans one node to the end: SCAN batch, inspect, report progress, pause. */
   async scan(node: Redis): Promise<void> {
-    const match = this.options.match ? ['MATCH', this.options.match] : [];
+    const match = this.o.match ? ['MATCH', this.o.match] : [];
     let cursor = '0';
     do {
       if (this.signal?.aborted) throw new Abort();
@@ -290,9 +330,9 @@ class KeyAudit {
       cursor = batch[0].toString();
       const fresh = batch[1].filter((k) => this.firstSight(k));
       if (fresh.length) await this.inspect(node, fresh);
-      this.options.onProgress?.({
+      this.o.onProgress?.({
         scanned: this.c.scanned,
-        totalKeys: this.options.match ? null : this.totalKeys,
+        totalKeys: this.o.match ? null : this.totalKeys,
         findings: this.c.findingCount(),
       });
       if (cursor !== '0' && this.o.paceMs > 0) {
@@ -351,7 +391,7 @@ class KeyAudit {
         idle,
       };
       this.classify(key);
-      const reader = key.def && type === 'string' ? creationReader(key.def, this.options.readers) : undefined;
+      const reader = key.def && type === 'string' ? creationReader(key.def, this.o.readers) : undefined;
       if (reader) reads.push({ key, reader });
       else this.ageFromIdle(key, IDLE_SOURCE);
     });
@@ -360,7 +400,7 @@ class KeyAudit {
 
   private base(k: Inspected): Omit<KeyFinding, 'kind' | 'detail'> {
     return {
-      key: displayKey(k.name, this.options.fullNames),
+      key: displayKey(k.name, this.o.fullNames),
       keyBytes: k.name.length,
       id: k.def?.spec.id ?? null,
       owner: k.def?.spec.owner ?? null,
@@ -384,8 +424,24 @@ class KeyAudit {
       });
     }
     if (!k.def) {
+      // No declaration: no owner, and no TTL or budget of its own, so the defaults apply.
       const text = k.name.toString('utf8');
       c.add({ ...base, kind: 'unowned', detail: unownedDetail(text, this.spaces) });
+      if (k.ttlMs === null) {
+        c.add({
+          ...base,
+          kind: 'no-ttl',
+          detail:
+            'undeclared and without a TTL: it will never expire, and nobody is known to delete it. Give it a TTL, or declare it with the reason it has none',
+        });
+      }
+      if (k.bytes !== null && k.bytes > this.o.unownedMaxBytes) {
+        c.add({
+          ...base,
+          kind: 'over-budget',
+          detail: `uses ${k.bytes} bytes; an undeclared key has the default budget of ${this.o.unownedMaxBytes} bytes (unownedMaxBytes, --unowned-max-bytes). Declare it with its own maxBytes, or find who writes it`,
+        });
+      }
       c.family(familyOf(text, k.name.length, this.o.maxKeyBytes), k.bytes, base.key);
       return;
     }
@@ -473,8 +529,9 @@ class KeyAudit {
       settings: {
         count: this.o.count,
         paceMs: this.o.paceMs,
-        match: this.options.match ?? null,
+        match: this.o.match ?? null,
         maxKeyBytes: this.o.maxKeyBytes,
+        unownedMaxBytes: this.o.unownedMaxBytes,
       },
       counts: c.counts,
       findings: c.findings,
@@ -499,7 +556,7 @@ export async function auditKeys(
   spaces: Keyspace | readonly Keyspace[],
   options: AuditOptions = {},
 ): Promise<AuditReport> {
-  const audit = new KeyAudit(spaces, checkOptions(options), options);
+  const audit = new KeyAudit(spaces, parseOptions(auditOptionsSchema, options, 'audit options', 'E_OPTIONS'));
   const startedAt = Date.now();
   const nodes = scanTargets(redis);
   try {

@@ -2,7 +2,8 @@
  * What the key audit reports: the kinds of finding, the report's shape, and the `--fail-on` rules
  * that turn findings into a failing exit code for CI.
  */
-import { OptionsError } from '../errors.js';
+import { z } from 'zod';
+import { parseOptions, quote } from '../util/options.js';
 
 /** Kinds of problem the audit reports. */
 export type FindingKind = 'unowned' | 'no-ttl' | 'over-budget' | 'long-name' | 'wrong-type';
@@ -16,7 +17,10 @@ export const FINDING_KINDS: readonly FindingKind[] = [
   'wrong-type',
 ];
 
-/** One problem with one key. A key can have several (an unowned key with a 10 KB name has two). */
+/**
+ * One problem with one key. A key gets every finding that applies: the incident's undeclared 10 KB
+ * key names with no TTL get three (`unowned`, `no-ttl`, `long-name`).
+ */
 export interface KeyFinding {
   kind: FindingKind;
   /** The key name; shortened when long unless the audit ran with `fullNames`. */
@@ -86,7 +90,14 @@ export interface AuditReport {
   totalKeys: number | null;
   startedAt: number;
   durationMs: number;
-  settings: { count: number; paceMs: number; match: string | null; maxKeyBytes: number };
+  settings: {
+    count: number;
+    paceMs: number;
+    match: string | null;
+    maxKeyBytes: number;
+    /** Memory budget of an undeclared key, in bytes (no declaration gives it one). */
+    unownedMaxBytes: number;
+  };
   /** Findings per kind (all of them, even when the list below is cut at `maxFindings`). */
   counts: Record<FindingKind, number>;
   findings: KeyFinding[];
@@ -100,30 +111,54 @@ export interface AuditReport {
   notes: string[];
 }
 
-/**
- * Parses `--fail-on`: a comma list of finding kinds, `oversize` (= over-budget and long-name), or
- * `any`. Throws `E_OPTIONS` naming an unknown word.
- */
-export function parseFailOn(value: string): FindingKind[] {
+const FAIL_ON_HINT = `use a comma list of ${FINDING_KINDS.join(', ')}, oversize (over-budget + long-name) or any`;
+
+/** Bad words quoted in one `--fail-on` error at most; the rest are counted. */
+const MAX_BAD_WORDS = 3;
+
+/** A `--fail-on` value: a comma list of kinds, `oversize` or `any`, parsed to finding kinds. */
+const failOnSchema = z.string().transform((value, ctx) => {
   const out = new Set<FindingKind>();
-  for (const raw of value.split(',')) {
-    const w = raw.trim();
-    if (!w) continue;
+  const bad: string[] = [];
+  const words = value
+    .split(',')
+    .map((w) => w.trim())
+    .filter(Boolean);
+  for (const w of words) {
     if (w === 'any') FINDING_KINDS.forEach((k) => out.add(k));
     else if (w === 'oversize') {
       out.add('over-budget');
       out.add('long-name');
     } else if ((FINDING_KINDS as readonly string[]).includes(w)) out.add(w as FindingKind);
-    else {
-      throw new OptionsError('--fail-on', [
-        {
-          path: '--fail-on',
-          message: `"${w}" is not a finding kind; use a comma list of ${FINDING_KINDS.join(', ')}, oversize (over-budget + long-name) or any`,
-        },
-      ]);
-    }
+    else bad.push(w);
+  }
+  if (bad.length) {
+    const shown = bad.slice(0, MAX_BAD_WORDS).map((w) => quote(w));
+    const more = bad.length > MAX_BAD_WORDS ? ` and ${bad.length - MAX_BAD_WORDS} more` : '';
+    const what = bad.length === 1 ? 'is not a finding kind' : 'are not finding kinds';
+    ctx.addIssue({ code: 'custom', message: `${shown.join(', ')}${more} ${what}; ${FAIL_ON_HINT}` });
+  } else if (!words.length) {
+    // An empty list (an unset CI variable) would silently fail on nothing.
+    ctx.addIssue({ code: 'custom', message: `${quote(value)} names no finding kind; ${FAIL_ON_HINT}` });
   }
   return [...out];
+});
+
+/**
+ * Parses `--fail-on`: a comma list of finding kinds, `oversize` (= over-budget and long-name), or
+ * `any`. Throws `E_OPTIONS` quoting the unknown words (a bounded prefix of each), or when the list
+ * names no kind at all.
+ *
+ * @param field - the option's name in the message (default `--fail-on`).
+ */
+export function parseFailOn(value: string, field = '--fail-on'): FindingKind[] {
+  const parsed = parseOptions(
+    z.object({ [field]: failOnSchema }),
+    { [field]: value },
+    'fail-on kinds',
+    'E_OPTIONS',
+  );
+  return parsed[field] as FindingKind[];
 }
 
 /** The kinds in `failOn` the report has findings of, in report order. */

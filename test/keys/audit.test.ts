@@ -12,7 +12,7 @@ import {
 } from '../../src/keys/audit.js';
 import { newApp, randomPrefix, useRedis } from '../support/redis.js';
 import { declareShopKeys } from './fixtures/shop-keys.js';
-import { seedGood, seedGoodAndBad, type Seeded } from './seed.js';
+import { DAY, incidentKeys, seedBlob, seedGood, seedGoodAndBad, type Seeded } from './seed.js';
 
 const server = useRedis();
 
@@ -52,19 +52,22 @@ test('finds exactly the bad keys: no TTL, unowned, 10 KB names, over budget, wro
     assert.equal(report.complete, true);
     assert.deepEqual(pairs(report), seeded.expected.map((e) => `${e.kind} ${e.key}`).sort());
     assert.deepEqual(report.counts, {
-      unowned: 4,
-      'no-ttl': 1,
-      'over-budget': 1,
+      unowned: 5,
+      'no-ttl': 5,
+      'over-budget': 2,
       'long-name': 2,
       'wrong-type': 1,
     });
     assert.equal(report.scanned, await redis.dbsize(), 'every key inspected once');
     assert.equal(report.totalKeys, report.scanned);
     // The findings say what is wrong and what to do.
-    const byKind = (k: string) => report.findings.find((f) => f.kind === k);
+    const byKind = (k: string) => report.findings.find((f) => f.kind === k && f.id !== null);
     assert.match(byKind('no-ttl')?.detail ?? '', /"shop\.rate" is declared with a TTL of 60000 ms/);
     assert.match(byKind('over-budget')?.detail ?? '', /budget of 4096 bytes/);
-    assert.match(byKind('long-name')?.detail ?? '', /key name is 10\d\d\d bytes \(limit 256\)/);
+    assert.match(
+      report.findings.find((f) => f.kind === 'long-name')?.detail ?? '',
+      /key name is 10\d\d\d bytes \(limit 256\)/,
+    );
     const leftover = report.findings.find((f) => f.kind === 'unowned' && f.key.includes(':v2:{q:'));
     assert.match(leftover?.detail ?? '', /looks like "queue\.stream" but version v2 \(declared: v1\)/);
   } finally {
@@ -142,8 +145,8 @@ test('totals per owner: keys and bytes, with unowned keys together', async () =>
   try {
     const report = await auditKeys(redis, app.keyspace);
     const owners = new Map(report.owners.map((o) => [o.owner, o]));
-    assert.equal(owners.get('(unowned)')?.keys, 4);
-    assert.ok((owners.get('(unowned)')?.bytes ?? 0) > 20_000, 'the two 10 KB names alone');
+    assert.equal(owners.get('(unowned)')?.keys, 5);
+    assert.ok((owners.get('(unowned)')?.bytes ?? 0) > 2 * 1024 * 1024, 'the 2 MB hash alone');
     assert.equal(owners.get('shop/web')?.keys, 7);
     assert.equal(owners.get('shop/admin')?.keys, 1);
     assert.equal(owners.get('tasuki/worker')?.keys, 1, 'the queues set');
@@ -169,6 +172,7 @@ test('unowned keys are grouped into families by the shape of their names', async
     assert.ok((families.get('(long names)')?.bytes ?? 0) > 20_000);
     assert.equal(families.get('legacy:cache:user:*')?.keys, 1);
     assert.equal(families.get('legacy:cache:user:*')?.example, 'legacy:cache:user:1');
+    assert.equal(families.get('uploads:raw:*')?.keys, 1);
     assert.equal(
       report.unownedFamilies.reduce((n, f) => n + f.keys, 0),
       report.counts.unowned,
@@ -271,7 +275,7 @@ test('under an LFU policy idle time is not tracked: ages come from metadata only
   const redis = await open(0);
   try {
     const report = await auditKeys(redis, app.keyspace);
-    assert.equal(report.counts.unowned, 4);
+    assert.equal(report.counts.unowned, 5);
     assert.ok(report.oldest.length > 0 && report.oldest.every((o) => o.basis === 'metadata'));
     assert.ok(report.notes.some((n) => /idle time unavailable/.test(n)));
   } finally {
@@ -300,7 +304,13 @@ test('paced: sleeps between SCAN batches; bounded COUNT', async () => {
     assert.equal(report.scanned, 200);
     assert.ok(batches >= 5, `${batches} batches of ~20 keys`);
     assert.ok(took >= (batches - 1) * 25, `${took} ms for ${batches} batches`);
-    assert.deepEqual(report.settings, { count: 20, paceMs: 25, match: null, maxKeyBytes: 256 });
+    assert.deepEqual(report.settings, {
+      count: 20,
+      paceMs: 25,
+      match: null,
+      maxKeyBytes: 256,
+      unownedMaxBytes: 1024 * 1024,
+    });
   } finally {
     redis.disconnect();
   }
@@ -327,6 +337,7 @@ test('cancellable: an abort stops at the next step and returns a partial report'
     assert.equal(report.complete, false);
     assert.ok(report.scanned >= 50 && report.scanned < 3000, `scanned ${report.scanned}`);
     assert.equal(report.counts.unowned, report.scanned);
+    assert.equal(report.counts['no-ttl'], report.scanned, 'none of them has a TTL');
     assert.ok(report.notes.some((n) => /cancelled after \d+ keys/.test(n)));
     // Already aborted: returns at once with nothing scanned.
     const none = await auditKeys(redis, tasukiKeys('x').space, { signal: AbortSignal.abort() });
@@ -337,25 +348,173 @@ test('cancellable: an abort stops at the next step and returns a partial report'
   }
 });
 
-test('bad options and --fail-on words are clear errors', async () => {
-  await ready();
+test('bad audit options: one E_OPTIONS error naming each field and quoting its value', async () => {
   const redis = await open(0);
+  const rejects = (options: Record<string, unknown>, message: string) =>
+    assert.rejects(auditKeys(redis, tasukiKeys('x').space, options), (err: unknown) => {
+      assert.ok(err instanceof TasukiError);
+      assert.equal(err.code, 'E_OPTIONS');
+      assert.equal(err.message, message);
+      return true;
+    });
   try {
-    await assert.rejects(
-      auditKeys(redis, app.keyspace, { count: 0 }),
-      /count: 0 is not an integer from 1 to 10000/,
+    await rejects({ count: 0 }, 'invalid audit options: count: 0 is not an integer from 1 to 10000');
+    await rejects(
+      { paceMs: -1, maxKeyBytes: 2.5, unownedMaxBytes: 0 },
+      'invalid audit options: paceMs: -1 is not an integer from 0 to 60000; ' +
+        'maxKeyBytes: 2.5 is not an integer from 1 to 536870912; ' +
+        'unownedMaxBytes: 0 is not an integer from 1 to 9007199254740991',
     );
-    await assert.rejects(auditKeys(redis, app.keyspace, { paceMs: -1 }), /paceMs: -1 is not an integer/);
+    await rejects({ count: '200' }, 'invalid audit options: count: "200" is not an integer from 1 to 10000');
+    await rejects({ maxKeybytes: 100 }, 'invalid audit options: maxKeybytes: unknown option');
+    await rejects({ signal: 'stop' }, 'invalid audit options: signal: "stop" is not an AbortSignal');
+    await rejects(
+      { readers: { 'shop.session': { headBytes: 0, source: 's', parse: () => undefined } } },
+      'invalid audit options: readers.shop.session: {"headBytes":0,"source":"s"} is not a creation reader ({ headBytes: 1 to 1048576, source: string, parse(head) })',
+    );
+    // A huge bad value is quoted as a bounded prefix, never in full.
+    await assert.rejects(
+      auditKeys(redis, tasukiKeys('x').space, {
+        match: 'm'.repeat(20_000),
+        count: 'c'.repeat(20_000) as unknown as number,
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof TasukiError);
+        assert.match(
+          err.message,
+          /^invalid audit options: count: "c{79}… \(20002 characters\) is not an integer from 1 to 10000$/,
+        );
+        assert.ok(err.message.length < 300, `${err.message.length} characters`);
+        return true;
+      },
+    );
   } finally {
     redis.disconnect();
   }
+});
+
+test('--fail-on words: kinds, oversize, any; unknown words quoted (bounded), an empty list refused', () => {
   assert.deepEqual(parseFailOn('no-ttl, unowned'), ['no-ttl', 'unowned']);
-  assert.deepEqual(parseFailOn('oversize').sort(), ['long-name', 'over-budget']);
-  assert.equal(parseFailOn('any').length, 5);
-  assert.throws(
-    () => parseFailOn('no-ttl,nottl'),
-    /"nottl" is not a finding kind; use a comma list of unowned/,
+  assert.deepEqual(parseFailOn('oversize'), ['over-budget', 'long-name']);
+  assert.deepEqual(parseFailOn('no-ttl,oversize,no-ttl'), ['no-ttl', 'over-budget', 'long-name']);
+  assert.deepEqual(parseFailOn('any'), ['unowned', 'no-ttl', 'over-budget', 'long-name', 'wrong-type']);
+  const fails = (value: string, message: string) =>
+    assert.throws(
+      () => parseFailOn(value),
+      (err: unknown) => {
+        assert.ok(err instanceof TasukiError);
+        assert.equal(err.code, 'E_OPTIONS');
+        assert.equal(err.message, message);
+        return true;
+      },
+    );
+  const hint =
+    'use a comma list of unowned, no-ttl, over-budget, long-name, wrong-type, oversize (over-budget + long-name) or any';
+  fails('no-ttl,nottl', `invalid fail-on kinds: --fail-on: "nottl" is not a finding kind; ${hint}`);
+  fails(
+    'a,b,no-ttl,c,d',
+    `invalid fail-on kinds: --fail-on: "a", "b", "c" and 1 more are not finding kinds; ${hint}`,
   );
+  fails(' , ', `invalid fail-on kinds: --fail-on: " , " names no finding kind; ${hint}`);
+  fails(
+    'x'.repeat(10_000),
+    `invalid fail-on kinds: --fail-on: "${'x'.repeat(79)}… (10002 characters) is not a finding kind; ${hint}`,
+  );
+});
+
+test('an undeclared key gets every finding that applies: a 2 MB hash with no TTL is unowned, no-ttl and over budget', async () => {
+  const redis = await open(10);
+  try {
+    await seedBlob(redis, 'blob:nottl');
+    await seedBlob(redis, 'blob:ttl', DAY);
+    await redis.set('small:nottl', 'v');
+    await redis.set('small:ttl', 'v', 'PX', DAY);
+    const space = tasukiKeys('x').space;
+    const report = await auditKeys(redis, space);
+    assert.deepEqual(pairs(report), [
+      'no-ttl blob:nottl',
+      'no-ttl small:nottl',
+      'over-budget blob:nottl',
+      'over-budget blob:ttl',
+      'unowned blob:nottl',
+      'unowned blob:ttl',
+      'unowned small:nottl',
+      'unowned small:ttl',
+    ]);
+    const blob = report.findings.filter((f) => f.key === 'blob:nottl');
+    for (const f of blob) {
+      assert.equal(f.id, null);
+      assert.equal(f.owner, null);
+      assert.equal(f.type, 'hash');
+      assert.equal(f.ttlMs, null);
+      assert.ok((f.bytes ?? 0) > 2 * 1024 * 1024, `${f.bytes} bytes`);
+    }
+    const bytes = blob[0]?.bytes ?? 0;
+    assert.equal(
+      blob.find((f) => f.kind === 'no-ttl')?.detail,
+      'undeclared and without a TTL: it will never expire, and nobody is known to delete it. Give it a TTL, or declare it with the reason it has none',
+    );
+    assert.equal(
+      blob.find((f) => f.kind === 'over-budget')?.detail,
+      `uses ${bytes} bytes; an undeclared key has the default budget of 1048576 bytes (unownedMaxBytes, --unowned-max-bytes). Declare it with its own maxBytes, or find who writes it`,
+    );
+    assert.equal(report.settings.unownedMaxBytes, 1048576);
+    assert.deepEqual(failingKinds(report, parseFailOn('no-ttl,oversize')), ['no-ttl', 'over-budget']);
+    // The budget of undeclared keys is an option.
+    const roomy = await auditKeys(redis, space, { unownedMaxBytes: 4 * 1024 * 1024 });
+    assert.equal(roomy.counts['over-budget'], 0);
+    assert.equal(roomy.counts['no-ttl'], 2);
+    const tight = await auditKeys(redis, space, { unownedMaxBytes: 1 });
+    assert.equal(tight.counts['over-budget'], 4, 'every key is over a budget of one byte');
+  } finally {
+    redis.disconnect();
+  }
+});
+
+test('a 10 KB key name is a long-name finding, declared or not, with or without a TTL', async () => {
+  const redis = await open(11);
+  try {
+    const space = tasukiKeys('x').space;
+    const shop = declareShopKeys(space);
+    const raw = 'A'.repeat(10 * 1024);
+    const [first, count] = incidentKeys(raw) as [string, string];
+    await redis.set(first, '1', 'PX', DAY);
+    await redis.set(count, '1');
+    // A name of a declared pattern, written by hand with the raw data instead of through keyPart.
+    const declared = `x:v1:{rate:${raw}}:count`;
+    assert.equal(space.match(declared), shop.rate);
+    await redis.set(declared, '1', 'PX', 60_000);
+    const report = await auditKeys(redis, space, { fullNames: true });
+    const label = new Map([
+      [first, 'first (TTL)'],
+      [count, 'count (no TTL)'],
+      [declared, 'declared'],
+    ]);
+    assert.deepEqual(report.findings.map((f) => `${label.get(f.key) ?? f.key}: ${f.kind}`).sort(), [
+      'count (no TTL): long-name',
+      'count (no TTL): no-ttl',
+      'count (no TTL): unowned',
+      'declared: long-name',
+      // MEMORY USAGE counts the name too: 10 KB is over the counter's 128-byte budget.
+      'declared: over-budget',
+      'first (TTL): long-name',
+      'first (TTL): unowned',
+    ]);
+    const long = report.findings.find((f) => f.kind === 'long-name' && f.key === declared);
+    assert.equal(long?.id, 'shop.rate');
+    assert.equal(long?.keyBytes, 10_258);
+    assert.equal(
+      long?.detail,
+      'key name is 10258 bytes (limit 256): a payload in the name? Put data in the value or a store, and a bounded id or hash in the name (keyPart).',
+    );
+    assert.deepEqual(failingKinds(report, parseFailOn('no-ttl,oversize')), [
+      'no-ttl',
+      'over-budget',
+      'long-name',
+    ]);
+  } finally {
+    redis.disconnect();
+  }
 });
 
 test('creation readers parse tasuki values and ignore anything else', () => {

@@ -12,7 +12,7 @@ import type { CatalogueRow } from '../../src/keys/catalogue.js';
 import { freePort } from '../../src/testing/index.js';
 import { newApp, randomPrefix, useRedis } from '../support/redis.js';
 import { declareShopKeys } from './fixtures/shop-keys.js';
-import { seedGood, seedGoodAndBad, type Seeded } from './seed.js';
+import { BLOB_KEY, DAY, incidentKeys, seedBlob, seedGood, seedGoodAndBad, type Seeded } from './seed.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const APP = 'test/keys/fixtures/shop-app.ts';
@@ -168,7 +168,7 @@ test('audit --fail-on no-ttl,unowned,oversize: exit 1 on the seeded Redis, JSON 
     seeded.expected.map((e) => `${e.kind} ${e.key}`).sort(),
   );
   assert.match(r.stderr, /scanning redis:\/\/127\.0\.0\.1:\d+\/0 \(COUNT 50, pace 0 ms, read-only\)/);
-  assert.match(r.stderr, /failing on unowned \(4\), no-ttl \(1\), over-budget \(1\), long-name \(2\)/);
+  assert.match(r.stderr, /failing on unowned \(5\), no-ttl \(5\), over-budget \(2\), long-name \(2\)\n$/);
   assert.doesNotMatch(r.stderr, /\r/, 'no progress bar when stderr is not a terminal');
 });
 
@@ -194,6 +194,57 @@ test('audit --fail-on picks the kinds that fail; the URL may come from TASUKI_RE
     'long-name',
   ]);
   assert.equal(longNames.code, 0, longNames.stderr);
+});
+
+test('audit --fail-on no-ttl,oversize fails on undeclared keys: a 2 MB hash without TTL and the 10 KB names', async () => {
+  const client = server().client();
+  await client.select(12);
+  await seedBlob(client, BLOB_KEY);
+  const [first, count] = incidentKeys(JSON.stringify({ data: 'A'.repeat(10 * 1024) })) as [string, string];
+  await client.set(first, String(Date.now()));
+  await client.set(count, '1');
+  const r = await cli([
+    'keys',
+    'audit',
+    '--url',
+    url(12),
+    '--format',
+    'json',
+    '--fail-on',
+    'no-ttl,oversize',
+  ]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /failing on no-ttl \(3\), over-budget \(1\), long-name \(2\)\n$/);
+  const report = JSON.parse(r.stdout) as AuditReport;
+  assert.deepEqual(
+    report.findings.filter((f) => f.key === BLOB_KEY).map((f) => f.kind),
+    ['unowned', 'no-ttl', 'over-budget'],
+  );
+  assert.equal(report.settings.unownedMaxBytes, 1048576);
+  // The 2 MB hash alone fails on its size; a larger budget for undeclared keys lets it pass.
+  await client.select(13);
+  await seedBlob(client, BLOB_KEY, DAY);
+  const size = await cli(['keys', 'audit', '--url', url(13), '--fail-on', 'oversize']);
+  assert.equal(size.code, 1, size.stderr);
+  assert.match(size.stderr, /failing on over-budget \(1\)\n$/);
+  assert.match(
+    size.stdout,
+    /\nover-budget +uploads:raw:42 +- +hash +23h 59m +2\.\d MiB +uses \d+ bytes; an undeclared key has the default budget\n +of 1048576 bytes/,
+  );
+  const roomy = await cli([
+    'keys',
+    'audit',
+    '--url',
+    url(13),
+    '--unowned-max-bytes',
+    String(4 * 1024 * 1024),
+    '--fail-on',
+    'oversize',
+  ]);
+  assert.equal(roomy.code, 0, roomy.stderr);
+  const bad = await cli(['keys', 'audit', '--url', url(13), '--unowned-max-bytes', '0']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--unowned-max-bytes: "0" is not an integer >= 1/);
 });
 
 test('audit on a Redis with only good keys: --fail-on any exits 0', async () => {
@@ -225,7 +276,7 @@ test('audit table: findings, oldest keys with their writer, totals per owner', a
   const r = await cli(['keys', 'audit', '--app', APP, '--url', url()]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^Audited \d+ keys of \d+ \(DBSIZE at start\) in /);
-  assert.match(r.stdout, /Findings: 4 unowned, 1 no-ttl, 1 over-budget, 2 long-name, 1 wrong-type/);
+  assert.match(r.stdout, /Findings: 5 unowned, 5 no-ttl, 2 over-budget, 2 long-name, 1 wrong-type/);
   assert.match(r.stdout, /\nFINDINGS\nKIND +KEY +OWNER +TYPE +TTL +MEMORY +DETAIL\n/);
   assert.match(r.stdout, /\nlong-name +\{"file":"report\.csv","data":"A+ /);
   assert.match(r.stdout, /\n +A+… \(10\d\d\d bytes\) /, 'the 10 KB name is shortened');
@@ -235,7 +286,7 @@ test('audit table: findings, oldest keys with their writer, totals per owner', a
     /\nOLDEST KEYS .*\nKEY +OWNER +AGE +BASIS +WRITER +WRITTEN AT\n-+.*\n\S+:r:\S+ +tasuki\/results +3d( \d+s)? +metadata +w-old +\d{4}-/,
   );
   assert.match(r.stdout, /\nPER OWNER\nOWNER +KEYS +MEMORY\n/);
-  assert.match(r.stdout, /\(unowned\) +4 +\d/);
+  assert.match(r.stdout, /\(unowned\) +5 +2\.\d MiB\n/);
 });
 
 test('audit table on a Redis full of foreign keys: 20 findings per kind, the rest as families', async () => {
@@ -248,7 +299,8 @@ test('audit table on a Redis full of foreign keys: 20 findings per kind, the res
   const r = await cli(['keys', 'audit', '--url', url(9), '--count', '1000']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.match(/^unowned /gm)?.length, 20);
-  assert.match(r.stdout, /… and 320 unowned more \(all are in --format json/);
+  assert.equal(r.stdout.match(/^no-ttl /gm)?.length, 20, 'none of them has a TTL');
+  assert.match(r.stdout, /… and 320 unowned, 320 no-ttl more \(all are in --format json/);
   assert.match(
     r.stdout,
     /\nUNOWNED KEY FAMILIES \(who writes these\?\)\nPATTERN +KEYS +MEMORY +EXAMPLE\n-+.*\norders:\* +300 +[\d.]+ KiB +orders:\d+\ncache:page:\*:en +40 /,
@@ -287,7 +339,11 @@ test('audit errors are one clear line and exit 2: bad --fail-on, no URL, unreach
   const bad = await cli(['keys', 'audit', '--url', url(), '--fail-on', 'unowned,ttl']);
   assert.equal(bad.code, 2);
   assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
-  assert.match(bad.stderr, /^tasuki: invalid --fail-on: --fail-on: "ttl" is not a finding kind/);
+  assert.match(bad.stderr, /^tasuki: invalid fail-on kinds: --fail-on: "ttl" is not a finding kind/);
+  const huge = await cli(['keys', 'audit', '--url', url(), '--fail-on', 'x'.repeat(10_000)]);
+  assert.equal(huge.code, 2);
+  assert.match(huge.stderr, /^tasuki: invalid fail-on kinds: --fail-on: "x{79}… \(10002 characters\) is not/);
+  assert.ok(huge.stderr.length < 400, `${huge.stderr.length} characters on stderr`);
   const nourl = await cli(['keys', 'audit']);
   assert.equal(nourl.code, 2);
   assert.match(

@@ -31,6 +31,16 @@ export function incidentKeys(raw: string): string[] {
   return [`${raw}-first_task_at`, `${raw}-count_tasks`];
 }
 
+/** The undeclared 2 MB hash of {@link seedGoodAndBad}. */
+export const BLOB_KEY = 'uploads:raw:42';
+
+/** A hash of two 1 MiB fields (MEMORY USAGE a little over 2 MiB), with no TTL unless `ttlMs`. */
+export async function seedBlob(redis: Redis, key: string, ttlMs?: number): Promise<void> {
+  const mib = 'B'.repeat(1024 * 1024);
+  await redis.hset(key, { head: mib, tail: mib });
+  if (ttlMs !== undefined) await redis.pexpire(key, ttlMs);
+}
+
 /** Good keys through the registry, with the TTLs their declarations give. */
 export async function seedGood(
   redis: Redis,
@@ -104,18 +114,26 @@ export async function seedGoodAndBad(
   await redis.set(noTtl, '1');
   expected.push({ kind: 'no-ttl', key: noTtl });
 
-  // Nobody declared it (even with a TTL, nobody owns it).
+  // Nobody declared it (even with a TTL, nobody owns it); small and with a TTL, that is its only finding.
   await redis.set('legacy:cache:user:1', '{"name":"ada"}', 'PX', DAY);
   expected.push({ kind: 'unowned', key: 'legacy:cache:user:1' });
 
-  // The incident: key names built from the raw upload (10 KB each), no TTL, no owner.
+  // The incident: key names built from the raw upload (10 KB each), no TTL, no owner: three findings each.
   const raw = JSON.stringify({ file: 'report.csv', data: 'A'.repeat(10 * 1024) });
   const [first, count] = incidentKeys(raw) as [string, string];
   await redis.set(first, String(Date.now()));
   await redis.set(count, '1');
   for (const key of [first, count]) {
-    expected.push({ kind: 'unowned', key }, { kind: 'long-name', key });
+    expected.push({ kind: 'unowned', key }, { kind: 'no-ttl', key }, { kind: 'long-name', key });
   }
+
+  // A 2 MB hash nobody declared, with no TTL: over the default budget of an undeclared key (1 MiB).
+  await seedBlob(redis, BLOB_KEY);
+  expected.push(
+    { kind: 'unowned', key: BLOB_KEY },
+    { kind: 'no-ttl', key: BLOB_KEY },
+    { kind: 'over-budget', key: BLOB_KEY },
+  );
 
   // A value over its budget (4096 bytes for a session), with its TTL.
   const big = shop.session.key({ id: 'big' });
@@ -132,7 +150,7 @@ export async function seedGoodAndBad(
   // A left-over of a version nobody declares any more.
   const old = `${prefix}:v2:{q:default}:stream`;
   await redis.xadd(old, '*', 'm', '["x",{}]');
-  expected.push({ kind: 'unowned', key: old });
+  expected.push({ kind: 'unowned', key: old }, { kind: 'no-ttl', key: old });
 
   return { expected, workerName, oldestAt, idemAt, raw };
 }
