@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { z } from 'zod';
 import { tasuki, TimeoutError, Worker, TasukiError } from '../../src/index.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { TestRedis } from '../../src/testing/index.js';
 import { newApp, until, useRedis } from '../support/redis.js';
 
 const server = useRedis();
@@ -25,12 +26,12 @@ test('a task moves delayed → queued → active → succeeded, visible by id fr
   assert.equal((await other.getTask(h.id))?.state, 'delayed');
   const worker = new Worker(app, { logger: silentLogger(), promoteIntervalMs: 20 });
   await worker.start();
-  await until(async () => (await other.getTask(h.id))?.state === 'active', 5000, 'active');
+  await until(async () => (await other.getTask(h.id))?.state === 'active', 30_000, 'active');
   const active = await other.getTask(h.id);
   assert.equal(active?.worker, worker.name);
   assert.equal(active?.deliveries, 1);
   release();
-  assert.deepEqual(await other.waitForResult(h.id, { timeout: '5s' }), { ok: true });
+  assert.deepEqual(await other.waitForResult(h.id, { timeout: '30s' }), { ok: true });
   const done = await other.getTask(h.id);
   assert.equal(done?.state, 'succeeded');
   assert.deepEqual(done?.result, { ok: true });
@@ -49,7 +50,7 @@ test('results are stored with the configured TTL, never forever', async () => {
   const worker = new Worker(app, { logger: silentLogger() });
   await worker.start();
   const h = await t.enqueue({});
-  await h.result({ timeout: '5s' });
+  await h.result({ timeout: '30s' });
   await worker.stop();
   const local = h.id.split('@')[0] as string;
   const ttl = await server()
@@ -59,25 +60,33 @@ test('results are stored with the configured TTL, never forever', async () => {
 });
 
 test('result() times out with TimeoutError, and waiting does not poll Redis', async () => {
-  const app = newApp(server());
-  const t = app.task({ name: 'never', schema: z.object({}), handler: () => 1 });
-  const h = await t.enqueue({}); // no worker: it never runs
-  const redis = server().client();
-  await h.result({ timeout: 50 }).catch(() => undefined); // warm up: connections and the listener
-  await redis.config('RESETSTAT');
-  const started = Date.now();
-  await assert.rejects(h.result({ timeout: 1500 }), (err: unknown) => {
-    assert.ok(err instanceof TimeoutError);
-    assert.match(err.message, new RegExp(`task ${h.id} did not finish within 1500 ms`));
-    return true;
-  });
-  assert.ok(Date.now() - started >= 1500);
-  const stats = await redis.info('commandstats');
-  const calls = [...stats.matchAll(/cmdstat_(\w+):calls=(\d+)/g)]
-    .filter(([, name]) => name !== 'info' && name !== 'config')
-    .reduce((sum, [, , n]) => sum + Number(n), 0);
-  // One GET for the record and at most a couple of XREAD BLOCKs: no loop of reads while waiting.
-  assert.ok(calls <= 4, `${calls} commands while waiting 1.5 s: ${stats}`);
+  // A server of its own: commandstats count every client's commands, and apps of earlier tests in
+  // this file keep following their completion streams for a while after their last wait.
+  const own = await TestRedis.start();
+  try {
+    const app = newApp(own);
+    const t = app.task({ name: 'never', schema: z.object({}), handler: () => 1 });
+    const h = await t.enqueue({}); // no worker: it never runs
+    const redis = own.client();
+    await h.result({ timeout: 50 }).catch(() => undefined); // warm up: connections and the listener
+    await redis.config('RESETSTAT');
+    const started = Date.now();
+    await assert.rejects(h.result({ timeout: 1500 }), (err: unknown) => {
+      assert.ok(err instanceof TimeoutError);
+      assert.match(err.message, new RegExp(`task ${h.id} did not finish within 1500 ms`));
+      return true;
+    });
+    assert.ok(Date.now() - started >= 1500);
+    const stats = await redis.info('commandstats');
+    const calls = [...stats.matchAll(/cmdstat_(\w+):calls=(\d+)/g)]
+      .filter(([, name]) => name !== 'info' && name !== 'config')
+      .reduce((sum, [, , n]) => sum + Number(n), 0);
+    // One GET for the record and at most a couple of XREAD BLOCKs: no loop of reads while waiting.
+    assert.ok(calls <= 4, `${calls} commands while waiting 1.5 s: ${stats}`);
+    await app.close();
+  } finally {
+    await own.close();
+  }
 });
 
 test('many waiters share one blocking connection', async () => {
@@ -85,22 +94,43 @@ test('many waiters share one blocking connection', async () => {
   const t = app.task({ name: 'w', schema: z.object({ i: z.number() }), handler: ({ i }) => i });
   const handles = await t.enqueueMany(Array.from({ length: 300 }, (_, i) => ({ args: { i } })));
   const redis = server().client();
-  const ids = async (): Promise<string[]> =>
+  const clients = async (): Promise<{ id: string; name: string; cmd: string }[]> =>
     String(await redis.client('LIST'))
       .split('\n')
       .filter((l) => l.trim() !== '')
-      .map((l) => /id=(\d+)/.exec(l)?.[1] as string);
-  const before = new Set(await ids());
-  const waits = handles.map((h) => h.result({ timeout: '10s' }));
-  await new Promise((r) => setTimeout(r, 100));
-  const list = String(await redis.client('LIST')).split('\n');
-  const blocked = list.filter((l) => /cmd=xread /.test(l) && !before.has(/id=(\d+)/.exec(l)?.[1] as string));
-  assert.equal(blocked.length, 1, list.join('\n'));
+      .map((l) => ({
+        id: /\bid=(\d+)/.exec(l)?.[1] as string,
+        name: /\bname=(\S*)/.exec(l)?.[1] as string,
+        cmd: /\bcmd=(\S*)/.exec(l)?.[1] as string,
+      }));
+  // The app's own connection is open already (it enqueued); every connection made from here on is
+  // one the waiting made.
+  const before = new Set((await clients()).map((c) => c.id));
+  const opened = async () => (await clients()).filter((c) => !before.has(c.id));
+  const waits = handles.map((h) => h.result({ timeout: '30s' }));
+  // Wait for the blocking read itself rather than a fixed time.
+  await until(
+    async () => (await opened()).some((c) => c.cmd === 'xread'),
+    30_000,
+    'the result connection to block in XREAD',
+  );
+  const during = await opened();
+  assert.deepEqual(
+    during.map((c) => [c.name, c.cmd]),
+    [['tasuki:results', 'xread']],
+    '300 waiters, one new connection',
+  );
   const worker = new Worker(app, { logger: silentLogger() });
   await worker.start();
   assert.deepEqual(
     await Promise.all(waits),
     handles.map((_, i) => i),
+  );
+  // Still the same one connection for results (the worker brought its own two).
+  const after = (await opened()).filter((c) => !c.name.startsWith('tasuki:worker'));
+  assert.deepEqual(
+    after.map((c) => [c.id, c.name]),
+    during.map((c) => [c.id, c.name]),
   );
   await worker.stop();
 });
@@ -111,7 +141,7 @@ test('a task that finished before anyone waited is found at once', async () => {
   const worker = new Worker(app, { logger: silentLogger() });
   await worker.start();
   const h = await t.enqueue({});
-  await until(async () => (await h.info())?.state === 'succeeded', 5000, 'success');
+  await until(async () => (await h.info())?.state === 'succeeded', 30_000, 'success');
   await worker.stop();
   assert.equal(await h.result({ timeout: 100 }), 'early');
 });

@@ -72,7 +72,7 @@ test('2,000 tasks in, 2,000 results out, each run exactly once; the stream holds
   const handles = await t.enqueueMany(Array.from({ length: 2000 }, (_, i) => ({ args: { i } })));
   const worker = new Worker(app, { concurrency: 20, logger: silentLogger() });
   await worker.start();
-  const results = await Promise.all(handles.map((h) => h.result({ timeout: '20s' })));
+  const results = await Promise.all(handles.map((h) => h.result({ timeout: '60s' })));
   await worker.stop();
   assert.deepEqual(
     results,
@@ -116,7 +116,7 @@ test('concurrency is honoured: never more than N handlers at once, and N are rea
   const handles = await t.enqueueMany(Array.from({ length: 60 }, () => ({ args: {} })));
   const worker = new Worker(app, { concurrency: 7, logger: silentLogger() });
   await worker.start();
-  await Promise.all(handles.map((h) => h.result({ timeout: '10s' })));
+  await Promise.all(handles.map((h) => h.result({ timeout: '30s' })));
   await worker.stop();
   assert.equal(max, 7);
 });
@@ -133,7 +133,7 @@ test('a thrown error is the failure: state failed, the error stored, result() re
   const worker = new Worker(app, { logger: silentLogger() });
   await worker.start();
   const h = await t.enqueue({ why: 'out of range' });
-  await assert.rejects(h.result({ timeout: '5s' }), (err: unknown) => {
+  await assert.rejects(h.result({ timeout: '30s' }), (err: unknown) => {
     assert.ok(err instanceof TaskFailedError);
     assert.equal(err.taskId, h.id);
     assert.equal(err.remote.name, 'RangeError');
@@ -170,7 +170,7 @@ test('workers promote delayed tasks themselves; a delayed task runs after its de
   await worker.start();
   const at = Date.now();
   const h = await t.enqueue({}, { delay: 300 });
-  assert.equal(await h.result({ timeout: '5s' }), 'done');
+  assert.equal(await h.result({ timeout: '30s' }), 'done');
   await worker.stop();
   assert.ok(ranAt - at >= 300, `ran after ${ranAt - at} ms`);
   const redis = server().client();
