@@ -4,13 +4,15 @@
  * stopped by PID and deleted by {@link TestPostgres.close}. Running as root, the server runs as the
  * `postgres` user (initdb refuses root). Either way the tests get a schema of their own (first on
  * the `search_path` of {@link TestPostgres.url} and of every pool), dropped on close.
+ *
+ * Needs the `pg` package (an optional peer dependency of tasuki, loaded on first use).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { TasukiError } from '../errors.js';
 import { freePort } from '../connection/embedded.js';
 
@@ -20,6 +22,27 @@ export interface TestPostgresOptions {
   settings?: Record<string, string>;
   /** Ignore `DATABASE_URL` and always start a throw-away cluster. */
   ignoreEnv?: boolean;
+}
+
+type Pg = typeof pg;
+
+/** The `pg` module, imported on first use: it is an optional peer dependency of tasuki. */
+async function loadPg(): Promise<Pg> {
+  try {
+    return (await import('pg')).default;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const message = err instanceof Error ? err.message : '';
+    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /'pg'/.test(message)) {
+      throw new TasukiError(
+        'E_CONFIG',
+        "TestPostgres needs the 'pg' package, an optional peer dependency of tasuki that is not installed. " +
+          "Install it with 'npm install --save-dev pg'.",
+        { cause: err },
+      );
+    }
+    throw err;
+  }
 }
 
 /** Finds a PostgreSQL server binary on PATH or in Debian's /usr/lib/postgresql/<version>/bin. */
@@ -67,6 +90,7 @@ export class TestPostgres {
   readonly url: string;
 
   private constructor(
+    private readonly pg: Pg,
     /** Connection URL of the server as given (no search_path). */
     readonly serverUrl: string,
     private readonly child: ChildProcess | undefined,
@@ -92,8 +116,9 @@ export class TestPostgres {
 
   /** Uses `DATABASE_URL`, or starts a throw-away cluster and waits until it accepts connections. */
   static async start(options: TestPostgresOptions = {}): Promise<TestPostgres> {
+    const pg = await loadPg();
     const fromEnv = options.ignoreEnv ? undefined : process.env.DATABASE_URL;
-    if (fromEnv) return TestPostgres.ready(new TestPostgres(fromEnv, undefined, undefined));
+    if (fromEnv) return TestPostgres.ready(new TestPostgres(pg, fromEnv, undefined, undefined));
 
     const initdb = findPgBinary('initdb');
     const postgres = findPgBinary('postgres');
@@ -131,7 +156,7 @@ export class TestPostgres {
     const child = spawn(postgres, args, { stdio: ['ignore', 'ignore', 'pipe'], ...user });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const db = new TestPostgres(`postgres://postgres@127.0.0.1:${port}/postgres`, child, dir);
+    const db = new TestPostgres(pg, `postgres://postgres@127.0.0.1:${port}/postgres`, child, dir);
     const deadline = Date.now() + 20_000;
     for (;;) {
       if (child.exitCode !== null) {
@@ -161,7 +186,7 @@ export class TestPostgres {
   }
 
   private static async ready(db: TestPostgres): Promise<TestPostgres> {
-    const c = new pg.Client({ connectionString: db.serverUrl });
+    const c = new db.pg.Client({ connectionString: db.serverUrl });
     await c.connect();
     try {
       await c.query(`CREATE SCHEMA ${db.schema}`);
@@ -173,7 +198,7 @@ export class TestPostgres {
 
   /** A new pool on this database (search_path: {@link schema}); ended by {@link close}. */
   pool(config: pg.PoolConfig = {}): pg.Pool {
-    const p = new pg.Pool({ connectionString: this.url, ...config });
+    const p = new this.pg.Pool({ connectionString: this.url, ...config });
     p.on('error', () => undefined);
     this.pools.push(p);
     return p;
@@ -183,7 +208,7 @@ export class TestPostgres {
   async close(): Promise<void> {
     await Promise.all(this.pools.map((p) => p.end().catch(() => undefined)));
     if (!this.child) {
-      const c = new pg.Client({ connectionString: this.serverUrl });
+      const c = new this.pg.Client({ connectionString: this.serverUrl });
       await c.connect();
       await c.query(`DROP SCHEMA IF EXISTS ${this.schema} CASCADE`).finally(() => c.end());
     }
