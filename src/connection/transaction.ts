@@ -13,7 +13,8 @@ export async function execTransaction(tx: ChainableCommander, what: string): Pro
   } catch (err) {
     throw redisError(what, err);
   }
-  if (!results) throw new TasukiError('E_REDIS', `${what} was aborted by Redis; nothing was written. Try again.`);
+  if (!results)
+    throw new TasukiError('E_REDIS', `${what} was aborted by Redis; nothing was written. Try again.`);
   const failed = results.find(([e]) => e);
   if (failed?.[0]) throw redisError(what, failed[0]);
   return results.map(([, r]) => r);

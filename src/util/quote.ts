@@ -11,7 +11,8 @@ export function quote(value: unknown, max = QUOTE_MAX): string {
   let text: string;
   if (typeof value === 'string') text = JSON.stringify(value);
   else if (typeof value === 'bigint') text = `${value}n`;
-  else if (typeof value === 'number') text = String(value); // NaN and Infinity too, which JSON spells null
+  else if (typeof value === 'number')
+    text = String(value); // NaN and Infinity too, which JSON spells null
   else if (typeof value === 'function') text = 'a function';
   else if (value === undefined) text = 'undefined';
   else {
