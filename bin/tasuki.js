@@ -1,11 +1,6 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js';
+// The `tasuki` command, from the built package (dist/). Tests run the same `run()` from the
+// TypeScript sources through test/support/tasuki-cli.ts.
+import { run } from '../dist/cli/main.js';
 
-main(process.argv).then(
-  // Exit when the command is done, even if a handler left a connection or timer open.
-  (code) => process.exit(code),
-  (err) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    process.exit(1);
-  },
-);
+await run(process.argv);

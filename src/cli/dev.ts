@@ -1,14 +1,19 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { fileURLToPath } from 'node:url';
-import { EmbeddedRedis } from '../connection/embedded.js';
-import { maskUrl, redisUrlFromEnv } from '../connection/url.js';
-import { Worker } from '../worker/worker.js';
-import { loadApp } from './load-app.js';
-import { parsePositiveInt, stopOnSignals } from './worker.js';
+import { z } from 'zod';
+import { EmbeddedRedis, maskUrl, redisUrlFromEnv, Worker } from '../index.js';
+import { appModulePath, loadApp, type AppModule } from './load-app.js';
+import { cliInteger, parseCli } from './options.js';
+import { stopOnSignals } from './signals.js';
 
-/** The example app `tasuki dev` runs when no --app is given. */
-export const EXAMPLE_APP = resolve(fileURLToPath(new URL('../../examples/app.ts', import.meta.url)));
+/** The built-in example app (src/cli/dev-app.ts), part of the package so `npx tasuki dev` works. */
+async function exampleApp(): Promise<AppModule> {
+  const { app, demo } = await import('./dev-app.js');
+  return { app, demo };
+}
+
+/** Grace and claimIdle of the dev worker (the worker's defaults), for the shutdown messages. */
+const GRACE_MS = 25_000;
+const CLAIM_IDLE_MS = 30_000;
 
 export function registerDev(program: Command): void {
   program
@@ -16,33 +21,52 @@ export function registerDev(program: Command): void {
     .description(
       "run an app for development: a local redis-server (when no REDIS_URL is set), a worker, and the app's demo",
     )
-    .option('--app <module>', 'module that exports the tasuki app', EXAMPLE_APP)
+    .option('--app <module>', 'module that exports the tasuki app (default: the built-in example app)')
     .option('--concurrency <n>', 'tasks run at once', '10')
     .option('--keep', 'keep running after the demo until Ctrl-C')
-    .action(async (opts: { app: string; concurrency: string; keep?: boolean }) => {
+    .action(async (opts: { app?: string; concurrency: string; keep?: boolean }) => {
+      const concurrency = parseCli(z.object({ '--concurrency': cliInteger(1) }), {
+        '--concurrency': opts.concurrency,
+      })['--concurrency'];
+      // A missing module is reported before a redis-server is started for nothing.
+      if (opts.app !== undefined) appModulePath(opts.app);
       let embedded: EmbeddedRedis | undefined;
-      if (!redisUrlFromEnv()) {
+      const url = redisUrlFromEnv();
+      if (!url) {
         embedded = await EmbeddedRedis.start();
         process.env.TASUKI_REDIS_URL = embedded.url;
-        console.error(`tasuki dev: started redis-server (pid ${embedded.pid}) at ${embedded.url}`);
+        process.stderr.write(`tasuki dev: started redis-server (pid ${embedded.pid}) at ${embedded.url}\n`);
       } else {
-        console.error(`tasuki dev: using Redis at ${maskUrl(redisUrlFromEnv() as string)}`);
+        process.stderr.write(`tasuki dev: using Redis at ${maskUrl(url)}\n`);
       }
       try {
-        const { app, demo } = await loadApp(opts.app);
-        const worker = new Worker(app, { concurrency: parsePositiveInt('--concurrency', opts.concurrency) });
-        await worker.start();
-        if (demo && !opts.keep) {
-          await demo(app);
-          await worker.stop();
-        } else {
-          if (demo) await demo(app);
-          console.error('tasuki dev: worker running; Ctrl-C to stop');
-          await stopOnSignals(() => worker.stop());
+        const { app, demo } = opts.app !== undefined ? await loadApp(opts.app) : await exampleApp();
+        try {
+          const worker = new Worker(app, { concurrency, grace: GRACE_MS, claimIdle: CLAIM_IDLE_MS });
+          await worker.start();
+          try {
+            if (demo) await demo(app);
+            if (!demo || opts.keep) {
+              process.stderr.write('tasuki dev: worker running; Ctrl-C to stop\n');
+              await stopOnSignals({
+                log: app.log,
+                graceMs: GRACE_MS,
+                claimIdleMs: CLAIM_IDLE_MS,
+                stop: () => worker.stop(),
+              });
+            }
+          } finally {
+            await worker.stop();
+          }
+        } finally {
+          await app.close();
         }
-        await app.close();
       } finally {
-        await embedded?.destroy();
+        if (embedded) {
+          const pid = embedded.pid;
+          await embedded.destroy();
+          process.stderr.write(`tasuki dev: stopped redis-server (pid ${pid})\n`);
+        }
       }
     });
 }

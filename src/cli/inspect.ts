@@ -1,25 +1,42 @@
 import type { Command } from 'commander';
-import { TasukiError } from '../errors.js';
-import { parseTaskId } from '../wire/ids.js';
-import { appFor, type AppSource } from './load-app.js';
-import { parseQueues } from './worker.js';
+import { z } from 'zod';
+import { parseTaskId, TasukiError, type QueueStats, type Tasuki } from '../index.js';
+import { table } from './format.js';
+import { cliDuration, formatMs, names, parseCli, parseQueues } from './options.js';
+import { sourceOptions, withQueues, type AppSource } from './queues.js';
 
-function source(cmd: Command): Command {
-  return cmd
-    .option('--app <module>', 'module that exports the tasuki app (for its prefix and queues)')
-    .option('--url <url>', 'Redis URL (default TASUKI_REDIS_URL, else REDIS_URL)')
-    .option('--prefix <prefix>', 'key prefix when no --app is given', 'tsk');
+/** The consumer group every worker reads through (docs/architecture.md). */
+const GROUP = 'tasuki';
+
+/** A queue's counts, plus how many of its active tasks look abandoned. */
+export interface QueueReport extends QueueStats {
+  /**
+   * Active tasks whose worker sent no heartbeat for `--claim-idle`: most likely held by a worker
+   * that died. A live worker serving the queue takes them over.
+   */
+  stalled: number;
+}
+
+/**
+ * Active tasks idle past `idleMs`. A live worker's heartbeat resets the idle time of the entries it
+ * holds every third of claimIdle, so only a silent (most likely dead) worker's entries get this old.
+ */
+async function stalled(app: Tasuki, s: QueueStats, idleMs: number): Promise<number> {
+  if (s.active === 0) return 0;
+  const redis = await app.redis();
+  const stream = app.keys.stream.key({ queue: s.queue });
+  const rows = await redis.xpending(stream, GROUP, 'IDLE', idleMs, '-', '+', s.active);
+  return rows.length;
 }
 
 export function registerInspect(program: Command): void {
   const inspect = program.command('inspect').description('look at tasks and queues (read-only)');
 
-  source(inspect.command('task').description("a task's state, result or error, by id"))
+  sourceOptions(inspect.command('task').description("a task's state, result or error, by id"))
     .argument('<id>', 'task id, as enqueue returned it (e.g. 1732391234567-0@emails)')
     .action(async (id: string, o: AppSource) => {
       const { queue } = parseTaskId(id);
-      const app = await appFor(o, [queue]);
-      try {
+      await withQueues(o, [queue], async ({ app }) => {
         const info = await app.getTask(id);
         if (!info) {
           throw new TasukiError(
@@ -27,40 +44,57 @@ export function registerInspect(program: Command): void {
             `no task ${id}: never enqueued under prefix "${app.keys.space.prefix}", or its record expired (resultTtl)`,
           );
         }
-        console.log(JSON.stringify(info, null, 2));
-      } finally {
-        await app.close();
-      }
+        process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+      });
     });
 
-  source(inspect.command('queues').description('how many tasks each queue holds'))
+  sourceOptions(inspect.command('queues').description('how many tasks each queue holds'))
     .option(
       '--queues <names>',
       "comma-separated queues (default: the app's, or every queue workers have served)",
     )
+    .option(
+      '--claim-idle <duration>',
+      "the workers' claimIdle: active tasks idle this long count as stalled (held by a dead worker)",
+      '30s',
+    )
     .option('--json', 'print JSON')
-    .action(async (o: AppSource & { queues?: string; json?: boolean }) => {
-      let queues = parseQueues(o.queues);
-      const probe = await appFor(o, queues ?? ['default']);
-      if (!queues) {
-        const known = await (await probe.redis()).smembers(probe.keys.queues.key({}));
-        queues = o.app ? [...probe.queues] : known.sort();
-      }
-      await probe.close();
-      if (queues.length === 0) {
-        console.error('no queues found: no worker has served one under this prefix yet');
-        return;
-      }
-      const app = await appFor(o, queues);
-      try {
-        const stats = await Promise.all(queues.map((q) => app.queueStats(q)));
-        if (o.json) console.log(JSON.stringify(stats, null, 2));
-        else {
-          console.log(['queue', 'waiting', 'active', 'delayed', 'dead'].join('\t'));
-          for (const s of stats) console.log([s.queue, s.waiting, s.active, s.delayed, s.dead].join('\t'));
+    .action(async (o: AppSource & { queues?: string; claimIdle: string; json?: boolean }) => {
+      const idleMs = parseCli(z.object({ '--claim-idle': cliDuration() }), { '--claim-idle': o.claimIdle })[
+        '--claim-idle'
+      ];
+      const named = parseQueues(o.queues);
+      if (named?.length === 0)
+        throw new TasukiError('E_OPTIONS', 'invalid command line: --queues: no queue names');
+      await withQueues(o, named, async ({ app, queues }) => {
+        const reports: QueueReport[] = [];
+        for (const q of queues) {
+          const s = await app.queueStats(q);
+          reports.push({ ...s, stalled: await stalled(app, s, idleMs) });
         }
-      } finally {
-        await app.close();
-      }
+        if (o.json) {
+          process.stdout.write(JSON.stringify(reports, null, 2) + '\n');
+          return;
+        }
+        if (queues.length === 0) {
+          process.stderr.write(
+            `no queues under prefix "${app.keys.space.prefix}": no worker has served one yet (pass --queues or --app)\n`,
+          );
+          return;
+        }
+        const rows = reports.map((r) => [r.queue, r.waiting, r.active, r.stalled, r.delayed, r.dead]);
+        process.stdout.write(
+          table(['QUEUE', 'WAITING', 'ACTIVE', 'STALLED', 'DELAYED', 'DEAD'], rows) + '\n',
+        );
+        const held = reports.filter((r) => r.stalled > 0);
+        if (held.length) {
+          const n = held.reduce((a, r) => a + r.stalled, 0);
+          process.stdout.write(
+            `\nnote: STALLED counts the ${n} ACTIVE task${n > 1 ? 's' : ''} (in ${names(held.map((r) => r.queue))}) ` +
+              `whose worker sent no heartbeat for ${formatMs(idleMs)} (--claim-idle): most likely it died. ` +
+              `A live worker serving the queue takes them over.\n`,
+          );
+        }
+      });
     });
 }

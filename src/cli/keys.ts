@@ -1,28 +1,29 @@
 import { CommanderError, Option, type Command } from 'commander';
-import { connect } from '../connection/connect.js';
-import { maskUrl, redisUrlFromEnv } from '../connection/url.js';
-import { OptionsError, TasukiError } from '../errors.js';
+import { z } from 'zod';
 import {
   auditKeys,
-  failingKinds,
-  FINDING_KINDS,
-  parseFailOn,
-  type AuditProgress,
-  type AuditReport,
-} from '../keys/audit.js';
-import {
   CATALOGUE_FORMATS,
   catalogueRows,
-  formatBytes,
-  formatDuration,
+  connect,
+  failingKinds,
+  FINDING_KINDS,
+  maskUrl,
+  OptionsError,
+  parseFailOn,
+  redisUrlFromEnv,
   renderCatalogue,
-  textTable,
+  tasukiKeys,
+  TasukiError,
+  type AuditProgress,
+  type AuditReport,
   type CatalogueFormat,
-} from '../keys/catalogue.js';
-import type { Keyspace } from '../keys/registry.js';
-import { tasukiKeys } from '../keys/tasuki-keys.js';
-import type { Tasuki } from '../app/app.js';
+  type Keyspace,
+  type Tasuki,
+} from '../index.js';
+import { formatBytes, formatDuration, textTable } from '../keys/catalogue.js';
+import { exitWhenFlushed } from './exit.js';
 import { loadApp } from './load-app.js';
+import { cliInteger, parseCli } from './options.js';
 
 /** Exit code of `keys audit` when it found something `--fail-on` names. */
 export const EXIT_FINDINGS = 1;
@@ -47,14 +48,9 @@ async function keyspaceFor(opts: {
   return { space: app.keyspace, app };
 }
 
+/** An integer option of at least `min`, parsed like every other CLI integer (src/util/options). */
 function intOption(name: string, value: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    throw new OptionsError('command line', [
-      { path: name, message: `"${value}" is not an integer >= ${min}` },
-    ]);
-  }
-  return n;
+  return parseCli(z.object({ [name]: cliInteger(min) }), { [name]: value })[name] as number;
 }
 
 /** A one-line progress bar on stderr, redrawn at most ten times a second. Only used on a TTY. */
@@ -220,7 +216,8 @@ async function runAudit(opts: AuditOpts): Promise<void> {
     if (controller.signal.aborted) {
       // A second Ctrl-C: the user does not want to wait for the partial report.
       process.stderr.write('tasuki keys audit: stopped\n');
-      process.exit(EXIT_INTERRUPTED);
+      void exitWhenFlushed(EXIT_INTERRUPTED);
+      return;
     }
     process.stderr.write('\ntasuki keys audit: stopping…\n');
     controller.abort();

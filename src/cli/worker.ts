@@ -1,82 +1,81 @@
 import type { Command } from 'commander';
-import { OptionsError } from '../errors.js';
-import type { Duration } from '../util/duration.js';
-import { Worker } from '../worker/worker.js';
+import { z } from 'zod';
+import { OptionsError, Worker } from '../index.js';
 import { loadApp } from './load-app.js';
+import { cliDuration, cliInteger, names, parseCli, parseQueues } from './options.js';
+import { stopOnSignals } from './signals.js';
 
-export function parseQueues(value: string | undefined): string[] | undefined {
-  return value
-    ?.split(',')
-    .map((q) => q.trim())
-    .filter(Boolean);
+interface WorkerOpts {
+  app: string;
+  queues?: string;
+  concurrency: string;
+  prefetch?: string;
+  grace: string;
+  claimIdle: string;
 }
 
-export function parsePositiveInt(name: string, value: string, min = 1): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < min) {
-    const what = min === 0 ? 'a non-negative integer' : 'a positive integer';
-    throw new OptionsError('command line', [{ path: name, message: `"${value}" is not ${what}` }]);
-  }
-  return n;
-}
-
-/**
- * Stops gracefully on the first SIGTERM/SIGINT and resolves when stopped; a second signal exits at
- * once (code 130), leaving the tasks it held to be recovered as after a crash.
- */
-export function stopOnSignals(stop: () => Promise<void>): Promise<void> {
-  return new Promise((resolve) => {
-    let signalled = false;
-    const handler = (signal: NodeJS.Signals): void => {
-      if (signalled) {
-        console.error(`tasuki: second ${signal}; exiting now`);
-        process.exit(130);
-      }
-      signalled = true;
-      void stop().then(resolve, resolve);
-    };
-    process.on('SIGTERM', handler);
-    process.on('SIGINT', handler);
-  });
-}
+const Options = z.object({
+  '--concurrency': cliInteger(1),
+  '--prefetch': cliInteger(0).optional(),
+  '--grace': cliDuration(),
+  '--claim-idle': cliDuration(),
+});
 
 export function registerWorker(program: Command): void {
   program
     .command('worker')
     .description('run tasks from the given queues until SIGTERM/SIGINT')
-    .requiredOption('--app <module>', 'module that exports the tasuki app (.js or .ts)')
+    .requiredOption('--app <module>', 'module that exports the tasuki app (.js, or .ts with tsx installed)')
     .option('--queues <names>', 'comma-separated queues to serve (default: all of the app)')
     .option('--concurrency <n>', 'tasks run at once', '10')
     .option('--prefetch <n>', 'tasks fetched ahead of free slots (default max(concurrency, 16))')
-    .option('--grace <duration>', 'on SIGTERM, time running tasks get to finish', '25s')
+    .option('--grace <duration>', 'on SIGTERM, time running tasks get to finish (25s, or ms: 25000)', '25s')
     .option(
       '--claim-idle <duration>',
       "take over a dead worker's tasks after this long without heartbeat",
       '30s',
     )
-    .action(
-      async (opts: {
-        app: string;
-        queues?: string;
-        concurrency: string;
-        prefetch?: string;
-        grace: string;
-        claimIdle: string;
-      }) => {
-        const { app } = await loadApp(opts.app);
-        const queues = parseQueues(opts.queues);
-        const worker = new Worker(app, {
-          ...(queues ? { queues } : {}),
-          concurrency: parsePositiveInt('--concurrency', opts.concurrency),
-          ...(opts.prefetch !== undefined
-            ? { prefetch: parsePositiveInt('--prefetch', opts.prefetch, 0) }
-            : {}),
-          grace: opts.grace as Duration,
-          claimIdle: opts.claimIdle as Duration,
-        });
-        await worker.start();
-        await stopOnSignals(() => worker.stop());
+    .action(async (opts: WorkerOpts) => {
+      const o = parseCli(Options, {
+        '--concurrency': opts.concurrency,
+        '--prefetch': opts.prefetch,
+        '--grace': opts.grace,
+        '--claim-idle': opts.claimIdle,
+      });
+      const queues = parseQueues(opts.queues);
+      if (queues?.length === 0) {
+        throw new OptionsError('command line', [{ path: '--queues', message: 'no queue names given' }]);
+      }
+      const { app } = await loadApp(opts.app);
+      const unknown = (queues ?? []).filter((q) => !app.queues.includes(q));
+      if (unknown.length) {
         await app.close();
-      },
-    );
+        throw new OptionsError('command line', [
+          {
+            path: '--queues',
+            message:
+              `unknown queue ${names(unknown)}: the app in ${opts.app} declares ${names(app.queues)}; ` +
+              `serve some of those, or add it to the app's \`queues\` option. No worker was started.`,
+          },
+        ]);
+      }
+      const worker = new Worker(app, {
+        ...(queues ? { queues } : {}),
+        concurrency: o['--concurrency'],
+        ...(o['--prefetch'] !== undefined ? { prefetch: o['--prefetch'] } : {}),
+        grace: o['--grace'],
+        claimIdle: o['--claim-idle'],
+      });
+      try {
+        await worker.start();
+        await stopOnSignals({
+          log: app.log,
+          graceMs: o['--grace'],
+          claimIdleMs: o['--claim-idle'],
+          stop: () => worker.stop(),
+        });
+      } finally {
+        await app.close();
+      }
+    });
 }

@@ -1,17 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const ENTRY = fileURLToPath(new URL('./tasuki-cli.ts', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Starts the `tasuki` CLI from the TypeScript sources (no build needed) as a child process. */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+/**
+ * Node arguments that run the `tasuki` command from the TypeScript sources (no build, so never a
+ * stale one): the same `run()` bin/tasuki.js calls on dist/.
+ */
+export const CLI = ['--import', 'tsx', fileURLToPath(new URL('./tasuki-cli.ts', import.meta.url))];
+
+/** The environment of a CLI run: no Redis URL from outside, logs at info, plus `env`. */
+export function cliEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const base = { ...process.env };
   delete base.REDIS_URL;
   delete base.TASUKI_REDIS_URL;
-  return spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
-    cwd: ROOT,
-    env: { ...base, TASUKI_LOG_LEVEL: 'info', ...env },
+  return { ...base, TASUKI_LOG_LEVEL: 'info', ...env };
+}
+
+/** Starts the `tasuki` CLI from the sources as a child process, stdout and stderr as pipes. */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): ChildProcess {
+  return spawn(process.execPath, [...CLI, ...args], {
+    cwd,
+    env: cliEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
@@ -24,18 +34,21 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Collects a child's output and resolves when it exits (kills it after `timeoutMs`). */
+/**
+ * Collects a child's output and resolves when it has exited and its pipes are closed (so nothing
+ * it wrote is missed); kills it after `timeoutMs`.
+ */
 export function finished(child: ChildProcess, timeoutMs = 60_000): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => {
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return new Promise((resolve, reject) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code, signal) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
-      // Let the pipes drain.
-      setImmediate(() => resolve({ code, signal, stdout, stderr }));
+      resolve({ code, signal, stdout, stderr });
     });
   });
 }
@@ -45,7 +58,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
   return finished(spawnCli(args, env), timeoutMs);
 }
 
-/** Resolves when the child has printed a line matching `pattern` on stdout or stderr. */
+/** Resolves when the child has printed output matching `pattern` on stdout or stderr. */
 export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
   return new Promise((resolve, reject) => {
     let seen = '';
@@ -53,7 +66,7 @@ export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 
       () => reject(new Error(`no output matching ${pattern} within ${timeoutMs} ms:\n${seen}`)),
       timeoutMs,
     );
-    const onData = (d: Buffer): void => {
+    const onData = (d: Buffer | string): void => {
       seen += d.toString();
       if (pattern.test(seen)) {
         clearTimeout(timer);
@@ -65,4 +78,12 @@ export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
   });
+}
+
+/** The JSON log lines in a run's stdout. */
+export function jsonLines(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }

@@ -1,5 +1,5 @@
-// The `tasuki` command run from the TypeScript sources, for tests (bin/tasuki.js runs dist/).
-import { main } from '../../src/cli/main.js';
+// The `tasuki` command run from the TypeScript sources, for tests: the same `run()` as
+// bin/tasuki.js (which runs the built dist/), so tests never exercise a stale build.
+import { run } from '../../src/cli/main.js';
 
-// Exit when the command is done, even if a handler left a connection or timer open.
-process.exit(await main(process.argv));
+await run(process.argv);

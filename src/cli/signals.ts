@@ -1,0 +1,46 @@
+import type { Logger } from '../index.js';
+import { exitWhenFlushed } from './exit.js';
+import { formatMs } from './options.js';
+
+/** Exit code after a second SIGTERM/SIGINT (128 + SIGINT, as shells report Ctrl-C). */
+export const EXIT_SIGNALLED = 130;
+
+export interface SignalStop {
+  /** Where the "shutting down" line goes: the app's logger, with the task logs. */
+  log: Logger;
+  /** How long running tasks get to finish. */
+  graceMs: number;
+  /** After how long other workers take over the tasks of a worker that went away. */
+  claimIdleMs: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Stops gracefully on the first SIGTERM/SIGINT (logging that it does, and how long the grace is)
+ * and resolves when stopped; a second signal exits at once with code 130, saying what becomes of
+ * the tasks still running: other workers take them over after claimIdle, as after a crash.
+ */
+export function stopOnSignals(s: SignalStop): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let signalled = false;
+    const handler = (signal: NodeJS.Signals): void => {
+      if (signalled) {
+        process.stderr.write(
+          `tasuki: second ${signal}: exiting now (code ${EXIT_SIGNALLED}) without waiting for running tasks; ` +
+            `other workers take them over after claimIdle (${formatMs(s.claimIdleMs)})\n`,
+        );
+        void exitWhenFlushed(EXIT_SIGNALLED);
+        return;
+      }
+      signalled = true;
+      s.log.info(
+        { signal, graceMs: s.graceMs },
+        `${signal}: shutting down: no new tasks; running tasks get up to ${formatMs(s.graceMs)} (grace) to finish, ` +
+          `then are handed back; send ${signal} again to exit at once`,
+      );
+      s.stop().then(resolve, reject);
+    };
+    process.on('SIGTERM', handler);
+    process.on('SIGINT', handler);
+  });
+}
