@@ -10,7 +10,7 @@ import { registerKeys } from './keys.js';
 import { isTasukiError } from './load-app.js';
 import { registerWorker } from './worker.js';
 
-/** Exit code of a command that failed with a tasuki error (bad option, unknown queue, not found...). */
+/** Exit code of bad input: a usage error, or a tasuki error (bad option, unknown queue, not found...). */
 export const EXIT_ERROR = 2;
 /** Exit code of an unexpected error (a bug): the stack is printed. */
 export const EXIT_BUG = 1;
@@ -69,7 +69,11 @@ export async function main(argv: string[]): Promise<number> {
     await program().parseAsync(argv);
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof CommanderError) {
+      // A usage error (unknown option, missing required option, bad choice) exits 2 like any other
+      // bad input; help and --version exit 0; `keys audit` sets its own codes (1 findings, 130).
+      return err.code.startsWith('commander.') && err.exitCode !== 0 ? EXIT_ERROR : err.exitCode;
+    }
     if (isTasukiError(err)) {
       process.stderr.write(`tasuki: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
       return EXIT_ERROR;

@@ -121,7 +121,7 @@ test('tasuki worker: bad input gives one clear line and a non-zero exit', async 
   assert.doesNotMatch(noRedis.stderr, /secret/);
 
   const noArgs = await runCli(['worker']);
-  assert.notEqual(noArgs.code, 0);
+  assert.equal(noArgs.code, 2);
   assert.match(noArgs.stderr, /required option '--app <module>'/);
 });
 
