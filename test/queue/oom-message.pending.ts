@@ -1,0 +1,42 @@
+// PENDING (fails today; not run by `npm test`, which runs *.test.ts only). Run it with
+//   node --import tsx --test test/queue/oom-message.pending.ts
+// Needs a library change: when Redis discards a MULTI (EXECABORT), execTransaction
+// (src/connection/transaction.ts) should build its E_REDIS error from the queued command's own
+// error — ioredis puts it in `err.previousErrors` — so the message names OOM and gives the
+// maxmemory hint, as a plain enqueue's does. Today it says only "EXECABORT Transaction discarded
+// because of previous errors", which does not tell an operator that Redis is full.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { z } from 'zod';
+import { TasukiError } from '../../src/index.js';
+import { TestRedis } from '../../src/testing/index.js';
+import { newApp, useRedis } from '../support/redis.js';
+
+const server = useRedis();
+
+test('a bulk enqueue in one MULTI refused at maxmemory says OOM and what to do', async () => {
+  const own: TestRedis = server();
+  const app = newApp(own);
+  const t = app.task({ name: 'full', schema: z.object({ n: z.number() }), handler: () => 1 });
+  const admin = own.client();
+  await app.redis();
+  await admin.config('SET', 'maxmemory', '1');
+  try {
+    await assert.rejects(
+      t.enqueueMany([
+        { args: { n: 1 } },
+        { args: { n: 2 }, options: { delay: '1h' } },
+        { args: { n: 3 }, options: { idempotencyKey: 'k' } },
+      ]),
+      (err: unknown) => {
+        assert.ok(err instanceof TasukiError);
+        assert.equal(err.code, 'E_REDIS');
+        assert.match(err.message, /OOM.*nothing was written.*maxmemory/);
+        return true;
+      },
+    );
+  } finally {
+    await admin.config('SET', 'maxmemory', '0');
+  }
+  assert.deepEqual(await admin.keys('*'), []);
+});
