@@ -11,11 +11,12 @@
  *
  * @packageDocumentation
  */
-export { tasuki, Tasuki, type AppOptions } from './app/app.js';
+export { tasuki, Tasuki, isTasukiApp, type AppOptions } from './app/app.js';
 export { Task, TaskHandle, type TaskDefinition, type TaskContext } from './task/task.js';
 export type { EnqueueOptions } from './task/enqueue-options.js';
 export type { StandardSchemaV1, InferInput, InferOutput } from './task/schema.js';
 export { formatTaskId, parseTaskId } from './wire/ids.js';
+export { GROUP, MESSAGE_VERSION } from './wire/fields.js';
 export type { QueueStats } from './results/stats.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
 export { RetryLater, backoffDelay, type Backoff, type RetryOn, type ErrorClass } from './task/retry.js';

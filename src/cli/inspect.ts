@@ -1,12 +1,11 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { parseTaskId, TasukiError, type QueueStats, type Tasuki } from '../index.js';
+import { GROUP, parseTaskId, TasukiError, type QueueStats, type Tasuki } from '../index.js';
 import { table } from './format.js';
 import { cliDuration, formatMs, names, parseCli, parseQueues } from './options.js';
 import { sourceOptions, withQueues, type AppSource } from './queues.js';
 
 /** The consumer group every worker reads through (docs/architecture.md). */
-const GROUP = 'tasuki';
 
 /** A queue's counts, plus how many of its active tasks look abandoned. */
 export interface QueueReport extends QueueStats {

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { TasukiError, type Tasuki, type TasukiErrorCode } from '../index.js';
+import { isTasukiApp, TasukiError, type Tasuki, type TasukiErrorCode } from '../index.js';
 import { quote } from '../util/options.js';
 
 /** What an app module may export besides the app. */
@@ -12,12 +12,9 @@ export interface AppModule {
   demo?: (app: Tasuki) => Promise<void>;
 }
 
-/** Apps carry this brand (`Symbol.for`), so an app made by another copy of tasuki is recognised. */
-const APP_BRAND = Symbol.for('tasuki.app');
-
 /** True when `x` is a tasuki app, whichever copy of the package made it. */
 export function isApp(x: unknown): x is Tasuki {
-  return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[APP_BRAND] === true;
+  return isTasukiApp(x);
 }
 
 /** A TasukiError from any copy of the package (its class may not be this copy's). */
