@@ -1,0 +1,197 @@
+// Pure logic: no Redis. The message codec of the wire contract (src/wire/message.ts): what a queue
+// entry carries, how it round-trips, and every way an entry can be poison.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { TasukiError } from '../../src/errors.js';
+import { MESSAGE_FIELD, MESSAGE_VERSION } from '../../src/wire/fields.js';
+import {
+  decodeMessage,
+  encodeMessage,
+  messageOf,
+  NewerFormatError,
+  PoisonMessageError,
+  reencodeMessage,
+  type TaskMessage,
+} from '../../src/wire/message.js';
+
+test('the wire format is pinned: version 1 in field "m"', () => {
+  // Changing these breaks every queue a running tasuki has written: a new format gets a new version.
+  assert.equal(MESSAGE_VERSION, 1);
+  assert.equal(MESSAGE_FIELD, 'm');
+});
+
+test('encode: [name, args] with no meta for a plain task; meta only when needed', () => {
+  assert.equal(encodeMessage('email.send', '{"to":"a@b.c"}'), '["email.send",{"to":"a@b.c"}]');
+  assert.equal(encodeMessage('t', '[]', { attempt: 1 }), '["t",[]]', 'attempt 1 is the default: not written');
+  assert.equal(
+    encodeMessage('t', '{}', { id: '1-d0a', attempt: 3, expiresAt: 1_800_000_000_000 }),
+    '["t",{},{"id":"1-d0a","n":3,"x":1800000000000}]',
+  );
+  assert.equal(encodeMessage('t', '1', { expiresAt: 5 }), '["t",1,{"x":5}]');
+  assert.equal(encodeMessage('t', 'null', { id: 'x' }), '["t",null,{"id":"x"}]');
+  assert.equal(
+    encodeMessage('t', '{}', { id: undefined, attempt: undefined, expiresAt: undefined }),
+    '["t",{}]',
+  );
+});
+
+const roundTrips: [string, unknown, Omit<TaskMessage, 'name' | 'args'>][] = [
+  ['plain', { a: 1, b: [true, null, 'x'] }, {}],
+  ['quote"and\\backslash', 'a "string" arg', {}],
+  ['unicode.タスク', { emoji: '🚀', sep: '\u2028\u2029', nul: '\u0000' }, {}],
+  ['numbers', [0, -1, 1.5, 1e21, Number.MAX_SAFE_INTEGER], {}],
+  ['null-args', null, {}],
+  ['delayed', { n: 1 }, { id: '1795464427052-d0a1b2c3d4e5f' }],
+  ['retry', { n: 1 }, { id: '1732391234567-0', attempt: 4 }],
+  ['expiring', {}, { expiresAt: 1_800_000_000_123 }],
+  ['all', { deep: { deeper: { deepest: [1, [2, [3]]] } } }, { id: '5-0', attempt: 2, expiresAt: 9 }],
+];
+
+test('decode(encode(m)) gives m back, for any JSON arguments and every meta', () => {
+  for (const [name, args, meta] of roundTrips) {
+    const raw = encodeMessage(name, JSON.stringify(args), meta);
+    assert.deepEqual((JSON.parse(raw) as unknown[])[0], name, 'the raw message is JSON');
+    assert.deepEqual(
+      decodeMessage(raw),
+      { name, args, id: meta.id, attempt: meta.attempt ?? 1, expiresAt: meta.expiresAt },
+      name,
+    );
+  }
+});
+
+test('reencodeMessage keeps name and arguments and replaces the meta', () => {
+  const first = decodeMessage(encodeMessage('t', '{"n":[1,2]}', { expiresAt: 77 }));
+  const retry = reencodeMessage(first, { id: '9-0', attempt: 2, expiresAt: first.expiresAt });
+  assert.deepEqual(decodeMessage(retry), {
+    name: 't',
+    args: { n: [1, 2] },
+    id: '9-0',
+    attempt: 2,
+    expiresAt: 77,
+  });
+  assert.equal(reencodeMessage(first, {}), '["t",{"n":[1,2]}]');
+});
+
+test('decode: meta may be absent or null; unknown meta fields are ignored', () => {
+  assert.deepEqual(decodeMessage('["t",{}]'), {
+    name: 't',
+    args: {},
+    id: undefined,
+    attempt: 1,
+    expiresAt: undefined,
+  });
+  assert.deepEqual(decodeMessage('["t",{},null]'), {
+    name: 't',
+    args: {},
+    id: undefined,
+    attempt: 1,
+    expiresAt: undefined,
+  });
+  assert.deepEqual(decodeMessage('["t",{},{"future":1,"n":2}]').attempt, 2);
+  assert.equal(decodeMessage('  ["t" , 1 ]\n').args, 1, 'JSON whitespace is fine');
+});
+
+/** Asserts `raw` is refused as poison with a message matching `why`. */
+function poison(raw: string | undefined, why: RegExp): void {
+  assert.throws(
+    () => decodeMessage(raw),
+    (err: unknown) => {
+      assert.ok(err instanceof PoisonMessageError, `${String(raw)}: ${String(err)}`);
+      assert.ok(err instanceof TasukiError);
+      assert.equal(err.code, 'E_POISON');
+      assert.equal(err.name, 'PoisonMessageError');
+      assert.match(err.message, /^undecodable message: /);
+      assert.match(err.message, why, String(raw));
+      return true;
+    },
+  );
+}
+
+test('poison: no message field', () => {
+  poison(undefined, /stream entry has no field "m"/);
+});
+
+test('poison: not JSON, quoting at most 80 characters of it', () => {
+  for (const raw of ['{not json', '', '\u0000\u0001 not json', '["t",{}', "['t',{}]", 'undefined']) {
+    poison(raw, /not JSON: /);
+  }
+  assert.throws(
+    () => decodeMessage(`[${'x'.repeat(5000)}`),
+    (err: unknown) =>
+      (err as Error).message === `undecodable message: not JSON: ${JSON.stringify(`[${'x'.repeat(79)}`)}`,
+  );
+});
+
+test('poison: JSON that is not [name, args, meta?]', () => {
+  for (const raw of [
+    '{}',
+    '"t"',
+    '42',
+    'null',
+    'true',
+    '[]',
+    '["t"]',
+    '["t",{},{},1]',
+    '[1,{}]',
+    '[null,{}]',
+    '[["t"],{}]',
+  ]) {
+    poison(raw, /expected \[name, args, meta\?\], got /);
+  }
+  poison(`["t",{},{},${'1,'.repeat(100)}1]`, /got "\[\\"t\\",\{\},\{\},1,1,1/);
+});
+
+test('poison: meta that is not an object', () => {
+  for (const raw of ['["t",{},1]', '["t",{},"m"]', '["t",{},[]]', '["t",{},[1]]', '["t",{},true]']) {
+    poison(raw, /meta is not an object/);
+  }
+});
+
+test('poison: each meta field of the wrong type', () => {
+  for (const id of ['1', 'null', '{}', '[]', 'true'])
+    poison(`["t",{},{"id":${id}}]`, /meta\.id is not a string/);
+  for (const n of ['0', '-1', '1.5', '"2"', 'null', '[]', '1e400']) {
+    poison(`["t",{},{"n":${n}}]`, /meta\.n \(attempt\) is not a positive integer/);
+  }
+  for (const x of ['"123"', 'null', '{}', 'true'])
+    poison(`["t",{},{"x":${x}}]`, /meta\.x \(expiry\) is not a number/);
+});
+
+test('messageOf: the field of this version, wherever it is among the fields', () => {
+  assert.equal(messageOf(['m', '["t",{}]']), '["t",{}]');
+  assert.equal(messageOf(['trace', 'abc', 'm', '["t",1]', 'other', 'x']), '["t",1]');
+  // An entry written for both formats during a rolling deploy: this version reads its own.
+  assert.equal(messageOf(['m2', '<v2>', 'm', '<v1>']), '<v1>');
+});
+
+test('messageOf: only a newer format is NewerFormatError naming the newest version; none at all is poison', () => {
+  for (const [fields, version] of [
+    [['m2', 'x'], 2],
+    [['m3', 'x', 'm2', 'y'], 3],
+    [['a', 'b', 'm10', 'x'], 10],
+  ] as const) {
+    assert.throws(
+      () => messageOf(fields),
+      (err: unknown) => {
+        assert.ok(err instanceof NewerFormatError);
+        assert.equal(err.version, version);
+        assert.equal(err.code, 'E_POISON');
+        assert.match(
+          err.message,
+          new RegExp(`message format ${version} is newer than this worker knows \\(1\\)`),
+        );
+        return true;
+      },
+    );
+  }
+  for (const fields of [[], ['x', 'y'], ['m1', 'x'], ['m0', 'x'], ['M', 'x'], ['m2x', 'x'], ['m']]) {
+    assert.throws(
+      () => messageOf(fields),
+      (err: unknown) =>
+        err instanceof PoisonMessageError &&
+        !(err instanceof NewerFormatError) &&
+        /stream entry has no field "m"/.test(err.message),
+      JSON.stringify(fields),
+    );
+  }
+});
