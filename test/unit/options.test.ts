@@ -18,7 +18,8 @@ test('quote: JSON for values, a marker for what JSON cannot show', () => {
     'a function',
   );
   assert.equal(quote({ a: [1, 'x'] }), '{"a":[1,"x"]}');
-  assert.equal(quote(Number.NaN), 'null', 'JSON has no NaN');
+  assert.equal(quote(Number.NaN), 'NaN', 'not null, as JSON would spell it');
+  assert.equal(quote(Number.NEGATIVE_INFINITY), '-Infinity');
   assert.equal(quote(Symbol('s')), 'Symbol(s)');
   const circular: Record<string, unknown> = {};
   circular.self = circular;
