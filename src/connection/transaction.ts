@@ -11,7 +11,10 @@ export async function execTransaction(tx: ChainableCommander, what: string): Pro
   try {
     results = await tx.exec();
   } catch (err) {
-    throw redisError(what, err);
+    // EXECABORT says only that Redis discarded the transaction; the refusal of the queued command
+    // (e.g. OOM) is what tells an operator what to do.
+    const previous = (err as { previousErrors?: unknown[] }).previousErrors?.[0];
+    throw redisError(what, previous ?? err);
   }
   if (!results)
     throw new TasukiError('E_REDIS', `${what} was aborted by Redis; nothing was written. Try again.`);

@@ -71,23 +71,32 @@ export function run<Reply>(redis: Redis, c: ScriptCall<Reply>): Promise<Reply> {
   return invoke(redis, c) as Promise<Reply>;
 }
 
-/** Adds a script call to a pipeline or MULTI; its reply comes with the others from `exec()`. */
+/**
+ * Adds a script call to a MULTI as a plain EVAL of its source; its reply comes with the others from
+ * `exec()`. Not EVALSHA: inside a transaction a NOSCRIPT (the server's script cache emptied by
+ * SCRIPT FLUSH, a failover or eviction) cannot fall back to EVAL, and the MULTI would run its other
+ * commands and write part of what it was given. Used off the hot path only (mixed bulk enqueues).
+ */
 export function add(tx: ChainableCommander, c: ScriptCall<unknown>): void {
-  invoke(tx, c);
+  tx.eval(sourceOf(c.script), c.keys.length, ...c.keys, ...c.args);
 }
 
 const sources = new Map<ScriptName, string>();
+
+function sourceOf(name: ScriptName): string {
+  let lua = sources.get(name);
+  if (lua === undefined) {
+    lua = scriptSource(name);
+    sources.set(name, lua);
+  }
+  return lua;
+}
 
 /** Registers every script on a connection (once per connection; cheap to repeat). */
 export function registerScripts(redis: Redis): void {
   for (const name of Object.keys(SCRIPT_KEYS) as ScriptName[]) {
     if (typeof (redis as unknown as Record<string, unknown>)[commandName(name)] === 'function') continue;
-    let lua = sources.get(name);
-    if (lua === undefined) {
-      lua = scriptSource(name);
-      sources.set(name, lua);
-    }
-    redis.defineCommand(commandName(name), { lua });
+    redis.defineCommand(commandName(name), { lua: sourceOf(name) });
   }
 }
 

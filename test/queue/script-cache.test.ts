@@ -1,14 +1,5 @@
-// PENDING (fails today; not run by `npm test`, which runs *.test.ts only). Run it with
-//   node --import tsx --test test/queue/script-cache.pending.ts
-// Needs a library change in Task.enqueueMany (src/task/task.ts): the mixed path sends its scripts
-// inside MULTI as EVALSHA once ioredis has loaded them on that connection. When the server's script
-// cache is emptied without a reconnect (SCRIPT FLUSH, a failover proxy, Redis 7.4 evicting scripts
-// loaded by EVAL), every EVALSHA in the MULTI fails with NOSCRIPT at EXEC — ioredis cannot fall back
-// to EVAL inside a transaction — while a script sent as EVAL (one this connection had not used yet)
-// runs. Result: the call throws "nothing was written" after writing some items (here the
-// idempotent one: its stream entry and its idempotency key), and keeps failing on every retry.
-// Possible fixes: one script for the whole mixed batch (one EVALSHA, which ioredis retries as EVAL
-// atomically), or SCRIPT LOAD the scripts before the MULTI and retry it once on NOSCRIPT.
+// Scripts inside a MULTI are sent as EVAL, not EVALSHA: a NOSCRIPT inside a transaction cannot fall
+// back, and the MULTI would write part of a bulk enqueue while saying nothing was written.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';

@@ -1,10 +1,5 @@
-// PENDING (fails today; not run by `npm test`, which runs *.test.ts only). Run it with
-//   node --import tsx --test test/queue/oom-message.pending.ts
-// Needs a library change: when Redis discards a MULTI (EXECABORT), execTransaction
-// (src/connection/transaction.ts) should build its E_REDIS error from the queued command's own
-// error — ioredis puts it in `err.previousErrors` — so the message names OOM and gives the
-// maxmemory hint, as a plain enqueue's does. Today it says only "EXECABORT Transaction discarded
-// because of previous errors", which does not tell an operator that Redis is full.
+// When Redis discards a MULTI (EXECABORT), the E_REDIS error is built from the queued command's own
+// error (ioredis' `previousErrors`), so it names OOM and gives the maxmemory hint.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
