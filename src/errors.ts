@@ -2,11 +2,14 @@
  * Every error tasuki throws is a {@link TasukiError} with a stable `code`, a message that quotes the
  * bad input and says what to do, and the original error kept as `cause`.
  */
+import { isUnreachable } from './connection/failures.js';
 import { quote } from './util/quote.js';
 
 export type TasukiErrorCode =
   | 'E_CONFIG'
   | 'E_CONNECTION'
+  | 'E_AUTH'
+  | 'E_CLOSED'
   | 'E_TASK_ARGS'
   | 'E_POISON'
   | 'E_PAYLOAD_TOO_LARGE'
@@ -105,17 +108,25 @@ export class UnknownTaskError extends TasukiError {
 
 /** Waiting for something (a result, a connection) took longer than allowed. */
 export class TimeoutError extends TasukiError {
-  constructor(message: string) {
-    super('E_TIMEOUT', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_TIMEOUT', message, options);
   }
 }
 
-/** The task ran and failed; `remote` holds the error its handler threw. */
+/** An error as it came from another process: name, message, stack, and its `code` when it had one. */
+export interface RemoteError {
+  name: string;
+  message: string;
+  stack?: string | undefined;
+  code?: string | undefined;
+}
+
+/** The task ran and failed; `remote` holds the error its handler threw (or the worker's, e.g. E_RESULT). */
 export class TaskFailedError extends TasukiError {
   readonly taskId: string;
-  readonly remote: { name: string; message: string; stack?: string | undefined };
+  readonly remote: RemoteError;
 
-  constructor(taskId: string, remote: { name: string; message: string; stack?: string | undefined }) {
+  constructor(taskId: string, remote: RemoteError) {
     super('E_TASK_FAILED', `task ${taskId} failed: ${remote.name}: ${remote.message}`);
     this.taskId = taskId;
     this.remote = remote;
@@ -146,23 +157,51 @@ export function fieldIssues(
   return issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
 }
 
-/** A Redis refusal as an `E_REDIS` error that says what was being done. */
-export function redisError(what: string, err: unknown): TasukiError {
-  const msg = err instanceof Error ? err.message : String(err);
-  if (err instanceof Error && err.name === 'MaxRetriesPerRequestError') {
+/** The app was closed: nothing more goes through it. */
+export class ClosedError extends TasukiError {
+  constructor(what: string) {
+    super('E_CLOSED', `the app is closed: ${what}. Closing is final; create a new app to go on.`);
+  }
+}
+
+/** Redis knows nothing of a task id: never enqueued, or its record expired. */
+export class TaskNotFoundError extends TasukiError {
+  readonly taskId: string;
+
+  constructor(taskId: string) {
+    super(
+      'E_NOT_FOUND',
+      `no task ${quote(taskId)}: never enqueued, or finished longer ago than the app's resultTtl ` +
+        `(its record expired). Check the id and the app's prefix.`,
+    );
+    this.taskId = taskId;
+  }
+}
+
+/**
+ * A failed Redis command as a typed error that says what was being done: `E_REDIS`, saying either
+ * that Redis is unreachable (the connection is down and reconnecting) or what Redis answered. For a
+ * write (`wrote: false` for reads) it says nothing was written. Errors that are typed already
+ * (E_AUTH, E_CONNECTION, E_CLOSED...) pass through.
+ */
+export function redisError(what: string, err: unknown, opts: { wrote?: false } = {}): TasukiError {
+  if (err instanceof TasukiError) return err;
+  const nothing = opts.wrote === false ? '' : '; nothing was written';
+  if (isUnreachable(err)) {
     return new TasukiError(
       'E_REDIS',
-      `${what} failed: Redis is unreachable (the connection is down and reconnecting); nothing was written. ` +
+      `${what} failed: Redis is unreachable (the connection is down and reconnecting)${nothing}. ` +
         `Try again later, or check that Redis runs and the URL is right.`,
       { cause: err },
     );
   }
+  const msg = err instanceof Error ? err.message : String(err);
   const hint = /OOM/.test(msg)
     ? ' Redis is at maxmemory: free memory or raise maxmemory (and check what fills it with `tasuki keys audit`).'
     : /EXECABORT/.test(msg)
       ? ''
       : ' Check that Redis is reachable and healthy.';
-  return new TasukiError('E_REDIS', `${what} failed: Redis said "${msg}"; nothing was written.${hint}`, {
+  return new TasukiError('E_REDIS', `${what} failed: Redis said ${quote(msg, 300)}${nothing}.${hint}`, {
     cause: err,
   });
 }

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { TasukiError } from '../errors.js';
+import { isAuthFailure } from './failures.js';
 import { checkRedisUrl, maskUrl } from './url.js';
 
 /** How to reach Redis. */
@@ -24,8 +25,9 @@ export function backoffMs(attempt: number, capMs: number): number {
 
 /**
  * Opens a connection and waits until it is ready. Unreachable Redis is retried with backoff a
- * bounded number of times, then a `E_CONNECTION` error names the URL (password masked). Once
- * connected, the client reconnects by itself with the same backoff, forever.
+ * bounded number of times, then a `E_CONNECTION` error names the URL (password masked). Refused
+ * credentials (WRONGPASS, NOAUTH) are not retried: `E_AUTH` at the first attempt. Once connected,
+ * the client reconnects by itself with the same backoff, forever.
  */
 export async function connect(options: ConnectionOptions): Promise<Redis> {
   const url = options.url;
@@ -34,6 +36,7 @@ export async function connect(options: ConnectionOptions): Promise<Redis> {
   const cap = options.maxBackoffMs ?? 2000;
   let ready = false;
   let lastError: Error | undefined;
+  let refused: Error | undefined;
 
   const client = new Redis(url, {
     lazyConnect: true,
@@ -42,12 +45,14 @@ export async function connect(options: ConnectionOptions): Promise<Redis> {
     enableReadyCheck: true,
     ...options.redisOptions,
     retryStrategy: (times: number) => {
-      if (!ready && times >= attempts) return null;
+      // A password does not get better by retrying.
+      if (!ready && (refused !== undefined || times >= attempts)) return null;
       return backoffMs(times, cap);
     },
   });
   client.on('error', (err: Error) => {
     lastError = err;
+    if (!ready && isAuthFailure(err)) refused = err;
   });
 
   try {
@@ -73,6 +78,14 @@ export async function connect(options: ConnectionOptions): Promise<Redis> {
   } catch (err) {
     client.disconnect();
     const reason = err instanceof Error ? err.message : String(err);
+    if (refused) {
+      throw new TasukiError(
+        'E_AUTH',
+        `Redis refused the credentials in ${maskUrl(url)} (${refused.message}). ` +
+          `Check the user and password in the URL (TASUKI_REDIS_URL / REDIS_URL) and the server's ACL.`,
+        { cause: refused },
+      );
+    }
     throw new TasukiError(
       'E_CONNECTION',
       `cannot reach Redis at ${maskUrl(url)} after ${attempts} attempts (${reason}). ` +

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { parseTaskId } from '../wire/ids.js';
 import * as scripts from '../scripts/catalogue.js';
@@ -26,22 +27,28 @@ export interface TaskInfo {
 
 /**
  * Looks a task up by id in one script call. `null` when tasuki knows nothing of it: never
- * enqueued, or finished longer ago than the result TTL.
+ * enqueued, or finished longer ago than the result TTL. A failed call is an `E_REDIS` error (Redis
+ * unreachable, or what it answered), never a raw client error.
  */
 export async function lookupTask(redis: Redis, keys: TasukiKeys, id: string): Promise<TaskInfo | null> {
   const { local, queue } = parseTaskId(id);
-  const reply = await scripts.run(
-    redis,
-    scripts.lookup(
-      {
-        result: keys.result.key({ queue, task: local }),
-        parked: keys.parked.key({ queue }),
-        delayed: keys.delayed.key({ queue }),
-        stream: keys.stream.key({ queue }),
-      },
-      { id: local, group: GROUP },
-    ),
-  );
+  let reply: scripts.LookupReply;
+  try {
+    reply = await scripts.run(
+      redis,
+      scripts.lookup(
+        {
+          result: keys.result.key({ queue, task: local }),
+          parked: keys.parked.key({ queue }),
+          delayed: keys.delayed.key({ queue }),
+          stream: keys.stream.key({ queue }),
+        },
+        { id: local, group: GROUP },
+      ),
+    );
+  } catch (err) {
+    throw redisError(`lookup of task ${id}`, err, { wrote: false });
+  }
   switch (reply[0]) {
     case 'record': {
       const r = decodeRecord(reply[1]);

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { GROUP } from '../wire/fields.js';
 
@@ -17,24 +18,37 @@ export interface QueueStats {
   dead: number;
 }
 
-/** Counts a queue's tasks with one pipeline (all keys of a queue share one cluster slot). */
+/**
+ * Counts a queue's tasks with one pipeline (all keys of a queue share one cluster slot). Any failed
+ * command is an `E_REDIS` error — a count Redis did not give is not 0 — except a missing consumer
+ * group (NOGROUP): no worker has served the queue yet, so nothing is active.
+ */
 export async function queueStats(redis: Redis, keys: TasukiKeys, queue: string): Promise<QueueStats> {
+  const what = `counting the tasks of queue "${queue}"`;
   const stream = keys.stream.key({ queue });
-  const replies = await redis
-    .pipeline()
-    .xlen(stream)
-    .xpending(stream, GROUP)
-    .zcard(keys.delayed.key({ queue }))
-    .xlen(keys.dead.key({ queue }))
-    .exec();
+  let replies: [Error | null, unknown][] | null;
+  try {
+    replies = await redis
+      .pipeline()
+      .xlen(stream)
+      .xpending(stream, GROUP)
+      .zcard(keys.delayed.key({ queue }))
+      .xlen(keys.dead.key({ queue }))
+      .exec();
+  } catch (err) {
+    throw redisError(what, err, { wrote: false });
+  }
   const value = (i: number): unknown => {
-    const [err, v] = replies?.[i] ?? [null, 0];
-    // A queue no worker has served yet has no consumer group: nothing is active.
-    return err ? 0 : v;
+    const [err, v] = replies?.[i] ?? [new Error('no reply'), undefined];
+    if (err) throw redisError(what, err, { wrote: false });
+    return v;
   };
   const inStream = Number(value(0));
-  const pending = value(1);
-  const active = Array.isArray(pending) ? Number(pending[0]) : 0;
+  let active = 0;
+  const [pendingErr, pending] = replies?.[1] ?? [null, undefined];
+  if (pendingErr && !/^NOGROUP\b/.test(pendingErr.message))
+    throw redisError(what, pendingErr, { wrote: false });
+  if (Array.isArray(pending)) active = Number(pending[0]);
   return {
     queue,
     inStream,

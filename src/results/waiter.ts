@@ -1,21 +1,51 @@
 import type { Redis } from 'ioredis';
-import { TaskFailedError, TimeoutError, TasukiError } from '../errors.js';
+import { isUnreachable } from '../connection/failures.js';
+import {
+  ClosedError,
+  redisError,
+  TaskFailedError,
+  TaskNotFoundError,
+  TasukiError,
+  TimeoutError,
+} from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { parseTaskId } from '../wire/ids.js';
 import { parseCompletion } from '../wire/completion.js';
-import { decodeRecord, TERMINAL_STATES, type TaskRecord } from '../wire/record.js';
+import { decodeRecord, TERMINAL_STATES, type StoredError, type TaskState } from '../wire/record.js';
+import { lookupTask } from './lookup.js';
 
 /** How long a queue's completion stream is still followed after its last waiter left, ms. */
 const FOLLOW_IDLE_MS = 5000;
+/** Longest pause between two attempts of a wait to reach Redis while it is unreachable, ms. */
+const RETRY_MAX_MS = 1000;
+
+/** What a waiter needs of a finished task: a record, or what the lookup found. */
+interface Outcome {
+  state: TaskState;
+  result?: unknown;
+  error?: StoredError | undefined;
+}
 
 interface Waiter {
-  resolve: (r: TaskRecord) => void;
+  resolve: (o: Outcome) => void;
+  reject: (err: Error) => void;
+}
+
+/** One wait's progress: settled (it stops trying), and why Redis could not be reached, if it could not. */
+interface WaitState {
+  settled: boolean;
+  unreachable: unknown;
 }
 
 /**
  * Serves every result waiter of a process with one blocking connection: an XREAD BLOCK on the
  * completion stream of each queue someone waits on. When a batch of task ids finishes, the
  * waiters of those ids read their records. No polling loop, no Pub/Sub.
+ *
+ * Outages: a wait's timeout runs from the call. While Redis is unreachable a wait keeps trying
+ * (within its timeout, or until the app closes) and the blocking connection reconnects; only typed
+ * errors come out: `TaskFailedError`, `TimeoutError`, `E_NOT_FOUND`, `E_CLOSED`, or `E_REDIS` for
+ * an answer from Redis that is not "try again".
  */
 export class ResultWaiter {
   /** queue → local id → waiters */
@@ -25,7 +55,13 @@ export class ResultWaiter {
   /** queue → when someone last waited on it */
   private readonly lastWait = new Map<string, number>();
   private blocking: Redis | undefined;
+  /** CLIENT ID of the blocking connection, as of its connection number {@link idOf}. */
   private blockingId: number | undefined;
+  /** Times the blocking connection became ready (each reconnect gets a new CLIENT ID). */
+  private readyCount = 0;
+  private idOf = -1;
+  /** The blocking connection's last error while it is down (for timeout messages). */
+  private blockingDown: Error | undefined;
   private running = false;
   private closed = false;
 
@@ -34,44 +70,77 @@ export class ResultWaiter {
     private readonly keys: TasukiKeys,
   ) {}
 
-  /** Resolves the task's final record; rejects on failure or timeout. */
+  /** True once {@link close} was called: nothing more can be waited for. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Resolves the task's result; rejects with `TaskFailedError` (it failed or expired),
+   * `TimeoutError`, `E_NOT_FOUND` (Redis knows nothing of the id) or `E_CLOSED`.
+   */
   async wait(id: string, timeoutMs: number | undefined): Promise<unknown> {
     const { local, queue } = parseTaskId(id);
-    if (this.closed)
-      throw new TasukiError('E_CONFIG', 'the app is closed; create a new one to wait for results');
+    if (this.closed) throw new ClosedError(`cannot wait for task ${id}`);
     let waiter!: Waiter;
-    const done = new Promise<TaskRecord>((resolve) => (waiter = { resolve }));
+    const done = new Promise<Outcome>((resolve, reject) => (waiter = { resolve, reject }));
+    const state: WaitState = { settled: false, unreachable: undefined };
+    // The timeout runs from the call, whatever Redis is doing.
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => waiter.reject(this.timeoutError(id, timeoutMs, state)), timeoutMs);
     // Registered before anything else, so the loop keeps following this queue for us.
     this.add(queue, local, waiter);
-    let timer: NodeJS.Timeout | undefined;
+    void this.look(id, queue, waiter, state);
     try {
-      const redis = await this.redis();
-      await this.follow(redis, queue);
-      // Registered first, then read: a task that finished before we started listening is found here,
-      // one that finishes later shows up on the completion stream.
-      const raw = await redis.get(this.keys.result.key({ queue, task: local }));
-      if (raw !== null) {
-        const r = decodeRecord(raw);
-        if (TERMINAL_STATES.has(r.state)) waiter.resolve(r);
+      const outcome = await done;
+      if (outcome.state !== 'succeeded') {
+        throw new TaskFailedError(id, outcome.error ?? { name: 'Error', message: outcome.state });
       }
-      const timeout =
-        timeoutMs === undefined
-          ? undefined
-          : new Promise<never>((_, reject) => {
-              timer = setTimeout(
-                () => reject(new TimeoutError(`task ${id} did not finish within ${timeoutMs} ms`)),
-                timeoutMs,
-              );
-            });
-      const record = await (timeout ? Promise.race([done, timeout]) : done);
-      if (record.state !== 'succeeded') {
-        throw new TaskFailedError(id, record.error ?? { name: 'Error', message: record.state });
-      }
-      return record.result;
+      return outcome.result;
     } finally {
-      if (timer) clearTimeout(timer);
+      state.settled = true;
+      clearTimeout(timer);
       this.remove(queue, local, waiter);
     }
+  }
+
+  /**
+   * Follows the task's queue, then looks the task up once: a task that finished before we started
+   * listening is found here, one that finishes later shows up on the completion stream, and one
+   * Redis knows nothing of rejects at once. Redis unreachable: tries again until the wait settles.
+   * Never rejects; the outcome goes to the waiter.
+   */
+  private async look(id: string, queue: string, waiter: Waiter, state: WaitState): Promise<void> {
+    for (let attempt = 1; !state.settled; attempt++) {
+      try {
+        const redis = await this.redis();
+        await this.follow(redis, queue);
+        const info = await lookupTask(redis, this.keys, id);
+        state.unreachable = undefined;
+        if (info === null) waiter.reject(new TaskNotFoundError(id));
+        else if (TERMINAL_STATES.has(info.state)) waiter.resolve(info);
+        return;
+      } catch (err) {
+        if (!isTransient(err)) {
+          waiter.reject(redisError(`waiting for task ${id}`, err, { wrote: false }));
+          return;
+        }
+        state.unreachable = err;
+        await new Promise((r) => setTimeout(r, Math.min(RETRY_MAX_MS, 100 * 2 ** (attempt - 1))));
+      }
+    }
+  }
+
+  private timeoutError(id: string, timeoutMs: number, state: WaitState): TimeoutError {
+    const down = state.unreachable ?? (this.blocking?.status === 'ready' ? undefined : this.blockingDown);
+    const reason = down instanceof Error ? down.message : JSON.stringify(down);
+    return new TimeoutError(
+      `task ${id} did not finish within ${timeoutMs} ms` +
+        (down === undefined ? '' : `; Redis was unreachable meanwhile (${reason}), the wait kept trying`),
+      down === undefined ? undefined : { cause: down },
+    );
   }
 
   private add(queue: string, local: string, w: Waiter): void {
@@ -103,20 +172,32 @@ export class ResultWaiter {
         if (this.blockingId !== undefined) await redis.client('UNBLOCK', this.blockingId);
       }
     }
-    if (!this.running) {
+    if (!this.running && !this.closed) {
       this.running = true;
-      this.run(redis).catch(() => {
-        this.running = false;
-      });
+      void this.run(redis);
     }
   }
 
+  /** The blocking connection: a duplicate of the app's that waits through outages instead of failing. */
+  private openBlocking(redis: Redis): Redis {
+    const conn = redis.duplicate({
+      connectionName: 'tasuki:results',
+      enableAutoPipelining: false,
+      maxRetriesPerRequest: null,
+    });
+    // Every connection needs an error listener: without one, ioredis prints each failed reconnect
+    // as "[ioredis] Unhandled error event" on stderr. The reads themselves see the outage.
+    conn.on('error', (err: Error) => (this.blockingDown = err));
+    conn.on('ready', () => {
+      this.readyCount++;
+      this.blockingDown = undefined;
+    });
+    return conn;
+  }
+
+  /** The loop: one XREAD BLOCK at a time on every followed queue. Never rejects. */
   private async run(redis: Redis): Promise<void> {
-    if (!this.blocking) {
-      this.blocking = redis.duplicate({ connectionName: 'tasuki:results', enableAutoPipelining: false });
-      this.blockingId = Number(await this.blocking.client('ID'));
-    }
-    const conn = this.blocking;
+    const conn = (this.blocking ??= this.openBlocking(redis));
     for (;;) {
       if (this.closed || this.cursors.size === 0) {
         this.running = false;
@@ -125,6 +206,11 @@ export class ResultWaiter {
       const queues = [...this.cursors.keys()];
       let reply: [string, [string, string[]][]][] | null;
       try {
+        if (this.idOf !== this.readyCount) {
+          // A new connection (first, or after a reconnect) has a new id; follow() unblocks by id.
+          this.blockingId = Number(await conn.client('ID'));
+          this.idOf = this.readyCount;
+        }
         reply = await conn.xread(
           'COUNT',
           1000,
@@ -135,43 +221,59 @@ export class ResultWaiter {
           ...queues.map((q) => this.cursors.get(q) as string),
         );
       } catch {
-        if (this.closed) return;
+        if (this.closed) {
+          this.running = false;
+          return;
+        }
         await new Promise((r) => setTimeout(r, 200));
         continue;
       }
-      for (const [streamKey, entries] of reply ?? []) {
-        const queue = queues.find((q) => this.keys.events.key({ queue: q }) === streamKey);
-        if (queue === undefined) continue;
-        const byId = this.waiting.get(queue);
-        const wanted: string[] = [];
-        for (const [entryId, fields] of entries) {
-          this.cursors.set(queue, entryId);
-          if (!byId || byId.size === 0) continue;
-          // Small batches carry their records (one per line): no read needed.
-          const { ids, records: inline } = parseCompletion(fields);
-          ids.forEach((local, i) => {
-            if (!byId.has(local)) return;
-            const raw = inline?.[i];
-            if (raw !== undefined) this.resolve(queue, local, raw);
-            else wanted.push(local);
-          });
-        }
-        if (wanted.length) await this.deliver(redis, queue, wanted).catch(() => undefined);
+      try {
+        await this.dispatch(redis, queues, reply);
+      } catch {
+        // A malformed event or a failed read of records must not stop the loop; waits time out.
       }
-      if (reply === null) {
-        // Nothing finished for a whole block: check every waited task once, in case an event was
-        // trimmed from a completion stream before this process read it.
-        for (const [queue, byId] of this.waiting) {
-          if (byId.size) await this.deliver(redis, queue, [...byId.keys()]).catch(() => undefined);
-        }
+    }
+  }
+
+  /** Resolves the waiters of the tasks a read reported finished. */
+  private async dispatch(
+    redis: Redis,
+    queues: string[],
+    reply: [string, [string, string[]][]][] | null,
+  ): Promise<void> {
+    for (const [streamKey, entries] of reply ?? []) {
+      const queue = queues.find((q) => this.keys.events.key({ queue: q }) === streamKey);
+      if (queue === undefined) continue;
+      const byId = this.waiting.get(queue);
+      const wanted: string[] = [];
+      for (const [entryId, fields] of entries) {
+        this.cursors.set(queue, entryId);
+        if (!byId || byId.size === 0) continue;
+        // Small batches carry their records (one per line): no read needed.
+        const { ids, records: inline } = parseCompletion(fields);
+        ids.forEach((local, i) => {
+          if (!byId.has(local)) return;
+          const raw = inline?.[i];
+          if (raw !== undefined) this.resolve(queue, local, raw);
+          else wanted.push(local);
+        });
       }
-      // Stop following queues nobody has waited on for a while; a later waiter starts from that
-      // moment again. (Following a little longer saves steady low-rate waiters a restart each.)
-      const now = Date.now();
-      for (const q of queues) {
-        if ((this.waiting.get(q)?.size ?? 0) > 0) this.lastWait.set(q, now);
-        else if (now - (this.lastWait.get(q) ?? 0) > FOLLOW_IDLE_MS) this.cursors.delete(q);
+      if (wanted.length) await this.deliver(redis, queue, wanted).catch(() => undefined);
+    }
+    if (reply === null) {
+      // Nothing finished for a whole block: check every waited task once, in case an event was
+      // trimmed from a completion stream before this process read it.
+      for (const [queue, byId] of this.waiting) {
+        if (byId.size) await this.deliver(redis, queue, [...byId.keys()]).catch(() => undefined);
       }
+    }
+    // Stop following queues nobody has waited on for a while; a later waiter starts from that
+    // moment again. (Following a little longer saves steady low-rate waiters a restart each.)
+    const now = Date.now();
+    for (const q of queues) {
+      if ((this.waiting.get(q)?.size ?? 0) > 0) this.lastWait.set(q, now);
+      else if (now - (this.lastWait.get(q) ?? 0) > FOLLOW_IDLE_MS) this.cursors.delete(q);
     }
   }
 
@@ -191,9 +293,25 @@ export class ResultWaiter {
     for (const waiter of this.waiting.get(queue)?.get(local) ?? []) waiter.resolve(r);
   }
 
+  /** Rejects every pending wait with `E_CLOSED` and closes the blocking connection. Final. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
+    for (const [queue, byId] of this.waiting) {
+      for (const [local, set] of byId) {
+        const err = new ClosedError(`stopped waiting for task ${local}@${queue}`);
+        for (const waiter of set) waiter.reject(err);
+      }
+    }
     this.blocking?.disconnect();
     this.blocking = undefined;
   }
+}
+
+/** Failures a wait rides out: Redis unreachable for now (the connection reconnects), or never reached yet. */
+function isTransient(err: unknown): boolean {
+  if (err instanceof TasukiError) {
+    return err.code === 'E_CONNECTION' || (err.code === 'E_REDIS' && isUnreachable(err.cause));
+  }
+  return isUnreachable(err);
 }

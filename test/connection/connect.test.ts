@@ -46,7 +46,7 @@ test('wrong password: a clear error with the password masked', async () => {
     connect({ url: `redis://app:wrongpw@127.0.0.1:${server().port}`, startAttempts: 2 }),
     (err: unknown) => {
       assert.ok(err instanceof TasukiError);
-      assert.equal(err.code, 'E_CONNECTION');
+      assert.equal(err.code, 'E_AUTH'); // refused credentials are not "cannot reach" (test/faults/auth.test.ts)
       assert.match(err.message, /redis:\/\/app:\*\*\*@127\.0\.0\.1/);
       assert.doesNotMatch(err.message, /wrongpw/);
       return true;
