@@ -7,7 +7,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { connect } from '../connection/connect.js';
 import { execTransaction } from '../connection/transaction.js';
 import { maskUrl, redisUrlFromEnv } from '../connection/url.js';
-import { OptionsError, TasukiError, UnknownQueueError } from '../errors.js';
+import { ClosedError, OptionsError, TasukiError, UnknownQueueError } from '../errors.js';
 import { tasukiKeys, type TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Keyspace } from '../keys/registry.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -18,6 +18,7 @@ import { Locks } from '../lock/locks.js';
 import type { LockOptions } from '../lock/options.js';
 import { registerScripts } from '../scripts/catalogue.js';
 import { toMs, type Duration } from '../util/duration.js';
+import { parseTaskId } from '../wire/ids.js';
 import { queueStats, type QueueStats } from '../results/stats.js';
 import { checkDefinition, type TaskDefinition } from '../task/definition.js';
 import type { StandardSchemaV1 } from '../task/schema.js';
@@ -114,8 +115,12 @@ export class Tasuki {
     return [...this.tasks.keys()];
   }
 
-  /** The app's Redis connection (connected on first use). */
+  /** The app's Redis connection (connected on first use). After {@link close}: `E_CLOSED`. */
   redis(): Promise<Redis> {
+    // One rule after close, for every path (enqueue, result, getTask...): a clear error, no reconnect.
+    if (this.waiter.isClosed) {
+      return Promise.reject(new ClosedError('it makes no more Redis calls (enqueue, result, getTask...)'));
+    }
     if (!this.connection) {
       const url = this.options.redis ?? redisUrlFromEnv();
       if (!url) {
@@ -139,7 +144,11 @@ export class Tasuki {
         registerScripts(r);
         return r;
       });
-      this.connection.catch(() => (this.connection = undefined));
+      const connecting = this.connection;
+      // A failed connect is tried again at the next call (unless another took its place meanwhile).
+      connecting.catch(() => {
+        if (this.connection === connecting) this.connection = undefined;
+      });
     }
     return this.connection;
   }
@@ -178,29 +187,41 @@ export class Tasuki {
     return execTransaction(tx, what);
   }
 
-  /** Looks a task up by id (state, result or error). `null` when unknown or its record expired. */
+  /**
+   * Looks a task up by id (state, result or error). `null` when unknown or its record expired.
+   * Redis failures are typed: `E_REDIS` (unreachable, or what Redis said), `E_CONNECTION`, `E_AUTH`.
+   */
   async getTask(id: string): Promise<TaskInfo | null> {
+    parseTaskId(id); // a malformed id is E_TASK_ID, whatever the state of the connection
     return lookupTask(await this.redis(), this.keys, id);
   }
 
-  /** How many tasks a queue holds: waiting, active, delayed, dead. */
+  /** How many tasks a queue holds: waiting, active, delayed, dead. Redis failures are `E_REDIS`. */
   async queueStats(queue: string): Promise<QueueStats> {
-    if (!this.queues.includes(queue)) throw new UnknownQueueError(queue, this.queues);
+    if (!this.queues.includes(queue)) throw new UnknownQueueError(queue, this.queues, 'nothing was counted');
     return queueStats(await this.redis(), this.keys, queue);
   }
 
-  /** Waits for a task by id; see {@link TaskHandle.result}. */
-  waitForResult(id: string, opts: { timeout?: Duration } = {}): Promise<unknown> {
+  /**
+   * Waits for a task by id; see {@link TaskHandle.result}. An id of a queue the app does not declare
+   * rejects at once (`E_UNKNOWN_QUEUE`), so does one Redis knows nothing of (`E_NOT_FOUND`).
+   */
+  async waitForResult(id: string, opts: { timeout?: Duration } = {}): Promise<unknown> {
     const timeout = opts.timeout === undefined ? undefined : toMs(opts.timeout);
     if (opts.timeout !== undefined && timeout === undefined) {
-      return Promise.reject(
-        new OptionsError('result options', [{ path: 'timeout', message: 'is not a duration' }]),
-      );
+      throw new OptionsError('result options', [{ path: 'timeout', message: 'is not a duration' }]);
+    }
+    const { queue } = parseTaskId(id);
+    if (!this.queues.includes(queue)) {
+      throw new UnknownQueueError(queue, this.queues, `there is no task ${id} of this app to wait for`);
     }
     return this.waiter.wait(id, timeout);
   }
 
-  /** Closes the app's connections. Pending result waits reject. */
+  /**
+   * Closes the app: pending result waits reject with `E_CLOSED` at once, the connections close, and
+   * every later call that needs Redis rejects with `E_CLOSED` (closing is final). Safe to repeat.
+   */
   async close(): Promise<void> {
     this.waiter.close();
     const c = this.connection;
