@@ -15,6 +15,7 @@ import { MESSAGE_FIELD } from '../wire/fields.js';
 import { encodeMessage } from '../wire/message.js';
 import { resolveOptions, type EnqueueOptions, type ResolvedOptions } from './enqueue-options.js';
 import { validate, type Checked, type InferInput, type StandardSchemaV1 } from './schema.js';
+import type { Jsonified } from '../results/jsonified.js';
 import type { TaskInfo } from '../results/lookup.js';
 import type { TaskDefinition } from './definition.js';
 
@@ -36,7 +37,10 @@ export interface ResultSource {
   getTask(id: string): Promise<TaskInfo | null>;
 }
 
-/** A handle on an enqueued task. */
+/**
+ * A handle on an enqueued task. `R` is the result as `result()` resolves it: for a handler that
+ * returns `T`, the task's handles are `TaskHandle<Jsonified<T>>` (the result went through JSON).
+ */
 export class TaskHandle<R = unknown> {
   /** `false` when an idempotency key matched an earlier task: this handle is for that task. */
   readonly created: boolean;
@@ -63,9 +67,12 @@ export class TaskHandle<R = unknown> {
   }
 
   /**
-   * Waits for the task to finish and resolves its result, or rejects with `TaskFailedError`
-   * (the handler's error as `remote`) or `TimeoutError`. Blocks on the queue's completion stream,
-   * shared by every waiter of this process: no polling, no Pub/Sub.
+   * Waits for the task to finish and resolves its result as it came back through JSON (typed
+   * `Jsonified<T>` for a handler returning `T`: a `Date` is a string, a `Map` is `{}`, undefined
+   * properties are gone), or rejects with `TaskFailedError` (the handler's error as `remote`),
+   * `TimeoutError` (the timeout runs from the call, Redis outages included), `E_NOT_FOUND` (Redis
+   * knows nothing of the id) or `E_CLOSED` (the app was closed). Blocks on the queue's completion
+   * stream, shared by every waiter of this process: no polling, no Pub/Sub.
    */
   result(opts: { timeout?: Duration } = {}): Promise<R> {
     return this.#results.waitForResult(this.id, opts) as Promise<R>;
@@ -181,21 +188,27 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     else tx.xadd(c.stream, '*', MESSAGE_FIELD, c.message);
   }
 
-  private handleFor(p: Prepared, reply: unknown): TaskHandle<R> {
+  private handleFor(p: Prepared, reply: unknown): TaskHandle<Jsonified<R>> {
     const queue = p.opts.queue;
     if (p.opts.idempotencyKey !== undefined) {
       const [created, local] = reply as [number, string];
-      return new TaskHandle<R>(this.app, formatTaskId(local, queue), queue, this.name, created === 1);
+      return new TaskHandle<Jsonified<R>>(
+        this.app,
+        formatTaskId(local, queue),
+        queue,
+        this.name,
+        created === 1,
+      );
     }
     const local = p.localId ?? (reply as string);
-    return new TaskHandle<R>(this.app, formatTaskId(local, queue), queue, this.name);
+    return new TaskHandle<Jsonified<R>>(this.app, formatTaskId(local, queue), queue, this.name);
   }
 
   /**
    * Enqueues one task. Arguments and options are checked first; on any error nothing is written.
    * One XADD (one ZADD+HSET script when delayed, one script with an idempotency key).
    */
-  async enqueue(args: InferInput<S>, options?: EnqueueOptions): Promise<TaskHandle<R>> {
+  async enqueue(args: InferInput<S>, options?: EnqueueOptions): Promise<TaskHandle<Jsonified<R>>> {
     const p = await this.prepare(args, options, Date.now(), '');
     const redis = await this.app.redis();
     const c = this.command(p);
@@ -218,7 +231,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
    */
   async enqueueMany(
     items: readonly { args: InferInput<S>; options?: EnqueueOptions }[],
-  ): Promise<TaskHandle<R>[]> {
+  ): Promise<TaskHandle<Jsonified<R>>[]> {
     if (!Array.isArray(items)) {
       throw new TaskArgsError(this.name, [
         { path: '(items)', message: 'enqueueMany takes an array of { args, options? }' },
@@ -253,7 +266,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       else byQueue.set(p.opts.queue, [i]);
     });
     const redis = await this.app.redis();
-    const handles: TaskHandle<R>[] = new Array<TaskHandle<R>>(prepared.length);
+    const handles: TaskHandle<Jsonified<R>>[] = new Array<TaskHandle<Jsonified<R>>>(prepared.length);
     const what = `bulk enqueue of task "${this.name}"`;
     await Promise.all(
       [...byQueue].map(async ([queue, indexes]) => {

@@ -4,11 +4,11 @@
 // Expected: `Jsonified<T>` (src/results/jsonified.ts) is the type of T after JSON; the type-level
 // checks below run under `npm run typecheck` (`// @ts-expect-error` lines fail the type check if
 // they stop being errors), and the runtime test shows a real result has exactly that shape.
-// (`TaskHandle<R>.result()` should resolve `Jsonified<R>`: a change in src/task/task.ts.)
+// A task whose handler returns T gives `TaskHandle<Jsonified<T>>` handles, so `result()` says so.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
-import { Worker } from '../../src/index.js';
+import { Worker, type TaskHandle } from '../../src/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { Jsonified } from '../../src/results/jsonified.js';
 import { newApp, useRedis } from '../support/redis.js';
@@ -47,6 +47,16 @@ expectType<Equal<Jsonified<Date[]>, string[]>>();
 expectType<Equal<Jsonified<readonly [Date, undefined, number]>, [string, null, number]>>();
 expectType<Equal<Jsonified<(number | undefined)[]>, (number | null)[]>>();
 
+// Handles of a task say what result() really resolves; they stay covariant (a handle of a task
+// returning numbers is a TaskHandle<unknown>).
+declare function handlesOf<T>(handler: () => T): TaskHandle<Jsonified<T>>;
+export function handleTypes(): void {
+  const h = handlesOf(() => ({ at: new Date(), n: 1 }));
+  expectType<Equal<Awaited<ReturnType<typeof h.result>>, { at: string; n: number }>>();
+  const any: TaskHandle<unknown>[] = [h, handlesOf(() => 1)];
+  void any;
+}
+
 // And what it rules out: the result is not a Date, and dropped properties are not there. (Type checks
 // only: this function is never called.)
 export function rulesOut(stored: Jsonified<{ at: Date; f: () => number; u: undefined }>): void {
@@ -73,9 +83,10 @@ test('a result really has the shape Jsonified<R> says', async () => {
   const t = app.task({ name: 'shapes', schema: z.object({}), handler });
   const w = new Worker(app, { logger: silentLogger() });
   await w.start();
-  const result = (await (await t.enqueue({})).result({ timeout: '5s' })) as unknown;
+  const result = await (await t.enqueue({})).result({ timeout: '5s' });
   await w.stop();
-  const expected: Jsonified<ReturnType<typeof handler>> = {
+  expectType<Equal<typeof result, Jsonified<ReturnType<typeof handler>>>>();
+  const expected: typeof result = {
     at: '2026-01-02T03:04:05.006Z',
     tags: {},
     byId: {},
