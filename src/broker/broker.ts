@@ -58,8 +58,11 @@ export interface Broker {
   handBack(queue: string, consumer: string, tasks: readonly HandBack[]): Promise<number>;
   /** Moves due delayed tasks to the queue; resolves how many moved and the next due time (or -1). */
   promote(queue: string, now: number, limit: number): Promise<{ moved: number; next: number }>;
-  /** Forgets consumers that hold nothing and have been idle longer than `idleMs`; resolves their names. */
-  forgetIdleConsumers(queue: string, idleMs: number): Promise<string[]>;
+  /**
+   * Forgets consumers that hold nothing and have been idle at least `idleMs` (only the one named
+   * `only`, when given: a worker leaving at stop); resolves their names.
+   */
+  forgetIdleConsumers(queue: string, idleMs: number, only?: string): Promise<string[]>;
   /** Closes the broker's connections. */
   close(): Promise<void>;
 }

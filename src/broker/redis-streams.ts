@@ -186,22 +186,11 @@ export class RedisStreamsBroker implements Broker {
     return { moved, next };
   }
 
-  async forgetIdleConsumers(queue: string, idleMs: number): Promise<string[]> {
-    const key = this.stream(queue);
-    const consumers = (await this.redis.xinfo('CONSUMERS', key, GROUP)) as unknown[][];
-    const gone: string[] = [];
-    for (const c of consumers) {
-      const info = new Map<string, unknown>();
-      for (let i = 0; i + 1 < c.length; i += 2) info.set(String(c[i]), c[i + 1]);
-      const name = String(info.get('name'));
-      // Only consumers that hold nothing: deleting one that holds entries would lose its claims.
-      if (Number(info.get('pending')) === 0 && Number(info.get('idle')) > idleMs) {
-        // XGROUP DELCONSUMER drops only an empty consumer's name here; pending is 0.
-        await this.redis.xgroup('DELCONSUMER', key, GROUP, name);
-        gone.push(name);
-      }
-    }
-    return gone;
+  forgetIdleConsumers(queue: string, idleMs: number, only = ''): Promise<string[]> {
+    return scripts.run(
+      this.redis,
+      scripts.forgetConsumers({ stream: this.stream(queue) }, { group: GROUP, idleMs, only }),
+    );
   }
 
   async close(): Promise<void> {

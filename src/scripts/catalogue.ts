@@ -19,6 +19,7 @@ export const SCRIPT_KEYS = {
   handback: ['stream', 'parked'],
   reclaim: ['stream'],
   heartbeat: ['stream'],
+  forget_consumers: ['stream'],
   dlq_retry: ['dead', 'stream', 'parked', 'results...'],
   lookup: ['result', 'parked', 'delayed', 'stream'],
   lock_acquire: ['lock', 'fence'],
@@ -217,6 +218,14 @@ export function reclaim(
   a: { group: string; consumer: string; idleMs: number; count: number },
 ): ScriptCall<ReclaimReply> {
   return { script: 'reclaim', keys: [k.stream], args: [a.group, a.consumer, a.idleMs, a.count] };
+}
+
+/** Remove consumers that hold nothing and were idle `idleMs` (only `only`, if given). Reply: their names. */
+export function forgetConsumers(
+  k: { stream: string },
+  a: { group: string; idleMs: number; only: string },
+): ScriptCall<string[]> {
+  return { script: 'forget_consumers', keys: [k.stream], args: [a.group, a.idleMs, a.only] };
 }
 
 /** Put dead letters back on their queue. Reply: how many went back. */

@@ -38,7 +38,12 @@ test('scripts never build key names from strings: every key comes through KEYS',
       /^(?:#!lua[^\n]*\n)?--\[\[[\s\S]*?\]\]/,
       '',
     );
-    const calls = [...source.matchAll(/redis\.p?call\(\s*'(\w+)'\s*,\s*([^,)]+)/g)];
+    // A container command's subcommand comes before its key: XGROUP DELCONSUMER <key>.
+    const calls = [
+      ...source.matchAll(
+        /redis\.p?call\(?,?\s*'(\w+)'\s*,\s*(?:'(?:CREATECONSUMER|DELCONSUMER|CONSUMERS|GROUPS)'\s*,\s*)?([^,)]+)/g,
+      ),
+    ];
     for (const [call, command, firstArg] of calls) {
       if (['TIME', 'WAIT'].includes(command as string)) continue;
       assert.match(firstArg as string, /^KEYS\[/, `${name}.lua: ${call} must take its key from KEYS`);
