@@ -3,7 +3,7 @@
  * can list, show, retry and purge them. The format on the wire is src/wire/dead-letter.ts.
  */
 import type { Redis } from 'ioredis';
-import { OptionsError, TasukiError, UnknownQueueError } from '../errors.js';
+import { OptionsError, redisError, TasukiError, UnknownQueueError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import * as scripts from '../scripts/catalogue.js';
 import { parseDeadLetter, type StoredDeadLetter } from '../wire/dead-letter.js';
@@ -58,7 +58,9 @@ export class DeadLetters {
   /** How many dead letters a queue holds. */
   async count(queue: string): Promise<number> {
     const key = this.key(queue);
-    return (await this.app.redis()).xlen(key);
+    return typed(`count of dead letters of queue "${queue}"`, false, async () =>
+      (await this.app.redis()).xlen(key),
+    );
   }
 
   /** The oldest dead letters of a queue first, at most `limit` (default 100), from `after` on. */
@@ -71,7 +73,9 @@ export class DeadLetters {
       ]);
     }
     const start = opts.after ? `(${opts.after}` : '-';
-    const entries = await (await this.app.redis()).xrange(key, start, '+', 'COUNT', limit);
+    const entries = await typed(`listing dead letters of queue "${queue}"`, false, async () =>
+      (await this.app.redis()).xrange(key, start, '+', 'COUNT', limit),
+    );
     return entries.map(([id, fields]) => DeadLetters.parse(queue, id, fields));
   }
 
@@ -81,8 +85,12 @@ export class DeadLetters {
   }
 
   /** The dead letters matching the selection, scanning the (bounded) dead-letter stream once. */
-  private async find(queue: string, ids: readonly string[] | 'all'): Promise<DeadLetter[]> {
+  private find(queue: string, ids: readonly string[] | 'all'): Promise<DeadLetter[]> {
     const key = this.key(queue);
+    return typed(`reading dead letters of queue "${queue}"`, false, () => this.scan(queue, key, ids));
+  }
+
+  private async scan(queue: string, key: string, ids: readonly string[] | 'all'): Promise<DeadLetter[]> {
     const redis: Redis = await this.app.redis();
     const wanted =
       ids === 'all' ? undefined : new Set(ids.map((i) => (i.includes('@') ? parseTaskId(i).local : i)));
@@ -134,12 +142,21 @@ export class DeadLetters {
     const k = this.app.keys;
     const redis = await this.app.redis();
     for (let i = 0; i < tasks.length; i += 200) {
-      retried += await scripts.run(
-        redis,
-        scripts.dlqRetry(
-          { dead: k.dead.key({ queue }), stream: k.stream.key({ queue }), parked: k.parked.key({ queue }) },
-          { tasks: tasks.slice(i, i + 200) },
-        ),
+      retried += await typed(
+        `retry of dead letters of queue "${queue}" (${retried} put back before this)`,
+        undefined,
+        () =>
+          scripts.run(
+            redis,
+            scripts.dlqRetry(
+              {
+                dead: k.dead.key({ queue }),
+                stream: k.stream.key({ queue }),
+                parked: k.parked.key({ queue }),
+              },
+              { tasks: tasks.slice(i, i + 200) },
+            ),
+          ),
       );
     }
     return { retried, skipped };
@@ -150,14 +167,26 @@ export class DeadLetters {
     const which = DeadLetters.selection(sel);
     const key = this.key(queue);
     const redis = await this.app.redis();
+    const what = `purge of dead letters of queue "${queue}"`;
     if (which === 'all') {
-      const n = await redis.xlen(key);
-      await redis.del(key);
-      return n;
+      return typed(what, undefined, async () => {
+        const n = await redis.xlen(key);
+        await redis.del(key);
+        return n;
+      });
     }
     const letters = await this.find(queue, which);
     if (letters.length === 0) return 0;
-    return redis.xdel(key, ...letters.map((d) => d.deadId));
+    return typed(what, undefined, () => redis.xdel(key, ...letters.map((d) => d.deadId)));
+  }
+}
+
+/** Runs a Redis call; a failure becomes a typed `E_REDIS` error saying what was being done. */
+async function typed<T>(what: string, wrote: false | undefined, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw redisError(what, err, wrote === false ? { wrote } : {});
   }
 }
 

@@ -2,8 +2,7 @@
 // errors (MaxRetriesPerRequestError, no `code`).
 //
 // Expected: typed errors, as `getTask` and `queueStats` give: E_REDIS saying Redis is unreachable.
-// (src/deadletters is being restructured; the change: wrap its Redis calls with errors.ts'
-// `redisError(what, err, { wrote: false })` or go through the same read helper as results/.)
+// Each dead-letter call wraps its Redis calls with errors.ts' `redisError`.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
