@@ -4,7 +4,7 @@
  * its own beyond that, so new parts plug in here without growing it.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
-import { connect } from '../connection/connect.js';
+import { connect, type ConnectionOptions } from '../connection/connect.js';
 import { execTransaction } from '../connection/transaction.js';
 import { maskUrl, redisUrlFromEnv } from '../connection/url.js';
 import { ClosedError, OptionsError, TasukiError, UnknownQueueError } from '../errors.js';
@@ -163,14 +163,24 @@ export class Tasuki {
    * own: one for commands, one for blocking reads).
    */
   async connectRedis(clientName: string): Promise<Redis> {
+    const options = this.connectionOptions(clientName);
+    if (!options) await this.redis(); // rejects with the app's "no Redis URL" error
+    return connect(options as ConnectionOptions);
+  }
+
+  /**
+   * How {@link connectRedis} connects: the app's URL and connection settings (a worker's heartbeat
+   * thread opens its own connection with them). `undefined` without a Redis URL.
+   */
+  connectionOptions(clientName: string): ConnectionOptions | undefined {
     const url = this.redisUrl();
-    if (!url) await this.redis(); // rejects with the app's "no Redis URL" error
-    return connect({
-      url: url as string,
+    if (!url) return undefined;
+    return {
+      url,
       clientName,
       ...(this.options.redisOptions ? { redisOptions: this.options.redisOptions } : {}),
       ...(this.options.connectAttempts !== undefined ? { startAttempts: this.options.connectAttempts } : {}),
-    });
+    };
   }
 
   /** Where the app's Redis is, password masked, for logs. */

@@ -21,10 +21,28 @@ export interface ClaimHost {
 }
 
 /**
+ * What a worker drives of its heartbeat: the in-process {@link Heartbeat}, or the heartbeat thread
+ * (./heartbeat-thread.ts) that renews claims while the event loop is busy.
+ */
+export interface ClaimRenewer {
+  start(): void;
+  /** Resolves once claims are being renewed (after start), so the worker can take tasks. */
+  started(): Promise<void>;
+  /** Stops renewing; resolves once no round is in progress. */
+  stop(): Promise<void>;
+  /** One round now; resolves the delay before the next. */
+  runOnce(): Promise<number>;
+  /** The worker's holdings grew (new or adopted deliveries): renew them from now on. */
+  grew(): void;
+}
+
+/**
  * Renews this worker's claims: resets the idle time of every entry it holds, so a task on a live
  * worker is never reclaimed however long it runs. Entries it finds taken are reported as lost.
+ * It runs on the event loop, so a handler that blocks the loop stops it too: workers renew from a
+ * thread (./heartbeat-thread.ts) and fall back to this one when the thread cannot run.
  */
-export class Heartbeat extends BackgroundLoop {
+export class Heartbeat extends BackgroundLoop implements ClaimRenewer {
   constructor(
     private readonly broker: Broker,
     private readonly host: ClaimHost,
@@ -34,6 +52,14 @@ export class Heartbeat extends BackgroundLoop {
     super(log, 'renewing claims (heartbeat)');
     this.retryMs = Math.min(1000, intervalMs);
   }
+
+  /** At once: it renews from its first round. */
+  started(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Nothing to do: each round reads what the worker holds. */
+  grew(): void {}
 
   async runOnce(): Promise<number> {
     for (const queue of this.host.queues) {

@@ -9,15 +9,17 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Delivery } from '../broker/broker.js';
 import { RedisStreamsBroker } from '../broker/redis-streams.js';
+import type { ConnectionOptions } from '../connection/connect.js';
 import { TasukiError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
 import type { BackgroundLoop } from '../util/loop.js';
 import { formatTaskId } from '../wire/ids.js';
 import { decodeMessage, messageOf, reencodeMessage } from '../wire/message.js';
-import { ConsumerSweeper, Heartbeat, Reclaimer, type ClaimHost } from './claims.js';
+import { ConsumerSweeper, Reclaimer, type ClaimHost, type ClaimRenewer } from './claims.js';
 import { Completer } from './completer.js';
 import { Fetcher, type FetchHost } from './fetcher.js';
+import { ThreadHeartbeat } from './heartbeat-thread.js';
 import { Holdings, type Held } from './holdings.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { Promoter } from './promoter.js';
@@ -37,6 +39,12 @@ export interface WorkerHost extends TaskRegistry {
   connectRedis(clientName: string): Promise<Redis>;
   /** Where Redis is, password masked, for logs. */
   describeRedis(): string;
+  /**
+   * How {@link connectRedis} connects (URL and settings), for the heartbeat thread's own connection.
+   * Without it, or when its ioredis options cannot be passed to a thread, claims are renewed on the
+   * event loop.
+   */
+  connectionOptions?(clientName: string): ConnectionOptions | undefined;
 }
 
 /** Consumers idle this long, holding nothing, belong to dead workers and are forgotten. */
@@ -46,9 +54,9 @@ const CONSUMER_IDLE_MS = 60 * 60_000;
 interface Running {
   fetcher: Fetcher;
   completer: Completer;
-  heartbeat: Heartbeat;
+  heartbeat: ClaimRenewer;
   reclaimer: Reclaimer;
-  loops: BackgroundLoop[];
+  loops: Pick<BackgroundLoop, 'start' | 'stop'>[];
   broker: RedisStreamsBroker;
 }
 
@@ -128,7 +136,11 @@ export class Worker implements ClaimHost, FetchHost {
       throw err;
     }
     const reclaimer = new Reclaimer(broker, this, this.log, o.claimIdleMs, o.reclaimIntervalMs);
-    const heartbeat = new Heartbeat(broker, this, this.log, o.heartbeatMs);
+    // Renews claims from a thread, so a handler that blocks the event loop keeps its task.
+    const heartbeat = new ThreadHeartbeat(broker, this, this.log, o.heartbeatMs, {
+      connection: this.app.connectionOptions?.('tasuki:worker-heartbeat'),
+      prefix: this.app.keys.space.prefix,
+    });
     this.parts = {
       broker,
       fetcher: new Fetcher(broker, this, this.log, o.concurrency + o.prefetch, o.blockMs),
@@ -148,6 +160,9 @@ export class Worker implements ClaimHost, FetchHost {
         ),
       ],
     };
+    // Claims must be renewed off the event loop before the first task runs: wait for the thread.
+    heartbeat.start();
+    await heartbeat.started();
     for (const loop of this.parts.loops) loop.start();
     this.parts.fetcher.start();
     this.log.info(
@@ -207,13 +222,18 @@ export class Worker implements ClaimHost, FetchHost {
       this.holdings.take({ ...d });
       adopted++;
     }
-    if (adopted) this.log.info({ count: adopted }, 'took over tasks of a dead worker');
+    if (adopted) {
+      this.log.info({ count: adopted }, 'took over tasks of a dead worker');
+      this.parts?.heartbeat.grew();
+    }
     this.pump();
   }
 
   /** @internal New deliveries from the fetch loop. */
   deliver(deliveries: Delivery[]): void {
     for (const d of deliveries) this.holdings.take({ ...d });
+    // Before any of them starts: a handler may block the event loop from its first instant.
+    this.parts?.heartbeat.grew();
     this.pump();
   }
 
