@@ -303,12 +303,8 @@ test('Redis at maxmemory: every kind of enqueue fails with E_REDIS naming OOM an
         await assert.rejects(attempt(), (err: unknown) => {
           assert.ok(err instanceof TasukiError, `${what}: ${String(err)}`);
           assert.equal(err.code, 'E_REDIS', what);
-          // A MULTI is discarded whole (EXECABORT), and its message does not name OOM yet: see
-          // test/queue/oom-message.pending.ts.
-          assert.match(err.message, /OOM|EXECABORT/, what);
-          if (!what.startsWith('enqueueMany ') || what === 'enqueueMany plain') {
-            assert.match(err.message, /OOM.*nothing was written.*maxmemory/, what);
-          }
+          // A MULTI is discarded whole (EXECABORT); the error names the queued command's refusal.
+          assert.match(err.message, /OOM.*nothing was written.*maxmemory/, what);
           assert.match(err.message, /nothing was written/, what);
           return true;
         });

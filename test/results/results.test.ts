@@ -155,7 +155,11 @@ test('a task that finished before anyone waited is found at once', async () => {
   const h = await t.enqueue({});
   await until(async () => (await h.info())?.state === 'succeeded', 30_000, 'success');
   await worker.stop();
-  assert.equal(await h.result({ timeout: 100 }), 'early');
+  // Its completion event came before this wait began to follow the queue, so only the wait's first
+  // lookup can find it (otherwise the result would come from the sweep after a 10 s block with no
+  // event). A timeout well under 10 s proves that, with room for a slow start under load; the
+  // timeout runs from the call, connecting included.
+  assert.equal(await h.result({ timeout: 5000 }), 'early');
 });
 
 test('lookups of unknown or malformed ids', async () => {
