@@ -54,6 +54,11 @@ export interface Broker {
   renew(queue: string, consumer: string, entries: readonly string[]): Promise<string[]>;
   /** Takes over deliveries idle longer than `idleMs` (their worker died). */
   reclaim(queue: string, consumer: string, idleMs: number, count: number): Promise<Delivery[]>;
+  /**
+   * Leaves deliveries this worker cannot run (an unknown task, a newer format) for another worker:
+   * at once reclaimable, and not counted as deliveries. Resolves how many were still held.
+   */
+  release(queue: string, consumer: string, idleMs: number, deliveries: readonly Delivery[]): Promise<number>;
   /** Gives deliveries this consumer still holds back to the queue; resolves how many went back. */
   handBack(queue: string, consumer: string, tasks: readonly HandBack[]): Promise<number>;
   /** Moves due delayed tasks to the queue; resolves how many moved and the next due time (or -1). */

@@ -164,6 +164,14 @@ export class RedisStreamsBroker implements Broker {
     }));
   }
 
+  release(queue: string, consumer: string, idleMs: number, deliveries: readonly Delivery[]): Promise<number> {
+    const entries = deliveries.map((d) => ({ entry: d.entry, deliveries: Math.max(0, d.deliveries - 1) }));
+    return scripts.run(
+      this.redis,
+      scripts.release({ stream: this.stream(queue) }, { group: GROUP, consumer, idleMs, entries }),
+    );
+  }
+
   handBack(queue: string, consumer: string, tasks: readonly HandBack[]): Promise<number> {
     return scripts.run(
       this.redis,

@@ -20,6 +20,7 @@ export const SCRIPT_KEYS = {
   reclaim: ['stream'],
   heartbeat: ['stream'],
   forget_consumers: ['stream'],
+  release: ['stream'],
   dlq_retry: ['dead', 'stream', 'parked', 'results...'],
   lookup: ['result', 'parked', 'delayed', 'stream'],
   lock_acquire: ['lock', 'fence'],
@@ -218,6 +219,21 @@ export function reclaim(
   a: { group: string; consumer: string; idleMs: number; count: number },
 ): ScriptCall<ReclaimReply> {
   return { script: 'reclaim', keys: [k.stream], args: [a.group, a.consumer, a.idleMs, a.count] };
+}
+
+/** Leave held entries for other workers at once, their delivery counts undone. Reply: how many. */
+export function release(
+  k: { stream: string },
+  a: {
+    group: string;
+    consumer: string;
+    idleMs: number;
+    entries: readonly { entry: string; deliveries: number }[];
+  },
+): ScriptCall<number> {
+  const args: (string | number)[] = [a.group, a.consumer, a.idleMs];
+  for (const e of a.entries) args.push(e.entry, e.deliveries);
+  return { script: 'release', keys: [k.stream], args };
 }
 
 /** Remove consumers that hold nothing and were idle `idleMs` (only `only`, if given). Reply: their names. */

@@ -79,7 +79,8 @@ export class Heartbeat extends BackgroundLoop implements ClaimRenewer {
  * get the chance to renew before anyone takes their tasks (a restart from AOF shows every entry idle).
  */
 export class Reclaimer extends BackgroundLoop {
-  private failed = false;
+  /** The connection to the broker is down: no reclaims (a queued one would run at reconnect). */
+  private down = false;
   private quietUntil = 0;
 
   constructor(
@@ -93,17 +94,24 @@ export class Reclaimer extends BackgroundLoop {
     this.retryMs = intervalMs;
   }
 
-  /** Called when this worker lost the broker: hold reclaims until owners had time to renew. */
+  /** The connection to the broker was lost: reclaim nothing until it is back and owners renewed. */
+  disconnected(): void {
+    this.down = true;
+  }
+
+  /**
+   * The broker is reachable again, or a call to it failed: wait one idle time before reclaiming, so
+   * the owners of entries that look idle (every heartbeat stopped too) renew them first.
+   */
   outage(): void {
-    this.failed = true;
+    this.down = false;
+    this.quietUntil = Date.now() + this.idleMs;
   }
 
   async runOnce(): Promise<number> {
-    if (this.failed) {
-      this.failed = false;
-      this.quietUntil = Date.now() + this.idleMs;
-    }
-    if (Date.now() < this.quietUntil) return Math.min(this.intervalMs, this.quietUntil - Date.now());
+    const now = Date.now();
+    if (this.down) return this.intervalMs;
+    if (now < this.quietUntil) return Math.min(this.intervalMs, this.quietUntil - now);
     try {
       for (const queue of this.host.queues) {
         const room = this.host.room();
@@ -112,7 +120,7 @@ export class Reclaimer extends BackgroundLoop {
         if (taken.length) this.host.adopt(taken);
       }
     } catch (err) {
-      this.failed = true;
+      this.outage();
       throw err;
     }
     return this.intervalMs;

@@ -29,10 +29,13 @@ export interface WorkerOptions {
   maxDeliveries?: number;
   /**
    * What to do with a task whose name this worker does not know (default `release`): `release`
-   * leaves it for another worker (a newer one, during a rolling deploy) until `maxDeliveries`, then
-   * dead-letters it; `dead-letter` dead-letters it at once (right when a typo is the only cause).
+   * leaves it for another worker (a newer one, during a rolling deploy) until it has waited
+   * `releaseFor`, then dead-letters it; `dead-letter` dead-letters it at once (right when a typo is
+   * the only cause). Messages in a newer format than this worker reads are always released.
    */
   unknownTasks?: 'release' | 'dead-letter';
+  /** How long a task no worker could run may wait before it is dead-lettered (default `15m`). */
+  releaseFor?: Duration;
   /** On stop, how long running tasks may take to finish (default `25s`; ECS waits 30 s). */
   grace?: Duration;
   /** Consumer name (default `<host>:<pid>:<random>`). */
@@ -53,6 +56,7 @@ export interface ResolvedWorkerOptions {
   heartbeatMs: number;
   maxDeliveries: number;
   unknownTasks: 'release' | 'dead-letter';
+  releaseForMs: number;
   graceMs: number;
   name: string | undefined;
   logger: Logger | undefined;
@@ -68,6 +72,7 @@ const schema = z.strictObject({
   reclaimInterval: duration().optional(),
   maxDeliveries: integer(1).default(5),
   unknownTasks: z.enum(['release', 'dead-letter']).default('release'),
+  releaseFor: duration({ min: 0 }).default(15 * 60_000),
   grace: duration({ min: 0 }).default(25_000),
   name: z.string().min(1).max(200).optional(),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null, 'must be a pino logger').optional(),
@@ -94,6 +99,7 @@ export function resolveWorkerOptions(
     heartbeatMs: Math.max(10, Math.floor(o.claimIdle / 3)),
     maxDeliveries: o.maxDeliveries,
     unknownTasks: o.unknownTasks,
+    releaseForMs: o.releaseFor,
     graceMs: o.grace,
     name: o.name,
     logger: o.logger,

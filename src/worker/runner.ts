@@ -31,6 +31,8 @@ export interface RunnerSettings {
   worker: string;
   maxDeliveries: number;
   unknownTasks: 'release' | 'dead-letter';
+  /** How long a task this worker cannot run is left for others before it is dead-lettered, ms. */
+  releaseForMs: number;
   log: Logger;
 }
 
@@ -106,16 +108,23 @@ function dead(run: Run, reason: DeadReason, err: unknown): Attempt {
 }
 
 /**
- * Leaves the delivery for another worker while it has deliveries left; after that, dead letter.
- * The delivery stays pending and unrenewed, so after the claim idle time a reclaimer (of a worker
- * that can run it, with luck) takes it over.
+ * Leaves the delivery for another worker until it has waited `releaseForMs` in the stream; after
+ * that, dead letter. The worker marks it idle and uncounted, so any reclaimer takes it at once —
+ * sooner or later one of a worker that can run it, since every round is a fresh draw. Bounded in
+ * time, not deliveries: these rounds say nothing about a task that crashes its workers.
  */
 function release(run: Run, reason: DeadReason, err: TasukiError, s: RunnerSettings): Attempt {
-  if (run.held.deliveries >= s.maxDeliveries) return dead(run, reason, err);
+  const waitedMs = Date.now() - entryTime(run.held.entry);
+  if (!(waitedMs < s.releaseForMs)) return dead(run, reason, err);
   const record = recordOf(run, 'queued');
   record.error = toStoredError(err);
   record.reason = reason;
   return { held: run.held, local: run.local, parked: run.parked, record, encoded: '', outcome: 'release' };
+}
+
+/** When an entry entered its stream: the ms part of its id (NaN for an id that is not a stream id). */
+function entryTime(entry: string): number {
+  return Number(entry.slice(0, entry.indexOf('-')));
 }
 
 /** Runs one attempt of a held delivery and says what should become of it. Never throws. */
@@ -145,16 +154,6 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
     run.local = msg.id;
     run.parked = msg.id !== held.entry;
   }
-  if (held.deliveries > s.maxDeliveries) {
-    return dead(
-      run,
-      'max-deliveries',
-      new TasukiError(
-        'E_LOST',
-        `delivered ${held.deliveries} times without finishing (its workers died or lost it each time); limit is ${s.maxDeliveries}`,
-      ),
-    );
-  }
   if (msg.expiresAt !== undefined && msg.expiresAt < run.startedAt) {
     const record = recordOf(run, 'expired');
     record.error = toStoredError(
@@ -171,6 +170,17 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
     return s.unknownTasks === 'release'
       ? release(run, 'unknown-task', err, s)
       : dead(run, 'unknown-task', err);
+  }
+  // Only tasks that would run count deliveries: an unknown or expired one never crashed a worker.
+  if (held.deliveries > s.maxDeliveries) {
+    return dead(
+      run,
+      'max-deliveries',
+      new TasukiError(
+        'E_LOST',
+        `delivered ${held.deliveries} times without finishing (its workers died or lost it each time); limit is ${s.maxDeliveries}`,
+      ),
+    );
   }
   let checked = validate(task.definition.schema, msg.args);
   if (checked instanceof Promise) checked = await checked;

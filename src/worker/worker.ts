@@ -47,9 +47,6 @@ export interface WorkerHost extends TaskRegistry {
   connectionOptions?(clientName: string): ConnectionOptions | undefined;
 }
 
-/** Consumers idle this long, holding nothing, belong to dead workers and are forgotten. */
-const CONSUMER_IDLE_MS = 60 * 60_000;
-
 /** The parts a started worker runs. */
 interface Running {
   fetcher: Fetcher;
@@ -98,6 +95,7 @@ export class Worker implements ClaimHost, FetchHost {
       worker: this.name,
       maxDeliveries: this.options.maxDeliveries,
       unknownTasks: this.options.unknownTasks,
+      releaseForMs: this.options.releaseForMs,
       log: this.log,
     };
     this.holdings = new Holdings(this.queues);
@@ -136,6 +134,9 @@ export class Worker implements ClaimHost, FetchHost {
       throw err;
     }
     const reclaimer = new Reclaimer(broker, this, this.log, o.claimIdleMs, o.reclaimIntervalMs);
+    // After a lost connection every entry looks idle (heartbeats stopped everywhere): reclaims wait.
+    redis.on('close', () => reclaimer.disconnected());
+    redis.on('ready', () => reclaimer.outage());
     // Renews claims from a thread, so a handler that blocks the event loop keeps its task.
     const heartbeat = new ThreadHeartbeat(broker, this, this.log, o.heartbeatMs, {
       connection: this.app.connectionOptions?.('tasuki:worker-heartbeat'),
@@ -151,13 +152,9 @@ export class Worker implements ClaimHost, FetchHost {
         heartbeat,
         reclaimer,
         new Promoter(broker, this.queues, this.log, o.promoteIntervalMs),
-        new ConsumerSweeper(
-          broker,
-          this.queues,
-          this.log,
-          Math.max(CONSUMER_IDLE_MS, 10 * o.claimIdleMs),
-          CONSUMER_IDLE_MS / 4,
-        ),
+        // A consumer holding nothing and silent past claimIdle is a dead worker's (a live one that
+        // is merely idle is re-created by its next read; the check and removal are one script).
+        new ConsumerSweeper(broker, this.queues, this.log, o.claimIdleMs, Math.max(100, o.claimIdleMs)),
       ],
     };
     // Claims must be renewed off the event loop before the first task runs: wait for the thread.
@@ -267,9 +264,14 @@ export class Worker implements ClaimHost, FetchHost {
     if (this.holdings.isDropped(held)) return;
     const r = attempt.record;
     if (attempt.outcome === 'release') {
-      // Left unacknowledged and unrenewed: a reclaimer takes it after claimIdle.
+      // Left pending, idle and uncounted: any worker's reclaimer may take it at once.
       this.holdings.release(held);
       this.counts.released++;
+      void this.parts?.broker
+        .release(held.queue, this.name, this.options.claimIdleMs, [held])
+        .catch((err: unknown) =>
+          this.log.warn({ err }, 'could not release a task; it is reclaimed after claimIdle'),
+        );
     } else {
       this.finishedAttempts.add(held);
       this.parts?.completer.add(attempt);
@@ -290,7 +292,7 @@ export class Worker implements ClaimHost, FetchHost {
     if (attempt.outcome === 'release') {
       this.log.warn(
         { ...fields, reason: r.reason, error: r.error, deliveries: held.deliveries },
-        'task left for another worker (this one cannot run it); dead-lettered after maxDeliveries',
+        'task left for another worker (this one cannot run it); dead-lettered after releaseFor',
       );
     } else if (attempt.outcome === 'retry') {
       this.log.warn({ ...fields, error: r.error, retryAt: r.retryAt }, 'task failed; will retry');
@@ -346,11 +348,14 @@ export class Worker implements ClaimHost, FetchHost {
     const started = Date.now();
     await parts.fetcher.stop();
     const unstarted = this.holdings.takeUnstarted();
+    /** Tasks that could be neither finished nor handed back: they recover after claimIdle. */
+    let abandoned = 0;
     const handedBack = await this.handBack(unstarted).catch((err: unknown) => {
+      abandoned += unstarted.length;
       this.log.error({ err }, 'could not hand back unstarted tasks; they recover after claimIdle');
       return [];
     });
-    let abandoned: string[] = [];
+    let aborted: string[] = [];
     if (this.active > 0) {
       const timedOut = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(
@@ -365,10 +370,14 @@ export class Worker implements ClaimHost, FetchHost {
       if (timedOut) {
         // Still running: held, and not finished (finished ones wait for their outcome to be recorded).
         const running = this.holdings.all().filter((h) => !this.finishedAttempts.has(h));
-        abandoned = await this.handBack(running).catch(() => []);
-        if (abandoned.length) {
+        aborted = await this.handBack(running).catch((err: unknown) => {
+          abandoned += running.length;
+          this.log.error({ err }, 'could not hand back running tasks; they recover after claimIdle');
+          return [];
+        });
+        if (aborted.length) {
           this.log.warn(
-            { tasks: abandoned },
+            { tasks: aborted },
             'tasks still running after the grace period were aborted and handed back',
           );
         }
@@ -381,15 +390,24 @@ export class Worker implements ClaimHost, FetchHost {
         'could not record every finished task before stopping; they run again after claimIdle',
       );
     await Promise.all(parts.loops.map((loop) => loop.stop()));
+    await this.leaveGroups(parts);
     await parts.broker.close();
     this.log.info(
       {
         ...this.counts,
-        handedBack: handedBack.length + abandoned.length,
-        abandoned: abandoned.length,
+        handedBack: handedBack.length + aborted.length,
+        aborted: aborted.length,
+        abandoned,
         ms: Date.now() - started,
       },
       'worker stopped',
     );
+  }
+
+  /** A worker that holds nothing removes its consumer, so groups do not keep one per worker ever run. */
+  private async leaveGroups(parts: Running): Promise<void> {
+    for (const queue of this.queues) {
+      await parts.broker.forgetIdleConsumers(queue, 0, this.name).catch(() => undefined);
+    }
   }
 }
