@@ -14,14 +14,13 @@ import { TasukiError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
 import type { BackgroundLoop } from '../util/loop.js';
-import { formatTaskId } from '../wire/ids.js';
-import { decodeMessage, messageOf, reencodeMessage } from '../wire/message.js';
 import { ConsumerSweeper, Reclaimer, type ClaimHost, type ClaimRenewer } from './claims.js';
 import { Completer } from './completer.js';
 import { Fetcher, type FetchHost } from './fetcher.js';
 import { ThreadHeartbeat } from './heartbeat-thread.js';
 import { Holdings, type Held } from './holdings.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import { countOutcome, handBackMessages, logOutcome, type OutcomeCounts } from './outcomes.js';
 import { Promoter } from './promoter.js';
 import { runAttempt, type Attempt, type RunnerSettings, type TaskRegistry } from './runner.js';
 
@@ -79,7 +78,7 @@ export class Worker implements ClaimHost, FetchHost {
   /** Held deliveries whose attempt finished and whose outcome waits to be recorded. */
   private readonly finishedAttempts = new WeakSet<Held>();
   /** Attempts finished by this worker, by what became of them. */
-  readonly counts = { succeeded: 0, failed: 0, retried: 0, expired: 0, released: 0 };
+  readonly counts: OutcomeCounts = { succeeded: 0, failed: 0, retried: 0, expired: 0, released: 0 };
 
   constructor(
     private readonly app: WorkerHost,
@@ -262,11 +261,10 @@ export class Worker implements ClaimHost, FetchHost {
   private finish(attempt: Attempt): void {
     const held = attempt.held;
     if (this.holdings.isDropped(held)) return;
-    const r = attempt.record;
+    countOutcome(this.counts, attempt);
     if (attempt.outcome === 'release') {
       // Left pending, idle and uncounted: any worker's reclaimer may take it at once.
       this.holdings.release(held);
-      this.counts.released++;
       void this.parts?.broker
         .release(held.queue, this.name, this.options.claimIdleMs, [held])
         .catch((err: unknown) =>
@@ -275,58 +273,14 @@ export class Worker implements ClaimHost, FetchHost {
     } else {
       this.finishedAttempts.add(held);
       this.parts?.completer.add(attempt);
-      if (attempt.outcome === 'retry') this.counts.retried++;
-      else if (r.state === 'succeeded') this.counts.succeeded++;
-      else if (r.state === 'expired') this.counts.expired++;
-      else this.counts.failed++;
     }
-    // Log fields are built only when the line is written (succeeded lines are at info).
-    if (r.state === 'succeeded' && !this.logInfo) return;
-    const fields = {
-      taskId: formatTaskId(attempt.local, held.queue),
-      task: r.task,
-      queue: held.queue,
-      attempt: r.attempt,
-      durationMs: r.finishedAt - r.startedAt,
-    };
-    if (attempt.outcome === 'release') {
-      this.log.warn(
-        { ...fields, reason: r.reason, error: r.error, deliveries: held.deliveries },
-        'task left for another worker (this one cannot run it); dead-lettered after releaseFor',
-      );
-    } else if (attempt.outcome === 'retry') {
-      this.log.warn({ ...fields, error: r.error, retryAt: r.retryAt }, 'task failed; will retry');
-    } else if (r.state === 'succeeded') {
-      this.log.info(fields, 'task succeeded');
-    } else if (r.state === 'expired') {
-      this.log.warn(fields, 'task expired before it started; not run');
-    } else {
-      this.log.error({ ...fields, error: r.error, reason: r.reason }, 'task failed; moved to dead letters');
-    }
+    logOutcome(this.log, this.logInfo, attempt);
   }
 
   /** Hands held deliveries back to their queue as new entries, so other workers run them at once. */
-  private async handBack(list: Held[]): Promise<string[]> {
-    const parts = this.parts as Running;
-    const byQueue = new Map<string, { entry: string; id: string; message: string }[]>();
-    const ids: string[] = [];
-    for (const held of list) {
-      let msg = held.message;
-      if (!msg) {
-        try {
-          msg = decodeMessage(messageOf(held.fields));
-        } catch {
-          continue; // undecodable or newer: left pending; whoever reclaims it deals with it
-        }
-      }
-      const id = msg.id ?? held.entry;
-      const message = reencodeMessage(msg, { id, attempt: msg.attempt, expiresAt: msg.expiresAt });
-      const tasks = byQueue.get(held.queue) ?? [];
-      tasks.push({ entry: held.entry, id, message });
-      byQueue.set(held.queue, tasks);
-      ids.push(formatTaskId(id, held.queue));
-      this.holdings.drop(held, new TasukiError('E_LOST', 'handed back at shutdown'));
-    }
+  private async handBack(parts: Running, list: Held[]): Promise<string[]> {
+    const { byQueue, ids, taken } = handBackMessages(list);
+    for (const held of taken) this.holdings.drop(held, new TasukiError('E_LOST', 'handed back at shutdown'));
     for (const [queue, tasks] of byQueue) await parts.broker.handBack(queue, this.name, tasks);
     return ids;
   }
@@ -350,7 +304,7 @@ export class Worker implements ClaimHost, FetchHost {
     const unstarted = this.holdings.takeUnstarted();
     /** Tasks that could be neither finished nor handed back: they recover after claimIdle. */
     let abandoned = 0;
-    const handedBack = await this.handBack(unstarted).catch((err: unknown) => {
+    const handedBack = await this.handBack(parts, unstarted).catch((err: unknown) => {
       abandoned += unstarted.length;
       this.log.error({ err }, 'could not hand back unstarted tasks; they recover after claimIdle');
       return [];
@@ -370,7 +324,7 @@ export class Worker implements ClaimHost, FetchHost {
       if (timedOut) {
         // Still running: held, and not finished (finished ones wait for their outcome to be recorded).
         const running = this.holdings.all().filter((h) => !this.finishedAttempts.has(h));
-        aborted = await this.handBack(running).catch((err: unknown) => {
+        aborted = await this.handBack(parts, running).catch((err: unknown) => {
           abandoned += running.length;
           this.log.error({ err }, 'could not hand back running tasks; they recover after claimIdle');
           return [];

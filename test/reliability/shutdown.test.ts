@@ -65,7 +65,7 @@ test('grace time over: running tasks are handed back and the worker still exits 
   w.child.kill('SIGTERM');
   const run = await w.done;
   assert.equal(run.code, 0, run.stderr);
-  assert.match(run.stdout, /"abandoned":3/);
+  assert.match(run.stdout, /"handedBack":3,"aborted":3,"abandoned":0/);
   assert.equal(await redis.hlen(runs.key({})), 0, 'none finished');
   for (const h of handles) assert.equal((await h.info())?.state, 'queued');
 });

@@ -1,0 +1,88 @@
+/** What the worker does with each finished attempt besides recording it: count it, log it. */
+import type { Logger } from '../log/logger.js';
+import { formatTaskId } from '../wire/ids.js';
+import { decodeMessage, messageOf, reencodeMessage } from '../wire/message.js';
+import type { HandBack } from '../broker/broker.js';
+import type { Held } from './holdings.js';
+import type { Attempt } from './runner.js';
+
+/** Attempts finished by a worker, by what became of them. */
+export interface OutcomeCounts {
+  succeeded: number;
+  failed: number;
+  retried: number;
+  expired: number;
+  /** Left for another worker (an unknown task, a newer message format). */
+  released: number;
+}
+
+export function countOutcome(counts: OutcomeCounts, attempt: Attempt): void {
+  const state = attempt.record.state;
+  if (attempt.outcome === 'release') counts.released++;
+  else if (attempt.outcome === 'retry') counts.retried++;
+  else if (state === 'succeeded') counts.succeeded++;
+  else if (state === 'expired') counts.expired++;
+  else counts.failed++;
+}
+
+/** One log line per finished attempt; succeeded lines (info) build no fields unless info is on. */
+export function logOutcome(log: Logger, logInfo: boolean, attempt: Attempt): void {
+  const held = attempt.held;
+  const r = attempt.record;
+  // Log fields are built only when the line is written (succeeded lines are at info).
+  if (r.state === 'succeeded' && !logInfo) return;
+  const fields = {
+    taskId: formatTaskId(attempt.local, held.queue),
+    task: r.task,
+    queue: held.queue,
+    attempt: r.attempt,
+    durationMs: r.finishedAt - r.startedAt,
+  };
+  if (attempt.outcome === 'release') {
+    log.warn(
+      { ...fields, reason: r.reason, error: r.error, deliveries: held.deliveries },
+      'task left for another worker (this one cannot run it); dead-lettered after releaseFor',
+    );
+  } else if (attempt.outcome === 'retry') {
+    log.warn({ ...fields, error: r.error, retryAt: r.retryAt }, 'task failed; will retry');
+  } else if (r.state === 'succeeded') {
+    log.info(fields, 'task succeeded');
+  } else if (r.state === 'expired') {
+    log.warn(fields, 'task expired before it started; not run');
+  } else {
+    log.error({ ...fields, error: r.error, reason: r.reason }, 'task failed; moved to dead letters');
+  }
+}
+
+/**
+ * The messages that hand held deliveries back to their queues, grouped by queue, each carrying its
+ * task id. Deliveries that cannot be decoded (or are in a newer format) are left out: they stay
+ * pending, and whoever reclaims them deals with them.
+ */
+export function handBackMessages(list: readonly Held[]): {
+  byQueue: Map<string, HandBack[]>;
+  ids: string[];
+  taken: Held[];
+} {
+  const byQueue = new Map<string, HandBack[]>();
+  const ids: string[] = [];
+  const taken: Held[] = [];
+  for (const held of list) {
+    let msg = held.message;
+    if (!msg) {
+      try {
+        msg = decodeMessage(messageOf(held.fields));
+      } catch {
+        continue;
+      }
+    }
+    const id = msg.id ?? held.entry;
+    const message = reencodeMessage(msg, { id, attempt: msg.attempt, expiresAt: msg.expiresAt });
+    const tasks = byQueue.get(held.queue) ?? [];
+    tasks.push({ entry: held.entry, id, message });
+    byQueue.set(held.queue, tasks);
+    ids.push(formatTaskId(id, held.queue));
+    taken.push(held);
+  }
+  return { byQueue, ids, taken };
+}
