@@ -14,6 +14,9 @@ import { parseCompletion } from '../wire/completion.js';
 import { decodeRecord, TERMINAL_STATES, type StoredError, type TaskState } from '../wire/record.js';
 import { lookupTask } from './lookup.js';
 
+/** Longest XREAD BLOCK of the result loop, ms. */
+const BLOCK_MS = 2000;
+
 /** How long a queue's completion stream is still followed after its last waiter left, ms. */
 const FOLLOW_IDLE_MS = 5000;
 /** Longest pause between two attempts of a wait to reach Redis while it is unreachable, ms. */
@@ -203,7 +206,7 @@ export class ResultWaiter {
         this.running = false;
         return;
       }
-      const queues = [...this.cursors.keys()];
+      let queues: string[] = [];
       let reply: [string, [string, string[]][]][] | null;
       try {
         if (this.idOf !== this.readyCount) {
@@ -211,11 +214,15 @@ export class ResultWaiter {
           this.blockingId = Number(await conn.client('ID'));
           this.idOf = this.readyCount;
         }
+        // Read after the last await: a queue followed while CLIENT ID was pending must be in this
+        // read (follow() could not unblock a read it had no id for).
+        queues = [...this.cursors.keys()];
         reply = await conn.xread(
           'COUNT',
           1000,
           'BLOCK',
-          10_000,
+          // Short enough that a queue followed while its UNBLOCK crossed the read is read soon.
+          BLOCK_MS,
           'STREAMS',
           ...queues.map((q) => this.keys.events.key({ queue: q })),
           ...queues.map((q) => this.cursors.get(q) as string),
