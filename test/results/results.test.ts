@@ -90,8 +90,9 @@ test('result() times out with TimeoutError, and waiting does not poll Redis', as
     });
     assert.ok(Date.now() - started >= 1500);
     const during = seen.slice(from);
-    // The one lookup of the task (a script call) and, at most, a re-issued XREAD BLOCK: no loop of
-    // reads while waiting (a 100 ms poll would show 15).
+    // The one lookup of the task (a script call) and, at most, one end of a 2 s XREAD BLOCK within
+    // the 1.5 s: its sweep of waited tasks (MGET) and the next XREAD. No loop of reads while waiting
+    // (a 100 ms poll would show 15).
     assert.ok(during.length <= 3, `${during.length} commands while waiting 1.5 s: ${during.join(', ')}`);
     assert.ok(during.includes('evalsha') || during.includes('eval'), `no lookup: ${during.join(', ')}`);
     await app.close();
@@ -156,10 +157,10 @@ test('a task that finished before anyone waited is found at once', async () => {
   await until(async () => (await h.info())?.state === 'succeeded', 30_000, 'success');
   await worker.stop();
   // Its completion event came before this wait began to follow the queue, so only the wait's first
-  // lookup can find it (otherwise the result would come from the sweep after a 10 s block with no
-  // event). A timeout well under 10 s proves that, with room for a slow start under load; the
-  // timeout runs from the call, connecting included.
-  assert.equal(await h.result({ timeout: 5000 }), 'early');
+  // lookup can find it, or else the sweep of waited tasks after a 2 s block with no event (the
+  // waiter's BLOCK_MS). The timeout runs from the call, before that block starts: resolving within
+  // 1.9 s proves the lookup found it, and leaves the most room for a slow start under load.
+  assert.equal(await h.result({ timeout: 1900 }), 'early');
 });
 
 test('lookups of unknown or malformed ids', async () => {
