@@ -67,8 +67,9 @@ export async function seedGood(
     'PX',
     DAY,
   );
-  await redis.set(shop.rate.key({ client: 'c1' }), '3', 'PX', 60_000);
-  await redis.set(shop.rate.key({ client: 'c2' }), '7', 'PX', 60_000);
+  // An hour, not the declared minute: the seed must outlive a slow test file on a loaded machine.
+  await redis.set(shop.rate.key({ client: 'c1' }), '3', 'PX', 3_600_000);
+  await redis.set(shop.rate.key({ client: 'c2' }), '7', 'PX', 3_600_000);
   // A session id from user data that is far too long for a key name: keyPart hashes it.
   await redis.hset(shop.session.key({ id: 'x'.repeat(5000) }), { user: 'ada' });
   await redis.pexpire(shop.session.key({ id: 'x'.repeat(5000) }), DAY);
@@ -144,7 +145,7 @@ export async function seedGoodAndBad(
   // The wrong type under a declared name: a list where a counter string belongs.
   const wrong = shop.rate.key({ client: 'c7' });
   await redis.rpush(wrong, 'a', 'b');
-  await redis.pexpire(wrong, 60_000);
+  await redis.pexpire(wrong, 3_600_000);
   expected.push({ kind: 'wrong-type', key: wrong });
 
   // A left-over of a version nobody declares any more.
