@@ -40,9 +40,10 @@ test('a handler that blocks the event loop for 3x claimIdle on a live worker run
   const redis = server().client();
   const keys = busyKeys(prefix);
   const producer = app.task({ name: busy.name, schema: busy.definition.schema, handler: () => 0 });
-  // claimIdle 1 s: heartbeats every ~333 ms, and each worker looks for idle tasks every 500 ms. The
-  // handler keeps its event loop busy for 3 s, three claimIdle periods.
-  const claimIdleMs = 1000;
+  // claimIdle 3 s: heartbeats every second, and each worker looks for idle tasks every 1.5 s. The
+  // handler keeps its event loop busy for 9 s, three claimIdle periods. (1 s was too tight on a
+  // machine at load 15: a starved thread missed heartbeats for over a second.)
+  const claimIdleMs = 3000;
   const args = ['--concurrency', '1', '--prefetch', '0', '--claim-idle', `${claimIdleMs}ms`];
   const workers = await Promise.all([0, 1].map(() => startBusyWorker(prefix, args)));
 
@@ -111,8 +112,9 @@ test('ioredis options holding functions cannot reach a thread: one warning, clai
       return 'done';
     },
   });
-  // claimIdle 1 s (heartbeats every ~333 ms on the event loop); b looks for idle tasks every 50 ms.
-  const claimIdle = 1000;
+  // claimIdle 3 s (heartbeats every second on the event loop); b looks for idle tasks every 50 ms.
+  // (1 s was too tight on a machine at load 15.)
+  const claimIdle = 3000;
   const a = new Worker(app, { logger: pino({ level: 'info' }, sink), claimIdle, reclaimInterval: 50 });
   const b = new Worker(app, { logger: silentLogger(), claimIdle, reclaimInterval: 50 });
   await a.start();
@@ -121,7 +123,7 @@ test('ioredis options holding functions cannot reach a thread: one warning, clai
   await b.start();
   // The in-process heartbeat renews: after three claimIdle periods the task is still a's, never reclaimed.
   const since = Date.now();
-  await until(() => Date.now() - since > 3 * claimIdle, 10_000, 'three claimIdle periods');
+  await until(() => Date.now() - since > 3 * claimIdle, 20_000, 'three claimIdle periods');
   const info = await h.info();
   assert.equal(info?.worker, a.name);
   assert.equal(info?.deliveries, 1);
