@@ -203,6 +203,8 @@ export class RedisStreamsBroker implements Broker {
 
   async close(): Promise<void> {
     this.blocking.disconnect();
-    await this.redis.quit().catch(() => undefined);
+    // QUIT waits for Redis; a connection that is down is simply dropped.
+    if (this.redis.status === 'ready') await this.redis.quit().catch(() => undefined);
+    else this.redis.disconnect();
   }
 }

@@ -5,6 +5,7 @@
 import type { Broker, Delivery } from '../broker/broker.js';
 import type { Logger } from '../log/logger.js';
 import { Incident } from '../util/incident.js';
+import { within } from '../util/within.js';
 
 /** What the fetch loop needs from its worker. */
 export interface FetchHost {
@@ -91,15 +92,18 @@ export class Fetcher {
   }
 
   /** Stops fetching: interrupts the reads in flight and waits for the loop to end. */
-  async stop(): Promise<void> {
+  async stop(timeoutMs = 2000): Promise<void> {
     if (!this.running) return;
     this.running = false;
     this.wake();
     // Interrupt until no read is left (a second read waits behind the first on one connection).
-    while (this.reads.size > 0) {
-      await this.broker.interruptFetch().catch(() => undefined);
+    // With Redis away an interrupt cannot reach it: after `timeoutMs` the reads are left to end
+    // when the broker's connections close.
+    const deadline = Date.now() + timeoutMs;
+    while (this.reads.size > 0 && Date.now() < deadline) {
+      await within(this.broker.interruptFetch(), 200, 'interrupt').catch(() => undefined);
       await Promise.race([Promise.all(this.reads), new Promise((r) => setTimeout(r, 20))]);
     }
-    await this.loop;
+    if (this.reads.size === 0) await this.loop;
   }
 }

@@ -15,6 +15,7 @@ import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
 import type { BackgroundLoop } from '../util/loop.js';
 import { ConsumerSweeper, Reclaimer, type ClaimHost, type ClaimRenewer } from './claims.js';
+import { within } from '../util/within.js';
 import { Completer } from './completer.js';
 import { Fetcher, type FetchHost } from './fetcher.js';
 import { ThreadHeartbeat } from './heartbeat-thread.js';
@@ -45,6 +46,12 @@ export interface WorkerHost extends TaskRegistry {
    */
   connectionOptions?(clientName: string): ConnectionOptions | undefined;
 }
+
+/**
+ * Longest a stopping worker waits for Redis at each step (hand-back, loops, leaving the group): a
+ * worker must stop within its grace even while Redis does not answer.
+ */
+const REDIS_WAIT_MS = 5000;
 
 /** The parts a started worker runs. */
 interface Running {
@@ -304,11 +311,13 @@ export class Worker implements ClaimHost, FetchHost {
     const unstarted = this.holdings.takeUnstarted();
     /** Tasks that could be neither finished nor handed back: they recover after claimIdle. */
     let abandoned = 0;
-    const handedBack = await this.handBack(parts, unstarted).catch((err: unknown) => {
-      abandoned += unstarted.length;
-      this.log.error({ err }, 'could not hand back unstarted tasks; they recover after claimIdle');
-      return [];
-    });
+    const handedBack = await within(this.handBack(parts, unstarted), REDIS_WAIT_MS, 'hand-back').catch(
+      (err: unknown) => {
+        abandoned += unstarted.length;
+        this.log.error({ err }, 'could not hand back unstarted tasks; they recover after claimIdle');
+        return [];
+      },
+    );
     let aborted: string[] = [];
     if (this.active > 0) {
       const timedOut = await new Promise<boolean>((resolve) => {
@@ -324,11 +333,13 @@ export class Worker implements ClaimHost, FetchHost {
       if (timedOut) {
         // Still running: held, and not finished (finished ones wait for their outcome to be recorded).
         const running = this.holdings.all().filter((h) => !this.finishedAttempts.has(h));
-        aborted = await this.handBack(parts, running).catch((err: unknown) => {
-          abandoned += running.length;
-          this.log.error({ err }, 'could not hand back running tasks; they recover after claimIdle');
-          return [];
-        });
+        aborted = await within(this.handBack(parts, running), REDIS_WAIT_MS, 'hand-back').catch(
+          (err: unknown) => {
+            abandoned += running.length;
+            this.log.error({ err }, 'could not hand back running tasks; they recover after claimIdle');
+            return [];
+          },
+        );
         if (aborted.length) {
           this.log.warn(
             { tasks: aborted },
@@ -343,8 +354,10 @@ export class Worker implements ClaimHost, FetchHost {
         { backlog: parts.completer.backlog },
         'could not record every finished task before stopping; they run again after claimIdle',
       );
-    await Promise.all(parts.loops.map((loop) => loop.stop()));
-    await this.leaveGroups(parts);
+    await within(Promise.all(parts.loops.map((loop) => loop.stop())), REDIS_WAIT_MS, 'loops').catch(
+      () => undefined,
+    );
+    await within(this.leaveGroups(parts), REDIS_WAIT_MS, 'leaving').catch(() => undefined);
     await parts.broker.close();
     this.log.info(
       {
