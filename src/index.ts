@@ -23,6 +23,7 @@ export { RetryLater, backoffDelay, type Backoff, type RetryOn, type ErrorClass }
 export { DeadLetters, type DeadLetter, type DeadLetterSelection } from './deadletters/dead-letters.js';
 export type { StoredDeadLetter } from './wire/dead-letter.js';
 export type { TaskInfo } from './results/lookup.js';
+export type { Jsonified } from './results/jsonified.js';
 export type { TaskState, TaskRecord, StoredError, DeadReason } from './wire/record.js';
 export { Keyspace, KeyDef, type KeySpec, type KeyType } from './keys/registry.js';
 export { keyPart } from './keys/part.js';

@@ -82,6 +82,8 @@ export class Reclaimer extends BackgroundLoop {
   /** The connection to the broker is down: no reclaims (a queued one would run at reconnect). */
   private down = false;
   private quietUntil = 0;
+  /** Lost connections so far: a reclaim sent before one is re-sent by ioredis at reconnect. */
+  private disconnects = 0;
 
   constructor(
     private readonly broker: Broker,
@@ -97,6 +99,7 @@ export class Reclaimer extends BackgroundLoop {
   /** The connection to the broker was lost: reclaim nothing until it is back and owners renewed. */
   disconnected(): void {
     this.down = true;
+    this.disconnects++;
   }
 
   /**
@@ -116,7 +119,12 @@ export class Reclaimer extends BackgroundLoop {
       for (const queue of this.host.queues) {
         const room = this.host.room();
         if (room <= 0) break;
+        const before = this.disconnects;
         const taken = await this.broker.reclaim(queue, this.host.name, this.idleMs, room);
+        // A reclaim that spanned a lost connection ran at reconnect, before the owners could renew:
+        // what it took is not run here. Owners that finished record their outcome anyway (an ack
+        // does not ask who holds the entry); others find they lost it, and it is reclaimed later.
+        if (this.disconnects !== before) continue;
         if (taken.length) this.host.adopt(taken);
       }
     } catch (err) {

@@ -11,10 +11,7 @@
 // returns, so that worker B reconnects first: with reconnect backoff and jitter either order happens;
 // the test fixes the unlucky one.)
 //
-// Pending: worker B's reclaim round that was in flight when Redis froze is sent again by ioredis as
-// soon as B reconnects, before the quiet period the Reclaimer keeps after an outage (in
-// src/worker/claims.ts, `disconnected()`/`outage()` gate only new rounds), so B takes the finished
-// task over about a second after Redis returns and runs it again. Fails every run.
+// A reclaim whose call spanned a lost connection is not adopted (src/worker/claims.ts).
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
