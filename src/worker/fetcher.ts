@@ -11,7 +11,7 @@ import { within } from '../util/within.js';
 export interface FetchHost {
   readonly name: string;
   readonly queues: readonly string[];
-  /** Deliveries held now. */
+  /** Deliveries that take room now (waiting to run or running). */
   heldCount(): number;
   /** New deliveries: hold them and start what can start. */
   deliver(deliveries: Delivery[]): void;

@@ -37,7 +37,10 @@ export class Holdings {
   private readonly ready: Held[] = [];
   /** Deliveries that must not be recorded: lost to another worker, or handed back. */
   private readonly dropped = new WeakSet<Held>();
+  /** Deliveries whose attempt finished and whose outcome waits to be recorded. */
+  private readonly finished = new WeakSet<Held>();
   private total = 0;
+  private finishedCount = 0;
 
   constructor(queues: readonly string[]) {
     for (const q of queues) this.byQueue.set(q, new Map());
@@ -50,6 +53,27 @@ export class Holdings {
 
   get readyCount(): number {
     return this.ready.length;
+  }
+
+  /**
+   * Deliveries that take a worker's room: waiting to run or running. Finished ones waiting for
+   * their outcome to be recorded stay held (and renewed) but free their room, so the next batch is
+   * fetched while the last one is recorded — unless their outcomes pile up (Redis refusing them),
+   * when they count again and fetching stops.
+   */
+  busy(capacity: number): number {
+    return this.finishedCount > capacity ? this.total : this.total - this.finishedCount;
+  }
+
+  /** The attempt finished; its outcome waits to be recorded. */
+  markFinished(held: Held): void {
+    if (this.finished.has(held)) return;
+    this.finished.add(held);
+    this.finishedCount++;
+  }
+
+  isFinished(held: Held): boolean {
+    return this.finished.has(held);
   }
 
   has(queue: string, entry: string): boolean {
@@ -96,7 +120,9 @@ export class Holdings {
 
   /** Lets go of a delivery whose outcome is recorded (or that was left for another worker). */
   release(held: Held): void {
-    if (this.byQueue.get(held.queue)?.delete(held.entry)) this.total--;
+    if (!this.byQueue.get(held.queue)?.delete(held.entry)) return;
+    this.total--;
+    if (this.finished.delete(held)) this.finishedCount--;
   }
 
   /** Lets go of a delivery and aborts its attempt: its outcome will not be recorded here. */

@@ -82,8 +82,6 @@ export class Worker implements ClaimHost, FetchHost {
   private stopping: Promise<void> | undefined;
   private active = 0;
   private idle: (() => void) | undefined;
-  /** Held deliveries whose attempt finished and whose outcome waits to be recorded. */
-  private readonly finishedAttempts = new WeakSet<Held>();
   /** Attempts finished by this worker, by what became of them. */
   readonly counts: OutcomeCounts = { succeeded: 0, failed: 0, retried: 0, expired: 0, released: 0 };
 
@@ -186,7 +184,7 @@ export class Worker implements ClaimHost, FetchHost {
 
   /** @internal Deliveries held now (for the fetch loop). */
   heldCount(): number {
-    return this.holdings.count;
+    return this.holdings.busy(this.options.concurrency + this.options.prefetch);
   }
 
   /** @internal Entry ids held for a queue (for the heartbeat). */
@@ -197,7 +195,7 @@ export class Worker implements ClaimHost, FetchHost {
   /** @internal Room for more deliveries (for the reclaimer). */
   room(): number {
     return this.parts && !this.stopping
-      ? this.options.concurrency + this.options.prefetch - this.holdings.count
+      ? this.options.concurrency + this.options.prefetch - this.heldCount()
       : 0;
   }
 
@@ -278,7 +276,7 @@ export class Worker implements ClaimHost, FetchHost {
           this.log.warn({ err }, 'could not release a task; it is reclaimed after claimIdle'),
         );
     } else {
-      this.finishedAttempts.add(held);
+      this.holdings.markFinished(held);
       this.parts?.completer.add(attempt);
     }
     logOutcome(this.log, this.logInfo, attempt);
@@ -332,7 +330,7 @@ export class Worker implements ClaimHost, FetchHost {
       });
       if (timedOut) {
         // Still running: held, and not finished (finished ones wait for their outcome to be recorded).
-        const running = this.holdings.all().filter((h) => !this.finishedAttempts.has(h));
+        const running = this.holdings.all().filter((h) => !this.holdings.isFinished(h));
         aborted = await within(this.handBack(parts, running), REDIS_WAIT_MS, 'hand-back').catch(
           (err: unknown) => {
             abandoned += running.length;
