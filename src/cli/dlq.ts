@@ -1,6 +1,13 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { OptionsError, parseTaskId, TasukiError, type DeadLetter, type Tasuki } from '../index.js';
+import {
+  OptionsError,
+  parseTaskId,
+  TasukiError,
+  type DeadLetter,
+  type DeadLetterSelection,
+  type Tasuki,
+} from '../index.js';
 import { deadLetterDetails, deadLetterLine } from './format.js';
 import { cliInteger, names, parseCli } from './options.js';
 import { sourceOptions, withQueues, type AppSource } from './queues.js';
@@ -53,6 +60,29 @@ function notFound(missing: readonly string[], done: string): TasukiError {
 }
 
 /** The ids of `wanted` (per queue) that have no dead letter. */
+/**
+ * Runs `each` on every queue the selection names (after checking every named id exists, so a typo
+ * changes nothing), with the ids of that queue or `{ all: true }`.
+ */
+async function eachSelected(
+  o: Selecting,
+  verb: string,
+  each: (app: Tasuki, queue: string, which: DeadLetterSelection) => Promise<void>,
+): Promise<void> {
+  const sel = selection(o);
+  const named = 'ids' in sel ? [...sel.ids.keys()] : sel.queues;
+  await withQueues(o, named, async ({ app, queues }) => {
+    if ('ids' in sel) {
+      const missing = await missingIds(app, sel.ids);
+      if (missing.length) throw notFound(missing, `; nothing was ${verb}`);
+    }
+    for (const queue of queues) {
+      const ids = 'ids' in sel ? sel.ids.get(queue) : undefined;
+      await each(app, queue, ids ? { ids } : { all: true });
+    }
+  });
+}
+
 async function missingIds(app: Tasuki, wanted: Map<string, string[]>): Promise<string[]> {
   const missing: string[] = [];
   for (const [queue, ids] of wanted) {
@@ -131,27 +161,18 @@ export function registerDlq(program: Command): void {
     .option('--id <id...>', 'task ids (or dead-letter ids with --queue)')
     .option('--all', 'every dead letter (of --queue, or of every queue)')
     .action(async (o: Selecting) => {
-      const sel = selection(o);
-      const named = 'ids' in sel ? [...sel.ids.keys()] : sel.queues;
-      await withQueues(o, named, async ({ app, queues }) => {
-        if ('ids' in sel) {
-          const missing = await missingIds(app, sel.ids);
-          if (missing.length) throw notFound(missing, '; nothing was retried');
-        }
-        let retried = 0;
-        let skipped = 0;
-        for (const queue of queues) {
-          const ids = 'ids' in sel ? sel.ids.get(queue) : undefined;
-          const r = await app.deadLetters.retry(queue, ids ? { ids } : { all: true });
-          retried += r.retried;
-          skipped += r.skipped;
-        }
-        process.stdout.write(
-          (o.json
-            ? JSON.stringify({ retried, skipped })
-            : `retried ${retried}, skipped ${skipped} (undecodable)`) + '\n',
-        );
+      let retried = 0;
+      let skipped = 0;
+      await eachSelected(o, 'retried', async (app, queue, which) => {
+        const r = await app.deadLetters.retry(queue, which);
+        retried += r.retried;
+        skipped += r.skipped;
       });
+      process.stdout.write(
+        (o.json
+          ? JSON.stringify({ retried, skipped })
+          : `retried ${retried}, skipped ${skipped} (undecodable)`) + '\n',
+      );
     });
 
   common(
@@ -162,19 +183,10 @@ export function registerDlq(program: Command): void {
     .option('--id <id...>', 'task ids (or dead-letter ids with --queue)')
     .option('--all', 'every dead letter (of --queue, or of every queue)')
     .action(async (o: Selecting) => {
-      const sel = selection(o);
-      const named = 'ids' in sel ? [...sel.ids.keys()] : sel.queues;
-      await withQueues(o, named, async ({ app, queues }) => {
-        if ('ids' in sel) {
-          const missing = await missingIds(app, sel.ids);
-          if (missing.length) throw notFound(missing, '; nothing was purged');
-        }
-        let purged = 0;
-        for (const queue of queues) {
-          const ids = 'ids' in sel ? sel.ids.get(queue) : undefined;
-          purged += await app.deadLetters.purge(queue, ids ? { ids } : { all: true });
-        }
-        process.stdout.write((o.json ? JSON.stringify({ purged }) : `purged ${purged}`) + '\n');
+      let purged = 0;
+      await eachSelected(o, 'purged', async (app, queue, which) => {
+        purged += await app.deadLetters.purge(queue, which);
       });
+      process.stdout.write((o.json ? JSON.stringify({ purged }) : `purged ${purged}`) + '\n');
     });
 }
