@@ -92,15 +92,22 @@ export class DeadLetters {
 
   private async scan(queue: string, key: string, ids: readonly string[] | 'all'): Promise<DeadLetter[]> {
     const redis: Redis = await this.app.redis();
-    const wanted =
-      ids === 'all' ? undefined : new Set(ids.map((i) => (i.includes('@') ? parseTaskId(i).local : i)));
+    // A task id (`<local>@<queue>`) names a task; a bare id is a dead-letter id or a task's local
+    // id. The two kinds are matched apart: a dead letter's stream id can equal another task's
+    // local id (both are XADD ids, made in the same millisecond on one server).
+    const byTask =
+      ids === 'all'
+        ? undefined
+        : new Set(ids.filter((i) => i.includes('@')).map((i) => parseTaskId(i).local));
+    const bare = ids === 'all' ? undefined : new Set(ids.filter((i) => !i.includes('@')));
     const out: DeadLetter[] = [];
     let start = '-';
     for (;;) {
       const page = await redis.xrange(key, start, '+', 'COUNT', 1000);
       for (const [id, fields] of page) {
         const d = DeadLetters.parse(queue, id, fields);
-        if (!wanted || wanted.has(id) || wanted.has(parseTaskId(d.taskId).local)) out.push(d);
+        const local = parseTaskId(d.taskId).local;
+        if (!byTask || !bare || byTask.has(local) || bare.has(id) || bare.has(local)) out.push(d);
       }
       if (page.length < 1000) return out;
       start = `(${page[page.length - 1]?.[0]}`;
