@@ -47,13 +47,15 @@ export function registerDev(program: Command): void {
           try {
             if (demo) await demo(app);
             if (!demo || opts.keep) {
-              process.stderr.write('tasuki dev: worker running; Ctrl-C to stop\n');
-              await stopOnSignals({
+              // Handlers first, then the line: a reader may send Ctrl-C the moment it sees it.
+              const stopped = stopOnSignals({
                 log: app.log,
                 graceMs: GRACE_MS,
                 claimIdleMs: CLAIM_IDLE_MS,
                 stop: () => worker.stop(),
               });
+              process.stderr.write('tasuki dev: worker running; Ctrl-C to stop\n');
+              await stopped;
             }
           } finally {
             await worker.stop();

@@ -66,14 +66,17 @@ export function registerWorker(program: Command): void {
         grace: o['--grace'],
         claimIdle: o['--claim-idle'],
       });
+      // Handlers before start: a signal that comes while starting (or the moment "worker started" is
+      // logged) stops the worker once started, instead of killing the process mid-start.
+      const stopped = stopOnSignals({
+        log: app.log,
+        graceMs: o['--grace'],
+        claimIdleMs: o['--claim-idle'],
+        stop: () => worker.stop(),
+      });
       try {
         await worker.start();
-        await stopOnSignals({
-          log: app.log,
-          graceMs: o['--grace'],
-          claimIdleMs: o['--claim-idle'],
-          stop: () => worker.stop(),
-        });
+        await stopped;
       } finally {
         await app.close();
       }
