@@ -70,16 +70,24 @@ function finishArgs(b: number): string[] {
     tasks.push({
       entry: '1-__rand_int__',
       id: '__rand_int__',
-      resultKey: KEYS.result.key({ queue: QUEUE, task: '__rand_int__' }),
       record: RECORD,
       outcome: 'done',
       parked: false,
     });
   }
+  const resultKey = (task: string): string => KEYS.result.key({ queue: QUEUE, task });
   const k = (name: 'events' | 'parked' | 'delayed' | 'dead'): string => KEYS[name].key({ queue: QUEUE });
   const call = scripts.finish(
     { stream: STREAM, events: k('events'), parked: k('parked'), delayed: k('delayed'), dead: k('dead') },
-    { group: 'tasuki', ttlMs: 86_400_000, eventsMaxLen: 10_000, deadMaxLen: 10_000, deadMinId: '0', tasks },
+    {
+      group: 'tasuki',
+      ttlMs: 86_400_000,
+      eventsMaxLen: 10_000,
+      deadMaxLen: 10_000,
+      deadMinId: '0',
+      tasks,
+      resultKey,
+    },
   );
   return [String(call.keys.length), ...call.keys, ...call.args.map(String)];
 }

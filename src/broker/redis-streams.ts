@@ -138,7 +138,8 @@ export class RedisStreamsBroker implements Broker {
           eventsMaxLen: EVENTS_MAX_LEN,
           deadMaxLen: s.deadLetterMaxLen,
           deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
-          tasks: settlements.map((t) => ({ ...t, resultKey: k.result.key({ queue, task: t.id }) })),
+          tasks: settlements,
+          resultKey: (task) => k.result.key({ queue, task }),
         },
       ),
     );

@@ -142,7 +142,6 @@ export type FinishOutcome = 'done' | 'retry' | 'dead';
 export interface FinishedTask {
   entry: string;
   id: string;
-  resultKey: string;
   record: string;
   outcome: FinishOutcome;
   /** The task id has a field in the parked hash that must go (it came from the delayed set). */
@@ -170,6 +169,8 @@ export function finish(
     deadMaxLen: number;
     deadMinId: string;
     tasks: readonly FinishedTask[];
+    /** The result key of a task id (a function, so no per-task copy is made to carry it). */
+    resultKey: (id: string) => string;
   },
 ): ScriptCall<number> {
   const keys = [k.stream, k.events, k.parked, k.delayed, k.dead];
@@ -178,7 +179,7 @@ export function finish(
   const inline = recordBytes <= INLINE_RECORDS_MAX ? '1' : '0';
   const args: (string | number)[] = [a.group, a.ttlMs, a.eventsMaxLen, a.deadMaxLen, a.deadMinId, inline];
   for (const t of a.tasks) {
-    keys.push(t.resultKey);
+    keys.push(a.resultKey(t.id));
     // The task id is sent empty when it is the entry id (most tasks): fewer bytes on the hot path.
     args.push(
       t.entry,

@@ -14,6 +14,10 @@ export interface Held extends Delivery {
   abortReason?: Error;
   /** Decoded message, once decoded. */
   message?: TaskMessage;
+  /** The attempt finished; its outcome waits to be recorded (set by {@link Holdings}). */
+  finished?: boolean;
+  /** Lost to another worker or handed back: its outcome must not be recorded (set by {@link Holdings}). */
+  dropped?: boolean;
 }
 
 /** Aborts a held delivery's handler (now, or as soon as it looks at its signal). */
@@ -35,10 +39,6 @@ export class Holdings {
   private readonly byQueue = new Map<string, Map<string, Held>>();
   /** Fetched and not started, oldest first. */
   private readonly ready: Held[] = [];
-  /** Deliveries that must not be recorded: lost to another worker, or handed back. */
-  private readonly dropped = new WeakSet<Held>();
-  /** Deliveries whose attempt finished and whose outcome waits to be recorded. */
-  private readonly finished = new WeakSet<Held>();
   private total = 0;
   private finishedCount = 0;
 
@@ -67,13 +67,13 @@ export class Holdings {
 
   /** The attempt finished; its outcome waits to be recorded. */
   markFinished(held: Held): void {
-    if (this.finished.has(held)) return;
-    this.finished.add(held);
+    if (held.finished) return;
+    held.finished = true;
     this.finishedCount++;
   }
 
   isFinished(held: Held): boolean {
-    return this.finished.has(held);
+    return held.finished === true;
   }
 
   has(queue: string, entry: string): boolean {
@@ -115,19 +115,22 @@ export class Holdings {
 
   /** True when the delivery was dropped and its outcome must not be recorded. */
   isDropped(held: Held): boolean {
-    return this.dropped.has(held);
+    return held.dropped === true;
   }
 
   /** Lets go of a delivery whose outcome is recorded (or that was left for another worker). */
   release(held: Held): void {
     if (!this.byQueue.get(held.queue)?.delete(held.entry)) return;
     this.total--;
-    if (this.finished.delete(held)) this.finishedCount--;
+    if (held.finished) {
+      held.finished = false;
+      this.finishedCount--;
+    }
   }
 
   /** Lets go of a delivery and aborts its attempt: its outcome will not be recorded here. */
   drop(held: Held, reason: Error): void {
-    this.dropped.add(held);
+    held.dropped = true;
     this.release(held);
     const i = this.ready.indexOf(held);
     if (i >= 0) this.ready.splice(i, 1);

@@ -220,7 +220,7 @@ export class Worker implements ClaimHost, FetchHost {
     let adopted = 0;
     for (const d of deliveries) {
       if (this.holdings.has(d.queue, d.entry)) continue;
-      this.holdings.take({ ...d });
+      this.holdings.take(d);
       adopted++;
     }
     if (adopted) {
@@ -232,7 +232,8 @@ export class Worker implements ClaimHost, FetchHost {
 
   /** @internal New deliveries from the fetch loop. */
   deliver(deliveries: Delivery[]): void {
-    for (const d of deliveries) this.holdings.take({ ...d });
+    // Taken as they are (no copy): the broker made each delivery for this worker alone.
+    for (const d of deliveries) this.holdings.take(d);
     // Before any of them starts: a handler may block the event loop from its first instant.
     this.parts?.heartbeat.grew();
     this.pump();
