@@ -1,67 +1,25 @@
 /**
- * The worker: wiring and lifecycle. Its parts live beside it — options (options.ts), the fetch loop
- * (fetcher.ts), what it holds (holdings.ts), one attempt (runner.ts), recording outcomes
+ * The worker: its lifecycle and the path of a task through it. Its parts live beside it — how they
+ * open and close (parts.ts), options (options.ts), the fetch loop (fetcher.ts), what it holds (holdings.ts), one attempt (runner.ts), recording outcomes
  * (completer.ts), claims (claims.ts), promotion (promoter.ts) — and it talks to Redis only through
  * the broker contract (src/broker).
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
 import type { Delivery } from '../broker/broker.js';
-import { RedisStreamsBroker } from '../broker/redis-streams.js';
-import type { ConnectionOptions } from '../connection/connect.js';
 import { TasukiError } from '../errors.js';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
-import type { BackgroundLoop } from '../util/loop.js';
-import { ConsumerSweeper, Reclaimer, type ClaimHost, type ClaimRenewer } from './claims.js';
 import { within } from '../util/within.js';
-import { Completer } from './completer.js';
-import { Fetcher, type FetchHost } from './fetcher.js';
-import { ThreadHeartbeat } from './heartbeat-thread.js';
+import type { ClaimHost } from './claims.js';
+import type { FetchHost } from './fetcher.js';
 import { Holdings, type Held } from './holdings.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { countOutcome, handBackMessages, logOutcome, type OutcomeCounts } from './outcomes.js';
-import { Promoter } from './promoter.js';
-import { runAttempt, type Attempt, type RunnerSettings, type TaskRegistry } from './runner.js';
+import { closeParts, openParts, REDIS_WAIT_MS, type Running, type WorkerHost } from './parts.js';
+import { runAttempt, type Attempt, type RunnerSettings } from './runner.js';
 
 export type { WorkerOptions } from './options.js';
-
-/** What a worker needs from its app (a `Tasuki` app is one). */
-export interface WorkerHost extends TaskRegistry {
-  readonly queues: readonly string[];
-  readonly keys: TasukiKeys;
-  readonly log: Logger;
-  readonly resultTtlMs: number;
-  readonly deadLetterMaxLen: number;
-  readonly deadLetterRetentionMs: number;
-  /** Opens a new connection to the app's Redis, named `clientName` in CLIENT LIST. */
-  connectRedis(clientName: string): Promise<Redis>;
-  /** Where Redis is, password masked, for logs. */
-  describeRedis(): string;
-  /**
-   * How {@link connectRedis} connects (URL and settings), for the heartbeat thread's own connection.
-   * Without it, or when its ioredis options cannot be passed to a thread, claims are renewed on the
-   * event loop.
-   */
-  connectionOptions?(clientName: string): ConnectionOptions | undefined;
-}
-
-/**
- * Longest a stopping worker waits for Redis at each step (hand-back, loops, leaving the group): a
- * worker must stop within its grace even while Redis does not answer.
- */
-const REDIS_WAIT_MS = 5000;
-
-/** The parts a started worker runs. */
-interface Running {
-  fetcher: Fetcher;
-  completer: Completer;
-  heartbeat: ClaimRenewer;
-  reclaimer: Reclaimer;
-  loops: Pick<BackgroundLoop, 'start' | 'stop'>[];
-  broker: RedisStreamsBroker;
-}
+export type { WorkerHost } from './parts.js';
 
 /**
  * Runs an app's tasks from its queues: fetches in batches, runs up to `concurrency` handlers at once,
@@ -117,55 +75,13 @@ export class Worker implements ClaimHost, FetchHost {
   }
 
   private async startParts(): Promise<void> {
-    const o = this.options;
-    const redis = await this.app.connectRedis('tasuki:worker');
-    const blocking = await this.app.connectRedis('tasuki:worker-fetch').catch((err: unknown) => {
-      redis.disconnect();
-      throw err;
-    });
-    const broker = new RedisStreamsBroker({
-      redis,
-      blocking,
-      keys: this.app.keys,
-      resultTtlMs: this.app.resultTtlMs,
-      deadLetterMaxLen: this.app.deadLetterMaxLen,
-      deadLetterRetentionMs: this.app.deadLetterRetentionMs,
-    });
-    try {
-      await broker.prepare(this.queues);
-    } catch (err) {
-      await broker.close();
-      throw err;
-    }
-    const reclaimer = new Reclaimer(broker, this, this.log, o.claimIdleMs, o.reclaimIntervalMs);
-    // After a lost connection every entry looks idle (heartbeats stopped everywhere): reclaims wait.
-    redis.on('close', () => reclaimer.disconnected());
-    redis.on('ready', () => reclaimer.outage());
-    // Renews claims from a thread, so a handler that blocks the event loop keeps its task.
-    const heartbeat = new ThreadHeartbeat(broker, this, this.log, o.heartbeatMs, {
-      connection: this.app.connectionOptions?.('tasuki:worker-heartbeat'),
-      prefix: this.app.keys.space.prefix,
-    });
-    this.parts = {
-      broker,
-      fetcher: new Fetcher(broker, this, this.log, o.concurrency + o.prefetch, o.blockMs),
-      completer: new Completer(broker, this.log, this.recorded),
-      heartbeat,
-      reclaimer,
-      loops: [
-        heartbeat,
-        reclaimer,
-        new Promoter(broker, this.queues, this.log, o.promoteIntervalMs),
-        // A consumer holding nothing and silent past claimIdle is a dead worker's (a live one that
-        // is merely idle is re-created by its next read; the check and removal are one script).
-        new ConsumerSweeper(broker, this.queues, this.log, o.claimIdleMs, Math.max(100, o.claimIdleMs)),
-      ],
-    };
+    const parts = await openParts(this.app, this, this.options, this.log, this.recorded);
+    this.parts = parts;
     // Claims must be renewed off the event loop before the first task runs: wait for the thread.
-    heartbeat.start();
-    await heartbeat.started();
-    for (const loop of this.parts.loops) loop.start();
-    this.parts.fetcher.start();
+    parts.heartbeat.start();
+    await parts.heartbeat.started();
+    for (const loop of parts.loops) loop.start();
+    parts.fetcher.start();
     this.log.info(
       {
         queues: this.queues,
@@ -347,17 +263,7 @@ export class Worker implements ClaimHost, FetchHost {
         }
       }
     }
-    const drained = await parts.completer.drain();
-    if (!drained)
-      this.log.error(
-        { backlog: parts.completer.backlog },
-        'could not record every finished task before stopping; they run again after claimIdle',
-      );
-    await within(Promise.all(parts.loops.map((loop) => loop.stop())), REDIS_WAIT_MS, 'loops').catch(
-      () => undefined,
-    );
-    await within(this.leaveGroups(parts), REDIS_WAIT_MS, 'leaving').catch(() => undefined);
-    await parts.broker.close();
+    await closeParts(parts, this.queues, this.name, this.log);
     this.log.info(
       {
         ...this.counts,
@@ -368,12 +274,5 @@ export class Worker implements ClaimHost, FetchHost {
       },
       'worker stopped',
     );
-  }
-
-  /** A worker that holds nothing removes its consumer, so groups do not keep one per worker ever run. */
-  private async leaveGroups(parts: Running): Promise<void> {
-    for (const queue of this.queues) {
-      await parts.broker.forgetIdleConsumers(queue, 0, this.name).catch(() => undefined);
-    }
   }
 }

@@ -1,0 +1,147 @@
+/**
+ * The parts a running worker is made of, and how they open and close: its two connections behind
+ * the broker, the fetch loop, the completer, the heartbeat (from a thread), the reclaimer, the
+ * promoter and the consumer sweeper. worker.ts decides when; this file knows what and in which order.
+ */
+import type { Redis } from 'ioredis';
+import { RedisStreamsBroker } from '../broker/redis-streams.js';
+import type { ConnectionOptions } from '../connection/connect.js';
+import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import type { Logger } from '../log/logger.js';
+import type { BackgroundLoop } from '../util/loop.js';
+import { within } from '../util/within.js';
+import { ConsumerSweeper, Reclaimer, type ClaimHost, type ClaimRenewer } from './claims.js';
+import { Completer } from './completer.js';
+import { Fetcher, type FetchHost } from './fetcher.js';
+import { ThreadHeartbeat } from './heartbeat-thread.js';
+import type { ResolvedWorkerOptions } from './options.js';
+import { Promoter } from './promoter.js';
+import type { Attempt, TaskRegistry } from './runner.js';
+
+/** What a worker needs from its app (a `Tasuki` app is one). */
+export interface WorkerHost extends TaskRegistry {
+  readonly queues: readonly string[];
+  readonly keys: TasukiKeys;
+  readonly log: Logger;
+  readonly resultTtlMs: number;
+  readonly deadLetterMaxLen: number;
+  readonly deadLetterRetentionMs: number;
+  /** Opens a new connection to the app's Redis, named `clientName` in CLIENT LIST. */
+  connectRedis(clientName: string): Promise<Redis>;
+  /** Where Redis is, password masked, for logs. */
+  describeRedis(): string;
+  /**
+   * How {@link connectRedis} connects (URL and settings), for the heartbeat thread's own connection.
+   * Without it, or when its ioredis options cannot be passed to a thread, claims are renewed on the
+   * event loop.
+   */
+  connectionOptions?(clientName: string): ConnectionOptions | undefined;
+}
+
+/**
+ * Longest a stopping worker waits for Redis at each step (hand-back, loops, leaving the group): a
+ * worker must stop within its grace even while Redis does not answer.
+ */
+export const REDIS_WAIT_MS = 5000;
+
+/** The parts a started worker runs. */
+export interface Running {
+  broker: RedisStreamsBroker;
+  fetcher: Fetcher;
+  completer: Completer;
+  heartbeat: ClaimRenewer & { started(): Promise<void> };
+  reclaimer: Reclaimer;
+  /** Background loops started after the heartbeat is running, stopped together at the end. */
+  loops: Pick<BackgroundLoop, 'start' | 'stop'>[];
+}
+
+/**
+ * Connects and builds a worker's parts (nothing started yet), once every queue can be served (its
+ * consumer group exists). `recorded` is called with attempts whose outcome Redis has stored.
+ */
+export async function openParts(
+  app: WorkerHost,
+  worker: ClaimHost & FetchHost,
+  options: ResolvedWorkerOptions,
+  log: Logger,
+  recorded: (attempts: readonly Attempt[]) => void,
+): Promise<Running> {
+  const redis = await app.connectRedis('tasuki:worker');
+  const blocking = await app.connectRedis('tasuki:worker-fetch').catch((err: unknown) => {
+    redis.disconnect();
+    throw err;
+  });
+  const broker = new RedisStreamsBroker({
+    redis,
+    blocking,
+    keys: app.keys,
+    resultTtlMs: app.resultTtlMs,
+    deadLetterMaxLen: app.deadLetterMaxLen,
+    deadLetterRetentionMs: app.deadLetterRetentionMs,
+  });
+  try {
+    await broker.prepare(options.queues);
+  } catch (err) {
+    await broker.close();
+    throw err;
+  }
+  const reclaimer = new Reclaimer(broker, worker, log, options.claimIdleMs, options.reclaimIntervalMs);
+  // After a lost connection every entry looks idle (heartbeats stopped everywhere): reclaims wait.
+  redis.on('close', () => reclaimer.disconnected());
+  redis.on('ready', () => reclaimer.outage());
+  // Renews claims from a thread, so a handler that blocks the event loop keeps its task.
+  const heartbeat = new ThreadHeartbeat(broker, worker, log, options.heartbeatMs, {
+    connection: app.connectionOptions?.('tasuki:worker-heartbeat'),
+    prefix: app.keys.space.prefix,
+  });
+  return {
+    broker,
+    fetcher: new Fetcher(broker, worker, log, options.concurrency + options.prefetch, options.blockMs),
+    completer: new Completer(broker, log, recorded),
+    heartbeat,
+    reclaimer,
+    loops: [
+      heartbeat,
+      reclaimer,
+      new Promoter(broker, options.queues, log, options.promoteIntervalMs),
+      // A consumer holding nothing and silent past claimIdle is a dead worker's (a live one that
+      // is merely idle is re-created by its next read; the check and removal are one script).
+      new ConsumerSweeper(
+        broker,
+        options.queues,
+        log,
+        options.claimIdleMs,
+        Math.max(100, options.claimIdleMs),
+      ),
+    ],
+  };
+}
+
+/**
+ * The end of a stop, once nothing runs: records what finished, stops the loops, leaves the consumer
+ * groups (a worker that holds nothing removes its consumer, so groups do not keep one per worker
+ * ever run) and closes the connections — each step bounded, so a stop ends while Redis is away.
+ */
+export async function closeParts(
+  parts: Running,
+  queues: readonly string[],
+  consumer: string,
+  log: Logger,
+): Promise<void> {
+  const drained = await parts.completer.drain();
+  if (!drained)
+    log.error(
+      { backlog: parts.completer.backlog },
+      'could not record every finished task before stopping; they run again after claimIdle',
+    );
+  await within(Promise.all(parts.loops.map((loop) => loop.stop())), REDIS_WAIT_MS, 'loops').catch(
+    () => undefined,
+  );
+  const leave = async (): Promise<void> => {
+    for (const queue of queues) {
+      await parts.broker.forgetIdleConsumers(queue, 0, consumer).catch(() => undefined);
+    }
+  };
+  await within(leave(), REDIS_WAIT_MS, 'leaving').catch(() => undefined);
+  await parts.broker.close();
+}
