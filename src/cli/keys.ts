@@ -54,14 +54,17 @@ function intOption(name: string, value: string, min: number): number {
 }
 
 /** A one-line progress bar on stderr, redrawn at most ten times a second. Only used on a TTY. */
-export function progressBar(stream: Pick<NodeJS.WriteStream, 'write'>): {
+export function progressBar(
+  stream: Pick<NodeJS.WriteStream, 'write'>,
+  clock: () => number = Date.now,
+): {
   update(p: AuditProgress): void;
   done(): void;
 } {
   let last = 0;
   return {
     update(p) {
-      const now = Date.now();
+      const now = clock();
       if (now - last < 100) return;
       last = now;
       const width = 24;

@@ -153,11 +153,16 @@ test('text helpers', () => {
 
 test('progress bar: percentage when the total is known, throttled, cleared at the end', () => {
   const out: string[] = [];
-  const bar = progressBar({ write: (s: string) => out.push(s) > 0 });
+  let now = 1_000_000;
+  const bar = progressBar({ write: (s: string) => out.push(s) > 0 }, () => now);
   bar.update({ scanned: 50, totalKeys: 200, findings: 3 });
+  now += 99;
   bar.update({ scanned: 60, totalKeys: 200, findings: 3 }); // within 100 ms: skipped
+  now += 1;
+  bar.update({ scanned: 100, totalKeys: 200, findings: 4 }); // 100 ms after the first: drawn
   bar.done();
-  assert.equal(out.length, 2);
+  assert.equal(out.length, 3);
   assert.equal(out[0], `\r\x1b[2Kscanning [${'#'.repeat(6)}${'.'.repeat(18)}] 25% 50/200 keys, 3 findings`);
-  assert.equal(out[1], '\r\x1b[2K');
+  assert.equal(out[1], `\r\x1b[2Kscanning [${'#'.repeat(12)}${'.'.repeat(12)}] 50% 100/200 keys, 4 findings`);
+  assert.equal(out[2], '\r\x1b[2K');
 });
