@@ -40,7 +40,13 @@ export type DeadReason =
   | 'invalid-args'
   | 'max-deliveries'
   /** Written by a newer tasuki in a format no worker that saw it knew (see docs/reliability.md). */
-  | 'newer-format';
+  | 'newer-format'
+  /** Claim-checked arguments not in the payload store (deleted, expired, another store). */
+  | 'payload-missing'
+  /** Claim-checked arguments whose SHA-256 or size does not match the message's claim. */
+  | 'payload-mismatch'
+  /** A claim-checked task reached only workers with no payload store configured. */
+  | 'no-payload-store';
 
 export function encodeRecord(r: TaskRecord): string {
   return JSON.stringify(r);

@@ -1,10 +1,13 @@
 /**
- * One attempt of a held delivery: decode the message, find the task, check the arguments, call the
- * handler, and say what should become of it (recorded as done, retried, dead-lettered, or left for
- * another worker). Never throws; never touches Redis.
+ * One attempt of a held delivery: decode the message, find the task, load claim-checked arguments
+ * from the payload store (verified), check the arguments, call the handler, and say what should
+ * become of it (recorded as done, retried, dead-lettered, or left for another worker). Never throws;
+ * never touches Redis.
  */
 import { TaskArgsError, TasukiError, UnknownTaskError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { loadClaimed, PayloadMismatchError, PayloadMissingError } from '../payloads/claim.js';
+import type { PayloadStore } from '../payloads/store.js';
 import { validate } from '../task/schema.js';
 import { backoffDelay, isRetryable, RETRY_LATER_MAX_ATTEMPTS, RetryLater } from '../task/retry.js';
 import type { Task } from '../task/task.js';
@@ -14,6 +17,7 @@ import {
   messageOf,
   NewerFormatError,
   reencodeMessage,
+  type PayloadClaim,
   type TaskMessage,
 } from '../wire/message.js';
 import { encodeRecord, toStoredError, type DeadReason, type TaskRecord } from '../wire/record.js';
@@ -34,6 +38,8 @@ export interface RunnerSettings {
   /** How long a task this worker cannot run is left for others before it is dead-lettered, ms. */
   releaseForMs: number;
   log: Logger;
+  /** Where claim-checked arguments are loaded from; `undefined`: this worker has no store. */
+  payloads: PayloadStore | undefined;
 }
 
 /**
@@ -182,7 +188,13 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
       ),
     );
   }
-  let checked = validate(task.definition.schema, msg.args);
+  let args = msg.args;
+  if (msg.claim !== undefined) {
+    const loaded = await loadArgs(task, run, msg, msg.claim, s);
+    if ('outcome' in loaded) return loaded;
+    args = loaded.args;
+  }
+  let checked = validate(task.definition.schema, args);
   if (checked instanceof Promise) checked = await checked;
   if (!checked.ok) return dead(run, 'invalid-args', new TaskArgsError(msg.name, checked.issues));
 
@@ -197,6 +209,36 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
     failure = err;
   }
   return failed(task, run, msg, failure);
+}
+
+/**
+ * Claim-checked arguments from the payload store, verified: a missing or mismatched payload is a
+ * dead letter (the task can never run); a store that failed is retried like `RetryLater`; a worker
+ * with no store leaves the task for one that has one.
+ */
+async function loadArgs(
+  task: Task,
+  run: Run,
+  msg: TaskMessage,
+  claim: PayloadClaim,
+  s: RunnerSettings,
+): Promise<{ args: unknown } | Attempt> {
+  if (!s.payloads) {
+    const err = new TasukiError(
+      'E_CONFIG',
+      `the task's arguments are in a payload store (claim ${claim.ref}) and this worker's app has none; ` +
+        "configure the same store as the producers' (payloads.store or TASUKI_PAYLOAD_STORE)",
+    );
+    return release(run, 'no-payload-store', err, s);
+  }
+  try {
+    return { args: await loadClaimed(s.payloads, claim) };
+  } catch (err) {
+    if (err instanceof PayloadMissingError) return dead(run, 'payload-missing', err);
+    if (err instanceof PayloadMismatchError) return dead(run, 'payload-mismatch', err);
+    const message = err instanceof Error ? err.message : String(err);
+    return failed(task, run, msg, new RetryLater(message, { cause: err }));
+  }
 }
 
 function encodeResult(record: TaskRecord): string {

@@ -13,6 +13,7 @@ import type { ConnectionOptions } from '../connection/connect.js';
 import { TasukiError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
+import type { PayloadStore } from '../payloads/store.js';
 import type { BackgroundLoop } from '../util/loop.js';
 import { ConsumerSweeper, Reclaimer, type ClaimHost, type ClaimRenewer } from './claims.js';
 import { within } from '../util/within.js';
@@ -20,6 +21,7 @@ import { Completer } from './completer.js';
 import { Fetcher, type FetchHost } from './fetcher.js';
 import { ThreadHeartbeat } from './heartbeat-thread.js';
 import { Holdings, type Held } from './holdings.js';
+import { deleteFinishedPayloads } from './payload-cleanup.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { countOutcome, handBackMessages, logOutcome, type OutcomeCounts } from './outcomes.js';
 import { Promoter } from './promoter.js';
@@ -35,6 +37,8 @@ export interface WorkerHost extends TaskRegistry {
   readonly resultTtlMs: number;
   readonly deadLetterMaxLen: number;
   readonly deadLetterRetentionMs: number;
+  /** Where claim-checked arguments are; their payloads are deleted once their task is done. */
+  readonly payloadStore?: PayloadStore | undefined;
   /** Opens a new connection to the app's Redis, named `clientName` in CLIENT LIST. */
   connectRedis(clientName: string): Promise<Redis>;
   /** Where Redis is, password masked, for logs. */
@@ -101,6 +105,7 @@ export class Worker implements ClaimHost, FetchHost {
       unknownTasks: this.options.unknownTasks,
       releaseForMs: this.options.releaseForMs,
       log: this.log,
+      payloads: app.payloadStore,
     };
     this.holdings = new Holdings(this.queues);
   }
@@ -260,6 +265,7 @@ export class Worker implements ClaimHost, FetchHost {
   /** Outcomes recorded: let their deliveries go. */
   private readonly recorded = (attempts: readonly Attempt[]): void => {
     for (const a of attempts) this.holdings.release(a.held);
+    if (this.app.payloadStore) deleteFinishedPayloads(this.app.payloadStore, attempts, this.log);
     this.parts?.fetcher.wake();
   };
 
