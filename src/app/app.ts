@@ -12,6 +12,7 @@ import { tasukiKeys, type TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Keyspace } from '../keys/registry.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { lookupTask, type TaskInfo } from '../results/lookup.js';
+import { loadResult } from '../results/stored-result.js';
 import { ResultWaiter } from '../results/waiter.js';
 import { DeadLetters } from '../deadletters/dead-letters.js';
 import { Locks } from '../lock/locks.js';
@@ -76,7 +77,11 @@ export class Tasuki {
     this.deadLetterMaxLen = o.deadLetterMaxLen;
     this.deadLetterRetentionMs = o.deadLetterRetention;
     this.log = o.logger ?? createLogger();
-    this.waiter = new ResultWaiter(() => this.redis(), this.keys);
+    this.waiter = new ResultWaiter(
+      () => this.redis(),
+      this.keys,
+      () => this.payloadStore,
+    );
   }
 
   /** The dead letters of this app's queues: list, show, retry, purge. */
@@ -218,7 +223,11 @@ export class Tasuki {
    */
   async getTask(id: string): Promise<TaskInfo | null> {
     parseTaskId(id); // a malformed id is E_TASK_ID, whatever the state of the connection
-    return lookupTask(await this.redis(), this.keys, id);
+    const info = await lookupTask(await this.redis(), this.keys, id);
+    if (info?.resultClaim === undefined) return info;
+    // A result too big for Redis: loaded from the payload store, so callers see it as any other.
+    const { resultClaim, ...rest } = info;
+    return { ...rest, result: await loadResult(this.payloadStore, id, resultClaim) };
   }
 
   /** The payload store, or an `E_CONFIG` error saying how to configure one. */

@@ -1,3 +1,5 @@
+import type { PayloadClaim } from './message.js';
+
 /** States a task moves through. See docs/architecture.md for the state diagram. */
 export type TaskState = 'delayed' | 'queued' | 'active' | 'retrying' | 'succeeded' | 'failed' | 'expired';
 
@@ -24,6 +26,11 @@ export interface TaskRecord {
   startedAt: number;
   finishedAt: number;
   result?: unknown;
+  /**
+   * Succeeded with a result too big for Redis: where it is in the payload store (then `result` is
+   * absent). `handle.result()` and `app.getTask()` load it.
+   */
+  resultClaim?: PayloadClaim;
   error?: StoredError;
   /** Retrying: when the next attempt is due (ms). */
   retryAt?: number;

@@ -6,7 +6,7 @@
  */
 import { TaskArgsError, TasukiError, UnknownTaskError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { loadClaimed, PayloadMismatchError, PayloadMissingError } from '../payloads/claim.js';
+import { claimOf, loadClaimed, PayloadMismatchError, PayloadMissingError } from '../payloads/claim.js';
 import type { PayloadStore } from '../payloads/store.js';
 import { validate } from '../task/schema.js';
 import { backoffDelay, isRetryable, RETRY_LATER_MAX_ATTEMPTS, RetryLater } from '../task/retry.js';
@@ -40,6 +40,10 @@ export interface RunnerSettings {
   log: Logger;
   /** Where claim-checked arguments are loaded from; `undefined`: this worker has no store. */
   payloads: PayloadStore | undefined;
+  /** Results whose JSON is over this many bytes go to the payload store (`Infinity`: no store). */
+  resultThreshold: number;
+  /** How long a stored result is kept (the app's result TTL), ms. */
+  resultTtlMs: number;
 }
 
 /**
@@ -204,7 +208,11 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
     const record = recordOf(run, 'succeeded');
     record.result = result;
     // Encoded here, so a result JSON cannot hold (a BigInt, a cycle) fails the attempt like a throw.
-    return finished(run, record, 'done', encodeResult(record));
+    const encoded = encodeResult(record);
+    // The record's length bounds the result's (its bytes are at most 3 per UTF-16 unit): one
+    // comparison on the hot path, and none of it without a store (threshold Infinity).
+    if (encoded.length * 3 > s.resultThreshold) return await claimResult(run, record, encoded, s);
+    return finished(run, record, 'done', encoded);
   } catch (err) {
     failure = err;
   }
@@ -239,6 +247,37 @@ async function loadArgs(
     const message = err instanceof Error ? err.message : String(err);
     return failed(task, run, msg, new RetryLater(message, { cause: err }));
   }
+}
+
+/**
+ * A result over the threshold goes to the payload store, kept as long as the record, which carries
+ * only its claim. If the store fails, the result stays in the record (in Redis), as without a store:
+ * the task did succeed, and running it again for a storage problem would be worse.
+ */
+async function claimResult(
+  run: Run,
+  record: TaskRecord,
+  encoded: string,
+  s: RunnerSettings,
+): Promise<Attempt> {
+  const json = JSON.stringify(record.result);
+  const store = s.payloads;
+  if (store === undefined || json === undefined || Buffer.byteLength(json) <= s.resultThreshold) {
+    return finished(run, record, 'done', encoded);
+  }
+  const { claim, payload } = claimOf(json, record.finishedAt + s.resultTtlMs);
+  try {
+    await store.put(payload);
+  } catch (err) {
+    s.log.warn(
+      { err, task: run.name, bytes: claim.size },
+      'could not put a big result in the payload store; it is kept in Redis instead',
+    );
+    return finished(run, record, 'done', encoded);
+  }
+  const stored: TaskRecord = { ...record, resultClaim: claim };
+  delete stored.result;
+  return finished(run, stored, 'done');
 }
 
 function encodeResult(record: TaskRecord): string {

@@ -39,6 +39,8 @@ export interface WorkerHost extends TaskRegistry {
   readonly deadLetterRetentionMs: number;
   /** Where claim-checked arguments are; their payloads are deleted once their task is done. */
   readonly payloadStore?: PayloadStore | undefined;
+  /** Results over this many bytes go to the payload store (default 1024, with a store). */
+  readonly payloadThreshold?: number;
   /** Opens a new connection to the app's Redis, named `clientName` in CLIENT LIST. */
   connectRedis(clientName: string): Promise<Redis>;
   /** Where Redis is, password masked, for logs. */
@@ -106,6 +108,8 @@ export class Worker implements ClaimHost, FetchHost {
       releaseForMs: this.options.releaseForMs,
       log: this.log,
       payloads: app.payloadStore,
+      resultThreshold: app.payloadStore ? (app.payloadThreshold ?? 1024) : Infinity,
+      resultTtlMs: app.resultTtlMs,
     };
     this.holdings = new Holdings(this.queues);
   }
