@@ -388,3 +388,24 @@ test('an idempotency key that names an earlier task does not leave a second payl
   assert.equal(store.calls.deleted.length, 1);
   assert.equal((await entries(app)).length, 1);
 });
+
+test('a worker whose app has no store leaves a claim-checked task for others, then dead-letters it "no-payload-store"', async () => {
+  const { app, echo } = setup(STORES.filesystem());
+  const h = await echo.enqueue({ n: 1, blob: tenKb(1) });
+  const bare = newApp(server(), { prefix: app.keys.space.prefix, queues: ['default', 'other'] });
+  bare.task({ name: 'echo', schema: z.object({}), handler: () => 1 });
+  const w = new Worker(bare, {
+    logger: silentLogger(),
+    claimIdle: '200ms',
+    reclaimInterval: '50ms',
+    releaseFor: '3s',
+  });
+  await w.start();
+  try {
+    await assert.rejects(h.result({ timeout: '15s' }), /this worker's app has none/);
+  } finally {
+    await w.stop();
+  }
+  assert.ok(w.counts.released >= 1, 'left for another worker first');
+  assert.equal((await app.deadLetters.list('default'))[0]?.reason, 'no-payload-store');
+});
