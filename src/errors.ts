@@ -13,6 +13,9 @@ export type TasukiErrorCode =
   | 'E_TASK_ARGS'
   | 'E_POISON'
   | 'E_PAYLOAD_TOO_LARGE'
+  | 'E_PAYLOAD_MISSING'
+  | 'E_PAYLOAD_MISMATCH'
+  | 'E_PAYLOAD_STORE'
   | 'E_TASK_ID'
   | 'E_OPTIONS'
   | 'E_UNKNOWN_QUEUE'
@@ -76,6 +79,54 @@ export class OptionsError extends TasukiError {
   constructor(what: string, issues: readonly FieldIssue[], code: TasukiErrorCode = 'E_OPTIONS') {
     super(code, `invalid ${what}: ${describeIssues(issues)}`);
     this.issues = issues;
+  }
+}
+
+/**
+ * Arguments too large to enqueue as configured: over `maxPayloadBytes`, or over the inline limit
+ * with no payload store to put them in. Nothing was written.
+ */
+export class PayloadTooLargeError extends TasukiError {
+  readonly task: string;
+  /** Size of the encoded arguments, bytes. */
+  readonly size: number;
+  /** The limit they exceed, bytes. */
+  readonly limit: number;
+
+  /**
+   * @param kind - `max`: over `maxPayloadBytes` (whatever the store); `inline`: over the inline limit
+   *   with no payload store configured.
+   */
+  constructor(task: string, path: string, size: number, limit: number, kind: 'max' | 'inline') {
+    const where = `arguments of task "${task}"${path ? ` at ${path}` : ''} are ${size} bytes`;
+    super(
+      'E_PAYLOAD_TOO_LARGE',
+      kind === 'max'
+        ? `${where}, over the limit of ${limit} bytes. Store large data elsewhere and pass its id (a claim check), ` +
+            'or raise maxPayloadBytes; nothing was enqueued.'
+        : `${where}, over the inline limit of ${limit} bytes, and the app has no payload store to keep them in ` +
+            "(a claim check). Configure one: tasuki({ payloads: { store: '/var/lib/myapp/payloads' } }) for a " +
+            "directory, { store: 'postgres://...' } or new PostgresPayloadStore({ pool }) for PostgreSQL, or set " +
+            'TASUKI_PAYLOAD_STORE (see docs/payloads.md); or raise payloads.inlineLimit. Nothing was enqueued.',
+    );
+    this.task = task;
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/**
+ * The payload store failed (unreachable, disk full...): a producer's enqueue wrote nothing to Redis;
+ * a worker's attempt is retried later. `cause` is the store's own error.
+ */
+export class PayloadStoreError extends TasukiError {
+  constructor(what: string, cause: unknown) {
+    super(
+      'E_PAYLOAD_STORE',
+      `${what} failed: the payload store said ${quote(cause instanceof Error ? cause.message : String(cause), 300)}. ` +
+        'Check that the store (directory or database) is reachable and writable.',
+      { cause },
+    );
   }
 }
 

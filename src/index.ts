@@ -22,6 +22,17 @@ export { Worker, type WorkerOptions } from './worker/worker.js';
 export { RetryLater, backoffDelay, type Backoff, type RetryOn, type ErrorClass } from './task/retry.js';
 export { DeadLetters, type DeadLetter, type DeadLetterSelection } from './deadletters/dead-letters.js';
 export type { StoredDeadLetter } from './wire/dead-letter.js';
+export type { PayloadOptions } from './app/options.js';
+export type { PayloadStore, NewPayload } from './payloads/store.js';
+export { FileSystemPayloadStore, type FileSystemPayloadStoreOptions } from './payloads/filesystem.js';
+export {
+  PostgresPayloadStore,
+  type PostgresPayloadStoreOptions,
+  type PayloadSqlQueryable,
+} from './payloads/postgres.js';
+export { openPayloadStore } from './payloads/open.js';
+export { PayloadMissingError, PayloadMismatchError } from './payloads/claim.js';
+export type { PayloadClaim } from './wire/message.js';
 export type { TaskInfo } from './results/lookup.js';
 export type { Jsonified } from './results/jsonified.js';
 export type { TaskState, TaskRecord, StoredError, DeadReason } from './wire/record.js';

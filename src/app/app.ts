@@ -12,9 +12,12 @@ import { tasukiKeys, type TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Keyspace } from '../keys/registry.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { lookupTask, type TaskInfo } from '../results/lookup.js';
+import { loadResult } from '../results/stored-result.js';
 import { ResultWaiter } from '../results/waiter.js';
 import { DeadLetters } from '../deadletters/dead-letters.js';
 import { Locks } from '../lock/locks.js';
+import { openPayloadStore } from '../payloads/open.js';
+import type { PayloadStore } from '../payloads/store.js';
 import type { LockOptions } from '../lock/options.js';
 import { registerScripts } from '../scripts/catalogue.js';
 import { toMs, type Duration } from '../util/duration.js';
@@ -41,6 +44,11 @@ export class Tasuki {
   readonly resultTtlMs: number;
   readonly idempotencyTtlMs: number;
   readonly maxPayloadBytes: number;
+  /** Where claim-checked arguments are kept (`payloads.store`); `undefined` when none is configured. */
+  readonly payloadStore: PayloadStore | undefined;
+  readonly payloadThreshold: number;
+  readonly payloadInlineLimit: number;
+  readonly payloadTtlMs: number;
   readonly deadLetterMaxLen: number;
   readonly deadLetterRetentionMs: number;
   readonly log: Logger;
@@ -49,6 +57,8 @@ export class Tasuki {
   private connection: Promise<Redis> | undefined;
   private readonly waiter: ResultWaiter;
   private dlq: DeadLetters | undefined;
+  /** The store was made here from a path or URL, so closing the app closes it. */
+  private readonly ownsPayloadStore: boolean;
 
   constructor(options: AppOptions = {}) {
     const o = resolveAppOptions(options);
@@ -58,10 +68,20 @@ export class Tasuki {
     this.resultTtlMs = o.resultTtl;
     this.idempotencyTtlMs = o.idempotencyTtl;
     this.maxPayloadBytes = o.maxPayloadBytes;
+    const store = o.payloads.store ?? (process.env.TASUKI_PAYLOAD_STORE || undefined);
+    this.payloadStore = typeof store === 'string' ? openPayloadStore(store) : store;
+    this.ownsPayloadStore = typeof store === 'string';
+    this.payloadThreshold = o.payloads.threshold;
+    this.payloadInlineLimit = o.payloads.inlineLimit;
+    this.payloadTtlMs = o.payloads.ttl;
     this.deadLetterMaxLen = o.deadLetterMaxLen;
     this.deadLetterRetentionMs = o.deadLetterRetention;
     this.log = o.logger ?? createLogger();
-    this.waiter = new ResultWaiter(() => this.redis(), this.keys);
+    this.waiter = new ResultWaiter(
+      () => this.redis(),
+      this.keys,
+      () => this.payloadStore,
+    );
   }
 
   /** The dead letters of this app's queues: list, show, retry, purge. */
@@ -203,7 +223,39 @@ export class Tasuki {
    */
   async getTask(id: string): Promise<TaskInfo | null> {
     parseTaskId(id); // a malformed id is E_TASK_ID, whatever the state of the connection
-    return lookupTask(await this.redis(), this.keys, id);
+    const info = await lookupTask(await this.redis(), this.keys, id);
+    if (info?.resultClaim === undefined) return info;
+    // A result too big for Redis: loaded from the payload store, so callers see it as any other.
+    const { resultClaim, ...rest } = info;
+    return { ...rest, result: await loadResult(this.payloadStore, id, resultClaim) };
+  }
+
+  /** The payload store, or an `E_CONFIG` error saying how to configure one. */
+  private requirePayloadStore(what: string): PayloadStore {
+    if (this.payloadStore) return this.payloadStore;
+    throw new TasukiError(
+      'E_CONFIG',
+      `${what}: this app has no payload store. Set the app's payloads.store (a directory path, a postgres:// URL ` +
+        'or a store object) or TASUKI_PAYLOAD_STORE; see docs/payloads.md.',
+    );
+  }
+
+  /**
+   * Deletes the payloads that expired (payload TTL past) from the app's payload store; resolves how
+   * many. Run it periodically (`tasuki payloads gc`, a cron job): payloads of finished tasks are
+   * deleted at once, this removes the rest (dead letters trimmed by retention, lost producers).
+   */
+  async gcPayloads(): Promise<number> {
+    return this.requirePayloadStore('payload gc').gc();
+  }
+
+  /**
+   * Creates what the app's payload store needs (its PostgreSQL table, its directory); idempotent.
+   * Stores also do it on first use; run it at deploy time (`tasuki payloads migrate`) where the
+   * app's database user may not create tables.
+   */
+  async migratePayloads(): Promise<void> {
+    return this.requirePayloadStore('payload migrate').migrate();
   }
 
   /** How many tasks a queue holds: waiting, active, delayed, dead. Redis failures are `E_REDIS`. */
@@ -237,6 +289,7 @@ export class Tasuki {
     const c = this.connection;
     this.connection = undefined;
     if (c) await (await c.catch(() => undefined))?.quit().catch(() => undefined);
+    if (this.ownsPayloadStore) await this.payloadStore?.close().catch(() => undefined);
   }
 }
 

@@ -3,6 +3,7 @@ import type { RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { DAY_MS } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
+import type { PayloadStore } from '../payloads/store.js';
 import type { Duration } from '../util/duration.js';
 import { duration, integer, parseOptions, quote } from '../util/options.js';
 import { QUEUE_NAME } from '../wire/ids.js';
@@ -23,8 +24,10 @@ export interface AppOptions {
   resultTtl?: Duration;
   /** How long an idempotency key is remembered (default `24h`). */
   idempotencyTtl?: Duration;
-  /** Largest encoded arguments accepted by enqueue, in bytes (default 512 KiB). */
+  /** Largest encoded arguments accepted by enqueue, in bytes, store or not (default 512 KiB). */
   maxPayloadBytes?: number;
+  /** The claim check for big arguments (see docs/payloads.md). */
+  payloads?: PayloadOptions;
   /** Approximate most dead letters kept per queue (default 10000). */
   deadLetterMaxLen?: number;
   /** Dead letters older than this are trimmed (default `7d`). */
@@ -32,6 +35,57 @@ export interface AppOptions {
   /** Logger (default: JSON lines on stdout, pretty on a TTY). */
   logger?: Logger;
 }
+
+/**
+ * Where big arguments go instead of Redis, and when. With a store, encoded arguments over
+ * `threshold` are put in it and the message carries only `{ref, sha256, size}`; without one they
+ * stay inline up to `inlineLimit`, and enqueue refuses anything bigger.
+ */
+export interface PayloadOptions {
+  /**
+   * The payload store: a {@link PayloadStore} (`FileSystemPayloadStore`, `PostgresPayloadStore`), a
+   * directory path, or a `postgres://` URL. Default `TASUKI_PAYLOAD_STORE` when set (`tasuki dev`
+   * sets it to a temp directory), else none.
+   */
+  store?: PayloadStore | string;
+  /** Encoded arguments over this many bytes go to the store (default 1024); a task may set its own. */
+  threshold?: number;
+  /**
+   * How long a payload is kept from its task's due time (default `7d`). A payload whose task
+   * finished is deleted at once; this bounds the rest (dead letters, lost producers). Keep it at
+   * least as long as a task may wait, retry, and sit in the dead letters (`deadLetterRetention`).
+   */
+  ttl?: Duration;
+  /** Without a store: the largest encoded arguments kept inline in Redis (default 64 KiB). */
+  inlineLimit?: number;
+}
+
+const PAYLOAD_STORE_METHODS = ['put', 'putMany', 'get', 'delete', 'gc', 'migrate', 'close'] as const;
+
+function isPayloadStore(v: unknown): v is PayloadStore {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    PAYLOAD_STORE_METHODS.every((m) => typeof (v as Record<string, unknown>)[m] === 'function')
+  );
+}
+
+const payloads = z
+  .strictObject({
+    store: z
+      .union([
+        z.string().min(1, 'must be a directory path or a postgres:// URL, not empty'),
+        z.custom<PayloadStore>(
+          isPayloadStore,
+          `must be a payload store (with ${PAYLOAD_STORE_METHODS.join(', ')}), a directory path or a postgres:// URL`,
+        ),
+      ])
+      .optional(),
+    threshold: integer(0).default(1024),
+    ttl: duration().default(7 * DAY_MS),
+    inlineLimit: integer(1).default(64 * 1024),
+  })
+  .prefault({});
 
 const queueName = z.string().superRefine((name, ctx) => {
   if (!QUEUE_NAME.test(name)) {
@@ -54,6 +108,7 @@ const schema = z.strictObject({
   resultTtl: duration().default(DAY_MS),
   idempotencyTtl: duration().default(DAY_MS),
   maxPayloadBytes: integer(1).default(512 * 1024),
+  payloads,
   deadLetterMaxLen: integer(1).default(10_000),
   deadLetterRetention: duration().default(7 * DAY_MS),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null, 'must be a pino logger').optional(),

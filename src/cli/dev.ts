@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { EmbeddedRedis, maskUrl, redisUrlFromEnv, Worker } from '../index.js';
@@ -39,6 +42,12 @@ export function registerDev(program: Command): void {
       } else {
         process.stderr.write(`tasuki dev: using Redis at ${maskUrl(url)}\n`);
       }
+      // Big arguments go to a payload store (a claim check); in dev, a temp directory, unless set.
+      let payloadDir: string | undefined;
+      if (!process.env.TASUKI_PAYLOAD_STORE) {
+        payloadDir = mkdtempSync(join(tmpdir(), 'tasuki-payloads-'));
+        process.env.TASUKI_PAYLOAD_STORE = payloadDir;
+      }
       try {
         const { app, demo } = opts.app !== undefined ? await loadApp(opts.app) : await exampleApp();
         try {
@@ -64,6 +73,7 @@ export function registerDev(program: Command): void {
           await app.close();
         }
       } finally {
+        if (payloadDir) rmSync(payloadDir, { recursive: true, force: true });
         if (embedded) {
           const pid = embedded.pid;
           await embedded.destroy();

@@ -7,6 +7,7 @@ import { registerDlq } from './dlq.js';
 import { exitWhenFlushed, ignoreClosedPipes } from './exit.js';
 import { registerInspect } from './inspect.js';
 import { registerKeys } from './keys.js';
+import { registerPayloads } from './payloads.js';
 import { isTasukiError } from './load-app.js';
 import { registerWorker } from './worker.js';
 
@@ -60,6 +61,7 @@ export function program(): Command {
   registerDlq(p);
   registerInspect(p);
   registerKeys(p);
+  registerPayloads(p);
   return p;
 }
 

@@ -5,6 +5,7 @@
 import type { Redis } from 'ioredis';
 import { OptionsError, redisError, TasukiError, UnknownQueueError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import type { PayloadStore } from '../payloads/store.js';
 import * as scripts from '../scripts/catalogue.js';
 import { parseDeadLetter, type StoredDeadLetter } from '../wire/dead-letter.js';
 import { formatTaskId, parseTaskId } from '../wire/ids.js';
@@ -14,6 +15,8 @@ import { decodeMessage, reencodeMessage } from '../wire/message.js';
 export interface DeadLetterHost {
   readonly queues: readonly string[];
   readonly keys: TasukiKeys;
+  /** Where claim-checked arguments are: a purged dead letter's payload is deleted with it. */
+  readonly payloadStore?: PayloadStore | undefined;
   redis(): Promise<Redis>;
 }
 
@@ -169,13 +172,17 @@ export class DeadLetters {
     return { retried, skipped };
   }
 
-  /** Deletes dead letters for good. Resolves how many were deleted. */
+  /**
+   * Deletes dead letters for good, and the payloads of claim-checked ones (best effort: one the
+   * store could not delete expires by its TTL). Resolves how many dead letters were deleted.
+   */
   async purge(queue: string, sel: DeadLetterSelection): Promise<number> {
     const which = DeadLetters.selection(sel);
     const key = this.key(queue);
     const redis = await this.app.redis();
     const what = `purge of dead letters of queue "${queue}"`;
-    if (which === 'all') {
+    const store = this.app.payloadStore;
+    if (which === 'all' && !store) {
       return typed(what, undefined, async () => {
         const n = await redis.xlen(key);
         await redis.del(key);
@@ -184,7 +191,24 @@ export class DeadLetters {
     }
     const letters = await this.find(queue, which);
     if (letters.length === 0) return 0;
-    return typed(what, undefined, () => redis.xdel(key, ...letters.map((d) => d.deadId)));
+    const purged = await typed(what, undefined, () => redis.xdel(key, ...letters.map((d) => d.deadId)));
+    if (store) {
+      const refs = letters.flatMap((d) => {
+        const ref = claimRef(d.message);
+        return ref === undefined ? [] : [ref];
+      });
+      if (refs.length) await store.delete(refs).catch(() => undefined);
+    }
+    return purged;
+  }
+}
+
+/** The payload ref of a claim-checked message, if it is one. */
+function claimRef(message: string): string | undefined {
+  try {
+    return decodeMessage(message).claim?.ref;
+  } catch {
+    return undefined;
   }
 }
 

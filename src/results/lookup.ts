@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { redisError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import type { PayloadClaim } from '../wire/message.js';
 import { parseTaskId } from '../wire/ids.js';
 import * as scripts from '../scripts/catalogue.js';
 import { GROUP } from '../wire/fields.js';
@@ -22,6 +23,11 @@ export interface TaskInfo {
   startedAt?: number | undefined;
   finishedAt?: number | undefined;
   result?: unknown;
+  /**
+   * A result kept in the payload store (too big for Redis): its claim. `app.getTask()` loads it into
+   * `result` and leaves this out; {@link lookupTask} alone does not load it.
+   */
+  resultClaim?: PayloadClaim | undefined;
   error?: StoredError | undefined;
 }
 
@@ -62,6 +68,7 @@ export async function lookupTask(redis: Redis, keys: TasukiKeys, id: string): Pr
         startedAt: r.startedAt,
         finishedAt: r.finishedAt,
         ...('result' in r ? { result: r.result } : {}),
+        ...(r.resultClaim ? { resultClaim: r.resultClaim } : {}),
         ...(r.error ? { error: r.error } : {}),
       };
     }

@@ -12,7 +12,10 @@ import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { parseTaskId } from '../wire/ids.js';
 import { parseCompletion } from '../wire/completion.js';
 import { decodeRecord, TERMINAL_STATES, type StoredError, type TaskState } from '../wire/record.js';
+import type { PayloadStore } from '../payloads/store.js';
+import type { PayloadClaim } from '../wire/message.js';
 import { lookupTask } from './lookup.js';
+import { loadResult } from './stored-result.js';
 
 /** Longest XREAD BLOCK of the result loop, ms. */
 const BLOCK_MS = 2000;
@@ -26,6 +29,8 @@ const RETRY_MAX_MS = 1000;
 interface Outcome {
   state: TaskState;
   result?: unknown;
+  /** A result in the payload store: loaded before the wait resolves. */
+  resultClaim?: PayloadClaim | undefined;
   error?: StoredError | undefined;
 }
 
@@ -71,6 +76,8 @@ export class ResultWaiter {
   constructor(
     private readonly redis: () => Promise<Redis>,
     private readonly keys: TasukiKeys,
+    /** Where results too big for Redis are (see src/results/stored-result.ts). */
+    private readonly payloads: () => PayloadStore | undefined = () => undefined,
   ) {}
 
   /** True once {@link close} was called: nothing more can be waited for. */
@@ -101,6 +108,8 @@ export class ResultWaiter {
       if (outcome.state !== 'succeeded') {
         throw new TaskFailedError(id, outcome.error ?? { name: 'Error', message: outcome.state });
       }
+      if (outcome.resultClaim !== undefined)
+        return await loadResult(this.payloads(), id, outcome.resultClaim);
       return outcome.result;
     } finally {
       state.settled = true;

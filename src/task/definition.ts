@@ -39,6 +39,11 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
   timeLimit?: Duration;
   /** Soft time limit: past it `ctx.signal` is aborted so the handler can stop cleanly. */
   softTimeLimit?: Duration;
+  /**
+   * Encoded arguments over this many bytes go to the app's payload store and the message carries a
+   * claim check (default: the app's `payloads.threshold`, 1 KiB). No effect without a store.
+   */
+  payloadThreshold?: number;
 }
 
 /** Task names: 1-128 of letters, digits, `_ . : -`, starting with a letter or digit. */
@@ -83,6 +88,7 @@ const schema = z.strictObject({
   retryOn: retryOn.optional(),
   timeLimit: duration().optional(),
   softTimeLimit: duration().optional(),
+  payloadThreshold: integer(0).optional(),
 });
 
 /** Checks a task definition; throws an `E_CONFIG` error naming every bad field. */

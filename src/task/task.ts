@@ -5,14 +5,24 @@
  */
 import { inspect } from 'node:util';
 import type { ChainableCommander, Redis } from 'ioredis';
+import { isUnreachable } from '../connection/failures.js';
 import { execTransaction } from '../connection/transaction.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
-import { OptionsError, redisError, TasukiError, TaskArgsError, type FieldIssue } from '../errors.js';
+import {
+  OptionsError,
+  PayloadStoreError,
+  PayloadTooLargeError,
+  redisError,
+  TaskArgsError,
+  type FieldIssue,
+} from '../errors.js';
+import { claimOf } from '../payloads/claim.js';
+import type { NewPayload, PayloadStore } from '../payloads/store.js';
 import * as scripts from '../scripts/catalogue.js';
 import type { Duration } from '../util/duration.js';
 import { delayedLocalId, formatTaskId } from '../wire/ids.js';
-import { MESSAGE_FIELD } from '../wire/fields.js';
-import { encodeMessage } from '../wire/message.js';
+import { CLAIM_MESSAGE_FIELD, MESSAGE_FIELD } from '../wire/fields.js';
+import { encodeClaimMessage, encodeMessage } from '../wire/message.js';
 import { resolveOptions, type EnqueueOptions, type ResolvedOptions } from './enqueue-options.js';
 import { validate, type Checked, type InferInput, type StandardSchemaV1 } from './schema.js';
 import type { Jsonified } from '../results/jsonified.js';
@@ -27,6 +37,14 @@ export interface TaskHost extends ResultSource {
   readonly keys: TasukiKeys;
   readonly idempotencyTtlMs: number;
   readonly maxPayloadBytes: number;
+  /** Where arguments over the threshold go (a claim check); `undefined`: none configured. */
+  readonly payloadStore: PayloadStore | undefined;
+  /** Encoded arguments over this many bytes go to the payload store (when there is one). */
+  readonly payloadThreshold: number;
+  /** Without a payload store: the largest encoded arguments kept inline in Redis. */
+  readonly payloadInlineLimit: number;
+  /** How long a payload is kept past its task's due time, ms. */
+  readonly payloadTtlMs: number;
   /** The app's command connection. */
   redis(): Promise<Redis>;
 }
@@ -88,12 +106,19 @@ interface Prepared {
   opts: ResolvedOptions;
   message: string;
   localId: string | undefined;
+  /** Claim-checked arguments to put in the payload store before the message is written. */
+  payload?: NewPayload;
 }
 
 /** A defined task: enqueue it, or let a worker run it. */
 export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
   readonly name: string;
   readonly queue: string;
+  /**
+   * Encoded arguments up to this many bytes go inline, as before the claim check; anything bigger
+   * takes the slow path (payload store, or a size error). One comparison on the hot path.
+   */
+  private readonly inlineMax: number;
 
   constructor(
     private readonly app: TaskHost,
@@ -101,6 +126,10 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
   ) {
     this.name = definition.name;
     this.queue = definition.queue ?? 'default';
+    const spill = app.payloadStore
+      ? (definition.payloadThreshold ?? app.payloadThreshold)
+      : app.payloadInlineLimit;
+    this.inlineMax = Math.min(spill, app.maxPayloadBytes);
   }
 
   /** Checks one item and encodes its message; synchronous unless the schema is asynchronous. */
@@ -143,18 +172,36 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
         { path, message: 'not JSON-serialisable (undefined or a function)' },
       ]);
     }
-    const limit = this.app.maxPayloadBytes;
     const size = Buffer.byteLength(argsJson);
-    if (size > limit) {
-      throw new TasukiError(
-        'E_PAYLOAD_TOO_LARGE',
-        `arguments of task "${this.name}"${path ? ` at ${path}` : ''} are ${size} bytes, over the limit of ${limit} bytes. ` +
-          `Store large data elsewhere and pass its id (a claim check), or raise maxPayloadBytes; nothing was enqueued.`,
-      );
-    }
+    if (size > this.inlineMax) return this.claimCheck(argsJson, size, opts, now, path);
     const localId = opts.due > 0 ? delayedLocalId(now) : undefined;
     const message = encodeMessage(this.name, argsJson, { id: localId, expiresAt: opts.expiresAt });
     return { opts, message, localId };
+  }
+
+  /**
+   * Arguments too big to go inline: a payload for the store and a claim-checked message (format 2),
+   * or a typed error when they are over `maxPayloadBytes` or there is no store.
+   */
+  private claimCheck(
+    argsJson: string,
+    size: number,
+    opts: ResolvedOptions,
+    now: number,
+    path: string,
+  ): Prepared {
+    const app = this.app;
+    if (size > app.maxPayloadBytes) {
+      throw new PayloadTooLargeError(this.name, path, size, app.maxPayloadBytes, 'max');
+    }
+    if (!app.payloadStore) {
+      throw new PayloadTooLargeError(this.name, path, size, app.payloadInlineLimit, 'inline');
+    }
+    const localId = opts.due > 0 ? delayedLocalId(now) : undefined;
+    // Kept for the TTL from when the task is due, so a task delayed past the TTL still finds it.
+    const { claim, payload } = claimOf(argsJson, (opts.due > 0 ? opts.due : now) + app.payloadTtlMs);
+    const message = encodeClaimMessage(this.name, claim, { id: localId, expiresAt: opts.expiresAt });
+    return { opts, message, localId, payload };
   }
 
   /** The one command that writes a prepared task: a script call, or a plain XADD. */
@@ -185,7 +232,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
   private write(tx: ChainableCommander, p: Prepared): void {
     const c = this.command(p);
     if ('script' in c) scripts.add(tx, c);
-    else tx.xadd(c.stream, '*', MESSAGE_FIELD, c.message);
+    else tx.xadd(c.stream, '*', p.payload ? CLAIM_MESSAGE_FIELD : MESSAGE_FIELD, c.message);
   }
 
   private handleFor(p: Prepared, reply: unknown): TaskHandle<Jsonified<R>> {
@@ -211,6 +258,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
   async enqueue(args: InferInput<S>, options?: EnqueueOptions): Promise<TaskHandle<Jsonified<R>>> {
     const p = await this.prepare(args, options, Date.now(), '');
     const redis = await this.app.redis();
+    if (p.payload !== undefined) return this.enqueueClaimed(redis, p, p.payload);
     const c = this.command(p);
     let reply: unknown;
     try {
@@ -222,6 +270,40 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       throw redisError(`enqueue of task "${this.name}"`, err);
     }
     return this.handleFor(p, reply);
+  }
+
+  /**
+   * {@link enqueue} of claim-checked arguments: the payload is written first, then the message; if
+   * Redis refused the message, the payload is deleted again (best effort; it expires anyway).
+   */
+  private async enqueueClaimed(
+    redis: Redis,
+    p: Prepared,
+    payload: NewPayload,
+  ): Promise<TaskHandle<Jsonified<R>>> {
+    const store = this.app.payloadStore as PayloadStore;
+    try {
+      await store.put(payload);
+    } catch (err) {
+      throw new PayloadStoreError(
+        `enqueue of task "${this.name}": writing its arguments to ${store.description} (nothing was written to Redis)`,
+        err,
+      );
+    }
+    const c = this.command(p);
+    let reply: unknown;
+    try {
+      reply = await ('script' in c
+        ? scripts.run(redis, c)
+        : redis.xadd(c.stream, '*', CLAIM_MESSAGE_FIELD, c.message));
+    } catch (err) {
+      await discard(store, [payload.ref], err);
+      throw redisError(`enqueue of task "${this.name}"`, err);
+    }
+    const handle = this.handleFor(p, reply);
+    // An idempotency key that named an earlier task: that task has its own payload.
+    if (!handle.created) await discard(store, [payload.ref]);
+    return handle;
   }
 
   /**
@@ -268,37 +350,90 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     const redis = await this.app.redis();
     const handles: TaskHandle<Jsonified<R>>[] = new Array<TaskHandle<Jsonified<R>>>(prepared.length);
     const what = `bulk enqueue of task "${this.name}"`;
+    const store = this.app.payloadStore;
+    const payloads = store ? prepared.flatMap((p) => (p.payload ? [p.payload] : [])) : [];
+    if (store && payloads.length) {
+      try {
+        await store.putMany(payloads);
+      } catch (err) {
+        throw new PayloadStoreError(
+          `${what}: writing ${payloads.length} payloads to ${store.description} (nothing was written to Redis)`,
+          err,
+        );
+      }
+    }
+    /** Payloads of these items, deleted again after their queue's write failed (or was a repeat). */
+    const drop = async (indexes: readonly number[], err?: unknown): Promise<void> => {
+      const refs = indexes.flatMap((i) => {
+        const ref = (prepared[i] as Prepared).payload?.ref;
+        return ref === undefined ? [] : [ref];
+      });
+      if (store && refs.length) await discard(store, refs, err);
+    };
     await Promise.all(
       [...byQueue].map(async ([queue, indexes]) => {
-        // Tasks that run at once go in one enqueue_bulk script call (one command for all of them);
-        // delayed or idempotent ones keep their own script, all in one MULTI when there are any.
-        const plain = indexes.filter((i) => isPlain(prepared[i] as Prepared));
-        const other = indexes.filter((i) => !isPlain(prepared[i] as Prepared));
-        const bulk = scripts.enqueueBulk(
-          { stream: this.app.keys.stream.key({ queue }) },
-          plain.map((i) => (prepared[i] as Prepared).message),
-        );
-        let ids: string[] = [];
-        let replies: unknown[] = [];
-        if (other.length === 0) {
+        if (payloads.length) {
           try {
-            ids = await scripts.run(redis, bulk);
+            await this.writeQueue(redis, queue, indexes, prepared, handles, what);
           } catch (err) {
-            throw redisError(what, err);
+            await drop(indexes, err);
+            throw err;
           }
+          await drop(indexes.filter((i) => !(handles[i] as TaskHandle).created));
         } else {
-          const tx = redis.multi();
-          if (plain.length) scripts.add(tx, bulk);
-          for (const i of other) this.write(tx, prepared[i] as Prepared);
-          replies = await execTransaction(tx, what);
-          if (plain.length) ids = replies.shift() as string[];
+          await this.writeQueue(redis, queue, indexes, prepared, handles, what);
         }
-        plain.forEach((i, j) => (handles[i] = this.handleFor(prepared[i] as Prepared, ids[j])));
-        other.forEach((i, j) => (handles[i] = this.handleFor(prepared[i] as Prepared, replies[j])));
       }),
     );
     return handles;
   }
+
+  /** Writes one queue's items of a bulk enqueue and fills in their handles. */
+  private async writeQueue(
+    redis: Redis,
+    queue: string,
+    indexes: readonly number[],
+    prepared: readonly Prepared[],
+    handles: TaskHandle<Jsonified<R>>[],
+    what: string,
+  ): Promise<void> {
+    // Tasks that run at once go in one enqueue_bulk script call (one command for all of them);
+    // delayed or idempotent ones keep their own script, all in one MULTI when there are any.
+    const plain = indexes.filter((i) => isPlain(prepared[i] as Prepared));
+    const other = indexes.filter((i) => !isPlain(prepared[i] as Prepared));
+    const bulk = scripts.enqueueBulk(
+      { stream: this.app.keys.stream.key({ queue }) },
+      plain.map((i) => (prepared[i] as Prepared).message),
+    );
+    let ids: string[] = [];
+    let replies: unknown[] = [];
+    if (other.length === 0) {
+      try {
+        ids = await scripts.run(redis, bulk);
+      } catch (err) {
+        throw redisError(what, err);
+      }
+    } else {
+      const tx = redis.multi();
+      if (plain.length) scripts.add(tx, bulk);
+      for (const i of other) this.write(tx, prepared[i] as Prepared);
+      replies = await execTransaction(tx, what);
+      if (plain.length) ids = replies.shift() as string[];
+    }
+    plain.forEach((i, j) => (handles[i] = this.handleFor(prepared[i] as Prepared, ids[j])));
+    other.forEach((i, j) => (handles[i] = this.handleFor(prepared[i] as Prepared, replies[j])));
+  }
+}
+
+/**
+ * Deletes payloads whose message was not written (or named an earlier task), best effort: a payload
+ * left behind expires by its TTL. After a failure that leaves it unknown whether Redis took the
+ * write (the connection dropped), the payload is kept: a task must never lose its arguments by our
+ * doing.
+ */
+async function discard(store: PayloadStore, refs: readonly string[], failure?: unknown): Promise<void> {
+  if (failure !== undefined && (isUnreachable(failure) || isUnreachable((failure as Error).cause))) return;
+  await store.delete(refs).catch(() => undefined);
 }
 
 /** A task that runs at once with no idempotency key: a plain XADD. */

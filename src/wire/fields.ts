@@ -8,14 +8,24 @@
 export const GROUP = 'tasuki';
 
 /**
- * The message format this version of tasuki writes and reads. The format is carried by the stream
- * field's name: version 1 is field `m`, version n > 1 is field `m<n>`. A worker that meets a higher
- * version leaves the entry for a newer worker (see docs/reliability.md, "rolling deploys").
+ * The newest message format this version of tasuki writes and reads. The format is carried by the
+ * stream field's name: version 1 is field `m`, version n > 1 is field `m<n>`. A worker that meets a
+ * higher version leaves the entry for a newer worker (see docs/reliability.md, "rolling deploys").
+ * Version 2 is a claim-checked message (arguments in the payload store, see docs/payloads.md); tasks
+ * with small arguments keep writing version 1.
  */
-export const MESSAGE_VERSION = 1;
+export const MESSAGE_VERSION = 2;
 
-/** Stream field of a queue entry holding the message (format {@link MESSAGE_VERSION}). */
+/** Stream field of a queue entry holding a version 1 message (arguments inline). */
 export const MESSAGE_FIELD = 'm';
+
+/**
+ * Stream field of a queue entry holding a version 2 message (a claim check: `{"t":…,"p":{ref,…}}`).
+ * Its text starts with `{` where a version 1 message starts with `[`, so a Lua script that moves a
+ * message it was not handed with its field (promotion, hand-back, dead-letter retry) picks the
+ * field from the first byte.
+ */
+export const CLAIM_MESSAGE_FIELD = 'm2';
 
 /** Stream field of a dead-letter entry holding the dead letter (JSON). */
 export const DEAD_FIELD = 'd';
@@ -30,6 +40,7 @@ export const EVENT_RECORDS_FIELD = 'r';
 export const LUA_TOKENS: Readonly<Record<string, string>> = {
   GROUP,
   MESSAGE_FIELD,
+  CLAIM_MESSAGE_FIELD,
   DEAD_FIELD,
   EVENT_IDS_FIELD,
   EVENT_RECORDS_FIELD,

@@ -3,18 +3,38 @@
  * little more than its arguments. Part of the wire contract (see docs/architecture.md).
  */
 import { TasukiError } from '../errors.js';
-import { MESSAGE_FIELD, MESSAGE_VERSION } from './fields.js';
+import { CLAIM_MESSAGE_FIELD, MESSAGE_FIELD, MESSAGE_VERSION } from './fields.js';
 
 /**
- * The message a stream entry carries in its field `m`: a JSON array `[name, args]` or
- * `[name, args, meta]`. Kept short on purpose: a waiting task costs Redis little more than its
- * arguments. A task that runs straight away has no `id` in `meta`: its stream entry id is its id.
+ * A claim check: where a task's arguments are kept in the payload store, and what they must hash
+ * to. The worker loads the payload by `ref` and refuses it unless its SHA-256 and size match.
+ */
+export interface PayloadClaim {
+  /** The payload's id in the store (16-64 of `A-Z a-z 0-9 _ -`). */
+  ref: string;
+  /** SHA-256 of the payload (the arguments' JSON, UTF-8), lowercase hex. */
+  sha256: string;
+  /** Size of the payload in bytes. */
+  size: number;
+}
+
+/** Payload refs: safe as a file name and a primary key. */
+export const PAYLOAD_REF = /^[A-Za-z0-9_-]{16,64}$/;
+
+/**
+ * The message a stream entry carries. Format 1, field `m`: a JSON array `[name, args]` or
+ * `[name, args, meta]`. Format 2, field `m2` (a claim check, arguments in the payload store): a JSON
+ * object `{"t":name,"p":{"ref","sha256","size"},"id"?,"n"?,"x"?}`. Kept short on purpose: a waiting
+ * task costs Redis little more than its arguments, or than its claim check. A task that runs
+ * straight away has no `id`: its stream entry id is its id.
  */
 export interface TaskMessage {
   /** Task name. */
   name: string;
-  /** Arguments as given to `enqueue` (JSON). */
+  /** Arguments as given to `enqueue` (JSON); `undefined` in a claim-checked message. */
   args: unknown;
+  /** Where the arguments are, when they are in the payload store (format 2). */
+  claim?: PayloadClaim | undefined;
   /** Task id when it is not the entry id (delayed tasks, retries). */
   id?: string | undefined;
   /** Attempt number, from 1 (omitted when 1). */
@@ -45,12 +65,39 @@ export function encodeMessage(
     : `${head},${JSON.stringify(m)}]`;
 }
 
+/** Encodes a claim-checked message (format 2, field `m2`): the claim in place of the arguments. */
+export function encodeClaimMessage(
+  name: string,
+  claim: PayloadClaim,
+  meta: Omit<TaskMessage, 'name' | 'args' | 'claim'> = {},
+): string {
+  const m: Meta & { t: string; p: PayloadClaim } = {
+    t: name,
+    p: { ref: claim.ref, sha256: claim.sha256, size: claim.size },
+  };
+  if (meta.id !== undefined) m.id = meta.id;
+  if (meta.attempt !== undefined && meta.attempt > 1) m.n = meta.attempt;
+  if (meta.expiresAt !== undefined) m.x = meta.expiresAt;
+  return JSON.stringify(m);
+}
+
 /**
  * Re-encodes a decoded message with new meta (a retry's attempt, a hand-back's task id). The one
- * place a message is rebuilt; everything else passes the raw message on untouched.
+ * place a message is rebuilt; everything else passes the raw message on untouched. A claim-checked
+ * message stays one: it keeps its claim, never the loaded arguments.
  */
-export function reencodeMessage(msg: TaskMessage, meta: Omit<TaskMessage, 'name' | 'args'>): string {
-  return encodeMessage(msg.name, JSON.stringify(msg.args), meta);
+export function reencodeMessage(
+  msg: TaskMessage,
+  meta: Omit<TaskMessage, 'name' | 'args' | 'claim'>,
+): string {
+  return msg.claim
+    ? encodeClaimMessage(msg.name, msg.claim, meta)
+    : encodeMessage(msg.name, JSON.stringify(msg.args), meta);
+}
+
+/** The stream field a raw message belongs in: `m2` for a claim check (`{…}`), else `m`. */
+export function messageField(raw: string): string {
+  return raw.charCodeAt(0) === 123 ? CLAIM_MESSAGE_FIELD : MESSAGE_FIELD;
 }
 
 /** A stream entry written by a newer tasuki, in a message format this version does not know. */
@@ -69,18 +116,24 @@ export class NewerFormatError extends TasukiError {
 }
 
 /**
- * The raw message of a stream entry's fields. Throws {@link NewerFormatError} when the entry carries
- * only a newer format's field (`m<n>`, n > {@link MESSAGE_VERSION}), {@link PoisonMessageError} when it
- * carries none.
+ * The raw message of a stream entry's fields (`m`, else `m2`). Throws {@link NewerFormatError} when
+ * the entry carries only a newer format's field (`m<n>`, n > {@link MESSAGE_VERSION}),
+ * {@link PoisonMessageError} when it carries none.
  */
 export function messageOf(fields: readonly string[]): string {
   let newer = 0;
+  let claim: string | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = fields[i] as string;
     if (name === MESSAGE_FIELD) return fields[i + 1] as string;
+    if (name === CLAIM_MESSAGE_FIELD) {
+      claim = fields[i + 1];
+      continue;
+    }
     const version = /^m(\d+)$/.exec(name)?.[1];
     if (version !== undefined && Number(version) > MESSAGE_VERSION) newer = Math.max(newer, Number(version));
   }
+  if (claim !== undefined) return claim;
   if (newer > 0) throw new NewerFormatError(newer);
   throw new PoisonMessageError(`stream entry has no field "${MESSAGE_FIELD}"`);
 }
@@ -104,6 +157,9 @@ export function decodeMessage(raw: string | undefined): TaskMessage {
   } catch {
     throw new PoisonMessageError(`not JSON: ${JSON.stringify(raw.slice(0, 80))}`);
   }
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    return decodeClaimMessage(v as Record<string, unknown>, raw);
+  }
   if (!Array.isArray(v) || v.length < 2 || v.length > 3 || typeof v[0] !== 'string') {
     throw new PoisonMessageError(`expected [name, args, meta?], got ${JSON.stringify(raw.slice(0, 80))}`);
   }
@@ -112,17 +168,51 @@ export function decodeMessage(raw: string | undefined): TaskMessage {
     throw new PoisonMessageError('meta is not an object');
   }
   const m = meta as Record<string, unknown>;
+  checkMeta(m);
+  return {
+    name: v[0],
+    args: v[1],
+    id: m.id as string | undefined,
+    attempt: (m.n as number | undefined) ?? 1,
+    expiresAt: m.x as number | undefined,
+  };
+}
+
+function checkMeta(m: Record<string, unknown>): void {
   if (m.id !== undefined && typeof m.id !== 'string') throw new PoisonMessageError('meta.id is not a string');
   if (m.n !== undefined && !(Number.isInteger(m.n) && (m.n as number) >= 1)) {
     throw new PoisonMessageError('meta.n (attempt) is not a positive integer');
   }
   if (m.x !== undefined && typeof m.x !== 'number')
     throw new PoisonMessageError('meta.x (expiry) is not a number');
+}
+
+/** Format 2: `{"t":name,"p":{"ref","sha256","size"},...meta}`. */
+function decodeClaimMessage(m: Record<string, unknown>, raw: string): TaskMessage {
+  if (typeof m.t !== 'string') {
+    throw new PoisonMessageError(`expected {"t": name, "p": claim}, got ${JSON.stringify(raw.slice(0, 80))}`);
+  }
+  const p = m.p as Record<string, unknown> | null | undefined;
+  if (
+    typeof p !== 'object' ||
+    p === null ||
+    typeof p.ref !== 'string' ||
+    !PAYLOAD_REF.test(p.ref) ||
+    typeof p.sha256 !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(p.sha256) ||
+    !(Number.isSafeInteger(p.size) && (p.size as number) >= 0)
+  ) {
+    throw new PoisonMessageError(
+      'claim "p" is not {ref (16-64 of A-Z a-z 0-9 _ -), sha256 (64 hex), size (bytes)}',
+    );
+  }
+  checkMeta(m);
   return {
-    name: v[0],
-    args: v[1],
-    id: m.id,
+    name: m.t,
+    args: undefined,
+    claim: { ref: p.ref, sha256: p.sha256, size: p.size as number },
+    id: m.id as string | undefined,
     attempt: (m.n as number | undefined) ?? 1,
-    expiresAt: m.x,
+    expiresAt: m.x as number | undefined,
   };
 }

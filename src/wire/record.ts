@@ -1,3 +1,5 @@
+import type { PayloadClaim } from './message.js';
+
 /** States a task moves through. See docs/architecture.md for the state diagram. */
 export type TaskState = 'delayed' | 'queued' | 'active' | 'retrying' | 'succeeded' | 'failed' | 'expired';
 
@@ -24,6 +26,11 @@ export interface TaskRecord {
   startedAt: number;
   finishedAt: number;
   result?: unknown;
+  /**
+   * Succeeded with a result too big for Redis: where it is in the payload store (then `result` is
+   * absent). `handle.result()` and `app.getTask()` load it.
+   */
+  resultClaim?: PayloadClaim;
   error?: StoredError;
   /** Retrying: when the next attempt is due (ms). */
   retryAt?: number;
@@ -40,7 +47,13 @@ export type DeadReason =
   | 'invalid-args'
   | 'max-deliveries'
   /** Written by a newer tasuki in a format no worker that saw it knew (see docs/reliability.md). */
-  | 'newer-format';
+  | 'newer-format'
+  /** Claim-checked arguments not in the payload store (deleted, expired, another store). */
+  | 'payload-missing'
+  /** Claim-checked arguments whose SHA-256 or size does not match the message's claim. */
+  | 'payload-mismatch'
+  /** A claim-checked task reached only workers with no payload store configured. */
+  | 'no-payload-store';
 
 export function encodeRecord(r: TaskRecord): string {
   return JSON.stringify(r);

@@ -8,6 +8,7 @@ import { RedisStreamsBroker } from '../broker/redis-streams.js';
 import type { ConnectionOptions } from '../connection/connect.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
+import type { PayloadStore } from '../payloads/store.js';
 import type { BackgroundLoop } from '../util/loop.js';
 import { within } from '../util/within.js';
 import { ConsumerSweeper, Reclaimer, type ClaimHost, type ClaimRenewer } from './claims.js';
@@ -26,6 +27,10 @@ export interface WorkerHost extends TaskRegistry {
   readonly resultTtlMs: number;
   readonly deadLetterMaxLen: number;
   readonly deadLetterRetentionMs: number;
+  /** Where claim-checked arguments are; their payloads are deleted once their task is done. */
+  readonly payloadStore?: PayloadStore | undefined;
+  /** Results over this many bytes go to the payload store (default 1024, with a store). */
+  readonly payloadThreshold?: number;
   /** Opens a new connection to the app's Redis, named `clientName` in CLIENT LIST. */
   connectRedis(clientName: string): Promise<Redis>;
   /** Where Redis is, password masked, for logs. */

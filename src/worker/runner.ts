@@ -1,10 +1,13 @@
 /**
- * One attempt of a held delivery: decode the message, find the task, check the arguments, call the
- * handler, and say what should become of it (recorded as done, retried, dead-lettered, or left for
- * another worker). Never throws; never touches Redis.
+ * One attempt of a held delivery: decode the message, find the task, load claim-checked arguments
+ * from the payload store (verified), check the arguments, call the handler, and say what should
+ * become of it (recorded as done, retried, dead-lettered, or left for another worker). Never throws;
+ * never touches Redis.
  */
 import { TaskArgsError, TasukiError, UnknownTaskError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { claimOf, loadClaimed, PayloadMismatchError, PayloadMissingError } from '../payloads/claim.js';
+import type { PayloadStore } from '../payloads/store.js';
 import { validate } from '../task/schema.js';
 import { backoffDelay, isRetryable, RETRY_LATER_MAX_ATTEMPTS, RetryLater } from '../task/retry.js';
 import type { Task } from '../task/task.js';
@@ -14,6 +17,7 @@ import {
   messageOf,
   NewerFormatError,
   reencodeMessage,
+  type PayloadClaim,
   type TaskMessage,
 } from '../wire/message.js';
 import { encodeRecord, toStoredError, type DeadReason, type TaskRecord } from '../wire/record.js';
@@ -34,6 +38,12 @@ export interface RunnerSettings {
   /** How long a task this worker cannot run is left for others before it is dead-lettered, ms. */
   releaseForMs: number;
   log: Logger;
+  /** Where claim-checked arguments are loaded from; `undefined`: this worker has no store. */
+  payloads: PayloadStore | undefined;
+  /** Results whose JSON is over this many bytes go to the payload store (`Infinity`: no store). */
+  resultThreshold: number;
+  /** How long a stored result is kept (the app's result TTL), ms. */
+  resultTtlMs: number;
 }
 
 /**
@@ -182,7 +192,13 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
       ),
     );
   }
-  let checked = validate(task.definition.schema, msg.args);
+  let args = msg.args;
+  if (msg.claim !== undefined) {
+    const loaded = await loadArgs(task, run, msg, msg.claim, s);
+    if ('outcome' in loaded) return loaded;
+    args = loaded.args;
+  }
+  let checked = validate(task.definition.schema, args);
   if (checked instanceof Promise) checked = await checked;
   if (!checked.ok) return dead(run, 'invalid-args', new TaskArgsError(msg.name, checked.issues));
 
@@ -192,11 +208,76 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
     const record = recordOf(run, 'succeeded');
     record.result = result;
     // Encoded here, so a result JSON cannot hold (a BigInt, a cycle) fails the attempt like a throw.
-    return finished(run, record, 'done', encodeResult(record));
+    const encoded = encodeResult(record);
+    // The record's length bounds the result's (its bytes are at most 3 per UTF-16 unit): one
+    // comparison on the hot path, and none of it without a store (threshold Infinity).
+    if (encoded.length * 3 > s.resultThreshold) return await claimResult(run, record, encoded, s);
+    return finished(run, record, 'done', encoded);
   } catch (err) {
     failure = err;
   }
   return failed(task, run, msg, failure);
+}
+
+/**
+ * Claim-checked arguments from the payload store, verified: a missing or mismatched payload is a
+ * dead letter (the task can never run); a store that failed is retried like `RetryLater`; a worker
+ * with no store leaves the task for one that has one.
+ */
+async function loadArgs(
+  task: Task,
+  run: Run,
+  msg: TaskMessage,
+  claim: PayloadClaim,
+  s: RunnerSettings,
+): Promise<{ args: unknown } | Attempt> {
+  if (!s.payloads) {
+    const err = new TasukiError(
+      'E_CONFIG',
+      `the task's arguments are in a payload store (claim ${claim.ref}) and this worker's app has none; ` +
+        "configure the same store as the producers' (payloads.store or TASUKI_PAYLOAD_STORE)",
+    );
+    return release(run, 'no-payload-store', err, s);
+  }
+  try {
+    return { args: await loadClaimed(s.payloads, claim) };
+  } catch (err) {
+    if (err instanceof PayloadMissingError) return dead(run, 'payload-missing', err);
+    if (err instanceof PayloadMismatchError) return dead(run, 'payload-mismatch', err);
+    const message = err instanceof Error ? err.message : String(err);
+    return failed(task, run, msg, new RetryLater(message, { cause: err }));
+  }
+}
+
+/**
+ * A result over the threshold goes to the payload store, kept as long as the record, which carries
+ * only its claim. If the store fails, the result stays in the record (in Redis), as without a store:
+ * the task did succeed, and running it again for a storage problem would be worse.
+ */
+async function claimResult(
+  run: Run,
+  record: TaskRecord,
+  encoded: string,
+  s: RunnerSettings,
+): Promise<Attempt> {
+  const json = JSON.stringify(record.result);
+  const store = s.payloads;
+  if (store === undefined || json === undefined || Buffer.byteLength(json) <= s.resultThreshold) {
+    return finished(run, record, 'done', encoded);
+  }
+  const { claim, payload } = claimOf(json, record.finishedAt + s.resultTtlMs);
+  try {
+    await store.put(payload);
+  } catch (err) {
+    s.log.warn(
+      { err, task: run.name, bytes: claim.size },
+      'could not put a big result in the payload store; it is kept in Redis instead',
+    );
+    return finished(run, record, 'done', encoded);
+  }
+  const stored: TaskRecord = { ...record, resultClaim: claim };
+  delete stored.result;
+  return finished(run, stored, 'done');
 }
 
 function encodeResult(record: TaskRecord): string {

@@ -13,6 +13,7 @@ import { within } from '../util/within.js';
 import type { ClaimHost } from './claims.js';
 import type { FetchHost } from './fetcher.js';
 import { Holdings, type Held } from './holdings.js';
+import { deleteFinishedPayloads } from './payload-cleanup.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { countOutcome, handBackMessages, logOutcome, type OutcomeCounts } from './outcomes.js';
 import { closeParts, openParts, REDIS_WAIT_MS, type Running, type WorkerHost } from './parts.js';
@@ -59,6 +60,9 @@ export class Worker implements ClaimHost, FetchHost {
       unknownTasks: this.options.unknownTasks,
       releaseForMs: this.options.releaseForMs,
       log: this.log,
+      payloads: app.payloadStore,
+      resultThreshold: app.payloadStore ? (app.payloadThreshold ?? 1024) : Infinity,
+      resultTtlMs: app.resultTtlMs,
     };
     this.holdings = new Holdings(this.queues);
   }
@@ -177,6 +181,7 @@ export class Worker implements ClaimHost, FetchHost {
   /** Outcomes recorded: let their deliveries go. */
   private readonly recorded = (attempts: readonly Attempt[]): void => {
     for (const a of attempts) this.holdings.release(a.held);
+    if (this.app.payloadStore) deleteFinishedPayloads(this.app.payloadStore, attempts, this.log);
     this.parts?.fetcher.wake();
   };
 

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { LUA_DIR, SCRIPT_KEYS, scriptSource } from '../../src/scripts/catalogue.js';
-import { DEAD_FIELD, LUA_TOKENS, MESSAGE_FIELD } from '../../src/wire/fields.js';
+import { CLAIM_MESSAGE_FIELD, DEAD_FIELD, LUA_TOKENS, MESSAGE_FIELD } from '../../src/wire/fields.js';
 
 const dir = fileURLToPath(LUA_DIR);
 
@@ -68,6 +68,8 @@ test('stream field names in scripts come from the wire contract ($TOKENS), never
     const loaded = scriptSource(name);
     assert.doesNotMatch(loaded, /\$[A-Z_]+/, `${name}.lua: a token was left unreplaced`);
   }
-  assert.match(scriptSource('enqueue_bulk'), new RegExp(`'\\*', '${MESSAGE_FIELD}'`));
+  // A script that writes a message picks its field from the message's first byte (field_of).
+  assert.match(scriptSource('enqueue_bulk'), new RegExp(`return '${MESSAGE_FIELD}'`));
+  assert.match(scriptSource('enqueue_bulk'), new RegExp(`return '${CLAIM_MESSAGE_FIELD}'`));
   assert.match(scriptSource('finish'), new RegExp(`'\\*', '${DEAD_FIELD}'`));
 });

@@ -3,10 +3,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TasukiError } from '../../src/errors.js';
-import { MESSAGE_FIELD, MESSAGE_VERSION } from '../../src/wire/fields.js';
+import { CLAIM_MESSAGE_FIELD, MESSAGE_FIELD, MESSAGE_VERSION } from '../../src/wire/fields.js';
 import {
   decodeMessage,
+  encodeClaimMessage,
   encodeMessage,
+  messageField,
   messageOf,
   NewerFormatError,
   PoisonMessageError,
@@ -14,10 +16,51 @@ import {
   type TaskMessage,
 } from '../../src/wire/message.js';
 
-test('the wire format is pinned: version 1 in field "m"', () => {
+test('the wire format is pinned: version 1 in field "m", version 2 (claim check) in field "m2"', () => {
   // Changing these breaks every queue a running tasuki has written: a new format gets a new version.
-  assert.equal(MESSAGE_VERSION, 1);
+  assert.equal(MESSAGE_VERSION, 2);
   assert.equal(MESSAGE_FIELD, 'm');
+  assert.equal(CLAIM_MESSAGE_FIELD, 'm2');
+});
+
+const CLAIM = { ref: 'AAAAAAAAAAAAAAAAAAAAAA', sha256: 'a'.repeat(64), size: 10240 };
+
+test('a claim-checked message (format 2) is a JSON object carrying the claim, never the arguments', () => {
+  const raw = encodeClaimMessage('big.task', CLAIM);
+  assert.equal(raw, `{"t":"big.task","p":{"ref":"${CLAIM.ref}","sha256":"${CLAIM.sha256}","size":10240}}`);
+  assert.equal(messageField(raw), 'm2');
+  assert.equal(messageField('["t",1]'), 'm');
+  assert.deepEqual(decodeMessage(raw), {
+    name: 'big.task',
+    args: undefined,
+    claim: CLAIM,
+    id: undefined,
+    attempt: 1,
+    expiresAt: undefined,
+  });
+  const meta = encodeClaimMessage('big.task', CLAIM, { id: '1-d0a', attempt: 3, expiresAt: 5 });
+  const m = decodeMessage(meta);
+  assert.deepEqual([m.id, m.attempt, m.expiresAt, m.claim], ['1-d0a', 3, 5, CLAIM]);
+  // A retry or hand-back re-encodes the claim, not arguments.
+  assert.equal(
+    reencodeMessage(m, { id: '1-d0a', attempt: 4 }),
+    encodeClaimMessage('big.task', CLAIM, { id: '1-d0a', attempt: 4 }),
+  );
+  assert.equal(messageOf(['m2', raw]), raw);
+});
+
+test('a claim that is not {ref, sha256, size} is poison: a ref is never a path', () => {
+  for (const p of [
+    { ...CLAIM, ref: '../../../../etc/passwd' },
+    { ...CLAIM, ref: 'short' },
+    { ...CLAIM, sha256: 'xyz' },
+    { ...CLAIM, size: -1 },
+    { ...CLAIM, size: '10' },
+    null,
+  ]) {
+    assert.throws(() => decodeMessage(JSON.stringify({ t: 'x', p })), /claim "p" is not/);
+  }
+  assert.throws(() => decodeMessage('{"p":{}}'), /expected \{"t": name, "p": claim\}/);
 });
 
 test('encode: [name, args] with no meta for a plain task; meta only when needed', () => {
@@ -122,9 +165,9 @@ test('poison: not JSON, quoting at most 80 characters of it', () => {
   );
 });
 
-test('poison: JSON that is not [name, args, meta?]', () => {
+test('poison: JSON that is not [name, args, meta?] (nor a claim-checked object)', () => {
+  poison('{}', /expected \{"t": name, "p": claim\}, got "\{\}"/);
   for (const raw of [
-    '{}',
     '"t"',
     '42',
     'null',
@@ -160,14 +203,15 @@ test('poison: each meta field of the wrong type', () => {
 test('messageOf: the field of this version, wherever it is among the fields', () => {
   assert.equal(messageOf(['m', '["t",{}]']), '["t",{}]');
   assert.equal(messageOf(['trace', 'abc', 'm', '["t",1]', 'other', 'x']), '["t",1]');
-  // An entry written for both formats during a rolling deploy: this version reads its own.
-  assert.equal(messageOf(['m2', '<v2>', 'm', '<v1>']), '<v1>');
+  // An entry written for several formats during a rolling deploy: this version reads one it knows.
+  assert.equal(messageOf(['m3', '<v3>', 'm', '<v1>']), '<v1>');
+  assert.equal(messageOf(['m3', '<v3>', 'm2', '<v2>']), '<v2>');
 });
 
 test('messageOf: only a newer format is NewerFormatError naming the newest version; none at all is poison', () => {
   for (const [fields, version] of [
-    [['m2', 'x'], 2],
-    [['m3', 'x', 'm2', 'y'], 3],
+    [['m3', 'x'], 3],
+    [['m4', 'x', 'm3', 'y'], 4],
     [['a', 'b', 'm10', 'x'], 10],
   ] as const) {
     assert.throws(
@@ -178,13 +222,13 @@ test('messageOf: only a newer format is NewerFormatError naming the newest versi
         assert.equal(err.code, 'E_POISON');
         assert.match(
           err.message,
-          new RegExp(`message format ${version} is newer than this worker knows \\(1\\)`),
+          new RegExp(`message format ${version} is newer than this worker knows \\(2\\)`),
         );
         return true;
       },
     );
   }
-  for (const fields of [[], ['x', 'y'], ['m1', 'x'], ['m0', 'x'], ['M', 'x'], ['m2x', 'x'], ['m']]) {
+  for (const fields of [[], ['x', 'y'], ['m1', 'x'], ['m0', 'x'], ['M', 'x'], ['m3x', 'x'], ['m']]) {
     assert.throws(
       () => messageOf(fields),
       (err: unknown) =>

@@ -6,12 +6,20 @@ KEYS[4..] results  the result key of each task, in the order of the tasks in ARG
 ARGV[1..] tasks  three values per task: dead-letter entry id, task id, message (attempt 1)
 Returns: the number of dead letters put back.
 ]]
+-- A message's field: a claim-checked message (format 2, field $CLAIM_MESSAGE_FIELD) starts with '{',
+-- a format 1 message (field $MESSAGE_FIELD) with '['.
+local function field_of(message)
+  if string.byte(message, 1) == 123 then
+    return '$CLAIM_MESSAGE_FIELD'
+  end
+  return '$MESSAGE_FIELD'
+end
 local n = #ARGV / 3
 local back = 0
 for i = 1, n do
   local base = (i - 1) * 3
   if redis.call('XDEL', KEYS[1], ARGV[base + 1]) == 1 then
-    local fresh = redis.call('XADD', KEYS[2], '*', '$MESSAGE_FIELD', ARGV[base + 3])
+    local fresh = redis.call('XADD', KEYS[2], '*', field_of(ARGV[base + 3]), ARGV[base + 3])
     redis.call('HSET', KEYS[3], ARGV[base + 2], '=' .. fresh)
     redis.call('DEL', KEYS[3 + i])
     back = back + 1

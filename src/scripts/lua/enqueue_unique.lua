@@ -9,13 +9,21 @@ ARGV[3] due          due time in ms; 0 to run now
 ARGV[4] id           task id to use when delayed (a stream entry id is used when run now)
 Returns: {1, id} when the task was created, {0, id} when the key already named task id.
 ]]
+-- A message's field: a claim-checked message (format 2, field $CLAIM_MESSAGE_FIELD) starts with '{',
+-- a format 1 message (field $MESSAGE_FIELD) with '['.
+local function field_of(message)
+  if string.byte(message, 1) == 123 then
+    return '$CLAIM_MESSAGE_FIELD'
+  end
+  return '$MESSAGE_FIELD'
+end
 local existing = redis.call('GET', KEYS[1])
 if existing then
   return {0, existing}
 end
 local id
 if ARGV[3] == '0' then
-  id = redis.call('XADD', KEYS[2], '*', '$MESSAGE_FIELD', ARGV[2])
+  id = redis.call('XADD', KEYS[2], '*', field_of(ARGV[2]), ARGV[2])
 else
   id = ARGV[4]
   redis.call('ZADD', KEYS[3], ARGV[3], id)

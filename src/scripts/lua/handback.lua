@@ -6,6 +6,14 @@ ARGV[2] consumer the worker handing them back
 ARGV[3..] tasks  three values per task: entry id, task id, message (carrying the task id)
 Returns: the number of tasks handed back.
 ]]
+-- A message's field: a claim-checked message (format 2, field $CLAIM_MESSAGE_FIELD) starts with '{',
+-- a format 1 message (field $MESSAGE_FIELD) with '['.
+local function field_of(message)
+  if string.byte(message, 1) == 123 then
+    return '$CLAIM_MESSAGE_FIELD'
+  end
+  return '$MESSAGE_FIELD'
+end
 local n = (#ARGV - 2) / 3
 local back = 0
 for i = 1, n do
@@ -15,7 +23,7 @@ for i = 1, n do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], entry, entry, 1)
   if p[1] and p[1][2] == ARGV[2] then
     redis.call('XACK', KEYS[1], ARGV[1], entry)
-    local fresh = redis.call('XADD', KEYS[1], '*', '$MESSAGE_FIELD', ARGV[base + 3])
+    local fresh = redis.call('XADD', KEYS[1], '*', field_of(ARGV[base + 3]), ARGV[base + 3])
     redis.call('HSET', KEYS[2], ARGV[base + 2], '=' .. fresh)
     redis.call('XDEL', KEYS[1], entry)
     back = back + 1
