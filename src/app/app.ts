@@ -17,6 +17,7 @@ import { DeadLetters } from '../deadletters/dead-letters.js';
 import { Locks } from '../lock/locks.js';
 import type { LockOptions } from '../lock/options.js';
 import { registerScripts } from '../scripts/catalogue.js';
+import { MemoryGuard } from '../limits/memory-guard.js';
 import { toMs, type Duration } from '../util/duration.js';
 import { parseTaskId } from '../wire/ids.js';
 import { queueStats, type QueueStats } from '../results/stats.js';
@@ -25,7 +26,7 @@ import type { StandardSchemaV1 } from '../task/schema.js';
 import { Task } from '../task/task.js';
 import { resolveAppOptions, type AppOptions, type ResolvedAppOptions } from './options.js';
 
-export type { AppOptions } from './options.js';
+export type { AppOptions, MemoryGuardOptions } from './options.js';
 
 const APP_BRAND: unique symbol = Symbol.for('tasuki.app') as never;
 
@@ -49,6 +50,8 @@ export class Tasuki {
   private connection: Promise<Redis> | undefined;
   private readonly waiter: ResultWaiter;
   private dlq: DeadLetters | undefined;
+  /** Admission before Redis is full (see docs/memory.md); started with the first connection. */
+  readonly memoryGuard: MemoryGuard;
 
   constructor(options: AppOptions = {}) {
     const o = resolveAppOptions(options);
@@ -62,6 +65,21 @@ export class Tasuki {
     this.deadLetterRetentionMs = o.deadLetterRetention;
     this.log = o.logger ?? createLogger();
     this.waiter = new ResultWaiter(() => this.redis(), this.keys);
+    const g = o.memoryGuard;
+    this.memoryGuard = new MemoryGuard(
+      g === false
+        ? false
+        : { highWatermark: g.highWatermark, maxWaitMs: g.maxWait, sampleIntervalMs: g.sampleInterval },
+      this.log,
+    );
+  }
+
+  /**
+   * Admission of an enqueue by the memory guard: `undefined` to go on at once (a cached flag, no
+   * Redis call), else a promise that waits for headroom or rejects with `E_MEMORY_FULL`.
+   */
+  admit(what: string): Promise<void> | undefined {
+    return this.memoryGuard.admit(what);
   }
 
   /** The dead letters of this app's queues: list, show, retry, purge. */
@@ -140,8 +158,10 @@ export class Tasuki {
         // A producer must not hang while Redis is down: a command fails after 3 reconnect attempts
         // (about a second) and is dropped from the offline queue, so a failed enqueue wrote nothing.
         redisOptions: { enableAutoPipelining: true, maxRetriesPerRequest: 3, ...this.options.redisOptions },
-      }).then((r) => {
+      }).then(async (r) => {
         registerScripts(r);
+        // One INFO at the first connection: the guard knows Redis's headroom before the first enqueue.
+        await this.memoryGuard.start(r);
         return r;
       });
       const connecting = this.connection;
@@ -234,6 +254,7 @@ export class Tasuki {
    */
   async close(): Promise<void> {
     this.waiter.close();
+    this.memoryGuard.stop();
     const c = this.connection;
     this.connection = undefined;
     if (c) await (await c.catch(() => undefined))?.quit().catch(() => undefined);

@@ -7,7 +7,16 @@ import { inspect } from 'node:util';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { execTransaction } from '../connection/transaction.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
-import { OptionsError, redisError, TasukiError, TaskArgsError, type FieldIssue } from '../errors.js';
+import { isOomReply } from '../connection/failures.js';
+import {
+  MemoryFullError,
+  OptionsError,
+  redisError,
+  TasukiError,
+  TaskArgsError,
+  type FieldIssue,
+} from '../errors.js';
+import { compileRateLimits, type CompiledRateLimits } from '../limits/rate.js';
 import * as scripts from '../scripts/catalogue.js';
 import type { Duration } from '../util/duration.js';
 import { delayedLocalId, formatTaskId } from '../wire/ids.js';
@@ -29,6 +38,20 @@ export interface TaskHost extends ResultSource {
   readonly maxPayloadBytes: number;
   /** The app's command connection. */
   redis(): Promise<Redis>;
+  /**
+   * The memory guard's admission: `undefined` to go on at once, else a promise that waits for
+   * headroom or rejects with `E_MEMORY_FULL` (see {@link MemoryFullError}).
+   */
+  admit?(what: string): Promise<void> | undefined;
+}
+
+/**
+ * A failed enqueue write as a typed error: Redis's OOM refusal becomes {@link MemoryFullError}
+ * (retryable, says what is full), anything else `E_REDIS`. Either way nothing was written.
+ */
+function enqueueError(what: string, err: unknown): TasukiError {
+  if (isOomReply(err)) return new MemoryFullError(what, {}, { cause: err });
+  return redisError(what, err);
 }
 
 /** Where a handle waits for and looks up its task. */
@@ -94,6 +117,8 @@ interface Prepared {
 export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
   readonly name: string;
   readonly queue: string;
+  /** The task's rate limits, ready for the worker; `undefined` without any (then they cost nothing). */
+  readonly rateLimits: CompiledRateLimits | undefined;
 
   constructor(
     private readonly app: TaskHost,
@@ -101,6 +126,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
   ) {
     this.name = definition.name;
     this.queue = definition.queue ?? 'default';
+    this.rateLimits = compileRateLimits(definition.rateLimit as Parameters<typeof compileRateLimits>[0]);
   }
 
   /** Checks one item and encodes its message; synchronous unless the schema is asynchronous. */
@@ -211,6 +237,10 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
   async enqueue(args: InferInput<S>, options?: EnqueueOptions): Promise<TaskHandle<Jsonified<R>>> {
     const p = await this.prepare(args, options, Date.now(), '');
     const redis = await this.app.redis();
+    const what = `enqueue of task "${this.name}"`;
+    // A cached flag: no Redis call unless Redis was above the high watermark at the last sample.
+    const held = this.app.admit?.(what);
+    if (held) await held;
     const c = this.command(p);
     let reply: unknown;
     try {
@@ -219,7 +249,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
         ? scripts.run(redis, c)
         : redis.xadd(c.stream, '*', MESSAGE_FIELD, c.message));
     } catch (err) {
-      throw redisError(`enqueue of task "${this.name}"`, err);
+      throw enqueueError(what, err);
     }
     return this.handleFor(p, reply);
   }
@@ -268,6 +298,8 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     const redis = await this.app.redis();
     const handles: TaskHandle<Jsonified<R>>[] = new Array<TaskHandle<Jsonified<R>>>(prepared.length);
     const what = `bulk enqueue of task "${this.name}"`;
+    const held = this.app.admit?.(what);
+    if (held) await held;
     await Promise.all(
       [...byQueue].map(async ([queue, indexes]) => {
         // Tasks that run at once go in one enqueue_bulk script call (one command for all of them);
@@ -284,13 +316,18 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
           try {
             ids = await scripts.run(redis, bulk);
           } catch (err) {
-            throw redisError(what, err);
+            throw enqueueError(what, err);
           }
         } else {
           const tx = redis.multi();
           if (plain.length) scripts.add(tx, bulk);
           for (const i of other) this.write(tx, prepared[i] as Prepared);
-          replies = await execTransaction(tx, what);
+          try {
+            replies = await execTransaction(tx, what);
+          } catch (err) {
+            // execTransaction keeps Redis's refusal as the cause: an OOM is E_MEMORY_FULL.
+            throw isOomReply(err) ? new MemoryFullError(what, {}, { cause: err }) : err;
+          }
           if (plain.length) ids = replies.shift() as string[];
         }
         plain.forEach((i, j) => (handles[i] = this.handleFor(prepared[i] as Prepared, ids[j])));
