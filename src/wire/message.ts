@@ -21,12 +21,18 @@ export interface TaskMessage {
   attempt?: number | undefined;
   /** Do not run after this time (ms since epoch). */
   expiresAt?: number | undefined;
+  /**
+   * A start slot reserved under the task's rate limits (ms since epoch): the task was held back
+   * until then and runs without asking the limits again.
+   */
+  slot?: number | undefined;
 }
 
 interface Meta {
   id?: string;
   n?: number;
   x?: number;
+  s?: number;
 }
 
 /** Encodes a message; `argsJson` is the already-serialised arguments. */
@@ -39,8 +45,9 @@ export function encodeMessage(
   if (meta.id !== undefined) m.id = meta.id;
   if (meta.attempt !== undefined && meta.attempt > 1) m.n = meta.attempt;
   if (meta.expiresAt !== undefined) m.x = meta.expiresAt;
+  if (meta.slot !== undefined) m.s = meta.slot;
   const head = `[${JSON.stringify(name)},${argsJson}`;
-  return m.id === undefined && m.n === undefined && m.x === undefined
+  return m.id === undefined && m.n === undefined && m.x === undefined && m.s === undefined
     ? `${head}]`
     : `${head},${JSON.stringify(m)}]`;
 }
@@ -118,11 +125,14 @@ export function decodeMessage(raw: string | undefined): TaskMessage {
   }
   if (m.x !== undefined && typeof m.x !== 'number')
     throw new PoisonMessageError('meta.x (expiry) is not a number');
+  if (m.s !== undefined && typeof m.s !== 'number')
+    throw new PoisonMessageError('meta.s (rate-limit slot) is not a number');
   return {
     name: v[0],
     args: v[1],
     id: m.id,
     attempt: (m.n as number | undefined) ?? 1,
     expiresAt: m.x,
+    slot: m.s,
   };
 }

@@ -7,6 +7,8 @@ import type { Redis } from 'ioredis';
 import { RedisStreamsBroker } from '../broker/redis-streams.js';
 import type { ConnectionOptions } from '../connection/connect.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { checkEvictionPolicy } from '../limits/memory-guard.js';
+import { RateLimiter } from '../limits/rate-limiter.js';
 import type { Logger } from '../log/logger.js';
 import type { BackgroundLoop } from '../util/loop.js';
 import { within } from '../util/within.js';
@@ -51,6 +53,8 @@ export interface Running {
   completer: Completer;
   heartbeat: ClaimRenewer & { started(): Promise<void> };
   reclaimer: Reclaimer;
+  /** Reserves start slots of rate-limited tasks (on the command connection). */
+  limiter: RateLimiter;
   /** Background loops started after the heartbeat is running, stopped together at the end. */
   loops: Pick<BackgroundLoop, 'start' | 'stop'>[];
 }
@@ -85,6 +89,9 @@ export async function openParts(
     await broker.close();
     throw err;
   }
+  // An evicting Redis loses tasks silently: say so when the worker starts (never fails the start).
+  const policy = (await redis.info('memory').catch(() => '')).match(/^maxmemory_policy:(\S+)/m)?.[1];
+  await checkEvictionPolicy(redis, log, policy);
   const reclaimer = new Reclaimer(broker, worker, log, options.claimIdleMs, options.reclaimIntervalMs);
   // After a lost connection every entry looks idle (heartbeats stopped everywhere): reclaims wait.
   redis.on('close', () => reclaimer.disconnected());
@@ -100,6 +107,7 @@ export async function openParts(
     completer: new Completer(broker, log, recorded),
     heartbeat,
     reclaimer,
+    limiter: new RateLimiter(redis, app.keys),
     loops: [
       heartbeat,
       reclaimer,
