@@ -160,7 +160,7 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       codec: 'integer: theoretical arrival time (GCRA), µs on the Redis clock',
       maxBytes: 256,
       purpose:
-        "GCRA state of one rate limit of a task (per key value for keyed limits): one integer, whatever the traffic; expires when its arrival time passes.",
+        'GCRA state of one rate limit of a task (per key value for keyed limits): one integer, whatever the traffic; expires when its arrival time passes.',
     }),
   };
 }

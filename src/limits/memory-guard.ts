@@ -135,7 +135,11 @@ export class MemoryGuard {
         timer: setTimeout(() => {
           this.waiters.delete(waiter);
           reject(
-            new MemoryFullError(what, { reading: this.reading, watermark: highWatermark, waitedMs: maxWaitMs }),
+            new MemoryFullError(what, {
+              reading: this.reading,
+              watermark: highWatermark,
+              waitedMs: maxWaitMs,
+            }),
           );
         }, maxWaitMs),
       };

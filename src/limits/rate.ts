@@ -61,7 +61,8 @@ export function parseRate(rate: unknown): { count: number; periodMs: number } | 
 /** What is wrong with a `rateLimit` option, or `undefined` when it is fine (for the definition check). */
 export function rateLimitProblem(value: unknown): string | undefined {
   const list = Array.isArray(value) ? (value as unknown[]) : [value];
-  if (list.length === 0) return 'must be a rate such as "10/s", an object { rate, burst?, key? }, or a list of them';
+  if (list.length === 0)
+    return 'must be a rate such as "10/s", an object { rate, burst?, key? }, or a list of them';
   for (const [i, item] of list.entries()) {
     const at = Array.isArray(value) ? `[${i}] ` : '';
     const obj = typeof item === 'object' && item !== null ? (item as Record<string, unknown>) : undefined;

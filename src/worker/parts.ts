@@ -55,6 +55,8 @@ export interface Running {
   reclaimer: Reclaimer;
   /** Reserves start slots of rate-limited tasks (on the command connection). */
   limiter: RateLimiter;
+  /** Promotes due delayed tasks; woken early for tasks held back until their rate-limit slot. */
+  promoter: Promoter;
   /** Background loops started after the heartbeat is running, stopped together at the end. */
   loops: Pick<BackgroundLoop, 'start' | 'stop'>[];
 }
@@ -101,8 +103,10 @@ export async function openParts(
     connection: app.connectionOptions?.('tasuki:worker-heartbeat'),
     prefix: app.keys.space.prefix,
   });
+  const promoter = new Promoter(broker, options.queues, log, options.promoteIntervalMs);
   return {
     broker,
+    promoter,
     fetcher: new Fetcher(broker, worker, log, options.concurrency + options.prefetch, options.blockMs),
     completer: new Completer(broker, log, recorded),
     heartbeat,
@@ -111,7 +115,7 @@ export async function openParts(
     loops: [
       heartbeat,
       reclaimer,
-      new Promoter(broker, options.queues, log, options.promoteIntervalMs),
+      promoter,
       // A consumer holding nothing and silent past claimIdle is a dead worker's (a live one that
       // is merely idle is re-created by its next read; the check and removal are one script).
       new ConsumerSweeper(

@@ -203,6 +203,7 @@ export class Worker implements ClaimHost, FetchHost {
     } else {
       this.holdings.markFinished(held);
       this.parts?.completer.add(attempt);
+      if (attempt.outcome === 'defer') this.parts?.promoter.wakeBy(attempt.due as number);
     }
     logOutcome(this.log, this.logInfo, attempt);
   }
