@@ -103,6 +103,11 @@ export class MemoryGuard {
     return this.reading;
   }
 
+  /** Enqueues waiting for headroom now. */
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
   /** True when the last sample saw used_memory above the high watermark. */
   get isFull(): boolean {
     return this.full;
