@@ -126,7 +126,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
   ) {
     this.name = definition.name;
     this.queue = definition.queue ?? 'default';
-    this.rateLimits = compileRateLimits(definition.rateLimit as Parameters<typeof compileRateLimits>[0]);
+    this.rateLimits = compileRateLimits(definition.rateLimit);
   }
 
   /** Checks one item and encodes its message; synchronous unless the schema is asynchronous. */
