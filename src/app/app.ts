@@ -78,8 +78,8 @@ export class Tasuki {
    * Admission of an enqueue by the memory guard: `undefined` to go on at once (a cached flag, no
    * Redis call), else a promise that waits for headroom or rejects with `E_MEMORY_FULL`.
    */
-  admit(what: string): Promise<void> | undefined {
-    return this.memoryGuard.admit(what);
+  admit(task: string, bulk: boolean): Promise<void> | undefined {
+    return this.memoryGuard.admit(task, bulk);
   }
 
   /** The dead letters of this app's queues: list, show, retry, purge. */

@@ -126,13 +126,14 @@ export class MemoryGuard {
   }
 
   /**
-   * Admission of one enqueue: `undefined` (go on at once, no await needed) while there is headroom
-   * or the guard is off; else a promise that resolves when a sample shows headroom, or rejects with
-   * {@link MemoryFullError} after `maxWait`.
+   * Admission of one enqueue of `task` (`bulk`: an enqueueMany): `undefined` (go on at once, no
+   * await needed) while there is headroom or the guard is off; else a promise that resolves when a
+   * sample shows headroom, or rejects with {@link MemoryFullError} after `maxWait`.
    */
-  admit(what: string): Promise<void> | undefined {
+  admit(task: string, bulk = false): Promise<void> | undefined {
     if (!this.full || this.settings === false) return undefined;
     const { maxWaitMs, highWatermark } = this.settings;
+    const what = `${bulk ? 'bulk enqueue' : 'enqueue'} of task "${task}"`;
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,

@@ -39,10 +39,11 @@ export interface TaskHost extends ResultSource {
   /** The app's command connection. */
   redis(): Promise<Redis>;
   /**
-   * The memory guard's admission: `undefined` to go on at once, else a promise that waits for
-   * headroom or rejects with `E_MEMORY_FULL` (see {@link MemoryFullError}).
+   * The memory guard's admission of an enqueue of `task` (`bulk`: enqueueMany): `undefined` to go on
+   * at once, else a promise that waits for headroom or rejects with `E_MEMORY_FULL` (see
+   * {@link MemoryFullError}).
    */
-  admit?(what: string): Promise<void> | undefined;
+  admit?(task: string, bulk: boolean): Promise<void> | undefined;
 }
 
 /**
@@ -237,9 +238,8 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
   async enqueue(args: InferInput<S>, options?: EnqueueOptions): Promise<TaskHandle<Jsonified<R>>> {
     const p = await this.prepare(args, options, Date.now(), '');
     const redis = await this.app.redis();
-    const what = `enqueue of task "${this.name}"`;
     // A cached flag: no Redis call unless Redis was above the high watermark at the last sample.
-    const held = this.app.admit?.(what);
+    const held = this.app.admit?.(this.name, false);
     if (held) await held;
     const c = this.command(p);
     let reply: unknown;
@@ -249,7 +249,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
         ? scripts.run(redis, c)
         : redis.xadd(c.stream, '*', MESSAGE_FIELD, c.message));
     } catch (err) {
-      throw enqueueError(what, err);
+      throw enqueueError(`enqueue of task "${this.name}"`, err);
     }
     return this.handleFor(p, reply);
   }
@@ -298,7 +298,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     const redis = await this.app.redis();
     const handles: TaskHandle<Jsonified<R>>[] = new Array<TaskHandle<Jsonified<R>>>(prepared.length);
     const what = `bulk enqueue of task "${this.name}"`;
-    const held = this.app.admit?.(what);
+    const held = this.app.admit?.(this.name, true);
     if (held) await held;
     await Promise.all(
       [...byQueue].map(async ([queue, indexes]) => {
