@@ -1,7 +1,8 @@
 /**
  * One attempt of a held delivery: decode the message, find the task, check the arguments, call the
- * handler, and say what should become of it (recorded as done, retried, dead-lettered, or left for
- * another worker). Never throws; never touches Redis.
+ * handler, and say what should become of it (recorded as done, retried, dead-lettered, held back by
+ * a rate limit, or left for another worker). Never throws; touches Redis only through the rate
+ * limiter, and only for a task with rate limits.
  */
 import { TaskArgsError, TasukiError, UnknownTaskError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -43,7 +44,8 @@ export interface RunnerSettings {
 const LIMIT_UNKNOWN_DEFER_MS = 1000;
 
 /**
- * What became of one attempt. `done`, `retry` and `dead` are recorded by the settler; `release`
+ * What became of one attempt. `done`, `retry`, `dead` and `defer` (held back by a rate limit until
+ * its slot, not run) are recorded by the settler; `release`
  * leaves the delivery unacknowledged for another worker (a newer one, in a rolling deploy).
  */
 export interface Attempt {
