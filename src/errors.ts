@@ -243,7 +243,7 @@ export class MemoryFullError extends TasukiError {
       detail.watermark !== undefined
         ? `Redis is nearly full: ${usage}, above the memory guard's high watermark of ${Math.round(detail.watermark * 100)} %` +
           (detail.waitedMs !== undefined ? `, and no headroom came within ${detail.waitedMs} ms` : '')
-        : `Redis refused the write as out of memory (${usage}): Redis said ${quote(
+        : `Redis refused the write as out of memory (${r && r.max > 0 ? `last sample: ${usage}` : usage}): Redis said ${quote(
             options?.cause instanceof Error ? options.cause.message : 'OOM',
             200,
           )}`;

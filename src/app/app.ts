@@ -7,7 +7,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { connect, type ConnectionOptions } from '../connection/connect.js';
 import { execTransaction } from '../connection/transaction.js';
 import { maskUrl, redisUrlFromEnv } from '../connection/url.js';
-import { ClosedError, OptionsError, TasukiError, UnknownQueueError } from '../errors.js';
+import { ClosedError, OptionsError, TasukiError, UnknownQueueError, type MemoryReading } from '../errors.js';
 import { tasukiKeys, type TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Keyspace } from '../keys/registry.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -80,6 +80,11 @@ export class Tasuki {
    */
   admit(task: string, bulk: boolean): Promise<void> | undefined {
     return this.memoryGuard.admit(task, bulk);
+  }
+
+  /** What the memory guard last read of Redis's memory (`undefined` before the first sample). */
+  memoryReading(): MemoryReading | undefined {
+    return this.memoryGuard.lastReading;
   }
 
   /** The dead letters of this app's queues: list, show, retry, purge. */

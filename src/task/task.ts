@@ -15,6 +15,7 @@ import {
   TasukiError,
   TaskArgsError,
   type FieldIssue,
+  type MemoryReading,
 } from '../errors.js';
 import { compileRateLimits, type CompiledRateLimits } from '../limits/rate.js';
 import * as scripts from '../scripts/catalogue.js';
@@ -44,14 +45,16 @@ export interface TaskHost extends ResultSource {
    * {@link MemoryFullError}).
    */
   admit?(task: string, bulk: boolean): Promise<void> | undefined;
+  /** What the memory guard last read of Redis's memory, for the message of an OOM refusal. */
+  memoryReading?(): MemoryReading | undefined;
 }
 
 /**
  * A failed enqueue write as a typed error: Redis's OOM refusal becomes {@link MemoryFullError}
  * (retryable, says what is full), anything else `E_REDIS`. Either way nothing was written.
  */
-function enqueueError(what: string, err: unknown): TasukiError {
-  if (isOomReply(err)) return new MemoryFullError(what, {}, { cause: err });
+function enqueueError(what: string, err: unknown, reading: MemoryReading | undefined): TasukiError {
+  if (isOomReply(err)) return new MemoryFullError(what, { reading }, { cause: err });
   return redisError(what, err);
 }
 
@@ -249,7 +252,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
         ? scripts.run(redis, c)
         : redis.xadd(c.stream, '*', MESSAGE_FIELD, c.message));
     } catch (err) {
-      throw enqueueError(`enqueue of task "${this.name}"`, err);
+      throw enqueueError(`enqueue of task "${this.name}"`, err, this.app.memoryReading?.());
     }
     return this.handleFor(p, reply);
   }
@@ -316,7 +319,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
           try {
             ids = await scripts.run(redis, bulk);
           } catch (err) {
-            throw enqueueError(what, err);
+            throw enqueueError(what, err, this.app.memoryReading?.());
           }
         } else {
           const tx = redis.multi();
@@ -326,7 +329,9 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
             replies = await execTransaction(tx, what);
           } catch (err) {
             // execTransaction keeps Redis's refusal as the cause: an OOM is E_MEMORY_FULL.
-            throw isOomReply(err) ? new MemoryFullError(what, {}, { cause: err }) : err;
+            throw isOomReply(err)
+              ? new MemoryFullError(what, { reading: this.app.memoryReading?.() }, { cause: err })
+              : err;
           }
           if (plain.length) ids = replies.shift() as string[];
         }

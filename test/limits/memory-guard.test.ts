@@ -232,3 +232,26 @@ test('INFO and CONFIG not allowed (as on managed Redis): said once each, and the
     await admin.acl('DELUSER', user);
   }
 });
+
+test("Redis's own OOM refusal (before the guard's next sample) is the same MemoryFullError, quoting Redis and the last sample", async () => {
+  const { app, task, admin, appKeys } = setup({ memoryGuard: { sampleInterval: '1h' } });
+  await app.redis();
+  await admin.config('SET', 'maxmemory', String(1024 * 1024 * 1024));
+  try {
+    await app.memoryGuard.sample(); // headroom: 1 GiB
+    await admin.config('SET', 'maxmemory', '1'); // full, and the guard has not looked since
+    await assert.rejects(task.enqueue({ n: 1 }), (err: unknown) => {
+      assert.ok(err instanceof MemoryFullError, String(err));
+      assert.equal(err.retryable, true);
+      assert.equal(err.watermark, undefined, 'Redis refused, not the guard');
+      assert.match(
+        err.message,
+        /Redis refused the write as out of memory \(last sample: used_memory [\d.]+ MiB of maxmemory 1024\.0 MiB \(0 %\)\): Redis said "OOM command not allowed[^"]*"; nothing was written/,
+      );
+      return true;
+    });
+    assert.deepEqual(await appKeys(), []);
+  } finally {
+    await admin.config('SET', 'maxmemory', '0');
+  }
+});
