@@ -9,7 +9,7 @@ import { RateLimiter } from '../../src/limits/rate-limiter.js';
 import { compileRateLimits } from '../../src/limits/rate.js';
 import { registerScripts } from '../../src/scripts/catalogue.js';
 import { capturingLogger } from '../faults/support.js';
-import { newApp, useRedis } from '../support/redis.js';
+import { newApp, until, useRedis } from '../support/redis.js';
 
 const server = useRedis();
 
@@ -220,6 +220,52 @@ test('a task without a rate limit makes no rate-limit call; bad rateLimit values
     assert.equal(worker.counts.limited, 0);
     // No key of the rate-limit family was written.
     assert.deepEqual(await redis.keys(`${app.keys.space.prefix}:v1:{rl:*`), []);
+  } finally {
+    await worker.stop();
+  }
+});
+
+test('a held-back task looks delayed until its slot, with no record; a key function that throws fails the attempt', async () => {
+  const app = newApp(server());
+  const slow = app.task({
+    name: 'slow',
+    schema: z.object({ i: z.number() }),
+    rateLimit: '1/m',
+    handler: ({ i }) => i,
+  });
+  const broken = app.task({
+    name: 'broken',
+    schema: z.object({}),
+    rateLimit: {
+      rate: '5/s',
+      key: () => {
+        throw new Error('no customer id in these arguments');
+      },
+    },
+    handler: () => 'never',
+  });
+  const worker = new Worker(app, { logger: capturingLogger().logger });
+  await worker.start();
+  try {
+    const [first, second] = await slow.enqueueMany([{ args: { i: 1 } }, { args: { i: 2 } }]);
+    assert.equal(await first?.result({ timeout: '10s' }), 1);
+    await until(() => worker.counts.limited === 1, 10_000, 'the second task to be held back');
+    const info = await second?.info();
+    assert.equal(info?.state, 'delayed');
+    assert.ok((info?.dueAt ?? 0) > Date.now() + 50_000, `due in ${(info?.dueAt ?? 0) - Date.now()} ms`);
+    assert.equal(
+      await (
+        await app.redis()
+      ).exists(app.keys.result.key({ queue: 'default', task: second?.id.split('@')[0] ?? '' })),
+      0,
+    );
+
+    const b = await broken.enqueue({});
+    await assert.rejects(b.result({ timeout: '10s' }), (err: unknown) => {
+      assert.ok(err instanceof TasukiError && err.code === 'E_TASK_FAILED');
+      assert.match(err.message, /no customer id in these arguments/);
+      return true;
+    });
   } finally {
     await worker.stop();
   }
