@@ -43,19 +43,21 @@ function defineTask(app: Tasuki, rateLimit: unknown, starts: Map<string, number[
   });
 }
 
-/** Most starts in any window of `windowMs` beginning at a start. */
-function busiestWindow(times: readonly number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0; i < sorted.length; i++) {
-    let n = 0;
-    while (i + n < sorted.length && (sorted[i + n] as number) < (sorted[i] as number) + windowMs) n++;
-    most = Math.max(most, n);
+/**
+ * Starts per 1 s bucket from `t0`, and for each bucket how many started before its end (cumulative).
+ */
+function buckets(times: readonly number[], t0: number): { per: number[]; upTo: number[] } {
+  const per: number[] = [];
+  for (const t of times) {
+    const b = Math.floor((t - t0) / 1000);
+    while (per.length <= b) per.push(0);
+    per[b] = (per[b] ?? 0) + 1;
   }
-  return most;
+  let sum = 0;
+  return { per, upTo: per.map((n) => (sum += n)) };
 }
 
-test("N tasks under '10/s', run by two workers, take at least (N-1) x 100 ms, no 1 s window holds more than 10 (+ slack), none is run twice, each ends succeeded with attempt 1", async () => {
+test("N tasks under '10/s', run by two workers: by the end of each second at most 10 more have started, the last after (N-1) x 100 ms; none is run twice, none spun on, each ends succeeded with attempt 1", async () => {
   const { app, starts, task } = timedApp('10/s');
   const N = 25;
   // Two workers (each with its own connections): the limit holds across them, since it lives in Redis.
@@ -75,17 +77,29 @@ test("N tasks under '10/s', run by two workers, take at least (N-1) x 100 ms, no
     );
     const times = starts.get('all') ?? [];
     assert.equal(times.length, N, 'each task ran once');
-    // A task never starts before its reserved slot, and slots are 100 ms apart from the first admit
-    // (at or after t0): the last start is at least (N-1) x 100 ms after t0. A lower bound: never flaky.
+    // The guarantee: slots are exactly 100 ms apart on the Redis clock, the first at or after t0,
+    // and a task never starts before its slot (it is parked until then). So by t0 + k s at most
+    // 10 x k tasks have started, whatever the machine's load: count the starts in 1 s buckets from
+    // t0 and check the running total against the limit. Slack written down: 2 ms per bucket edge,
+    // for the ms rounding between the Redis clock (µs) and Date.now() (ms).
+    //
+    // Not asserted: at most 10 in every sliding 1 s window of observed starts. A start lags its
+    // slot by promotion and fetch — a few ms here, hundreds of ms when the machine is loaded (13 in
+    // one window under the CPU-hog run of the full suite) — and tasks that lagged start together.
+    // The limit bounds slots; docs/rate-limits.md says so.
+    const { per, upTo } = buckets(
+      times.map((t) => t - 2),
+      t0,
+    );
+    upTo.forEach((started, k) =>
+      assert.ok(
+        started <= 10 * (k + 1),
+        `${started} started by t0 + ${k + 1} s (buckets: ${per.join(', ')})`,
+      ),
+    );
+    // The same from the other side: the last of N slots is (N-1) x 100 ms after the first.
     const last = Math.max(...times);
-    assert.ok(last - t0 >= (N - 1) * 100 - 5, `the last task started ${last - t0} ms after t0`);
-    // Slots are exactly 100 ms apart, so a 1 s window holds 10 slots. A start lags its slot by the
-    // promotion and fetch (a few ms, more on a busy machine), and the lag differs from task to task:
-    // a window that opens at a start which lagged more than the start 1 s later catches 11 (seen in
-    // every local run: 11). Slack written down: 2 starts per 1 s window, i.e. lags may differ by up
-    // to 200 ms. Without the limit all 25 start within a few ms.
-    const busiest = busiestWindow(times, 1000);
-    assert.ok(busiest <= 10 + 2, `${busiest} starts in one 1 s window`);
+    assert.ok(last - t0 >= (N - 1) * 100 - 2, `the last task started ${last - t0} ms after t0`);
     // Not spun on: each task was held back at most once (its slot is reserved when it is held back).
     const counts = (k: 'succeeded' | 'limited' | 'retried' | 'failed') => worker.counts[k] + other.counts[k];
     assert.equal(counts('succeeded'), N);
@@ -123,8 +137,10 @@ test('per-key limits are independent: three customers at 1/s each finish in abou
         `${customer}: last start after ${Math.max(...times) - t0} ms`,
       );
     }
-    // One shared limit would need 8 s for 9 tasks; independent keys need 2 s (+ slack for a busy machine).
-    assert.ok(done < 6000, `took ${done} ms`);
+    // One shared limit could not finish 9 tasks before 8 s (slots are 1 s apart, never early);
+    // independent keys need 2 s. Anything under 7.5 s shows independence; the rest is slack for a
+    // loaded machine (3.9 s under the CPU-hog full run).
+    assert.ok(done < 7500, `took ${done} ms`);
   } finally {
     await worker.stop();
   }
