@@ -35,7 +35,8 @@ export type TasukiErrorCode =
   | 'E_LOCK_LOST'
   | 'E_LOCK_REPLICAS'
   | 'E_LOCK_STATE'
-  | 'E_STALE_TOKEN';
+  | 'E_STALE_TOKEN'
+  | 'E_MEMORY_FULL';
 
 export class TasukiError extends Error {
   readonly code: TasukiErrorCode;
@@ -255,4 +256,60 @@ export function redisError(what: string, err: unknown, opts: { wrote?: false } =
   return new TasukiError('E_REDIS', `${what} failed: Redis said ${quote(msg, 300)}${nothing}.${hint}`, {
     cause: err,
   });
+}
+
+/** Redis's memory as the memory guard last saw it (INFO memory). */
+export interface MemoryReading {
+  /** `used_memory`, bytes. */
+  used: number;
+  /** `maxmemory`, bytes (0: no limit). */
+  max: number;
+}
+
+/**
+ * Redis is (nearly) full, so the task was not enqueued: either the memory guard saw `used_memory`
+ * above the high watermark for longer than its `maxWait`, or Redis itself refused the write with
+ * `OOM command not allowed`. Nothing of the task was written. Retryable: try again once workers
+ * have drained some work, or give Redis more memory.
+ */
+export class MemoryFullError extends TasukiError {
+  /** Always true: the same enqueue may succeed later. */
+  readonly retryable = true;
+  /** What the guard last read; `undefined` when the refusal came from Redis before any reading. */
+  readonly reading: MemoryReading | undefined;
+  /** The guard's high watermark (fraction of maxmemory), when it was the guard that refused. */
+  readonly watermark: number | undefined;
+
+  constructor(
+    what: string,
+    detail: { reading?: MemoryReading | undefined; watermark?: number | undefined; waitedMs?: number },
+    options?: { cause?: unknown },
+  ) {
+    const r = detail.reading;
+    const usage =
+      r && r.max > 0
+        ? `used_memory ${mib(r.used)} of maxmemory ${mib(r.max)} (${Math.round((r.used / r.max) * 100)} %)`
+        : 'used_memory at maxmemory';
+    const why =
+      detail.watermark !== undefined
+        ? `Redis is nearly full: ${usage}, above the memory guard's high watermark of ${Math.round(detail.watermark * 100)} %` +
+          (detail.waitedMs !== undefined ? `, and no headroom came within ${detail.waitedMs} ms` : '')
+        : `Redis refused the write as out of memory (${r && r.max > 0 ? `last sample: ${usage}` : usage}): Redis said ${quote(
+            options?.cause instanceof Error ? options.cause.message : 'OOM',
+            200,
+          )}`;
+    super(
+      'E_MEMORY_FULL',
+      `${what} failed: ${why}; nothing was written. This is retryable: try again later (workers free memory as ` +
+        'they finish tasks), run more workers, raise maxmemory, or find what fills Redis with `tasuki keys audit` ' +
+        '(see docs/memory.md).',
+      options,
+    );
+    this.reading = r;
+    this.watermark = detail.watermark;
+  }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }

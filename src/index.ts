@@ -11,7 +11,9 @@
  *
  * @packageDocumentation
  */
-export { tasuki, Tasuki, isTasukiApp, type AppOptions } from './app/app.js';
+export { tasuki, Tasuki, isTasukiApp, type AppOptions, type MemoryGuardOptions } from './app/app.js';
+export { MemoryGuard, parseMemoryInfo, type MemoryInfo } from './limits/memory-guard.js';
+export { parseRate, type Rate, type RateLimit } from './limits/rate.js';
 export { Task, TaskHandle, type TaskDefinition, type TaskContext } from './task/task.js';
 export type { EnqueueOptions } from './task/enqueue-options.js';
 export type { StandardSchemaV1, InferInput, InferOutput } from './task/schema.js';

@@ -7,7 +7,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { connect, type ConnectionOptions } from '../connection/connect.js';
 import { execTransaction } from '../connection/transaction.js';
 import { maskUrl, redisUrlFromEnv } from '../connection/url.js';
-import { ClosedError, OptionsError, TasukiError, UnknownQueueError } from '../errors.js';
+import { ClosedError, OptionsError, TasukiError, UnknownQueueError, type MemoryReading } from '../errors.js';
 import { tasukiKeys, type TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Keyspace } from '../keys/registry.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -20,6 +20,7 @@ import { openPayloadStore } from '../payloads/open.js';
 import type { PayloadStore } from '../payloads/store.js';
 import type { LockOptions } from '../lock/options.js';
 import { registerScripts } from '../scripts/catalogue.js';
+import { MemoryGuard } from '../limits/memory-guard.js';
 import { toMs, type Duration } from '../util/duration.js';
 import { parseTaskId } from '../wire/ids.js';
 import { queueStats, type QueueStats } from '../results/stats.js';
@@ -28,7 +29,7 @@ import type { StandardSchemaV1 } from '../task/schema.js';
 import { Task } from '../task/task.js';
 import { resolveAppOptions, type AppOptions, type ResolvedAppOptions } from './options.js';
 
-export type { AppOptions } from './options.js';
+export type { AppOptions, MemoryGuardOptions } from './options.js';
 
 const APP_BRAND: unique symbol = Symbol.for('tasuki.app') as never;
 
@@ -59,6 +60,8 @@ export class Tasuki {
   private dlq: DeadLetters | undefined;
   /** The store was made here from a path or URL, so closing the app closes it. */
   private readonly ownsPayloadStore: boolean;
+  /** Admission before Redis is full (see docs/memory.md); started with the first connection. */
+  readonly memoryGuard: MemoryGuard;
 
   constructor(options: AppOptions = {}) {
     const o = resolveAppOptions(options);
@@ -82,6 +85,26 @@ export class Tasuki {
       this.keys,
       () => this.payloadStore,
     );
+    const g = o.memoryGuard;
+    this.memoryGuard = new MemoryGuard(
+      g === false
+        ? false
+        : { highWatermark: g.highWatermark, maxWaitMs: g.maxWait, sampleIntervalMs: g.sampleInterval },
+      this.log,
+    );
+  }
+
+  /**
+   * Admission of an enqueue by the memory guard: `undefined` to go on at once (a cached flag, no
+   * Redis call), else a promise that waits for headroom or rejects with `E_MEMORY_FULL`.
+   */
+  admit(task: string, bulk: boolean): Promise<void> | undefined {
+    return this.memoryGuard.admit(task, bulk);
+  }
+
+  /** What the memory guard last read of Redis's memory (`undefined` before the first sample). */
+  memoryReading(): MemoryReading | undefined {
+    return this.memoryGuard.lastReading;
   }
 
   /** The dead letters of this app's queues: list, show, retry, purge. */
@@ -160,8 +183,10 @@ export class Tasuki {
         // A producer must not hang while Redis is down: a command fails after 3 reconnect attempts
         // (about a second) and is dropped from the offline queue, so a failed enqueue wrote nothing.
         redisOptions: { enableAutoPipelining: true, maxRetriesPerRequest: 3, ...this.options.redisOptions },
-      }).then((r) => {
+      }).then(async (r) => {
         registerScripts(r);
+        // One INFO at the first connection: the guard knows Redis's headroom before the first enqueue.
+        await this.memoryGuard.start(r);
         return r;
       });
       const connecting = this.connection;
@@ -286,6 +311,7 @@ export class Tasuki {
    */
   async close(): Promise<void> {
     this.waiter.close();
+    this.memoryGuard.stop();
     const c = this.connection;
     this.connection = undefined;
     if (c) await (await c.catch(() => undefined))?.quit().catch(() => undefined);

@@ -34,6 +34,22 @@ export interface AppOptions {
   deadLetterRetention?: Duration;
   /** Logger (default: JSON lines on stdout, pretty on a TTY). */
   logger?: Logger;
+  /**
+   * The memory guard (see docs/memory.md): enqueues wait, then fail with `E_MEMORY_FULL`, while
+   * Redis's `used_memory` is above `highWatermark` of its `maxmemory`. On by default (it does
+   * nothing when Redis has no maxmemory); `false` turns it off.
+   */
+  memoryGuard?: MemoryGuardOptions | false;
+}
+
+/** Options of the memory guard; every field is optional. */
+export interface MemoryGuardOptions {
+  /** Fraction of maxmemory above which enqueues are held back (default 0.9; 0 < w <= 1). */
+  highWatermark?: number;
+  /** Longest an enqueue waits for headroom before it fails with `E_MEMORY_FULL` (default `2s`; 0: fail at once). */
+  maxWait?: Duration;
+  /** How often INFO memory is sampled in the background (default `1s`). */
+  sampleInterval?: Duration;
 }
 
 /**
@@ -112,6 +128,20 @@ const schema = z.strictObject({
   deadLetterMaxLen: integer(1).default(10_000),
   deadLetterRetention: duration().default(7 * DAY_MS),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null, 'must be a pino logger').optional(),
+  memoryGuard: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        highWatermark: z
+          .number()
+          .gt(0, 'must be a fraction of maxmemory above 0, e.g. 0.9')
+          .lte(1, 'must be a fraction of maxmemory up to 1, e.g. 0.9')
+          .default(0.9),
+        maxWait: duration({ min: 0 }).default(2000),
+        sampleInterval: duration({ min: 10 }).default(1000),
+      }),
+    ])
+    .default({ highWatermark: 0.9, maxWait: 2000, sampleInterval: 1000 }),
 });
 
 /** App options after validation: defaults applied, durations in ms. */

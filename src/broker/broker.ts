@@ -25,8 +25,11 @@ export interface Settlement {
   id: string;
   /** The encoded task record to store under the task's result key. */
   record: string;
-  /** `done`: record only; `retry`: park `payload` (a message) until `due`; `dead`: append `payload` (a dead letter). */
-  outcome: 'done' | 'retry' | 'dead';
+  /**
+   * `done`: record only; `retry`: park `payload` (a message) until `due`; `dead`: append `payload`
+   * (a dead letter); `defer`: a rate limit held it back: park `payload` until `due`, no record.
+   */
+  outcome: 'done' | 'retry' | 'dead' | 'defer';
   /** The task id has a parked field that must go. */
   parked: boolean;
   due?: number | undefined;

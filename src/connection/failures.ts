@@ -36,3 +36,10 @@ export function isUnreachable(err: unknown): boolean {
 export function isAuthFailure(err: unknown): boolean {
   return err instanceof Error && /\b(WRONGPASS|NOAUTH)\b|invalid (username-)?password/i.test(err.message);
 }
+
+/** True when Redis refused a command because it is at maxmemory (`OOM command not allowed...`), also inside a script or MULTI. */
+export function isOomReply(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.message.startsWith('OOM') || /\bOOM command not allowed\b/.test(err.message)) return true;
+  return err.cause !== undefined && err.cause !== err && isOomReply(err.cause);
+}

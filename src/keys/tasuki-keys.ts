@@ -22,6 +22,7 @@ export interface TasukiKeys {
   readonly dead: KeyDef<'{q:<queue>}:dead'>;
   readonly lock: KeyDef<'{lock:<name>}'>;
   readonly lockFence: KeyDef<'{lock:<name>}:fence'>;
+  readonly rateLimit: KeyDef<'{rl:<task>}:<limit>:<key>'>;
 }
 
 /** Declares tasuki's keys in a new keyspace with the given prefix. */
@@ -144,6 +145,22 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       maxBytes: 128,
       purpose:
         'Fencing-token counter of a lock name; lock_acquire raises it on every successful acquisition.',
+    }),
+    rateLimit: space.define({
+      id: 'task.rate-limit',
+      // <limit> is the limit's index in the task's rateLimit list; <key> is "-" for a limit of the
+      // whole task, else the value of the limit's key function (hashed when long, like every part).
+      pattern: '{rl:<task>}:<limit>:<key>',
+      owner: `${TASUKI_OWNER}/limits`,
+      version: 1,
+      type: 'string',
+      // Set on every write to the time until the stored arrival time passes (then the key means
+      // nothing): about one interval of the rate, longer only while tasks wait for reserved slots.
+      ttlMs: 60 * 60 * 1000,
+      codec: 'integer: theoretical arrival time (GCRA), µs on the Redis clock',
+      maxBytes: 256,
+      purpose:
+        'GCRA state of one rate limit of a task (per key value for keyed limits): one integer, whatever the traffic; expires when its arrival time passes.',
     }),
   };
 }

@@ -27,6 +27,7 @@ export const SCRIPT_KEYS = {
   lock_release: ['lock'],
   lock_extend: ['lock'],
   fence_set: ['value'],
+  rate_limit: ['limits...'],
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_KEYS;
@@ -135,8 +136,11 @@ export function promote(
   return { script: 'promote', keys: [k.delayed, k.parked, k.stream], args: [a.now, a.limit] };
 }
 
-/** What happens to a finished attempt (see finish.lua). */
-export type FinishOutcome = 'done' | 'retry' | 'dead';
+/**
+ * What happens to a finished attempt (see finish.lua); `defer` parks a task a rate limit holds back
+ * until its slot, without a record (it did not run).
+ */
+export type FinishOutcome = 'done' | 'retry' | 'dead' | 'defer';
 
 /** One finished attempt for {@link finish}. */
 export interface FinishedTask {
@@ -304,4 +308,17 @@ export function fenceSet(
   a: { token: string; value: string; ttlMs: number },
 ): ScriptCall<[0 | 1, string]> {
   return { script: 'fence_set', keys: [k.value], args: [a.token, a.value, a.ttlMs] };
+}
+
+/**
+ * Reserve the next start slot of a task under its rate limits (see rate_limit.lua). Reply: ms to
+ * wait before the slot (0: start now).
+ */
+export function rateLimit(
+  k: { limits: readonly string[] },
+  a: { limits: readonly { intervalUs: number; toleranceUs: number }[] },
+): ScriptCall<number> {
+  const args: number[] = [];
+  for (const l of a.limits) args.push(l.intervalUs, l.toleranceUs);
+  return { script: 'rate_limit', keys: k.limits, args };
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Logger } from '../log/logger.js';
 import type { Duration } from '../util/duration.js';
 import { duration, integer, parseOptions, quote } from '../util/options.js';
+import { rateLimitProblem, type RateLimit } from '../limits/rate.js';
 import type { Backoff, RetryOn } from './retry.js';
 import { isStandardSchema, type InferOutput, type StandardSchemaV1 } from './schema.js';
 
@@ -44,6 +45,12 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
    * claim check (default: the app's `payloads.threshold`, 1 KiB). No effect without a store.
    */
   payloadThreshold?: number;
+  /**
+   * Rate limit(s) enforced across all workers (see docs/rate-limits.md): `'100/s'` for the task, or
+   * `{ rate: '10/s', key: (args) => args.customerId }` for each key value, or a list of both. A task
+   * over its limit is not run: it waits in the delayed set until its slot, without using an attempt.
+   */
+  rateLimit?: RateLimit<InferOutput<S>> | readonly RateLimit<InferOutput<S>>[];
 }
 
 /** Task names: 1-128 of letters, digits, `_ . : -`, starting with a letter or digit. */
@@ -89,6 +96,13 @@ const schema = z.strictObject({
   timeLimit: duration().optional(),
   softTimeLimit: duration().optional(),
   payloadThreshold: integer(0).optional(),
+  rateLimit: z
+    .custom()
+    .superRefine((value, ctx) => {
+      const problem = rateLimitProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
 });
 
 /** Checks a task definition; throws an `E_CONFIG` error naming every bad field. */

@@ -5,17 +5,21 @@
  */
 import { inspect } from 'node:util';
 import type { ChainableCommander, Redis } from 'ioredis';
-import { isUnreachable } from '../connection/failures.js';
+import { isOomReply, isUnreachable } from '../connection/failures.js';
 import { execTransaction } from '../connection/transaction.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import {
+  MemoryFullError,
   OptionsError,
   PayloadStoreError,
   PayloadTooLargeError,
   redisError,
+  TasukiError,
   TaskArgsError,
   type FieldIssue,
+  type MemoryReading,
 } from '../errors.js';
+import { compileRateLimits, type CompiledRateLimits } from '../limits/rate.js';
 import { claimOf } from '../payloads/claim.js';
 import type { NewPayload, PayloadStore } from '../payloads/store.js';
 import * as scripts from '../scripts/catalogue.js';
@@ -47,6 +51,23 @@ export interface TaskHost extends ResultSource {
   readonly payloadTtlMs: number;
   /** The app's command connection. */
   redis(): Promise<Redis>;
+  /**
+   * The memory guard's admission of an enqueue of `task` (`bulk`: enqueueMany): `undefined` to go on
+   * at once, else a promise that waits for headroom or rejects with `E_MEMORY_FULL` (see
+   * {@link MemoryFullError}).
+   */
+  admit?(task: string, bulk: boolean): Promise<void> | undefined;
+  /** What the memory guard last read of Redis's memory, for the message of an OOM refusal. */
+  memoryReading?(): MemoryReading | undefined;
+}
+
+/**
+ * A failed enqueue write as a typed error: Redis's OOM refusal becomes {@link MemoryFullError}
+ * (retryable, says what is full), anything else `E_REDIS`. Either way nothing was written.
+ */
+function enqueueError(what: string, err: unknown, reading: MemoryReading | undefined): TasukiError {
+  if (isOomReply(err)) return new MemoryFullError(what, { reading }, { cause: err });
+  return redisError(what, err);
 }
 
 /** Where a handle waits for and looks up its task. */
@@ -119,6 +140,8 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
    * takes the slow path (payload store, or a size error). One comparison on the hot path.
    */
   private readonly inlineMax: number;
+  /** The task's rate limits, ready for the worker; `undefined` without any (then they cost nothing). */
+  readonly rateLimits: CompiledRateLimits | undefined;
 
   constructor(
     private readonly app: TaskHost,
@@ -130,6 +153,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       ? (definition.payloadThreshold ?? app.payloadThreshold)
       : app.payloadInlineLimit;
     this.inlineMax = Math.min(spill, app.maxPayloadBytes);
+    this.rateLimits = compileRateLimits(definition.rateLimit);
   }
 
   /** Checks one item and encodes its message; synchronous unless the schema is asynchronous. */
@@ -258,6 +282,9 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
   async enqueue(args: InferInput<S>, options?: EnqueueOptions): Promise<TaskHandle<Jsonified<R>>> {
     const p = await this.prepare(args, options, Date.now(), '');
     const redis = await this.app.redis();
+    // A cached flag: no Redis call unless Redis was above the high watermark at the last sample.
+    const held = this.app.admit?.(this.name, false);
+    if (held) await held;
     if (p.payload !== undefined) return this.enqueueClaimed(redis, p, p.payload);
     const c = this.command(p);
     let reply: unknown;
@@ -267,7 +294,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
         ? scripts.run(redis, c)
         : redis.xadd(c.stream, '*', MESSAGE_FIELD, c.message));
     } catch (err) {
-      throw redisError(`enqueue of task "${this.name}"`, err);
+      throw enqueueError(`enqueue of task "${this.name}"`, err, this.app.memoryReading?.());
     }
     return this.handleFor(p, reply);
   }
@@ -298,7 +325,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
         : redis.xadd(c.stream, '*', CLAIM_MESSAGE_FIELD, c.message));
     } catch (err) {
       await discard(store, [payload.ref], err);
-      throw redisError(`enqueue of task "${this.name}"`, err);
+      throw enqueueError(`enqueue of task "${this.name}"`, err, this.app.memoryReading?.());
     }
     const handle = this.handleFor(p, reply);
     // An idempotency key that named an earlier task: that task has its own payload.
@@ -350,6 +377,8 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     const redis = await this.app.redis();
     const handles: TaskHandle<Jsonified<R>>[] = new Array<TaskHandle<Jsonified<R>>>(prepared.length);
     const what = `bulk enqueue of task "${this.name}"`;
+    const held = this.app.admit?.(this.name, true);
+    if (held) await held;
     const store = this.app.payloadStore;
     const payloads = store ? prepared.flatMap((p) => (p.payload ? [p.payload] : [])) : [];
     if (store && payloads.length) {
@@ -411,13 +440,20 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       try {
         ids = await scripts.run(redis, bulk);
       } catch (err) {
-        throw redisError(what, err);
+        throw enqueueError(what, err, this.app.memoryReading?.());
       }
     } else {
       const tx = redis.multi();
       if (plain.length) scripts.add(tx, bulk);
       for (const i of other) this.write(tx, prepared[i] as Prepared);
-      replies = await execTransaction(tx, what);
+      try {
+        replies = await execTransaction(tx, what);
+      } catch (err) {
+        // execTransaction keeps Redis's refusal as the cause: an OOM is E_MEMORY_FULL.
+        throw isOomReply(err)
+          ? new MemoryFullError(what, { reading: this.app.memoryReading?.() }, { cause: err })
+          : err;
+      }
       if (plain.length) ids = replies.shift() as string[];
     }
     plain.forEach((i, j) => (handles[i] = this.handleFor(prepared[i] as Prepared, ids[j])));

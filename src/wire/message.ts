@@ -24,7 +24,7 @@ export const PAYLOAD_REF = /^[A-Za-z0-9_-]{16,64}$/;
 /**
  * The message a stream entry carries. Format 1, field `m`: a JSON array `[name, args]` or
  * `[name, args, meta]`. Format 2, field `m2` (a claim check, arguments in the payload store): a JSON
- * object `{"t":name,"p":{"ref","sha256","size"},"id"?,"n"?,"x"?}`. Kept short on purpose: a waiting
+ * object `{"t":name,"p":{"ref","sha256","size"},"id"?,"n"?,"x"?,"s"?}`. Kept short on purpose: a waiting
  * task costs Redis little more than its arguments, or than its claim check. A task that runs
  * straight away has no `id`: its stream entry id is its id.
  */
@@ -41,12 +41,18 @@ export interface TaskMessage {
   attempt?: number | undefined;
   /** Do not run after this time (ms since epoch). */
   expiresAt?: number | undefined;
+  /**
+   * A start slot reserved under the task's rate limits (ms since epoch): the task was held back
+   * until then and runs without asking the limits again.
+   */
+  slot?: number | undefined;
 }
 
 interface Meta {
   id?: string;
   n?: number;
   x?: number;
+  s?: number;
 }
 
 /** Encodes a message; `argsJson` is the already-serialised arguments. */
@@ -59,8 +65,9 @@ export function encodeMessage(
   if (meta.id !== undefined) m.id = meta.id;
   if (meta.attempt !== undefined && meta.attempt > 1) m.n = meta.attempt;
   if (meta.expiresAt !== undefined) m.x = meta.expiresAt;
+  if (meta.slot !== undefined) m.s = meta.slot;
   const head = `[${JSON.stringify(name)},${argsJson}`;
-  return m.id === undefined && m.n === undefined && m.x === undefined
+  return m.id === undefined && m.n === undefined && m.x === undefined && m.s === undefined
     ? `${head}]`
     : `${head},${JSON.stringify(m)}]`;
 }
@@ -78,6 +85,7 @@ export function encodeClaimMessage(
   if (meta.id !== undefined) m.id = meta.id;
   if (meta.attempt !== undefined && meta.attempt > 1) m.n = meta.attempt;
   if (meta.expiresAt !== undefined) m.x = meta.expiresAt;
+  if (meta.slot !== undefined) m.s = meta.slot;
   return JSON.stringify(m);
 }
 
@@ -175,6 +183,7 @@ export function decodeMessage(raw: string | undefined): TaskMessage {
     id: m.id as string | undefined,
     attempt: (m.n as number | undefined) ?? 1,
     expiresAt: m.x as number | undefined,
+    slot: m.s as number | undefined,
   };
 }
 
@@ -185,6 +194,8 @@ function checkMeta(m: Record<string, unknown>): void {
   }
   if (m.x !== undefined && typeof m.x !== 'number')
     throw new PoisonMessageError('meta.x (expiry) is not a number');
+  if (m.s !== undefined && typeof m.s !== 'number')
+    throw new PoisonMessageError('meta.s (rate-limit slot) is not a number');
 }
 
 /** Format 2: `{"t":name,"p":{"ref","sha256","size"},...meta}`. */
@@ -214,5 +225,6 @@ function decodeClaimMessage(m: Record<string, unknown>, raw: string): TaskMessag
     id: m.id as string | undefined,
     attempt: (m.n as number | undefined) ?? 1,
     expiresAt: m.x as number | undefined,
+    slot: m.s as number | undefined,
   };
 }

@@ -14,12 +14,15 @@ export interface OutcomeCounts {
   expired: number;
   /** Left for another worker (an unknown task, a newer message format). */
   released: number;
+  /** Held back by a rate limit until its slot (not run, no attempt used). */
+  limited: number;
 }
 
 export function countOutcome(counts: OutcomeCounts, attempt: Attempt): void {
   const state = attempt.record.state;
   if (attempt.outcome === 'release') counts.released++;
   else if (attempt.outcome === 'retry') counts.retried++;
+  else if (attempt.outcome === 'defer') counts.limited++;
   else if (state === 'succeeded') counts.succeeded++;
   else if (state === 'expired') counts.expired++;
   else counts.failed++;
@@ -43,6 +46,9 @@ export function logOutcome(log: Logger, logInfo: boolean, attempt: Attempt): voi
       { ...fields, reason: r.reason, error: r.error, deliveries: held.deliveries },
       'task left for another worker (this one cannot run it); dead-lettered after releaseFor',
     );
+  } else if (attempt.outcome === 'defer') {
+    // Routine under a rate limit, and possibly many per second: debug only.
+    log.debug({ ...fields, slotAt: attempt.due }, 'task held back by its rate limit until its slot');
   } else if (attempt.outcome === 'retry') {
     log.warn({ ...fields, error: r.error, retryAt: r.retryAt }, 'task failed; will retry');
   } else if (r.state === 'succeeded') {
@@ -77,7 +83,12 @@ export function handBackMessages(list: readonly Held[]): {
       }
     }
     const id = msg.id ?? held.entry;
-    const message = reencodeMessage(msg, { id, attempt: msg.attempt, expiresAt: msg.expiresAt });
+    const message = reencodeMessage(msg, {
+      id,
+      attempt: msg.attempt,
+      expiresAt: msg.expiresAt,
+      slot: msg.slot,
+    });
     const tasks = byQueue.get(held.queue) ?? [];
     tasks.push({ entry: held.entry, id, message });
     byQueue.set(held.queue, tasks);

@@ -7,6 +7,8 @@ import type { Redis } from 'ioredis';
 import { RedisStreamsBroker } from '../broker/redis-streams.js';
 import type { ConnectionOptions } from '../connection/connect.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { checkEvictionPolicy } from '../limits/memory-guard.js';
+import { RateLimiter } from '../limits/rate-limiter.js';
 import type { Logger } from '../log/logger.js';
 import type { PayloadStore } from '../payloads/store.js';
 import type { BackgroundLoop } from '../util/loop.js';
@@ -56,6 +58,10 @@ export interface Running {
   completer: Completer;
   heartbeat: ClaimRenewer & { started(): Promise<void> };
   reclaimer: Reclaimer;
+  /** Reserves start slots of rate-limited tasks (on the command connection). */
+  limiter: RateLimiter;
+  /** Promotes due delayed tasks; woken early for tasks held back until their rate-limit slot. */
+  promoter: Promoter;
   /** Background loops started after the heartbeat is running, stopped together at the end. */
   loops: Pick<BackgroundLoop, 'start' | 'stop'>[];
 }
@@ -90,6 +96,9 @@ export async function openParts(
     await broker.close();
     throw err;
   }
+  // An evicting Redis loses tasks silently: say so when the worker starts (never fails the start).
+  const policy = (await redis.info('memory').catch(() => '')).match(/^maxmemory_policy:(\S+)/m)?.[1];
+  await checkEvictionPolicy(redis, log, policy);
   const reclaimer = new Reclaimer(broker, worker, log, options.claimIdleMs, options.reclaimIntervalMs);
   // After a lost connection every entry looks idle (heartbeats stopped everywhere): reclaims wait.
   redis.on('close', () => reclaimer.disconnected());
@@ -99,16 +108,19 @@ export async function openParts(
     connection: app.connectionOptions?.('tasuki:worker-heartbeat'),
     prefix: app.keys.space.prefix,
   });
+  const promoter = new Promoter(broker, options.queues, log, options.promoteIntervalMs);
   return {
     broker,
+    promoter,
     fetcher: new Fetcher(broker, worker, log, options.concurrency + options.prefetch, options.blockMs),
     completer: new Completer(broker, log, recorded),
     heartbeat,
     reclaimer,
+    limiter: new RateLimiter(redis, app.keys),
     loops: [
       heartbeat,
       reclaimer,
-      new Promoter(broker, options.queues, log, options.promoteIntervalMs),
+      promoter,
       // A consumer holding nothing and silent past claimIdle is a dead worker's (a live one that
       // is merely idle is re-created by its next read; the check and removal are one script).
       new ConsumerSweeper(

@@ -1,10 +1,12 @@
 /**
  * One attempt of a held delivery: decode the message, find the task, load claim-checked arguments
  * from the payload store (verified), check the arguments, call the handler, and say what should
- * become of it (recorded as done, retried, dead-lettered, or left for another worker). Never throws;
- * never touches Redis.
+ * become of it (recorded as done, retried, dead-lettered, held back by a rate limit, or left for
+ * another worker). Never throws; touches Redis only through the rate limiter, and only for a task
+ * with rate limits.
  */
 import { TaskArgsError, TasukiError, UnknownTaskError } from '../errors.js';
+import type { RateLimiter } from '../limits/rate-limiter.js';
 import type { Logger } from '../log/logger.js';
 import { claimOf, loadClaimed, PayloadMismatchError, PayloadMissingError } from '../payloads/claim.js';
 import type { PayloadStore } from '../payloads/store.js';
@@ -44,10 +46,16 @@ export interface RunnerSettings {
   resultThreshold: number;
   /** How long a stored result is kept (the app's result TTL), ms. */
   resultTtlMs: number;
+  /** Reserves start slots of rate-limited tasks; set once the worker is connected. */
+  limiter?: RateLimiter | undefined;
 }
 
+/** When the rate-limit state cannot be read (Redis away), the task is held back this long, ms. */
+const LIMIT_UNKNOWN_DEFER_MS = 1000;
+
 /**
- * What became of one attempt. `done`, `retry` and `dead` are recorded by the settler; `release`
+ * What became of one attempt. `done`, `retry`, `dead` and `defer` (held back by a rate limit until
+ * its slot, not run) are recorded by the settler; `release`
  * leaves the delivery unacknowledged for another worker (a newer one, in a rolling deploy).
  */
 export interface Attempt {
@@ -59,10 +67,10 @@ export interface Attempt {
   record: TaskRecord;
   /** `record`, encoded (JSON). */
   encoded: string;
-  outcome: 'done' | 'retry' | 'dead' | 'release';
-  /** Retry: when. */
+  outcome: 'done' | 'retry' | 'dead' | 'release' | 'defer';
+  /** Retry, defer: when. */
   due?: number;
-  /** Retry: the message to park; dead: the dead letter. */
+  /** Retry, defer: the message to park; dead: the dead letter. */
   payload?: string;
 }
 
@@ -202,6 +210,25 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
   if (checked instanceof Promise) checked = await checked;
   if (!checked.ok) return dead(run, 'invalid-args', new TaskArgsError(msg.name, checked.issues));
 
+  // Only a task with limits pays for them (one script call); one that comes back at its reserved
+  // slot runs without asking again.
+  if (task.rateLimits !== undefined && msg.slot === undefined && s.limiter !== undefined) {
+    let keys: string[];
+    try {
+      keys = s.limiter.limitKeys(msg.name, task.rateLimits, checked.value);
+    } catch (err) {
+      return failed(task, run, msg, err); // the task's key function threw: its own failure
+    }
+    let waitMs: number;
+    try {
+      waitMs = await s.limiter.reserve(keys, task.rateLimits);
+    } catch {
+      // Redis away: the limits cannot be read; hold it back a while (the settle waits for Redis too).
+      return deferred(run, msg, LIMIT_UNKNOWN_DEFER_MS, false);
+    }
+    if (waitMs > 0) return deferred(run, msg, waitMs, true);
+  }
+
   let failure: unknown;
   try {
     const result = await callHandler(task, checked.value, run, s.log);
@@ -291,6 +318,25 @@ function encodeResult(record: TaskRecord): string {
       { cause: err },
     );
   }
+}
+
+/**
+ * Held back by a rate limit: parked in the delayed set until its slot, as the same attempt, so it is
+ * neither run nor counted as one. With `reserved` the slot is its own and it runs then without
+ * asking again.
+ */
+function deferred(run: Run, msg: TaskMessage, waitMs: number, reserved: boolean): Attempt {
+  const due = Date.now() + waitMs;
+  const attempt = finished(run, recordOf(run, 'delayed'), 'defer', '');
+  attempt.parked = true;
+  attempt.due = due;
+  attempt.payload = reencodeMessage(msg, {
+    id: run.local,
+    attempt: run.attempt,
+    expiresAt: msg.expiresAt,
+    slot: reserved ? due : undefined,
+  });
+  return attempt;
 }
 
 /** A thrown error: retry it by the task's policy, or dead-letter it. */

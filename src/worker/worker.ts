@@ -42,7 +42,14 @@ export class Worker implements ClaimHost, FetchHost {
   private active = 0;
   private idle: (() => void) | undefined;
   /** Attempts finished by this worker, by what became of them. */
-  readonly counts: OutcomeCounts = { succeeded: 0, failed: 0, retried: 0, expired: 0, released: 0 };
+  readonly counts: OutcomeCounts = {
+    succeeded: 0,
+    failed: 0,
+    retried: 0,
+    expired: 0,
+    released: 0,
+    limited: 0,
+  };
 
   constructor(
     private readonly app: WorkerHost,
@@ -81,6 +88,7 @@ export class Worker implements ClaimHost, FetchHost {
   private async startParts(): Promise<void> {
     const parts = await openParts(this.app, this, this.options, this.log, this.recorded);
     this.parts = parts;
+    this.settings.limiter = parts.limiter;
     // Claims must be renewed off the event loop before the first task runs: wait for the thread.
     parts.heartbeat.start();
     await parts.heartbeat.started();
@@ -200,6 +208,7 @@ export class Worker implements ClaimHost, FetchHost {
     } else {
       this.holdings.markFinished(held);
       this.parts?.completer.add(attempt);
+      if (attempt.outcome === 'defer') this.parts?.promoter.wakeBy(attempt.due as number);
     }
     logOutcome(this.log, this.logInfo, attempt);
   }

@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
 import {
+  MemoryFullError,
   OptionsError,
   TaskArgsError,
   TasukiError,
   UnknownQueueError,
+  type AppOptions,
   type StandardSchemaV1,
   type Tasuki,
 } from '../../src/index.js';
@@ -64,8 +66,8 @@ const asyncSchema: StandardSchemaV1<{ n: string }, { n: number }> = {
   },
 };
 
-function setup(redis: TestRedis = server()) {
-  const app = newApp(redis, { queues: ['default', 'emails'], maxPayloadBytes: 1024 });
+function setup(redis: TestRedis = server(), options: AppOptions = {}) {
+  const app = newApp(redis, { queues: ['default', 'emails'], maxPayloadBytes: 1024, ...options });
   const send = app.task({
     name: 'email.send',
     queue: 'emails',
@@ -265,9 +267,10 @@ test('enqueueMany with one bad item: names the item and writes none', async () =
   assert.deepEqual(await keys(), []);
 });
 
-test('Redis at maxmemory: every kind of enqueue fails with E_REDIS naming OOM and writes nothing', async () => {
+test('Redis at maxmemory: every kind of enqueue fails with E_MEMORY_FULL naming OOM and writes nothing', async () => {
   await withOwnRedis(async (own) => {
-    const { app, send } = setup(own);
+    // The guard off: this is about Redis's own refusal (test/limits/memory-guard.test.ts has the guard).
+    const { app, send } = setup(own, { memoryGuard: false });
     const admin = own.client();
     await app.redis();
     const to = (n: number) => ({ to: `u${n}@example.com`, subject: 's' });
@@ -302,7 +305,8 @@ test('Redis at maxmemory: every kind of enqueue fails with E_REDIS naming OOM an
       for (const [what, attempt] of attempts) {
         await assert.rejects(attempt(), (err: unknown) => {
           assert.ok(err instanceof TasukiError, `${what}: ${String(err)}`);
-          assert.equal(err.code, 'E_REDIS', what);
+          assert.equal(err.code, 'E_MEMORY_FULL', what);
+          assert.ok(err instanceof MemoryFullError && err.retryable, what);
           // A MULTI is discarded whole (EXECABORT); the error names the queued command's refusal.
           assert.match(err.message, /OOM.*nothing was written.*maxmemory/, what);
           assert.match(err.message, /nothing was written/, what);

@@ -1,4 +1,4 @@
-// When Redis discards a MULTI (EXECABORT), the E_REDIS error is built from the queued command's own
+// When Redis discards a MULTI (EXECABORT), the E_MEMORY_FULL error is built from the queued command's own
 // error (ioredis' `previousErrors`), so it names OOM and gives the maxmemory hint.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -11,7 +11,7 @@ const server = useRedis();
 
 test('a bulk enqueue in one MULTI refused at maxmemory says OOM and what to do', async () => {
   const own: TestRedis = server();
-  const app = newApp(own);
+  const app = newApp(own, { memoryGuard: false });
   const t = app.task({ name: 'full', schema: z.object({ n: z.number() }), handler: () => 1 });
   const admin = own.client();
   await app.redis();
@@ -25,7 +25,7 @@ test('a bulk enqueue in one MULTI refused at maxmemory says OOM and what to do',
       ]),
       (err: unknown) => {
         assert.ok(err instanceof TasukiError);
-        assert.equal(err.code, 'E_REDIS');
+        assert.equal(err.code, 'E_MEMORY_FULL');
         assert.match(err.message, /OOM.*nothing was written.*maxmemory/);
         return true;
       },

@@ -37,10 +37,12 @@ test('a claim-checked message (format 2) is a JSON object carrying the claim, ne
     id: undefined,
     attempt: 1,
     expiresAt: undefined,
+    slot: undefined,
   });
-  const meta = encodeClaimMessage('big.task', CLAIM, { id: '1-d0a', attempt: 3, expiresAt: 5 });
+  const meta = encodeClaimMessage('big.task', CLAIM, { id: '1-d0a', attempt: 3, expiresAt: 5, slot: 7 });
   const m = decodeMessage(meta);
-  assert.deepEqual([m.id, m.attempt, m.expiresAt, m.claim], ['1-d0a', 3, 5, CLAIM]);
+  // A rate-limit slot travels in a claim-checked message too (a held-back task keeps its claim).
+  assert.deepEqual([m.id, m.attempt, m.expiresAt, m.slot, m.claim], ['1-d0a', 3, 5, 7, CLAIM]);
   // A retry or hand-back re-encodes the claim, not arguments.
   assert.equal(
     reencodeMessage(m, { id: '1-d0a', attempt: 4 }),
@@ -71,6 +73,11 @@ test('encode: [name, args] with no meta for a plain task; meta only when needed'
     '["t",{},{"id":"1-d0a","n":3,"x":1800000000000}]',
   );
   assert.equal(encodeMessage('t', '1', { expiresAt: 5 }), '["t",1,{"x":5}]');
+  assert.equal(
+    encodeMessage('t', '1', { id: 'a', slot: 7 }),
+    '["t",1,{"id":"a","s":7}]',
+    'a reserved rate-limit slot',
+  );
   assert.equal(encodeMessage('t', 'null', { id: 'x' }), '["t",null,{"id":"x"}]');
   assert.equal(
     encodeMessage('t', '{}', { id: undefined, attempt: undefined, expiresAt: undefined }),
@@ -88,6 +95,7 @@ const roundTrips: [string, unknown, Omit<TaskMessage, 'name' | 'args'>][] = [
   ['retry', { n: 1 }, { id: '1732391234567-0', attempt: 4 }],
   ['expiring', {}, { expiresAt: 1_800_000_000_123 }],
   ['all', { deep: { deeper: { deepest: [1, [2, [3]]] } } }, { id: '5-0', attempt: 2, expiresAt: 9 }],
+  ['rate-limited', { c: 'x' }, { id: '5-0', slot: 1_800_000_000_456 }],
 ];
 
 test('decode(encode(m)) gives m back, for any JSON arguments and every meta', () => {
@@ -96,7 +104,7 @@ test('decode(encode(m)) gives m back, for any JSON arguments and every meta', ()
     assert.deepEqual((JSON.parse(raw) as unknown[])[0], name, 'the raw message is JSON');
     assert.deepEqual(
       decodeMessage(raw),
-      { name, args, id: meta.id, attempt: meta.attempt ?? 1, expiresAt: meta.expiresAt },
+      { name, args, id: meta.id, attempt: meta.attempt ?? 1, expiresAt: meta.expiresAt, slot: meta.slot },
       name,
     );
   }
@@ -111,6 +119,7 @@ test('reencodeMessage keeps name and arguments and replaces the meta', () => {
     id: '9-0',
     attempt: 2,
     expiresAt: 77,
+    slot: undefined,
   });
   assert.equal(reencodeMessage(first, {}), '["t",{"n":[1,2]}]');
 });
@@ -122,6 +131,7 @@ test('decode: meta may be absent or null; unknown meta fields are ignored', () =
     id: undefined,
     attempt: 1,
     expiresAt: undefined,
+    slot: undefined,
   });
   assert.deepEqual(decodeMessage('["t",{},null]'), {
     name: 't',
@@ -129,6 +139,7 @@ test('decode: meta may be absent or null; unknown meta fields are ignored', () =
     id: undefined,
     attempt: 1,
     expiresAt: undefined,
+    slot: undefined,
   });
   assert.deepEqual(decodeMessage('["t",{},{"future":1,"n":2}]').attempt, 2);
   assert.equal(decodeMessage('  ["t" , 1 ]\n').args, 1, 'JSON whitespace is fine');
@@ -198,6 +209,8 @@ test('poison: each meta field of the wrong type', () => {
   }
   for (const x of ['"123"', 'null', '{}', 'true'])
     poison(`["t",{},{"x":${x}}]`, /meta\.x \(expiry\) is not a number/);
+  for (const slot of ['"123"', 'null', '{}', 'true'])
+    poison(`["t",{},{"s":${slot}}]`, /meta\.s \(rate-limit slot\) is not a number/);
 });
 
 test('messageOf: the field of this version, wherever it is among the fields', () => {

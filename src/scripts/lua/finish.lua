@@ -13,7 +13,9 @@ ARGV[5] deadminid   dead letters older than this stream id are trimmed ("0" keep
 ARGV[6] inline      "1" to copy the records into the completion event (small batches), so waiters need no read
 ARGV[7..] tasks     six values per task: entry id, task id ("" when it is the entry id), record, outcome, due, payload.
                     outcome is "done" (record only), "retry" (park payload, a message, until due),
-                    or "dead" (append payload, a dead letter, to the dead-letter stream);
+                    "dead" (append payload, a dead letter, to the dead-letter stream),
+                    or "defer" (a rate limit holds it back: park payload until due, store no record
+                    and announce nothing, since it did not run);
                     a "+" after it ("done+") says the task id is parked and its field must go.
 Returns: the number of entries acknowledged.
 ]]
@@ -27,7 +29,7 @@ end
 -- memory, so a full Redis still records finished tasks and drains instead of stalling.
 local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(entries))
 redis.call('XDEL', KEYS[1], unpack(entries))
-local ids = {}
+local announced = {}
 local unpark = {}
 local dead = 0
 local records = {}
@@ -38,19 +40,25 @@ for i = 1, n do
     id = ARGV[base + 1]
   end
   local outcome = ARGV[base + 4]
-  ids[i] = id
-  redis.call('SET', KEYS[5 + i], ARGV[base + 3], 'PX', ARGV[2])
-  records[i] = ARGV[base + 3]
-  if string.sub(outcome, 1, 5) == 'retry' then
+  if string.sub(outcome, 1, 5) == 'defer' then
+    -- Held back by a rate limit: it did not run, so no record and no completion event.
     redis.call('ZADD', KEYS[4], ARGV[base + 5], id)
     redis.call('HSET', KEYS[3], id, ARGV[base + 6])
   else
-    if string.sub(outcome, -1) == '+' then
-      unpark[#unpark + 1] = id
-    end
-    if string.sub(outcome, 1, 4) == 'dead' then
-      redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', '$DEAD_FIELD', ARGV[base + 6])
-      dead = dead + 1
+    announced[#announced + 1] = id
+    records[#records + 1] = ARGV[base + 3]
+    redis.call('SET', KEYS[5 + i], ARGV[base + 3], 'PX', ARGV[2])
+    if string.sub(outcome, 1, 5) == 'retry' then
+      redis.call('ZADD', KEYS[4], ARGV[base + 5], id)
+      redis.call('HSET', KEYS[3], id, ARGV[base + 6])
+    else
+      if string.sub(outcome, -1) == '+' then
+        unpark[#unpark + 1] = id
+      end
+      if string.sub(outcome, 1, 4) == 'dead' then
+        redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', '$DEAD_FIELD', ARGV[base + 6])
+        dead = dead + 1
+      end
     end
   end
 end
@@ -60,9 +68,12 @@ end
 if dead > 0 and ARGV[5] ~= '0' then
   redis.call('XTRIM', KEYS[5], 'MINID', '~', ARGV[5])
 end
+if #announced == 0 then
+  return acked
+end
 if ARGV[6] == '1' then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', '$EVENT_IDS_FIELD', table.concat(ids, ' '), '$EVENT_RECORDS_FIELD', table.concat(records, '\n'))
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', '$EVENT_IDS_FIELD', table.concat(announced, ' '), '$EVENT_RECORDS_FIELD', table.concat(records, '\n'))
 else
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', '$EVENT_IDS_FIELD', table.concat(ids, ' '))
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', '$EVENT_IDS_FIELD', table.concat(announced, ' '))
 end
 return acked
