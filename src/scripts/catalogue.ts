@@ -37,7 +37,12 @@ export type ScriptName = keyof typeof SCRIPT_KEYS;
  * group) replaced by their values from src/wire/fields.ts, the one place they are spelled.
  */
 export function scriptSource(name: string): string {
-  const lua = readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8');
+  // Redis runs each script alone, so a helper several scripts share is pasted in where a script
+  // says `-- @include <name>` (src/scripts/lua/lib/<name>.lua), before the tokens are replaced.
+  const lua = readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8').replace(
+    /^-- @include (\w+)\b.*$/gm,
+    (_line, lib: string) => readFileSync(new URL(`lib/${lib}.lua`, LUA_DIR), 'utf8').trimEnd(),
+  );
   return lua.replace(/\$([A-Z_]+)/g, (token, key: string) => {
     const value = LUA_TOKENS[key];
     if (value === undefined) throw new Error(`script ${name}.lua uses unknown token ${token}`);

@@ -73,3 +73,14 @@ test('stream field names in scripts come from the wire contract ($TOKENS), never
   assert.match(scriptSource('enqueue_bulk'), new RegExp(`return '${CLAIM_MESSAGE_FIELD}'`));
   assert.match(scriptSource('finish'), new RegExp(`'\\*', '${DEAD_FIELD}'`));
 });
+
+test('a shared Lua helper is pasted in where a script says `-- @include`, once, tokens replaced', () => {
+  for (const name of ['dlq_retry', 'enqueue_bulk', 'enqueue_unique', 'handback', 'promote'] as const) {
+    const raw = readFileSync(`${dir}/${name}.lua`, 'utf8');
+    assert.match(raw, /^-- @include field_of\b/m, `${name}.lua includes field_of`);
+    const loaded = scriptSource(name);
+    assert.doesNotMatch(loaded, /@include/);
+    assert.equal(loaded.split('local function field_of(').length, 2, `${name}: field_of defined once`);
+    assert.doesNotMatch(loaded, /\$[A-Z_]+/);
+  }
+});

@@ -9,14 +9,7 @@ ARGV[3] due          due time in ms; 0 to run now
 ARGV[4] id           task id to use when delayed (a stream entry id is used when run now)
 Returns: {1, id} when the task was created, {0, id} when the key already named task id.
 ]]
--- A message's field: a claim-checked message (format 2, field $CLAIM_MESSAGE_FIELD) starts with '{',
--- a format 1 message (field $MESSAGE_FIELD) with '['.
-local function field_of(message)
-  if string.byte(message, 1) == 123 then
-    return '$CLAIM_MESSAGE_FIELD'
-  end
-  return '$MESSAGE_FIELD'
-end
+-- @include field_of (lib/field_of.lua: a message's stream field, from its first byte)
 local existing = redis.call('GET', KEYS[1])
 if existing then
   return {0, existing}

@@ -6,14 +6,7 @@ ARGV[2] consumer the worker handing them back
 ARGV[3..] tasks  three values per task: entry id, task id, message (carrying the task id)
 Returns: the number of tasks handed back.
 ]]
--- A message's field: a claim-checked message (format 2, field $CLAIM_MESSAGE_FIELD) starts with '{',
--- a format 1 message (field $MESSAGE_FIELD) with '['.
-local function field_of(message)
-  if string.byte(message, 1) == 123 then
-    return '$CLAIM_MESSAGE_FIELD'
-  end
-  return '$MESSAGE_FIELD'
-end
+-- @include field_of (lib/field_of.lua: a message's stream field, from its first byte)
 local n = (#ARGV - 2) / 3
 local back = 0
 for i = 1, n do

@@ -6,14 +6,7 @@ ARGV[1] now      current time in ms
 ARGV[2] limit    most tasks to move in one call
 Returns: {moved, next} where next is the due time (ms) of the earliest task left, or -1.
 ]]
--- A message's field: a claim-checked message (format 2, field $CLAIM_MESSAGE_FIELD) starts with '{',
--- a format 1 message (field $MESSAGE_FIELD) with '['.
-local function field_of(message)
-  if string.byte(message, 1) == 123 then
-    return '$CLAIM_MESSAGE_FIELD'
-  end
-  return '$MESSAGE_FIELD'
-end
+-- @include field_of (lib/field_of.lua: a message's stream field, from its first byte)
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local moved = 0
 for _, id in ipairs(due) do
