@@ -286,17 +286,24 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     const held = this.app.admit?.(this.name, false);
     if (held) await held;
     if (p.payload !== undefined) return this.enqueueClaimed(redis, p, p.payload);
-    const c = this.command(p);
     let reply: unknown;
     try {
-      // A plain command, so that concurrent enqueues share one write (auto-pipelining).
-      reply = await ('script' in c
-        ? scripts.run(redis, c)
-        : redis.xadd(c.stream, '*', MESSAGE_FIELD, c.message));
+      reply = await this.send(redis, p);
     } catch (err) {
       throw enqueueError(`enqueue of task "${this.name}"`, err, this.app.memoryReading?.());
     }
     return this.handleFor(p, reply);
+  }
+
+  /**
+   * Writes one prepared task: its script, or a plain XADD to the field of its message format (a plain
+   * command, so that concurrent enqueues share one write through auto-pipelining).
+   */
+  private send(redis: Redis, p: Prepared): Promise<unknown> {
+    const c = this.command(p);
+    return 'script' in c
+      ? scripts.run(redis, c)
+      : redis.xadd(c.stream, '*', p.payload ? CLAIM_MESSAGE_FIELD : MESSAGE_FIELD, c.message);
   }
 
   /**
@@ -317,12 +324,9 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
         err,
       );
     }
-    const c = this.command(p);
     let reply: unknown;
     try {
-      reply = await ('script' in c
-        ? scripts.run(redis, c)
-        : redis.xadd(c.stream, '*', CLAIM_MESSAGE_FIELD, c.message));
+      reply = await this.send(redis, p);
     } catch (err) {
       await discard(store, [payload.ref], err);
       throw enqueueError(`enqueue of task "${this.name}"`, err, this.app.memoryReading?.());
