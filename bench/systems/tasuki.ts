@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
-import { tasuki, Worker, type Tasuki } from '../../src/index.js';
-import { silentLogger } from '../../src/log/logger.js';
+// The built package (dist/, through the package's own name), as users load it: `npm run bench` builds first.
+import { createLogger, tasuki, Worker, type Tasuki } from 'tasuki';
 import type { Payload } from '../config.js';
 import { deferred, sleep, type BenchWorker, type Producer, type System, type Target } from './system.js';
 
@@ -11,7 +11,7 @@ function app(t: Target): Tasuki {
   return tasuki({
     redis: `redis://${t.host}:${t.port}`,
     queues: [t.queue],
-    logger: silentLogger(),
+    logger: createLogger({ level: 'silent' }),
     maxPayloadBytes: t.maxPayloadBytes,
     // Arguments inline as before the claim check, so the figures stay comparable run to run; the
     // claim check's own scenarios (issue 11, point 6) are still to come.
@@ -48,10 +48,10 @@ export const tasukiSystem: System = {
     const w = new Worker(a, { concurrency: spec.concurrency });
     const settled = (): number => w.counts.succeeded + w.counts.failed;
     // tasuki has no per-task completion event: once the last handler has run, wait until the worker
-    // counted every task, then stop it, which returns only after the last finish script replied.
+    // counted every task and holds none (every outcome recorded: the last finish script replied).
+    // The worker's stop is not timed, as the peers' close is not.
     const watch = async (): Promise<void> => {
-      while (settled() < spec.expect) await sleep(1);
-      await w.stop();
+      while (settled() < spec.expect || w.holding > 0) await sleep(1);
       finished.resolve(performance.now());
     };
     a.task({

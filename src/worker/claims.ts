@@ -33,7 +33,7 @@ export interface ClaimRenewer {
   /** One round now; resolves the delay before the next. */
   runOnce(): Promise<number>;
   /** The worker's holdings grew (new or adopted deliveries): renew them from now on. */
-  grew(): void;
+  grew(added: readonly Delivery[]): void;
 }
 
 /**
@@ -59,7 +59,7 @@ export class Heartbeat extends BackgroundLoop implements ClaimRenewer {
   }
 
   /** Nothing to do: each round reads what the worker holds. */
-  grew(): void {}
+  grew(_added: readonly Delivery[]): void {}
 
   async runOnce(): Promise<number> {
     for (const queue of this.host.queues) {

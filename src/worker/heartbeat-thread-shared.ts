@@ -59,10 +59,12 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * The entries a worker holds, per queue, on a SharedArrayBuffer: one line per queue (in the order
- * of {@link ThreadData.queues}), entry ids separated by spaces. One writer (the worker), one reader
- * (the thread), a sequence lock between them: the writer makes the sequence odd, writes, makes it
- * even; the reader keeps a copy only if the sequence was even and unchanged around it.
+ * The entries a worker holds, on a SharedArrayBuffer, as text: entry ids separated by spaces, each
+ * list led by `#<i>`, the index of its queue in {@link ThreadData.queues} (`#0 1-0 1-1 #1 2-0`). The
+ * worker rewrites it whole now and then ({@link write}, dropping what it let go) and appends what it
+ * takes in between ({@link append}: a fetch costs the new ids, not every id held). One writer (the
+ * worker), one reader (the thread), a sequence lock between them: the writer makes the sequence odd,
+ * writes, makes it even; the reader keeps a copy only if the sequence was even and unchanged around it.
  */
 export class HeldBoard {
   private header: Int32Array;
@@ -82,19 +84,35 @@ export class HeldBoard {
     return this.header.buffer as SharedArrayBuffer;
   }
 
-  /**
-   * Writes the lists (worker side). Returns false, writing nothing, when they do not fit: the caller
-   * writes them on a larger board and hands that to the reader.
-   */
-  write(lists: readonly (readonly string[])[]): boolean {
+  /** The text of entry lists, per queue (in the order of the queues), as {@link write} takes it. */
+  static text(lists: readonly (readonly string[])[]): string {
     let text = '';
-    for (let i = 0; i < lists.length; i++)
-      text += (i ? '\n' : '') + (lists[i] as readonly string[]).join(' ');
-    // Entry ids and queue names are ASCII: one byte per character.
-    if (text.length > this.bytes.length) return false;
+    for (let i = 0; i < lists.length; i++) {
+      const list = lists[i] as readonly string[];
+      if (list.length) text += `${text ? ' ' : ''}#${i} ${list.join(' ')}`;
+    }
+    return text;
+  }
+
+  /**
+   * Replaces the board's text (worker side). Returns false, writing nothing, when it does not fit:
+   * the caller writes it on a larger board and hands that to the reader.
+   */
+  write(text: string): boolean {
+    return this.put(0, text);
+  }
+
+  /** Adds text after what is there (worker side); false, writing nothing, when it does not fit. */
+  append(text: string): boolean {
+    return this.put(Atomics.load(this.header, LENGTH), text);
+  }
+
+  private put(at: number, text: string): boolean {
+    // Entry ids and queue indexes are ASCII: one byte per character.
+    if (at + text.length > this.bytes.length) return false;
     Atomics.add(this.header, SEQ, 1);
-    const { written } = encoder.encodeInto(text, this.bytes);
-    Atomics.store(this.header, LENGTH, written);
+    const { written } = encoder.encodeInto(text, this.bytes.subarray(at));
+    Atomics.store(this.header, LENGTH, at + written);
     Atomics.add(this.header, SEQ, 1);
     return true;
   }
@@ -108,14 +126,23 @@ export class HeldBoard {
       const seq = Atomics.load(this.header, SEQ);
       if ((seq & 1) === 0) {
         const copy = this.bytes.slice(0, Atomics.load(this.header, LENGTH));
-        if (Atomics.load(this.header, SEQ) === seq) {
-          const lines = decoder.decode(copy).split('\n');
-          return Array.from({ length: queues }, (_, i) => lines[i]?.split(' ').filter(Boolean) ?? []);
-        }
+        if (Atomics.load(this.header, SEQ) === seq) return HeldBoard.parse(decoder.decode(copy), queues);
       }
       // A write is under way (it takes µs): wait for it, at most 1 ms.
       Atomics.wait(this.header, SEQ, seq, 1);
     }
     return undefined;
+  }
+
+  /** The lists of a board's text, per queue; an entry appended twice is listed once. */
+  static parse(text: string, queues: number): string[][] {
+    const sets = Array.from({ length: queues }, () => new Set<string>());
+    let current: Set<string> | undefined;
+    for (const token of text.split(' ')) {
+      if (!token) continue;
+      if (token.startsWith('#')) current = sets[Number(token.slice(1))];
+      else current?.add(token);
+    }
+    return sets.map((set) => [...set]);
   }
 }

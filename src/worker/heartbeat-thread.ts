@@ -13,7 +13,7 @@
  * died) the in-process {@link Heartbeat} renews the claims, as before.
  */
 import { Worker as Thread } from 'node:worker_threads';
-import type { Broker } from '../broker/broker.js';
+import type { Broker, Delivery } from '../broker/broker.js';
 import type { ConnectionOptions } from '../connection/connect.js';
 import type { Logger } from '../log/logger.js';
 import { Incident } from '../util/incident.js';
@@ -27,6 +27,8 @@ import {
 } from './heartbeat-thread-shared.js';
 import { startThread, uncloneable } from './heartbeat-thread-start.js';
 
+/** Fewest appended entries after which the board is written whole again. */
+const MIN_REWRITE = 256;
 /** How long stop() waits for the thread to end its round and close its connection, ms. */
 const STOP_WAIT_MS = 2000;
 /** Longest {@link ThreadHeartbeat.started} waits for the thread; the in-process heartbeat runs meanwhile. */
@@ -54,6 +56,12 @@ export class ThreadHeartbeat implements ClaimRenewer {
   private readonly incident: Incident;
   private thread: Thread | undefined;
   private board = HeldBoard.create();
+  /** Index of each served queue in the thread's list, as the board names it. */
+  private readonly queueIndex: ReadonlyMap<string, number>;
+  /** Entries appended to the board since it was last written whole. */
+  private appended = 0;
+  /** Appended entries after which the board is written whole again (dropping what was let go). */
+  private rewriteAfter = MIN_REWRITE;
   private exited: Promise<void> | undefined;
   private ready = false;
   private active = false;
@@ -75,6 +83,7 @@ export class ThreadHeartbeat implements ClaimRenewer {
   ) {
     this.inProcess = new Heartbeat(broker, host, log, intervalMs);
     this.incident = new Incident(log, 'renewing claims (heartbeat thread)');
+    this.queueIndex = new Map(host.queues.map((queue, i) => [queue, i]));
   }
 
   /** True while the thread renews the claims (not the event loop). */
@@ -131,9 +140,23 @@ export class ThreadHeartbeat implements ClaimRenewer {
     return this.whenStarted;
   }
 
-  /** The worker's holdings grew: the thread renews the new entries from now on. */
-  grew(): void {
-    this.publish();
+  /**
+   * The worker's holdings grew: the thread renews the new entries from now on. They are appended to
+   * the board (a fetch costs its own ids, not every id held); once as many were appended as were
+   * held at the last whole write, the board is written whole, so what was let go stops being renewed.
+   */
+  grew(added: readonly Delivery[]): void {
+    if (!this.thread) return;
+    this.appended += added.length;
+    if (this.appended > this.rewriteAfter) return this.publish();
+    let text = '';
+    let current = -1;
+    for (const delivery of added) {
+      const i = this.queueIndex.get(delivery.queue) ?? -1;
+      if (i !== current) text += ` #${(current = i)}`;
+      text += ` ${delivery.entry}`;
+    }
+    if (!this.board.append(text)) this.publish();
   }
 
   /** One round: by the thread when it runs, else in-process. */
@@ -187,10 +210,14 @@ export class ThreadHeartbeat implements ClaimRenewer {
     const thread = this.thread;
     if (!thread) return;
     const lists = this.host.queues.map((q) => this.host.held(q));
-    if (this.board.write(lists)) return;
-    const size = lists.reduce((n, l) => n + l.reduce((m, e) => m + e.length + 1, 1), 0);
-    const board = HeldBoard.create(2 * size);
-    board.write(lists);
+    const held = lists.reduce((n, list) => n + list.length, 0);
+    this.appended = 0;
+    this.rewriteAfter = Math.max(MIN_REWRITE, held);
+    const text = HeldBoard.text(lists);
+    if (this.board.write(text)) return;
+    // Room for the appends until the next whole write as well.
+    const board = HeldBoard.create(4 * text.length + 1024);
+    board.write(text);
     this.board = board;
     thread.postMessage({ type: 'board', buffer: board.buffer } satisfies ToThread);
   }

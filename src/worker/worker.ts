@@ -110,6 +110,14 @@ export class Worker implements ClaimHost, FetchHost {
     return this.active;
   }
 
+  /**
+   * Tasks this worker holds now: fetched and waiting to run, running, or finished with their
+   * outcome not yet recorded in Redis. Zero once every task it took has its outcome recorded.
+   */
+  get holding(): number {
+    return this.holdings.count;
+  }
+
   /** @internal Deliveries held now (for the fetch loop). */
   heldCount(): number {
     return this.holdings.busy(this.options.concurrency + this.options.prefetch);
@@ -153,7 +161,7 @@ export class Worker implements ClaimHost, FetchHost {
     }
     if (adopted) {
       this.log.info({ count: adopted }, 'took over tasks of a dead worker');
-      this.parts?.heartbeat.grew();
+      this.parts?.heartbeat.grew(deliveries);
     }
     this.pump();
   }
@@ -163,7 +171,7 @@ export class Worker implements ClaimHost, FetchHost {
     // Taken as they are (no copy): the broker made each delivery for this worker alone.
     for (const d of deliveries) this.holdings.take(d);
     // Before any of them starts: a handler may block the event loop from its first instant.
-    this.parts?.heartbeat.grew();
+    this.parts?.heartbeat.grew(deliveries);
     this.pump();
   }
 
