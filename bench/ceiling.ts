@@ -73,6 +73,7 @@ function finishArgs(b: number): string[] {
       record: RECORD,
       outcome: 'done',
       parked: false,
+      dropRecord: false,
     });
   }
   const resultKey = (task: string): string => KEYS.result.key({ queue: QUEUE, task });

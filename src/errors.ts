@@ -54,8 +54,13 @@ export interface FieldIssue {
   message: string;
 }
 
+/** Issues a message lists before it says how many more there are (all stay in `issues`). */
+const ISSUES_LISTED = 10;
+
 function describeIssues(issues: readonly FieldIssue[]): string {
-  return issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
+  const listed = issues.slice(0, ISSUES_LISTED).map((i) => `${i.path || '(root)'}: ${i.message}`);
+  const more = issues.length - listed.length;
+  return listed.join('; ') + (more > 0 ? `; and ${more} more (see the error's issues)` : '');
 }
 
 /** Arguments given to `enqueue` (or found by a worker) do not match the task's schema. */

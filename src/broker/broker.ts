@@ -32,6 +32,11 @@ export interface Settlement {
   outcome: 'done' | 'retry' | 'dead' | 'defer';
   /** The task id has a parked field that must go. */
   parked: boolean;
+  /**
+   * `done` and `retry`: store no record (the task says `storeResult: false`); the record rides in
+   * the completion event only, for waiters.
+   */
+  dropRecord: boolean;
   due?: number | undefined;
   payload?: string | undefined;
 }

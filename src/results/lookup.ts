@@ -3,6 +3,7 @@ import { redisError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { PayloadClaim } from '../wire/message.js';
 import { parseTaskId } from '../wire/ids.js';
+import { parseCompletion } from '../wire/completion.js';
 import * as scripts from '../scripts/catalogue.js';
 import { GROUP } from '../wire/fields.js';
 import { decodeRecord, type StoredError, type TaskState } from '../wire/record.js';
@@ -81,4 +82,39 @@ export async function lookupTask(redis: Redis, keys: TasukiKeys, id: string): Pr
     default:
       return null;
   }
+}
+
+/** Completion events {@link findCompletion} reads per call, and calls at most. */
+const COMPLETION_PAGE = 500;
+const COMPLETION_PAGES = 20;
+/** How far before a task's id time the search starts: ids of delayed tasks come from a client's clock. */
+const CLOCK_SKEW_MS = 5000;
+
+/**
+ * A finished task's encoded record from its queue's completion stream, for a task that keeps none
+ * under its result key (`storeResult: false`) and finished before its waiter began to follow the
+ * stream. Reads from the time in the task's id (entry ids and delayed ids start with one), at most
+ * {@link COMPLETION_PAGES} pages; `undefined` when it is not there (or the event was trimmed).
+ */
+export async function findCompletion(
+  redis: Redis,
+  keys: TasukiKeys,
+  queue: string,
+  local: string,
+): Promise<string | undefined> {
+  const ms = Number(local.slice(0, local.indexOf('-')));
+  if (!Number.isSafeInteger(ms) || ms <= 0) return undefined;
+  let start = `${Math.max(0, ms - CLOCK_SKEW_MS)}-0`;
+  for (let page = 0; page < COMPLETION_PAGES; page++) {
+    const entries = await redis.xrange(keys.events.key({ queue }), start, '+', 'COUNT', COMPLETION_PAGE);
+    for (const [, fields] of entries) {
+      const { ids, records } = parseCompletion(fields);
+      const i = ids.indexOf(local);
+      if (i >= 0) return records?.[i] || undefined;
+    }
+    const last = entries[entries.length - 1];
+    if (entries.length < COMPLETION_PAGE || !last) return undefined;
+    start = `(${last[0]}`;
+  }
+  return undefined;
 }

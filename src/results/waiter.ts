@@ -14,7 +14,7 @@ import { parseCompletion } from '../wire/completion.js';
 import { decodeRecord, TERMINAL_STATES, type StoredError, type TaskState } from '../wire/record.js';
 import type { PayloadStore } from '../payloads/store.js';
 import type { PayloadClaim } from '../wire/message.js';
-import { lookupTask } from './lookup.js';
+import { findCompletion, lookupTask } from './lookup.js';
 import { loadResult } from './stored-result.js';
 
 /** Longest XREAD BLOCK of the result loop, ms. */
@@ -130,9 +130,17 @@ export class ResultWaiter {
         const redis = await this.redis();
         await this.follow(redis, queue);
         const info = await lookupTask(redis, this.keys, id);
-        state.unreachable = undefined;
-        if (info === null) waiter.reject(new TaskNotFoundError(id));
-        else if (TERMINAL_STATES.has(info.state)) waiter.resolve(info);
+        if (info === null) {
+          // Finished without a stored record (storeResult: false) before we followed: its event.
+          const raw = await findCompletion(redis, this.keys, queue, parseTaskId(id).local);
+          state.unreachable = undefined;
+          const record = raw === undefined ? undefined : decodeRecord(raw);
+          if (record && TERMINAL_STATES.has(record.state)) waiter.resolve(record);
+          else waiter.reject(new TaskNotFoundError(id));
+        } else {
+          state.unreachable = undefined;
+          if (TERMINAL_STATES.has(info.state)) waiter.resolve(info);
+        }
         return;
       } catch (err) {
         if (!isTransient(err)) {
@@ -270,8 +278,9 @@ export class ResultWaiter {
         const { ids, records: inline } = parseCompletion(fields);
         ids.forEach((local, i) => {
           if (!byId.has(local)) return;
+          // A record left out of the event is '' (a big batch carries only some of its records).
           const raw = inline?.[i];
-          if (raw !== undefined) this.resolve(queue, local, raw);
+          if (raw) this.resolve(queue, local, raw);
           else wanted.push(local);
         });
       }

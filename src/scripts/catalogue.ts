@@ -155,6 +155,8 @@ export interface FinishedTask {
   outcome: FinishOutcome;
   /** The task id has a field in the parked hash that must go (it came from the delayed set). */
   parked: boolean;
+  /** `done`, `retry`: store no record; it goes in the completion event instead (`storeResult: false`). */
+  dropRecord: boolean;
   /** Retry: due time in ms. */
   due?: number | undefined;
   /** Retry: the message to park; dead: the dead letter. */
@@ -167,6 +169,13 @@ export interface FinishedTask {
  * (high load) only name their tasks, which keeps the capped completion stream small.
  */
 export const INLINE_RECORDS_MAX = 1024;
+
+/** A finished task's outcome as finish.lua reads it: `done`, then `!` (store no record), then `+` (parked). */
+function outcomeArg(t: FinishedTask): string {
+  const drop = t.dropRecord && (t.outcome === 'done' || t.outcome === 'retry');
+  if (!drop && !t.parked) return t.outcome;
+  return `${t.outcome}${drop ? '!' : ''}${t.parked ? '+' : ''}`;
+}
 
 /** Record finished attempts of one queue, ack and delete their entries. Reply: entries acknowledged. */
 export function finish(
@@ -190,14 +199,7 @@ export function finish(
   for (const t of a.tasks) {
     keys.push(a.resultKey(t.id));
     // The task id is sent empty when it is the entry id (most tasks): fewer bytes on the hot path.
-    args.push(
-      t.entry,
-      t.id === t.entry ? '' : t.id,
-      t.record,
-      t.parked ? `${t.outcome}+` : t.outcome,
-      t.due ?? 0,
-      t.payload ?? '',
-    );
+    args.push(t.entry, t.id === t.entry ? '' : t.id, t.record, outcomeArg(t), t.due ?? 0, t.payload ?? '');
   }
   return { script: 'finish', keys, args };
 }

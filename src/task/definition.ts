@@ -51,6 +51,13 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
    * over its limit is not run: it waits in the delayed set until its slot, without using an attempt.
    */
   rateLimit?: RateLimit<InferOutput<S>> | readonly RateLimit<InferOutput<S>>[];
+  /**
+   * Store each finished task's record (state and result) under its result key for the app's result
+   * TTL (default `true`). With `false` (Celery's `ignore_result`), a task that succeeded leaves
+   * nothing in Redis but its completion event, which is all `handle.result()` needs; a failed task
+   * still stores its record (it says why). An enqueue may say otherwise (`storeResult` option).
+   */
+  storeResult?: boolean;
 }
 
 /** Task names: 1-128 of letters, digits, `_ . : -`, starting with a letter or digit. */
@@ -96,6 +103,7 @@ const schema = z.strictObject({
   timeLimit: duration().optional(),
   softTimeLimit: duration().optional(),
   payloadThreshold: integer(0).optional(),
+  storeResult: z.boolean().optional(),
   rateLimit: z
     .custom()
     .superRefine((value, ctx) => {

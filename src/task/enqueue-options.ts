@@ -20,6 +20,13 @@ export interface EnqueueOptions {
    * the first task's handle with `created: false`. Long keys are stored as their hash.
    */
   idempotencyKey?: string;
+  /**
+   * Store this task's record (state and result) under its result key for the app's result TTL;
+   * default: as the task's definition says (`storeResult`, itself default `true`). With `false` a
+   * finished task leaves nothing in Redis but its completion event: `handle.result()` still gets
+   * the result (see docs/memory.md), `app.getTask()` no longer finds the task once it finished.
+   */
+  storeResult?: boolean;
 }
 
 /** Enqueue options after validation: absolute times in ms. */
@@ -29,9 +36,11 @@ export interface ResolvedOptions {
   due: number;
   expiresAt: number | undefined;
   idempotencyKey: string | undefined;
+  /** `undefined`: as the task's definition says. */
+  storeResult: boolean | undefined;
 }
 
-const KNOWN = new Set(['queue', 'delay', 'eta', 'expires', 'expiresAt', 'idempotencyKey']);
+const KNOWN = new Set(['queue', 'delay', 'eta', 'expires', 'expiresAt', 'idempotencyKey', 'storeResult']);
 
 function time(v: unknown): number | undefined {
   const t = v instanceof Date ? v.getTime() : v;
@@ -49,7 +58,13 @@ export function resolveOptions(
   if (opts === undefined) {
     // The common case, on the hot path of bulk enqueues: nothing to check but the queue.
     if (!queues.includes(defaultQueue)) throw new UnknownQueueError(defaultQueue, queues);
-    return { queue: defaultQueue, due: 0, expiresAt: undefined, idempotencyKey: undefined };
+    return {
+      queue: defaultQueue,
+      due: 0,
+      expiresAt: undefined,
+      idempotencyKey: undefined,
+      storeResult: undefined,
+    };
   }
   const o = opts;
   const issues: FieldIssue[] = [];
@@ -109,7 +124,9 @@ export function resolveOptions(
       message: 'must be a non-empty string of at most 4096 characters',
     });
   }
+  if (o.storeResult !== undefined && typeof o.storeResult !== 'boolean')
+    issues.push({ path: at('storeResult'), message: 'must be true or false' });
   if (issues.length) throw new OptionsError('enqueue options', issues);
   if (!queues.includes(queue)) throw new UnknownQueueError(queue, queues);
-  return { queue, due, expiresAt, idempotencyKey: key };
+  return { queue, due, expiresAt, idempotencyKey: key, storeResult: o.storeResult };
 }

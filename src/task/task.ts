@@ -199,7 +199,11 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     const size = Buffer.byteLength(argsJson);
     if (size > this.inlineMax) return this.claimCheck(argsJson, size, opts, now, path);
     const localId = opts.due > 0 ? delayedLocalId(now) : undefined;
-    const message = encodeMessage(this.name, argsJson, { id: localId, expiresAt: opts.expiresAt });
+    const message = encodeMessage(this.name, argsJson, {
+      id: localId,
+      expiresAt: opts.expiresAt,
+      storeResult: opts.storeResult,
+    });
     return { opts, message, localId };
   }
 
@@ -224,7 +228,11 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     const localId = opts.due > 0 ? delayedLocalId(now) : undefined;
     // Kept for the TTL from when the task is due, so a task delayed past the TTL still finds it.
     const { claim, payload } = claimOf(argsJson, (opts.due > 0 ? opts.due : now) + app.payloadTtlMs);
-    const message = encodeClaimMessage(this.name, claim, { id: localId, expiresAt: opts.expiresAt });
+    const message = encodeClaimMessage(this.name, claim, {
+      id: localId,
+      expiresAt: opts.expiresAt,
+      storeResult: opts.storeResult,
+    });
     return { opts, message, localId, payload };
   }
 

@@ -33,8 +33,18 @@ export const DEAD_FIELD = 'd';
 /** Completion event field: space-separated local ids of the tasks that finished. */
 export const EVENT_IDS_FIELD = 'f';
 
-/** Completion event field (small batches only): their records, one JSON per line, in id order. */
+/**
+ * Completion event field: records, one JSON per line, in id order — every record of a small batch;
+ * in a big batch only those of tasks that keep none under their result key (`storeResult: false`),
+ * the other lines empty.
+ */
 export const EVENT_RECORDS_FIELD = 'r';
+
+/**
+ * How long completion events carrying the records of tasks that keep none (`storeResult: false`)
+ * are kept at most, ms: waiters read them as they come; a waiter that starts late searches them.
+ */
+export const EVENTS_RECORDS_KEPT_MS = 60_000;
 
 /** Every token a Lua script may use, by name (`$MESSAGE_FIELD` in a script). */
 export const LUA_TOKENS: Readonly<Record<string, string>> = {
@@ -44,6 +54,7 @@ export const LUA_TOKENS: Readonly<Record<string, string>> = {
   DEAD_FIELD,
   EVENT_IDS_FIELD,
   EVENT_RECORDS_FIELD,
+  EVENTS_RECORDS_KEPT_MS: String(EVENTS_RECORDS_KEPT_MS),
 };
 
 /** The value of a stream entry's field, or `undefined`. */

@@ -24,7 +24,7 @@ export const PAYLOAD_REF = /^[A-Za-z0-9_-]{16,64}$/;
 /**
  * The message a stream entry carries. Format 1, field `m`: a JSON array `[name, args]` or
  * `[name, args, meta]`. Format 2, field `m2` (a claim check, arguments in the payload store): a JSON
- * object `{"t":name,"p":{"ref","sha256","size"},"id"?,"n"?,"x"?,"s"?}`. Kept short on purpose: a waiting
+ * object `{"t":name,"p":{"ref","sha256","size"},"id"?,"n"?,"x"?,"s"?,"r"?}`. Kept short on purpose: a waiting
  * task costs Redis little more than its arguments, or than its claim check. A task that runs
  * straight away has no `id`: its stream entry id is its id.
  */
@@ -46,46 +46,62 @@ export interface TaskMessage {
    * until then and runs without asking the limits again.
    */
   slot?: number | undefined;
+  /**
+   * Whether the worker stores the task's record (state and result) under its result key, when the
+   * enqueue said (`storeResult`); `undefined`: as the task's definition says (default: stored).
+   */
+  storeResult?: boolean | undefined;
 }
 
+/** The meta of a message: short names, each present only when it says something. */
 interface Meta {
   id?: string;
   n?: number;
   x?: number;
   s?: number;
+  /** storeResult: 0 or 1. */
+  r?: 0 | 1;
 }
 
-/** Encodes a message; `argsJson` is the already-serialised arguments. */
-export function encodeMessage(
-  name: string,
-  argsJson: string,
-  meta: Omit<TaskMessage, 'name' | 'args'> = {},
-): string {
-  const m: Meta = {};
+type MessageMeta = Omit<TaskMessage, 'name' | 'args' | 'claim'>;
+
+/** Writes the meta that says something into `m`; true when it wrote any. */
+function putMeta(m: Meta, meta: MessageMeta): boolean {
   if (meta.id !== undefined) m.id = meta.id;
   if (meta.attempt !== undefined && meta.attempt > 1) m.n = meta.attempt;
   if (meta.expiresAt !== undefined) m.x = meta.expiresAt;
   if (meta.slot !== undefined) m.s = meta.slot;
+  if (meta.storeResult !== undefined) m.r = meta.storeResult ? 1 : 0;
+  return (
+    m.id !== undefined || m.n !== undefined || m.x !== undefined || m.s !== undefined || m.r !== undefined
+  );
+}
+
+/** The meta fields of a decoded message (checked by {@link checkMeta}). */
+function metaOf(m: Record<string, unknown>): MessageMeta {
+  return {
+    id: m.id as string | undefined,
+    attempt: (m.n as number | undefined) ?? 1,
+    expiresAt: m.x as number | undefined,
+    slot: m.s as number | undefined,
+    storeResult: m.r === undefined ? undefined : m.r === 1,
+  };
+}
+
+/** Encodes a message; `argsJson` is the already-serialised arguments. */
+export function encodeMessage(name: string, argsJson: string, meta: MessageMeta = {}): string {
+  const m: Meta = {};
   const head = `[${JSON.stringify(name)},${argsJson}`;
-  return m.id === undefined && m.n === undefined && m.x === undefined && m.s === undefined
-    ? `${head}]`
-    : `${head},${JSON.stringify(m)}]`;
+  return putMeta(m, meta) ? `${head},${JSON.stringify(m)}]` : `${head}]`;
 }
 
 /** Encodes a claim-checked message (format 2, field `m2`): the claim in place of the arguments. */
-export function encodeClaimMessage(
-  name: string,
-  claim: PayloadClaim,
-  meta: Omit<TaskMessage, 'name' | 'args' | 'claim'> = {},
-): string {
+export function encodeClaimMessage(name: string, claim: PayloadClaim, meta: MessageMeta = {}): string {
   const m: Meta & { t: string; p: PayloadClaim } = {
     t: name,
     p: { ref: claim.ref, sha256: claim.sha256, size: claim.size },
   };
-  if (meta.id !== undefined) m.id = meta.id;
-  if (meta.attempt !== undefined && meta.attempt > 1) m.n = meta.attempt;
-  if (meta.expiresAt !== undefined) m.x = meta.expiresAt;
-  if (meta.slot !== undefined) m.s = meta.slot;
+  putMeta(m, meta);
   return JSON.stringify(m);
 }
 
@@ -94,10 +110,7 @@ export function encodeClaimMessage(
  * place a message is rebuilt; everything else passes the raw message on untouched. A claim-checked
  * message stays one: it keeps its claim, never the loaded arguments.
  */
-export function reencodeMessage(
-  msg: TaskMessage,
-  meta: Omit<TaskMessage, 'name' | 'args' | 'claim'>,
-): string {
+export function reencodeMessage(msg: TaskMessage, meta: MessageMeta): string {
   return msg.claim
     ? encodeClaimMessage(msg.name, msg.claim, meta)
     : encodeMessage(msg.name, JSON.stringify(msg.args), meta);
@@ -177,14 +190,7 @@ export function decodeMessage(raw: string | undefined): TaskMessage {
   }
   const m = meta as Record<string, unknown>;
   checkMeta(m);
-  return {
-    name: v[0],
-    args: v[1],
-    id: m.id as string | undefined,
-    attempt: (m.n as number | undefined) ?? 1,
-    expiresAt: m.x as number | undefined,
-    slot: m.s as number | undefined,
-  };
+  return { name: v[0], args: v[1], ...metaOf(m) };
 }
 
 function checkMeta(m: Record<string, unknown>): void {
@@ -196,6 +202,8 @@ function checkMeta(m: Record<string, unknown>): void {
     throw new PoisonMessageError('meta.x (expiry) is not a number');
   if (m.s !== undefined && typeof m.s !== 'number')
     throw new PoisonMessageError('meta.s (rate-limit slot) is not a number');
+  if (m.r !== undefined && m.r !== 0 && m.r !== 1)
+    throw new PoisonMessageError('meta.r (store the result) is not 0 or 1');
 }
 
 /** Format 2: `{"t":name,"p":{"ref","sha256","size"},...meta}`. */
@@ -222,9 +230,6 @@ function decodeClaimMessage(m: Record<string, unknown>, raw: string): TaskMessag
     name: m.t,
     args: undefined,
     claim: { ref: p.ref, sha256: p.sha256, size: p.size as number },
-    id: m.id as string | undefined,
-    attempt: (m.n as number | undefined) ?? 1,
-    expiresAt: m.x as number | undefined,
-    slot: m.s as number | undefined,
+    ...metaOf(m),
   };
 }

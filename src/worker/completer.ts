@@ -69,6 +69,7 @@ export class Completer {
       record: a.encoded,
       outcome: a.outcome as Settlement['outcome'], // never 'release': add() keeps those out
       parked: a.parked,
+      dropRecord: a.dropRecord,
       due: a.due,
       payload: a.payload,
     }));

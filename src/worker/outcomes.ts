@@ -88,6 +88,7 @@ export function handBackMessages(list: readonly Held[]): {
       attempt: msg.attempt,
       expiresAt: msg.expiresAt,
       slot: msg.slot,
+      storeResult: msg.storeResult,
     });
     const tasks = byQueue.get(held.queue) ?? [];
     tasks.push({ entry: held.entry, id, message });

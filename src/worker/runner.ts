@@ -64,6 +64,8 @@ export interface Attempt {
   local: string;
   /** The task id has a field in the parked hash (it came from the delayed set or was handed back). */
   parked: boolean;
+  /** Store no record under the result key (`storeResult: false`); waiters get it from the event. */
+  dropRecord: boolean;
   record: TaskRecord;
   /** `record`, encoded (JSON). */
   encoded: string;
@@ -83,6 +85,8 @@ interface Run extends AttemptIdentity {
   attempt: number;
   startedAt: number;
   worker: string;
+  /** The task's `storeResult`, from its message or else its definition (default true). */
+  storeResult: boolean;
 }
 
 /** A record for this attempt, built in one object literal (this runs once per task). */
@@ -103,7 +107,15 @@ function finished(
   outcome: Attempt['outcome'],
   encoded = encodeRecord(record),
 ): Attempt {
-  return { held: run.held, local: run.local, parked: run.parked, record, encoded, outcome };
+  return {
+    held: run.held,
+    local: run.local,
+    parked: run.parked,
+    dropRecord: !run.storeResult,
+    record,
+    encoded,
+    outcome,
+  };
 }
 
 function dead(run: Run, reason: DeadReason, err: unknown): Attempt {
@@ -137,7 +149,15 @@ function release(run: Run, reason: DeadReason, err: TasukiError, s: RunnerSettin
   const record = recordOf(run, 'queued');
   record.error = toStoredError(err);
   record.reason = reason;
-  return { held: run.held, local: run.local, parked: run.parked, record, encoded: '', outcome: 'release' };
+  return {
+    held: run.held,
+    local: run.local,
+    parked: run.parked,
+    dropRecord: false,
+    record,
+    encoded: '',
+    outcome: 'release',
+  };
 }
 
 /** When an entry entered its stream: the ms part of its id (NaN for an id that is not a stream id). */
@@ -156,6 +176,7 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
     attempt: 1,
     startedAt: Date.now(),
     worker: s.worker,
+    storeResult: true,
   };
   let msg: TaskMessage;
   try {
@@ -189,6 +210,7 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
       ? release(run, 'unknown-task', err, s)
       : dead(run, 'unknown-task', err);
   }
+  run.storeResult = msg.storeResult ?? task.definition.storeResult ?? true;
   // Only tasks that would run count deliveries: an unknown or expired one never crashed a worker.
   if (held.deliveries > s.maxDeliveries) {
     return dead(
@@ -335,6 +357,7 @@ function deferred(run: Run, msg: TaskMessage, waitMs: number, reserved: boolean)
     attempt: run.attempt,
     expiresAt: msg.expiresAt,
     slot: reserved ? due : undefined,
+    storeResult: msg.storeResult,
   });
   return attempt;
 }
@@ -357,6 +380,7 @@ function failed(task: Task, run: Run, msg: TaskMessage, err: unknown): Attempt {
     id: run.local,
     attempt: run.attempt + 1,
     expiresAt: msg.expiresAt,
+    storeResult: msg.storeResult,
   });
   return attempt;
 }

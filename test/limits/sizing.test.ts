@@ -1,5 +1,5 @@
 // Sizing figures for docs/memory.md, measured on a real redis-server: Redis memory per waiting task,
-// per stored result, per dead letter and per rate-limit key. Each is asserted against a bound, so
+// per stored result (and per task that stores none), per dead letter and per rate-limit key. Each is asserted against a bound, so
 // the figures the docs quote cannot drift far without a failing test. Run with --test-reporter=spec
 // to see the figures (t.diagnostic).
 import assert from 'node:assert/strict';
@@ -36,6 +36,12 @@ test('memory per waiting task, per result, per dead letter, per rate-limit key',
       throw new Error('cannot process this upload');
     },
   });
+  const quiet = app.task({
+    name: 'upload.quiet',
+    schema: z.object({ upload: z.string(), sha256: z.string() }),
+    storeResult: false,
+    handler: () => 'done',
+  });
   await app.redis();
   const start = await used(redis);
   const waiting = await ok.enqueueMany(Array.from({ length: N }, () => ({ args })));
@@ -46,6 +52,12 @@ test('memory per waiting task, per result, per dead letter, per rate-limit key',
   await Promise.all(waiting.map((h) => h.result({ timeout: '60s' })));
   // Finished: the entries are gone; what stays is one result record per task (for resultTtl).
   const perResult = ((await used(redis)) - start) / N;
+
+  // storeResult: false: no record; what stays is the task's share of the completion events (capped).
+  const beforeQuiet = await used(redis);
+  const quietOnes = await quiet.enqueueMany(Array.from({ length: N }, () => ({ args })));
+  await Promise.all(quietOnes.map((h) => h.result({ timeout: '60s' })));
+  const perQuiet = ((await used(redis)) - beforeQuiet) / N;
 
   const before = await used(redis);
   const failing = await bad.enqueueMany(Array.from({ length: N }, () => ({ args })));
@@ -64,10 +76,12 @@ test('memory per waiting task, per result, per dead letter, per rate-limit key',
 
   t.diagnostic(
     `bytes per waiting task ${perWaiting.toFixed(0)}, per succeeded result ${perResult.toFixed(0)}, ` +
+      `per succeeded task with storeResult: false ${perQuiet.toFixed(0)}, ` +
       `per failed task (record + dead letter) ${perFailed.toFixed(0)}, per rate-limit key ${perLimitKey.toFixed(0)}`,
   );
   assert.ok(perWaiting < 300, `waiting task: ${perWaiting} bytes`);
   assert.ok(perResult < 1000, `result: ${perResult} bytes`);
+  assert.ok(perQuiet < 300, `succeeded with storeResult: false: ${perQuiet} bytes`);
   assert.ok(perFailed < 3000, `failed task: ${perFailed} bytes`);
   assert.ok(perLimitKey < 256, `rate-limit key: ${perLimitKey} bytes`);
 });

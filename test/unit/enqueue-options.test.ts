@@ -21,7 +21,13 @@ function issues(opts: unknown, path = ''): Map<string, string> {
 }
 
 test('no options: the default queue, due now, no expiry, no key', () => {
-  const expected = { queue: 'default', due: 0, expiresAt: undefined, idempotencyKey: undefined };
+  const expected = {
+    queue: 'default',
+    due: 0,
+    expiresAt: undefined,
+    idempotencyKey: undefined,
+    storeResult: undefined,
+  };
   assert.deepEqual(resolve(undefined), expected);
   assert.deepEqual(resolve({}), expected);
   assert.throws(() => resolveOptions(undefined, 'gone', QUEUES, NOW), UnknownQueueError);
@@ -87,6 +93,7 @@ test('an expiry at or before the due time could never run', () => {
     due: NOW + 1000,
     expiresAt: NOW + 1001,
     idempotencyKey: undefined,
+    storeResult: undefined,
   });
   // An eta in the past runs now, so any future expiry is fine.
   assert.equal(resolve({ eta: NOW - 10, expiresAt: NOW + 1 }).expiresAt, NOW + 1);

@@ -38,6 +38,7 @@ test('a claim-checked message (format 2) is a JSON object carrying the claim, ne
     attempt: 1,
     expiresAt: undefined,
     slot: undefined,
+    storeResult: undefined,
   });
   const meta = encodeClaimMessage('big.task', CLAIM, { id: '1-d0a', attempt: 3, expiresAt: 5, slot: 7 });
   const m = decodeMessage(meta);
@@ -96,6 +97,8 @@ const roundTrips: [string, unknown, Omit<TaskMessage, 'name' | 'args'>][] = [
   ['expiring', {}, { expiresAt: 1_800_000_000_123 }],
   ['all', { deep: { deeper: { deepest: [1, [2, [3]]] } } }, { id: '5-0', attempt: 2, expiresAt: 9 }],
   ['rate-limited', { c: 'x' }, { id: '5-0', slot: 1_800_000_000_456 }],
+  ['no-result', { n: 1 }, { storeResult: false }],
+  ['result-kept', { n: 1 }, { id: '5-0', storeResult: true }],
 ];
 
 test('decode(encode(m)) gives m back, for any JSON arguments and every meta', () => {
@@ -104,7 +107,15 @@ test('decode(encode(m)) gives m back, for any JSON arguments and every meta', ()
     assert.deepEqual((JSON.parse(raw) as unknown[])[0], name, 'the raw message is JSON');
     assert.deepEqual(
       decodeMessage(raw),
-      { name, args, id: meta.id, attempt: meta.attempt ?? 1, expiresAt: meta.expiresAt, slot: meta.slot },
+      {
+        name,
+        args,
+        id: meta.id,
+        attempt: meta.attempt ?? 1,
+        expiresAt: meta.expiresAt,
+        slot: meta.slot,
+        storeResult: meta.storeResult,
+      },
       name,
     );
   }
@@ -120,6 +131,7 @@ test('reencodeMessage keeps name and arguments and replaces the meta', () => {
     attempt: 2,
     expiresAt: 77,
     slot: undefined,
+    storeResult: undefined,
   });
   assert.equal(reencodeMessage(first, {}), '["t",{"n":[1,2]}]');
 });
@@ -132,6 +144,7 @@ test('decode: meta may be absent or null; unknown meta fields are ignored', () =
     attempt: 1,
     expiresAt: undefined,
     slot: undefined,
+    storeResult: undefined,
   });
   assert.deepEqual(decodeMessage('["t",{},null]'), {
     name: 't',
@@ -140,6 +153,7 @@ test('decode: meta may be absent or null; unknown meta fields are ignored', () =
     attempt: 1,
     expiresAt: undefined,
     slot: undefined,
+    storeResult: undefined,
   });
   assert.deepEqual(decodeMessage('["t",{},{"future":1,"n":2}]').attempt, 2);
   assert.equal(decodeMessage('  ["t" , 1 ]\n').args, 1, 'JSON whitespace is fine');
@@ -211,6 +225,8 @@ test('poison: each meta field of the wrong type', () => {
     poison(`["t",{},{"x":${x}}]`, /meta\.x \(expiry\) is not a number/);
   for (const slot of ['"123"', 'null', '{}', 'true'])
     poison(`["t",{},{"s":${slot}}]`, /meta\.s \(rate-limit slot\) is not a number/);
+  for (const r of ['2', '"1"', 'true', 'null'])
+    poison(`["t",{},{"r":${r}}]`, /meta\.r \(store the result\) is not 0 or 1/);
 });
 
 test('messageOf: the field of this version, wherever it is among the fields', () => {

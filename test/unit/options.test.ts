@@ -104,3 +104,15 @@ test('parseOptions: input that is not an object', () => {
   const { issues } = issuesOf('fast');
   assert.match(issues.get('') ?? '', /\(got "fast"\)$/);
 });
+
+test('an error with many issues lists the first ten and says how many more; all stay in issues', () => {
+  const issues = Array.from({ length: 30 }, (_, i) => ({
+    path: `[${i}]`,
+    message: 'expected { args, options? }',
+  }));
+  const err = new OptionsError('enqueue options', issues);
+  assert.match(err.message, /^invalid enqueue options: \[0\]: expected/);
+  assert.match(err.message, /\[9\]: expected \{ args, options\? \}; and 20 more \(see the error's issues\)$/);
+  assert.doesNotMatch(err.message, /\[10\]/);
+  assert.equal(err.issues.length, 30);
+});

@@ -16,7 +16,9 @@ ARGV[7..] tasks     six values per task: entry id, task id ("" when it is the en
                     "dead" (append payload, a dead letter, to the dead-letter stream),
                     or "defer" (a rate limit holds it back: park payload until due, store no record
                     and announce nothing, since it did not run);
-                    a "+" after it ("done+") says the task id is parked and its field must go.
+                    a "!" after it ("done!", "retry!") says store no record under the result key:
+                    the record goes in the completion event instead, for waiters (storeResult: false);
+                    a "+" last ("done+", "done!+") says the task id is parked and its field must go.
 Returns: the number of entries acknowledged.
 ]]
 local n = (#ARGV - 6) / 6
@@ -33,6 +35,8 @@ local announced = {}
 local unpark = {}
 local dead = 0
 local records = {}
+local inline = ARGV[6] == '1'
+local withRecords = inline
 for i = 1, n do
   local base = 6 + (i - 1) * 6
   local id = ARGV[base + 2]
@@ -46,8 +50,14 @@ for i = 1, n do
     redis.call('HSET', KEYS[3], id, ARGV[base + 6])
   else
     announced[#announced + 1] = id
-    records[#records + 1] = ARGV[base + 3]
-    redis.call('SET', KEYS[5 + i], ARGV[base + 3], 'PX', ARGV[2])
+    if string.find(outcome, '!', 1, true) then
+      -- No record kept: the completion event carries it, for whoever waits.
+      records[#records + 1] = ARGV[base + 3]
+      withRecords = true
+    else
+      records[#records + 1] = inline and ARGV[base + 3] or ''
+      redis.call('SET', KEYS[5 + i], ARGV[base + 3], 'PX', ARGV[2])
+    end
     if string.sub(outcome, 1, 5) == 'retry' then
       redis.call('ZADD', KEYS[4], ARGV[base + 5], id)
       redis.call('HSET', KEYS[3], id, ARGV[base + 6])
@@ -71,8 +81,15 @@ end
 if #announced == 0 then
   return acked
 end
-if ARGV[6] == '1' then
+if withRecords then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', '$EVENT_IDS_FIELD', table.concat(announced, ' '), '$EVENT_RECORDS_FIELD', table.concat(records, '\n'))
+  if not inline then
+    -- Records of tasks that keep none (storeResult: false) ride in big batches' events too: keep
+    -- those events a minute at most (by Redis's clock, that of the stream ids), so what waiters
+    -- need does not grow with the event cap times the batch size.
+    local now = redis.call('TIME')
+    redis.call('XTRIM', KEYS[2], 'MINID', '~', (tonumber(now[1]) * 1000 - $EVENTS_RECORDS_KEPT_MS) .. '-0')
+  end
 else
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', '$EVENT_IDS_FIELD', table.concat(announced, ' '))
 end
