@@ -96,10 +96,11 @@ export class Tasuki {
 
   /**
    * Admission of an enqueue by the memory guard: `undefined` to go on at once (a cached flag, no
-   * Redis call), else a promise that waits for headroom or rejects with `E_MEMORY_FULL`.
+   * Redis call), else a promise that waits for headroom or rejects with `E_MEMORY_FULL`. `bytes`:
+   * what the enqueue adds to Redis, counted until the guard's next sample.
    */
-  admit(task: string, bulk: boolean): Promise<void> | undefined {
-    return this.memoryGuard.admit(task, bulk);
+  admit(task: string, bulk: boolean, bytes: number): Promise<void> | undefined {
+    return this.memoryGuard.admit(task, bulk, bytes);
   }
 
   /** What the memory guard last read of Redis's memory (`undefined` before the first sample). */

@@ -23,6 +23,9 @@ export interface MemoryGuardSettings {
 /** While an enqueue waits for headroom, samples come this often (ms), so it resumes soon after. */
 const WAITING_SAMPLE_MS = 100;
 
+/** What a waiting task costs Redis beyond its message's bytes (stream entry, ids): see docs/memory.md. */
+export const ENTRY_OVERHEAD_BYTES = 64;
+
 /** What INFO memory says about the guard's inputs. */
 export interface MemoryInfo extends MemoryReading {
   /** `maxmemory_policy`, when INFO reports it. */
@@ -86,6 +89,13 @@ export class MemoryGuard {
   private reading: MemoryReading | undefined;
   /** The cached answer an enqueue reads: used_memory above the watermark at the last sample. */
   private full = false;
+  /**
+   * Bytes this app enqueued since the last sample, which its reading cannot include yet: a producer
+   * writing 10 KB tasks as fast as it can fills 60 MB between two samples a second apart.
+   */
+  private written = 0;
+  /** used_memory at which enqueues are held: the watermark of maxmemory (Infinity: no maxmemory). */
+  private limit = Infinity;
   /** INFO refused or unparseable: the guard stays off (said once). */
   private disabled = false;
   private timer: NodeJS.Timeout | undefined;
@@ -128,10 +138,18 @@ export class MemoryGuard {
   /**
    * Admission of one enqueue of `task` (`bulk`: an enqueueMany): `undefined` (go on at once, no
    * await needed) while there is headroom or the guard is off; else a promise that resolves when a
-   * sample shows headroom, or rejects with {@link MemoryFullError} after `maxWait`.
+   * sample shows headroom, or rejects with {@link MemoryFullError} after `maxWait`. `bytes` is what
+   * this enqueue will add to Redis (see {@link ENTRY_OVERHEAD_BYTES}): added to the last reading, it
+   * holds enqueues before the next sample when they would cross the watermark meanwhile.
    */
-  admit(task: string, bulk = false): Promise<void> | undefined {
-    if (!this.full || this.settings === false) return undefined;
+  admit(task: string, bulk = false, bytes = 0): Promise<void> | undefined {
+    if (!this.full) {
+      this.written += bytes;
+      if (this.reading === undefined || this.reading.used + this.written < this.limit) return undefined;
+      // An estimate: the next sample (taken soon, since someone waits) says for sure.
+      this.full = true;
+    }
+    if (this.settings === false) return undefined;
     const { maxWaitMs, highWatermark } = this.settings;
     const what = `${bulk ? 'bulk enqueue' : 'enqueue'} of task "${task}"`;
     return new Promise<void>((resolve, reject) => {
@@ -176,6 +194,9 @@ export class MemoryGuard {
     }
     if (!Number.isFinite(info.used) || !Number.isFinite(info.max)) return undefined;
     this.reading = { used: info.used, max: info.max };
+    this.written = 0;
+    this.limit =
+      this.settings !== false && info.max > 0 ? info.max * this.settings.highWatermark : Number.POSITIVE_INFINITY;
     // No maxmemory: Redis never refuses for memory (the machine may; that is not ours to see).
     this.full =
       this.settings !== false && info.max > 0 && info.used >= info.max * this.settings.highWatermark;

@@ -19,6 +19,7 @@ import {
   type FieldIssue,
   type MemoryReading,
 } from '../errors.js';
+import { ENTRY_OVERHEAD_BYTES } from '../limits/memory-guard.js';
 import { compileRateLimits, type CompiledRateLimits } from '../limits/rate.js';
 import { claimOf } from '../payloads/claim.js';
 import type { NewPayload, PayloadStore } from '../payloads/store.js';
@@ -56,7 +57,7 @@ export interface TaskHost extends ResultSource {
    * at once, else a promise that waits for headroom or rejects with `E_MEMORY_FULL` (see
    * {@link MemoryFullError}).
    */
-  admit?(task: string, bulk: boolean): Promise<void> | undefined;
+  admit?(task: string, bulk: boolean, bytes: number): Promise<void> | undefined;
   /** What the memory guard last read of Redis's memory, for the message of an OOM refusal. */
   memoryReading?(): MemoryReading | undefined;
 }
@@ -291,7 +292,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     const p = await this.prepare(args, options, Date.now(), '');
     const redis = await this.app.redis();
     // A cached flag: no Redis call unless Redis was above the high watermark at the last sample.
-    const held = this.app.admit?.(this.name, false);
+    const held = this.app.admit?.(this.name, false, p.message.length + ENTRY_OVERHEAD_BYTES);
     if (held) await held;
     if (p.payload !== undefined) return this.enqueueClaimed(redis, p, p.payload);
     let reply: unknown;
@@ -389,7 +390,9 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     const redis = await this.app.redis();
     const handles: TaskHandle<Jsonified<R>>[] = new Array<TaskHandle<Jsonified<R>>>(prepared.length);
     const what = `bulk enqueue of task "${this.name}"`;
-    const held = this.app.admit?.(this.name, true);
+    let bytes = 0;
+    for (const p of prepared) bytes += p.message.length + ENTRY_OVERHEAD_BYTES;
+    const held = this.app.admit?.(this.name, true, bytes);
     if (held) await held;
     const store = this.app.payloadStore;
     const payloads = store ? prepared.flatMap((p) => (p.payload ? [p.payload] : [])) : [];
