@@ -14,6 +14,8 @@ export const SCENARIOS = [
   'redis-bytes-per-task-10B',
   'redis-bytes-per-task-10KB',
   'redis-bytes-per-task-1MB',
+  'enqueue-bulk-10KB',
+  'drain-c50-10KB',
   'redis-commands-per-task',
   'redis-cpu-us-per-task',
 ] as const;
@@ -41,6 +43,8 @@ export interface Sizes {
   bytesTasks10B: number;
   bytesTasks10KB: number;
   bytesTasks1MB: number;
+  /** Tasks of `enqueue-bulk-10KB` and `drain-c50-10KB`. */
+  tasks10KB: number;
   commandTasks: number;
   /** `-n` of each redis-benchmark run (XADD; XREADGROUP and EVALSHA use a fraction). */
   ceilingRequests: number;
@@ -57,6 +61,7 @@ export const FULL: Sizes = {
   bytesTasks10B: 10_000,
   bytesTasks10KB: 10_000,
   bytesTasks1MB: 200,
+  tasks10KB: 5_000,
   commandTasks: 10_000,
   ceilingRequests: 100_000,
 };
@@ -73,6 +78,7 @@ export const SMOKE: Sizes = {
   bytesTasks10B: 200,
   bytesTasks10KB: 50,
   bytesTasks1MB: 4,
+  tasks10KB: 100,
   commandTasks: 200,
   ceilingRequests: 2_000,
 };

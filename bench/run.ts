@@ -13,9 +13,9 @@
  * slower than N µs) per measurement in the details file.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -85,6 +85,8 @@ const UNITS: Record<ScenarioName, string> = {
   'redis-bytes-per-task-10B': 'bytes',
   'redis-bytes-per-task-10KB': 'bytes',
   'redis-bytes-per-task-1MB': 'bytes',
+  'enqueue-bulk-10KB': 'jobs/s',
+  'drain-c50-10KB': 'jobs/s',
   'redis-commands-per-task': 'commands',
   'redis-cpu-us-per-task': 'µs',
 };
@@ -134,6 +136,11 @@ const GROUPS: { scenarios: ScenarioName[]; run: (ctx: s.Ctx) => Promise<Measured
       'redis-bytes-per-task-1MB': await s.bytesPerTask(c, 1024 * 1024, c.sizes.bytesTasks1MB),
     }),
   },
+  {
+    scenarios: ['enqueue-bulk-10KB'],
+    run: async (c) => ({ 'enqueue-bulk-10KB': await s.enqueueBulk(c, 10 * 1024) }),
+  },
+  { scenarios: ['drain-c50-10KB'], run: async (c) => ({ 'drain-c50-10KB': await s.drainC50Big(c) }) },
   {
     scenarios: ['redis-commands-per-task'],
     run: async (c) => {
@@ -186,6 +193,8 @@ async function main(): Promise<number> {
       : { args: ['--slowlog-log-slower-than', String(slowUs), '--slowlog-max-len', '1024'] },
   );
   const stats = await Stats.open(redis.port);
+  // tasuki's payload store (the claim check) for this run; removed at the end.
+  const payloadDir = mkdtempSync(join(tmpdir(), 'tasuki-bench-payloads-'));
   const loaded = await Promise.all(systems.map((n) => loadSystem(n)));
   // Scenario order is fixed (the server's state is reset between measurements); the order of systems
   // rotates with each measurement and repetition so no system always goes first.
@@ -200,7 +209,14 @@ async function main(): Promise<number> {
         for (const system of order) {
           if (!system) continue;
           const t0 = performance.now();
-          const ctx: s.Ctx = { system, stats, port: redis.port, sizes, queue: (w) => `bench-${w}-${++seq}` };
+          const ctx: s.Ctx = {
+            system,
+            stats,
+            port: redis.port,
+            sizes,
+            queue: (w) => `bench-${w}-${++seq}`,
+            payloadDir,
+          };
           try {
             if (slowUs !== undefined) await stats.client.slowlog('RESET');
             const r = await g.run(ctx);
@@ -238,6 +254,7 @@ async function main(): Promise<number> {
   } finally {
     await stats.close().catch(() => undefined);
     await redis.destroy();
+    rmSync(payloadDir, { recursive: true, force: true });
   }
   const rows: Row[] = toRows(samples, units);
   mkdirSync(dirname(out), { recursive: true });

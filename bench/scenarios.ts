@@ -12,6 +12,8 @@ export interface Ctx {
   sizes: Sizes;
   /** A fresh queue name for one measurement. */
   queue: (what: string) => string;
+  /** tasuki's payload store directory (see {@link Target.payloadDir}). */
+  payloadDir: string;
 }
 
 const HOST = '127.0.0.1';
@@ -19,7 +21,7 @@ const SMALL_LIMIT = 512 * 1024;
 const LARGE_LIMIT = 2 * 1024 * 1024;
 
 function target(ctx: Ctx, what: string, maxPayloadBytes = SMALL_LIMIT): Target {
-  return { host: HOST, port: ctx.port, queue: ctx.queue(what), maxPayloadBytes };
+  return { host: HOST, port: ctx.port, queue: ctx.queue(what), maxPayloadBytes, payloadDir: ctx.payloadDir };
 }
 
 /** Runs `fn(i)` for i in [0, n) with `inFlight` calls outstanding at any time. */
@@ -58,15 +60,19 @@ export async function enqueueSingle(ctx: Ctx): Promise<number> {
   }
 }
 
-/** `enqueue-bulk`: jobs/s in bulk calls of `bulkSize`. */
-export async function enqueueBulk(ctx: Ctx): Promise<number> {
+/**
+ * `enqueue-bulk`: jobs/s in bulk calls of `bulkSize`; `enqueue-bulk-10KB` with 10 KB arguments in
+ * calls of 100 (tasuki's go to its payload store: the claim check's cost).
+ */
+export async function enqueueBulk(ctx: Ctx, bytes = 0): Promise<number> {
   await ctx.stats.flush();
-  const p = await ctx.system.producer(target(ctx, 'eb'), { waitResults: false });
+  const p = await ctx.system.producer(target(ctx, `eb${bytes}`), { waitResults: false });
   try {
-    const { enqueueTasks: n, bulkSize } = ctx.sizes;
-    await fill(p, bulkSize, bulkSize, 0, n); // warm-up
+    const n = bytes ? ctx.sizes.tasks10KB : ctx.sizes.enqueueTasks;
+    const bulkSize = bytes ? Math.min(100, ctx.sizes.bulkSize) : ctx.sizes.bulkSize;
+    await fill(p, bulkSize, bulkSize, bytes, n); // warm-up
     const t0 = performance.now();
-    await fill(p, n, bulkSize);
+    await fill(p, n, bulkSize, bytes);
     return perSecond(n, performance.now() - t0);
   } finally {
     await p.close();
@@ -80,12 +86,13 @@ async function drainOnce(
   n: number,
   concurrency: number,
   duringDrain?: { before: () => Promise<void>; after: () => Promise<void> },
+  bytes = 0,
 ): Promise<{ jobsPerSec: number; workerCpuUsPerTask: number }> {
   await ctx.stats.flush();
   const t = target(ctx, what);
   const p = await ctx.system.producer(t, { waitResults: false });
   try {
-    await fill(p, n, ctx.sizes.bulkSize);
+    await fill(p, n, bytes ? Math.min(100, ctx.sizes.bulkSize) : ctx.sizes.bulkSize, bytes);
   } finally {
     await p.close();
   }
@@ -100,6 +107,11 @@ async function drainOnce(
   } finally {
     child.kill();
   }
+}
+
+/** `drain-c50-10KB`: drain-c50 with 10 KB arguments (tasuki's from its payload store). */
+export async function drainC50Big(ctx: Ctx): Promise<number> {
+  return (await drainOnce(ctx, 'd50b', ctx.sizes.tasks10KB, 50, undefined, 10 * 1024)).jobsPerSec;
 }
 
 /** `drain-c1`. */

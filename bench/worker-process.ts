@@ -9,6 +9,7 @@ export interface ChildConfig {
   port: number;
   queue: string;
   maxPayloadBytes: number;
+  payloadDir: string;
   concurrency: number;
   /** Tasks to drain before reporting `done`; 0 to run until told to stop. */
   expect: number;

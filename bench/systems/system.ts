@@ -8,6 +8,8 @@ export interface Target {
   queue: string;
   /** Largest payload the producer must accept (tasuki's `maxPayloadBytes`). */
   maxPayloadBytes: number;
+  /** A directory for tasuki's filesystem payload store (the claim check); the peers have none. */
+  payloadDir: string;
 }
 
 /** The enqueueing side of a system, used in the bench's own process. */

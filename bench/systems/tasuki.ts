@@ -13,9 +13,9 @@ function app(t: Target): Tasuki {
     queues: [t.queue],
     logger: createLogger({ level: 'silent' }),
     maxPayloadBytes: t.maxPayloadBytes,
-    // Arguments inline as before the claim check, so the figures stay comparable run to run; the
-    // claim check's own scenarios (issue 11, point 6) are still to come.
-    payloads: { inlineLimit: t.maxPayloadBytes },
+    // The claim check as a production user runs it: arguments over the default threshold (1 KiB)
+    // go to a filesystem payload store; the small ones of most scenarios never touch it.
+    payloads: { store: t.payloadDir },
   });
 }
 

@@ -196,7 +196,9 @@ export class MemoryGuard {
     this.reading = { used: info.used, max: info.max };
     this.written = 0;
     this.limit =
-      this.settings !== false && info.max > 0 ? info.max * this.settings.highWatermark : Number.POSITIVE_INFINITY;
+      this.settings !== false && info.max > 0
+        ? info.max * this.settings.highWatermark
+        : Number.POSITIVE_INFINITY;
     // No maxmemory: Redis never refuses for memory (the machine may; that is not ours to see).
     this.full =
       this.settings !== false && info.max > 0 && info.used >= info.max * this.settings.highWatermark;
