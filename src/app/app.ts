@@ -3,7 +3,8 @@
  * dead letters, locks — handing each the narrow host interface it declares. It holds no logic of
  * its own beyond that, so new parts plug in here without growing it.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisConnection } from '../connection/redis.js';
 import { connect, type ConnectionOptions } from '../connection/connect.js';
 import { execTransaction } from '../connection/transaction.js';
 import { maskUrl, redisUrlFromEnv } from '../connection/url.js';
@@ -55,7 +56,7 @@ export class Tasuki {
   readonly log: Logger;
   private readonly options: ResolvedAppOptions;
   private readonly tasks = new Map<string, Task>();
-  private connection: Promise<Redis> | undefined;
+  private connection: Promise<RedisConnection> | undefined;
   private readonly waiter: ResultWaiter;
   private dlq: DeadLetters | undefined;
   /** The store was made here from a path or URL, so closing the app closes it. */
@@ -160,7 +161,7 @@ export class Tasuki {
   }
 
   /** The app's Redis connection (connected on first use). After {@link close}: `E_CLOSED`. */
-  redis(): Promise<Redis> {
+  redis(): Promise<RedisConnection> {
     // One rule after close, for every path (enqueue, result, getTask...): a clear error, no reconnect.
     if (this.waiter.isClosed) {
       return Promise.reject(new ClosedError('it makes no more Redis calls (enqueue, result, getTask...)'));
@@ -208,7 +209,7 @@ export class Tasuki {
    * Opens a new connection to the app's Redis, with the app's settings (a worker keeps two of its
    * own: one for commands, one for blocking reads).
    */
-  async connectRedis(clientName: string): Promise<Redis> {
+  async connectRedis(clientName: string): Promise<RedisConnection> {
     const options = this.connectionOptions(clientName);
     if (!options) await this.redis(); // rejects with the app's "no Redis URL" error
     return connect(options as ConnectionOptions);

@@ -2,7 +2,8 @@
  * The broker on Redis Streams: one stream per queue read through the consumer group `tasuki`, one
  * Lua script per atomic operation (src/scripts/lua), every key from the keyspace registry.
  */
-import type { Redis } from 'ioredis';
+import { isCluster, type RedisConnection } from '../connection/redis.js';
+import { groupBySlot, readAcrossSlots } from '../connection/slots.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import * as scripts from '../scripts/catalogue.js';
 import { GROUP } from '../wire/fields.js';
@@ -14,9 +15,9 @@ export const EVENTS_MAX_LEN = 10_000;
 /** What the Redis Streams broker needs: two connections, the keys, and how long things are kept. */
 export interface RedisStreamsSettings {
   /** Commands and scripts. */
-  redis: Redis;
+  redis: RedisConnection;
   /** Blocking reads only (XREADGROUP BLOCK). */
-  blocking: Redis;
+  blocking: RedisConnection;
   keys: TasukiKeys;
   resultTtlMs: number;
   deadLetterMaxLen: number;
@@ -30,11 +31,14 @@ function isOom(err: unknown): boolean {
 }
 
 export class RedisStreamsBroker implements Broker {
-  private readonly redis: Redis;
-  private readonly blocking: Redis;
+  private readonly redis: RedisConnection;
+  private readonly blocking: RedisConnection;
   private readonly keys: TasukiKeys;
   private blockingId: number | undefined;
   private readonly queueByStream = new Map<string, string>();
+  /** Cluster only: the served queues' streams grouped by slot (one XREADGROUP can span one slot). */
+  private slotGroups: { queues: readonly string[]; groups: string[][] } | undefined;
+  private turn = 0;
 
   constructor(private readonly settings: RedisStreamsSettings) {
     this.redis = settings.redis;
@@ -48,7 +52,8 @@ export class RedisStreamsBroker implements Broker {
   }
 
   async prepare(queues: readonly string[]): Promise<void> {
-    this.blockingId = Number(await this.blocking.client('ID'));
+    // On a cluster CLIENT ID would reach any node; its reads are bounded by a slice instead.
+    if (!isCluster(this.blocking)) this.blockingId = Number(await this.blocking.client('ID'));
     for (const queue of queues) {
       const key = this.stream(queue);
       this.queueByStream.set(key, queue);
@@ -84,27 +89,56 @@ export class RedisStreamsBroker implements Broker {
     count: number,
     blockMs: number,
   ): Promise<Delivery[]> {
-    const streams = queues.map((q) => this.stream(q));
-    let reply: ReadReply;
     try {
-      reply = (await this.blocking.xreadgroup(
-        'GROUP',
-        GROUP,
+      if (isCluster(this.blocking)) {
+        const groups = this.groupsOf(queues);
+        return await readAcrossSlots(groups, this.turn++, count, blockMs, (streams, n, block) =>
+          this.read(streams, consumer, n, block),
+        );
+      }
+      // One server: one XREADGROUP over every queue.
+      return await this.read(
+        queues.map((q) => this.stream(q)),
         consumer,
-        'COUNT',
         count,
-        'BLOCK',
         blockMs,
-        'STREAMS',
-        ...streams,
-        ...streams.map(() => '>'),
-      )) as ReadReply;
+      );
     } catch (err) {
       // A group deleted under us (FLUSHALL, a restart without persistence): make it again.
       if (err instanceof Error && err.message.includes('NOGROUP'))
         await this.prepare(queues).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** The queues' streams grouped by cluster slot (cached for the last queue list). */
+  private groupsOf(queues: readonly string[]): string[][] {
+    if (this.slotGroups?.queues !== queues) {
+      const streams = queues.map((q) => this.stream(q));
+      this.slotGroups = { queues, groups: groupBySlot(streams, (s) => s) };
+    }
+    return this.slotGroups.groups;
+  }
+
+  /** One XREADGROUP over streams of one slot (or of one server); `blockMs` undefined: no BLOCK. */
+  private async read(
+    streams: readonly string[],
+    consumer: string,
+    count: number,
+    blockMs: number | undefined,
+  ): Promise<Delivery[]> {
+    const block = blockMs === undefined ? [] : ['BLOCK', blockMs];
+    const reply = (await this.blocking.xreadgroup(
+      'GROUP',
+      GROUP,
+      consumer,
+      'COUNT',
+      count,
+      ...(block as ['BLOCK', number]),
+      'STREAMS',
+      ...streams,
+      ...streams.map(() => '>'),
+    )) as ReadReply;
     if (!reply) return [];
     const out: Delivery[] = [];
     for (const [key, entries] of reply) {

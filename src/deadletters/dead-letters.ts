@@ -2,7 +2,7 @@
  * Dead letters: the tasks that failed for good, kept per queue (bounded by length and age) so people
  * can list, show, retry and purge them. The format on the wire is src/wire/dead-letter.ts.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../connection/redis.js';
 import { OptionsError, redisError, TasukiError, UnknownQueueError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { PayloadStore } from '../payloads/store.js';
@@ -17,7 +17,7 @@ export interface DeadLetterHost {
   readonly keys: TasukiKeys;
   /** Where claim-checked arguments are: a purged dead letter's payload is deleted with it. */
   readonly payloadStore?: PayloadStore | undefined;
-  redis(): Promise<Redis>;
+  redis(): Promise<RedisConnection>;
 }
 
 /** A task in a queue's dead letters: what the worker stored, with its ids spelled out. */
@@ -94,7 +94,7 @@ export class DeadLetters {
   }
 
   private async scan(queue: string, key: string, ids: readonly string[] | 'all'): Promise<DeadLetter[]> {
-    const redis: Redis = await this.app.redis();
+    const redis: RedisConnection = await this.app.redis();
     // A task id (`<local>@<queue>`) names a task; a bare id is a dead-letter id or a task's local
     // id. The two kinds are matched apart: a dead letter's stream id can equal another task's
     // local id (both are XADD ids, made in the same millisecond on one server).

@@ -6,7 +6,7 @@
  * {@link MemoryFullError}: the producer learns Redis is full before Redis refuses writes, and the
  * workers, whose writes free memory, keep the room they need to drain (see docs/memory.md).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../connection/redis.js';
 import { MemoryFullError, type MemoryReading } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 
@@ -49,7 +49,11 @@ export function parseMemoryInfo(info: string): MemoryInfo {
  * error. Reads the policy from INFO memory, else CONFIG GET; when neither is allowed (managed
  * services such as ElastiCache restrict CONFIG), says so once and goes on. Never throws.
  */
-export async function checkEvictionPolicy(redis: Redis, log: Logger, known?: string): Promise<void> {
+export async function checkEvictionPolicy(
+  redis: RedisConnection,
+  log: Logger,
+  known?: string,
+): Promise<void> {
   let policy = known;
   if (policy === undefined) {
     try {
@@ -85,7 +89,7 @@ interface Waiter {
  * eviction policy) on the app's first connection; {@link admit} is what an enqueue calls.
  */
 export class MemoryGuard {
-  private redis: Redis | undefined;
+  private redis: RedisConnection | undefined;
   private reading: MemoryReading | undefined;
   /** The cached answer an enqueue reads: used_memory above the watermark at the last sample. */
   private full = false;
@@ -127,7 +131,7 @@ export class MemoryGuard {
    * Begins guarding on a connection: samples once (so the first enqueue already knows), warns about
    * an evicting maxmemory-policy, then samples in the background. Never throws.
    */
-  async start(redis: Redis): Promise<void> {
+  async start(redis: RedisConnection): Promise<void> {
     if (this.redis || this.stopped) return;
     this.redis = redis;
     const info = await this.sample();
@@ -199,7 +203,7 @@ export class MemoryGuard {
       this.settings !== false && info.max > 0
         ? info.max * this.settings.highWatermark
         : Number.POSITIVE_INFINITY;
-    // No maxmemory: Redis never refuses for memory (the machine may; that is not ours to see).
+    // No maxmemory: RedisConnection never refuses for memory (the machine may; that is not ours to see).
     this.full =
       this.settings !== false && info.max > 0 && info.used >= info.max * this.settings.highWatermark;
     if (!this.full) this.admitWaiters();

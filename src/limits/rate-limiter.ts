@@ -3,7 +3,7 @@
  * all its limits at once (GCRA; see rate_limit.lua and docs/rate-limits.md). Only tasks that have
  * limits come here; a task without any costs the worker nothing.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../connection/redis.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import * as scripts from '../scripts/catalogue.js';
 import type { CompiledRateLimits } from './rate.js';
@@ -13,7 +13,7 @@ export const WHOLE_TASK = '-';
 
 export class RateLimiter {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly keys: TasukiKeys,
   ) {}
 

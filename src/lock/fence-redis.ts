@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../connection/redis.js';
 import { z } from 'zod';
 import { TasukiError } from '../errors.js';
 import { fenceSet, registerScripts, run } from '../scripts/catalogue.js';
@@ -36,7 +36,7 @@ function checkToken(token: bigint): string {
  * @throws `E_REDIS` when Redis is at maxmemory (nothing written), {@link StaleTokenError} for a stale token.
  */
 export async function fencedSet(
-  redis: Redis,
+  redis: RedisConnection,
   key: string,
   token: bigint,
   value: string,
@@ -53,7 +53,7 @@ export async function fencedSet(
     // fence_set.lua refuses at its HSET, before it has written: nothing changed.
     throw new TasukiError(
       'E_REDIS',
-      `fencedSet of ${key}: Redis is at maxmemory and refuses writes (${(err as Error).message}); nothing was written. ` +
+      `fencedSet of ${key}: RedisConnection is at maxmemory and refuses writes (${(err as Error).message}); nothing was written. ` +
         `Free memory or raise maxmemory, then write again (the token is still valid while the lock is held).`,
       { cause: err },
     );
@@ -63,7 +63,7 @@ export async function fencedSet(
 }
 
 /** Reads a value written by {@link fencedSet}: the value and its writer's token, or `undefined`. */
-export async function fencedGet(redis: Redis, key: string): Promise<FencedValue | undefined> {
+export async function fencedGet(redis: RedisConnection, key: string): Promise<FencedValue | undefined> {
   const [value, fence] = await redis.hmget(key, 'v', 'fence');
   if (value == null || fence == null) return undefined;
   return { value, token: BigInt(fence) };

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../connection/redis.js';
 import { OptionsError, TasukiError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { lockAcquire, lockExtend, lockRelease, registerScripts, run } from '../scripts/catalogue.js';
@@ -47,7 +47,7 @@ export class Lock implements AsyncDisposable {
   readonly name: string;
   /** Validated options with defaults applied. */
   readonly options: Readonly<ResolvedLockOptions>;
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #key: string;
   readonly #fenceKey: string;
   #held: Held | undefined;
@@ -59,7 +59,7 @@ export class Lock implements AsyncDisposable {
    * @param name - the lock's name.
    * @param options - see {@link LockOptions}; invalid options throw an `OptionsError`.
    */
-  constructor(redis: Redis, keys: TasukiKeys, name: string, options: LockOptions = {}) {
+  constructor(redis: RedisConnection, keys: TasukiKeys, name: string, options: LockOptions = {}) {
     this.options = Object.freeze(resolveLockOptions(name, options));
     this.name = name;
     this.#redis = redis;
@@ -201,7 +201,7 @@ export class Lock implements AsyncDisposable {
       if (isOom(err)) {
         throw new TasukiError(
           'E_REDIS',
-          `cannot acquire lock "${this.name}": Redis is at maxmemory and refuses new keys (${(err as Error).message}). ` +
+          `cannot acquire lock "${this.name}": RedisConnection is at maxmemory and refuses new keys (${(err as Error).message}). ` +
             `Free memory or raise maxmemory; held locks can still be released and extended.`,
           { cause: err },
         );
@@ -327,7 +327,7 @@ export class Lock implements AsyncDisposable {
     if (r === TIMED_OUT) {
       throw new TasukiError(
         'E_TIMEOUT',
-        `lock "${this.name}": Redis did not answer ${what} within ${ms} ms; check that Redis is up`,
+        `lock "${this.name}": RedisConnection did not answer ${what} within ${ms} ms; check that Redis is up`,
       );
     }
     return r;

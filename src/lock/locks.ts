@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../connection/redis.js';
 import { tasukiKeys, type TasukiKeys } from '../keys/tasuki-keys.js';
 import { Lock } from './lock.js';
 import type { LockOptions } from './options.js';
@@ -19,7 +19,7 @@ export class Locks {
    * @param defaults - options every lock gets unless its own options say otherwise.
    */
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisConnection,
     readonly keys: TasukiKeys = tasukiKeys(),
     readonly defaults: LockOptions = {},
   ) {}

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../connection/redis.js';
 import { redisError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { PayloadClaim } from '../wire/message.js';
@@ -37,7 +37,11 @@ export interface TaskInfo {
  * enqueued, or finished longer ago than the result TTL. A failed call is an `E_REDIS` error (Redis
  * unreachable, or what it answered), never a raw client error.
  */
-export async function lookupTask(redis: Redis, keys: TasukiKeys, id: string): Promise<TaskInfo | null> {
+export async function lookupTask(
+  redis: RedisConnection,
+  keys: TasukiKeys,
+  id: string,
+): Promise<TaskInfo | null> {
   const { local, queue } = parseTaskId(id);
   let reply: scripts.LookupReply;
   try {
@@ -97,7 +101,7 @@ const CLOCK_SKEW_MS = 5000;
  * {@link COMPLETION_PAGES} pages; `undefined` when it is not there (or the event was trimmed).
  */
 export async function findCompletion(
-  redis: Redis,
+  redis: RedisConnection,
   keys: TasukiKeys,
   queue: string,
   local: string,

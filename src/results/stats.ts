@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../connection/redis.js';
 import { redisError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { GROUP } from '../wire/fields.js';
@@ -23,7 +23,11 @@ export interface QueueStats {
  * command is an `E_REDIS` error — a count Redis did not give is not 0 — except a missing consumer
  * group (NOGROUP): no worker has served the queue yet, so nothing is active.
  */
-export async function queueStats(redis: Redis, keys: TasukiKeys, queue: string): Promise<QueueStats> {
+export async function queueStats(
+  redis: RedisConnection,
+  keys: TasukiKeys,
+  queue: string,
+): Promise<QueueStats> {
   const what = `counting the tasks of queue "${queue}"`;
   const stream = keys.stream.key({ queue });
   let replies: [Error | null, unknown][] | null;

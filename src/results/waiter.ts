@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import { duplicateConnection, isCluster, type RedisConnection } from '../connection/redis.js';
+import { groupBySlot, readAcrossSlots } from '../connection/slots.js';
 import { isUnreachable } from '../connection/failures.js';
 import {
   ClosedError,
@@ -16,6 +17,8 @@ import type { PayloadStore } from '../payloads/store.js';
 import type { PayloadClaim } from '../wire/message.js';
 import { findCompletion, lookupTask } from './lookup.js';
 import { loadResult } from './stored-result.js';
+
+type ReadReply = [string, [string, string[]][]][] | null;
 
 /** Longest XREAD BLOCK of the result loop, ms. */
 const BLOCK_MS = 2000;
@@ -62,7 +65,7 @@ export class ResultWaiter {
   private readonly cursors = new Map<string, string>();
   /** queue → when someone last waited on it */
   private readonly lastWait = new Map<string, number>();
-  private blocking: Redis | undefined;
+  private blocking: RedisConnection | undefined;
   /** CLIENT ID of the blocking connection, as of its connection number {@link idOf}. */
   private blockingId: number | undefined;
   /** Times the blocking connection became ready (each reconnect gets a new CLIENT ID). */
@@ -72,9 +75,13 @@ export class ResultWaiter {
   private blockingDown: Error | undefined;
   private running = false;
   private closed = false;
+  /** Cluster only: which slot group blocks next. */
+  private turn = 0;
+  /** Cluster only: when the last check of every waited task was. */
+  private quietSince = Date.now();
 
   constructor(
-    private readonly redis: () => Promise<Redis>,
+    private readonly redis: () => Promise<RedisConnection>,
     private readonly keys: TasukiKeys,
     /** Where results too big for Redis are (see src/results/stored-result.ts). */
     private readonly payloads: () => PayloadStore | undefined = () => undefined,
@@ -181,7 +188,7 @@ export class ResultWaiter {
   }
 
   /** Makes sure the loop reads this queue's completion stream from no later than now. */
-  private async follow(redis: Redis, queue: string): Promise<void> {
+  private async follow(redis: RedisConnection, queue: string): Promise<void> {
     if (!this.cursors.has(queue)) {
       const last = (await redis.xrevrange(this.keys.events.key({ queue }), '+', '-', 'COUNT', 1)) as [
         string,
@@ -199,8 +206,8 @@ export class ResultWaiter {
   }
 
   /** The blocking connection: a duplicate of the app's that waits through outages instead of failing. */
-  private openBlocking(redis: Redis): Redis {
-    const conn = redis.duplicate({
+  private openBlocking(redis: RedisConnection): RedisConnection {
+    const conn = duplicateConnection(redis, {
       connectionName: 'tasuki:results',
       enableAutoPipelining: false,
       maxRetriesPerRequest: null,
@@ -216,7 +223,7 @@ export class ResultWaiter {
   }
 
   /** The loop: one XREAD BLOCK at a time on every followed queue. Never rejects. */
-  private async run(redis: Redis): Promise<void> {
+  private async run(redis: RedisConnection): Promise<void> {
     const conn = (this.blocking ??= this.openBlocking(redis));
     for (;;) {
       if (this.closed || this.cursors.size === 0) {
@@ -224,9 +231,10 @@ export class ResultWaiter {
         return;
       }
       let queues: string[] = [];
-      let reply: [string, [string, string[]][]][] | null;
+      let reply: ReadReply;
       try {
-        if (this.idOf !== this.readyCount) {
+        // On a cluster CLIENT ID would reach any node: reads there are bounded by a slice instead.
+        if (this.idOf !== this.readyCount && !isCluster(conn)) {
           // A new connection (first, or after a reconnect) has a new id; follow() unblocks by id.
           this.blockingId = Number(await conn.client('ID'));
           this.idOf = this.readyCount;
@@ -234,16 +242,7 @@ export class ResultWaiter {
         // Read after the last await: a queue followed while CLIENT ID was pending must be in this
         // read (follow() could not unblock a read it had no id for).
         queues = [...this.cursors.keys()];
-        reply = await conn.xread(
-          'COUNT',
-          1000,
-          'BLOCK',
-          // Short enough that a queue followed while its UNBLOCK crossed the read is read soon.
-          BLOCK_MS,
-          'STREAMS',
-          ...queues.map((q) => this.keys.events.key({ queue: q })),
-          ...queues.map((q) => this.cursors.get(q) as string),
-        );
+        reply = await this.read(conn, queues);
       } catch {
         if (this.closed) {
           this.running = false;
@@ -260,9 +259,32 @@ export class ResultWaiter {
     }
   }
 
+  /**
+   * One read of the followed queues' completion streams: one XREAD BLOCK over all of them on one
+   * server; on a cluster one XREAD per slot group (see readAcrossSlots), blocking a slice at most.
+   */
+  private async read(conn: RedisConnection, queues: string[]): Promise<ReadReply> {
+    const xread = (qs: readonly string[], block: number | undefined): Promise<ReadReply> =>
+      conn.xread(
+        'COUNT',
+        1000,
+        ...((block === undefined ? [] : ['BLOCK', block]) as ['BLOCK', number]),
+        'STREAMS',
+        ...qs.map((q) => this.keys.events.key({ queue: q })),
+        ...qs.map((q) => this.cursors.get(q) as string),
+      );
+    // Short enough that a queue followed while its UNBLOCK crossed the read is read soon.
+    if (!isCluster(conn)) return xread(queues, BLOCK_MS);
+    const groups = groupBySlot(queues, (q) => this.keys.events.key({ queue: q }));
+    const got = await readAcrossSlots(groups, this.turn++, Infinity, BLOCK_MS, async (qs, _n, block) => {
+      return (await xread(qs, block)) ?? [];
+    });
+    return got.length ? got : null;
+  }
+
   /** Resolves the waiters of the tasks a read reported finished. */
   private async dispatch(
-    redis: Redis,
+    redis: RedisConnection,
     queues: string[],
     reply: [string, [string, string[]][]][] | null,
   ): Promise<void> {
@@ -286,7 +308,7 @@ export class ResultWaiter {
       }
       if (wanted.length) await this.deliver(redis, queue, wanted).catch(() => undefined);
     }
-    if (reply === null) {
+    if (reply === null && this.quietFor(BLOCK_MS)) {
       // Nothing finished for a whole block: check every waited task once, in case an event was
       // trimmed from a completion stream before this process read it.
       for (const [queue, byId] of this.waiting) {
@@ -302,8 +324,20 @@ export class ResultWaiter {
     }
   }
 
+  /**
+   * True when no read returned anything for `ms` (one server: every empty read, which blocked that
+   * long; a cluster's reads block a slice only, so it counts).
+   */
+  private quietFor(ms: number): boolean {
+    if (this.blocking === undefined || !isCluster(this.blocking)) return true;
+    const now = Date.now();
+    if (now - this.quietSince < ms) return false;
+    this.quietSince = now;
+    return true;
+  }
+
   /** Reads the records of finished tasks someone waits on (one MGET per queue: one cluster slot). */
-  private async deliver(redis: Redis, queue: string, locals: string[]): Promise<void> {
+  private async deliver(redis: RedisConnection, queue: string, locals: string[]): Promise<void> {
     const raws = await redis.mget(...locals.map((task) => this.keys.result.key({ queue, task })));
     locals.forEach((local, i) => {
       const raw = raws[i];
@@ -333,7 +367,7 @@ export class ResultWaiter {
   }
 }
 
-/** Failures a wait rides out: Redis unreachable for now (the connection reconnects), or never reached yet. */
+/** Failures a wait rides out: RedisConnection unreachable for now (the connection reconnects), or never reached yet. */
 function isTransient(err: unknown): boolean {
   if (err instanceof TasukiError) {
     return err.code === 'E_CONNECTION' || (err.code === 'E_REDIS' && isUnreachable(err.cause));

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisConnection } from '../connection/redis.js';
 import { LUA_TOKENS } from '../wire/fields.js';
 
 /**
@@ -66,7 +67,7 @@ export interface ScriptCall<Reply> {
   readonly reply?: Reply;
 }
 
-function invoke(target: Redis | ChainableCommander, c: ScriptCall<unknown>): unknown {
+function invoke(target: RedisConnection | ChainableCommander, c: ScriptCall<unknown>): unknown {
   const fn = (target as unknown as Record<string, ScriptFn>)[commandName(c.script)];
   if (typeof fn !== 'function') {
     throw new Error(`script ${c.script} is not registered on this connection; call registerScripts() first`);
@@ -75,7 +76,7 @@ function invoke(target: Redis | ChainableCommander, c: ScriptCall<unknown>): unk
 }
 
 /** Runs a script call on a connection and resolves its reply. */
-export function run<Reply>(redis: Redis, c: ScriptCall<Reply>): Promise<Reply> {
+export function run<Reply>(redis: RedisConnection, c: ScriptCall<Reply>): Promise<Reply> {
   return invoke(redis, c) as Promise<Reply>;
 }
 
@@ -101,7 +102,7 @@ function sourceOf(name: ScriptName): string {
 }
 
 /** Registers every script on a connection (once per connection; cheap to repeat). */
-export function registerScripts(redis: Redis): void {
+export function registerScripts(redis: RedisConnection): void {
   for (const name of Object.keys(SCRIPT_KEYS) as ScriptName[]) {
     if (typeof (redis as unknown as Record<string, unknown>)[commandName(name)] === 'function') continue;
     redis.defineCommand(commandName(name), { lua: sourceOf(name) });

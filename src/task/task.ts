@@ -4,7 +4,8 @@
  * the task it names.
  */
 import { inspect } from 'node:util';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisConnection } from '../connection/redis.js';
 import { isOomReply, isUnreachable } from '../connection/failures.js';
 import { execTransaction } from '../connection/transaction.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
@@ -51,7 +52,7 @@ export interface TaskHost extends ResultSource {
   /** How long a payload is kept past its task's due time, ms. */
   readonly payloadTtlMs: number;
   /** The app's command connection. */
-  redis(): Promise<Redis>;
+  redis(): Promise<RedisConnection>;
   /**
    * The memory guard's admission of an enqueue of `task` (`bulk`: enqueueMany): `undefined` to go on
    * at once, else a promise that waits for headroom or rejects with `E_MEMORY_FULL` (see
@@ -308,7 +309,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
    * Writes one prepared task: its script, or a plain XADD to the field of its message format (a plain
    * command, so that concurrent enqueues share one write through auto-pipelining).
    */
-  private send(redis: Redis, p: Prepared): Promise<unknown> {
+  private send(redis: RedisConnection, p: Prepared): Promise<unknown> {
     const c = this.command(p);
     return 'script' in c
       ? scripts.run(redis, c)
@@ -320,7 +321,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
    * Redis refused the message, the payload is deleted again (best effort; it expires anyway).
    */
   private async enqueueClaimed(
-    redis: Redis,
+    redis: RedisConnection,
     p: Prepared,
     payload: NewPayload,
   ): Promise<TaskHandle<Jsonified<R>>> {
@@ -434,7 +435,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
 
   /** Writes one queue's items of a bulk enqueue and fills in their handles. */
   private async writeQueue(
-    redis: Redis,
+    redis: RedisConnection,
     queue: string,
     indexes: readonly number[],
     prepared: readonly Prepared[],

@@ -2,7 +2,8 @@
  * Test helpers for apps built on tasuki (and tasuki's own tests): a throw-away `redis-server` on a
  * free loopback port with its own temp dir, connections to it, restart on the same port, stop by PID.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { EmbeddedCluster, type EmbeddedClusterOptions } from '../connection/embedded-cluster.js';
 import { EmbeddedRedis, type EmbeddedRedisOptions } from '../connection/embedded.js';
 
 export { EmbeddedRedis, freePort, type EmbeddedRedisOptions } from '../connection/embedded.js';
@@ -56,4 +57,51 @@ export class TestRedis {
   }
 }
 
+/**
+ * A running test Redis Cluster (3 masters + 3 replicas on loopback by default) plus the
+ * connections handed out from it. Nodes are started and stopped by PID like {@link TestRedis}.
+ */
+export class TestCluster {
+  private readonly clients: (Redis | Cluster)[] = [];
+
+  private constructor(readonly cluster: EmbeddedCluster) {}
+
+  /** Starts the nodes and creates the cluster (`redis-cli --cluster create`). */
+  static async start(options: EmbeddedClusterOptions = {}): Promise<TestCluster> {
+    return new TestCluster(await EmbeddedCluster.start(options));
+  }
+
+  /** `redis+cluster://127.0.0.1:<port>,...`: what an app's `redis` option takes. */
+  get url(): string {
+    return this.cluster.url;
+  }
+
+  /** A new cluster connection; closed by {@link close}. */
+  client(): Cluster {
+    const c = new Cluster(this.cluster.seeds, {
+      redisOptions: { maxRetriesPerRequest: null },
+      scaleReads: 'master',
+      maxRedirections: 64,
+    });
+    c.on('error', () => undefined);
+    this.clients.push(c);
+    return c;
+  }
+
+  /** A plain connection to one node (CLUSTER commands, INFO of that node); closed by {@link close}. */
+  direct(port: number): Redis {
+    const c = this.cluster.direct(port);
+    this.clients.push(c);
+    return c;
+  }
+
+  /** Closes the connections and stops every node for good. */
+  async close(): Promise<void> {
+    for (const c of this.clients) c.disconnect();
+    await this.cluster.destroy();
+  }
+}
+
+export { EmbeddedCluster, parseClusterNodes } from '../connection/embedded-cluster.js';
+export type { ClusterNodeInfo, EmbeddedClusterOptions } from '../connection/embedded-cluster.js';
 export { TestPostgres, type TestPostgresOptions } from './postgres.js';

@@ -5,7 +5,7 @@
  * worker last wrote on their shared board, and posts back those it found lost.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../connection/redis.js';
 import { RedisStreamsBroker } from '../broker/redis-streams.js';
 import { connect } from '../connection/connect.js';
 import { tasukiKeys } from '../keys/tasuki-keys.js';
@@ -36,7 +36,7 @@ function errorInfo(err: unknown): ThreadError {
 let board = new HeldBoard(data.board);
 /** Entry ids to renew, per queue (in the order of `data.queues`): the last lists read off the board. */
 let lists: string[][] = data.queues.map(() => []);
-let redis: Redis | undefined;
+let redis: RedisConnection | undefined;
 let broker: RedisStreamsBroker | undefined;
 let timer: NodeJS.Timeout | undefined;
 /** The round in progress (rounds never overlap). */

@@ -3,7 +3,7 @@
  * the broker, the fetch loop, the completer, the heartbeat (from a thread), the reclaimer, the
  * promoter and the consumer sweeper. worker.ts decides when; this file knows what and in which order.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../connection/redis.js';
 import { RedisStreamsBroker } from '../broker/redis-streams.js';
 import type { ConnectionOptions } from '../connection/connect.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
@@ -34,7 +34,7 @@ export interface WorkerHost extends TaskRegistry {
   /** Results over this many bytes go to the payload store (default 1024, with a store). */
   readonly payloadThreshold?: number;
   /** Opens a new connection to the app's Redis, named `clientName` in CLIENT LIST. */
-  connectRedis(clientName: string): Promise<Redis>;
+  connectRedis(clientName: string): Promise<RedisConnection>;
   /** Where Redis is, password masked, for logs. */
   describeRedis(): string;
   /**

@@ -18,11 +18,11 @@ const server = useRedis();
 
 /** A connection to database `db` of the test server, like the CLI opens one. */
 async function open(db: number, auth = ''): Promise<Redis> {
-  return connect({
+  return (await connect({
     url: `redis://${auth}127.0.0.1:${server().port}/${db}`,
     startAttempts: 2,
     redisOptions: { enableReadyCheck: false },
-  });
+  })) as Redis;
 }
 
 let seeded: Seeded;
