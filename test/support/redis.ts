@@ -2,17 +2,45 @@ import { after, before } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { tasuki, type AppOptions, type Tasuki } from '../../src/index.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { TestRedis } from '../../src/testing/index.js';
+import type { Redis } from 'ioredis';
+import { TestCluster, TestRedis } from '../../src/testing/index.js';
 import type { EmbeddedRedisOptions } from '../../src/connection/embedded.js';
+
+/**
+ * True in the cluster leg (test/cluster/suites.test.ts runs chosen suites with
+ * `TASUKI_TEST_CLUSTER=1`): `useRedis()` then starts a local Redis Cluster instead of one server.
+ */
+export const onCluster = process.env.TASUKI_TEST_CLUSTER === '1';
+
+/**
+ * A test cluster seen as a {@link TestRedis} by suites written for one server: `url` and
+ * `client()` (an ioredis Cluster, which has the same commands) work; what only a single server has
+ * (port, restart, stop) throws, and tests that need it skip themselves with `{ skip: onCluster }`.
+ */
+class ClusterAsServer {
+  constructor(readonly cluster: TestCluster) {}
+  get url(): string {
+    return this.cluster.url;
+  }
+  client(): Redis {
+    return this.cluster.client() as unknown as Redis;
+  }
+  close(): Promise<void> {
+    return this.cluster.close();
+  }
+}
 
 /**
  * Starts one throw-away redis-server for the calling test file (before its tests) and stops it after.
  * Use `server()` inside tests. Each test gets isolation through a random key prefix ({@link newApp}).
+ * In the cluster leg ({@link onCluster}) it starts a 3 + 3 local cluster instead (options ignored).
  */
 export function useRedis(options: EmbeddedRedisOptions = {}): () => TestRedis {
   let redis: TestRedis | undefined;
   before(async () => {
-    redis = await TestRedis.start(options);
+    redis = onCluster
+      ? (new ClusterAsServer(await TestCluster.start()) as unknown as TestRedis)
+      : await TestRedis.start(options);
   });
   after(async () => {
     await redis?.close();
@@ -37,7 +65,7 @@ after(async () => {
 });
 
 /** A silent app on the test server with a random prefix; closed after the file's tests. */
-export function newApp(redis: TestRedis, options: AppOptions = {}): Tasuki {
+export function newApp(redis: { readonly url: string }, options: AppOptions = {}): Tasuki {
   const app = tasuki({ redis: redis.url, prefix: randomPrefix(), logger: silentLogger(), ...options });
   apps.push(app);
   return app;

@@ -1,0 +1,155 @@
+/**
+ * Every script of the catalogue, run against a real 3 + 3 Redis Cluster with keys from the registry:
+ * each call's KEYS hash to one slot (Redis Cluster refuses a script otherwise, CROSSSLOT), and
+ * different queues land on different shards.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Cluster } from 'ioredis';
+import { slotOf } from '../../src/connection/slots.js';
+import { tasukiKeys } from '../../src/keys/tasuki-keys.js';
+import * as scripts from '../../src/scripts/catalogue.js';
+import { TestCluster } from '../../src/testing/index.js';
+import { GROUP } from '../../src/wire/fields.js';
+import { randomPrefix } from '../support/redis.js';
+
+let cluster: TestCluster;
+let redis: Cluster;
+before(async () => {
+  cluster = await TestCluster.start();
+  redis = cluster.client();
+  scripts.registerScripts(redis);
+});
+after(() => cluster.close());
+
+const called = new Set<string>();
+
+/** Runs a call after checking that its keys share one slot. */
+async function run<R>(c: scripts.ScriptCall<R>): Promise<R> {
+  const slots = new Set(c.keys.map(slotOf));
+  assert.ok(slots.size <= 1, `${c.script}: keys span ${slots.size} slots: ${c.keys.join(' ')}`);
+  called.add(c.script);
+  return scripts.run(redis, c);
+}
+
+test('queues spread over the shards: 12 queue names land on every master', async () => {
+  const k = tasukiKeys('tsk');
+  const masters = (await cluster.cluster.topology()).filter((n) => n.role === 'master');
+  const owner = (slot: number): number | undefined =>
+    masters.find((m) => m.slots.some(([lo, hi]) => slot >= lo && slot <= hi))?.port;
+  const used = new Set(
+    Array.from({ length: 12 }, (_, i) => owner(slotOf(k.stream.key({ queue: `queue-${i}` })))),
+  );
+  assert.equal(used.size, masters.length);
+});
+
+test('every script in the catalogue runs on the cluster (each call one slot)', async () => {
+  const k = tasukiKeys(randomPrefix());
+  for (const queue of ['emails', 'images', 'reports']) {
+    const q = {
+      stream: k.stream.key({ queue }),
+      delayed: k.delayed.key({ queue }),
+      parked: k.parked.key({ queue }),
+      events: k.events.key({ queue }),
+      dead: k.dead.key({ queue }),
+    };
+    await redis.xgroup('CREATE', q.stream, GROUP, '0', 'MKSTREAM');
+    const msg = JSON.stringify(['t', { n: 1 }]);
+    const ids = await run(scripts.enqueueBulk({ stream: q.stream }, [msg, msg, msg, msg]));
+    assert.equal(ids.length, 4);
+    await run(
+      scripts.enqueueUnique(
+        { idempotency: k.idempotency.key({ queue, key: 'k1' }), ...q },
+        { ttlMs: 60_000, message: msg, due: 0, id: '' },
+      ),
+    );
+    await run(scripts.schedule(q, { id: '1-d1', due: Date.now() - 1, message: msg }));
+    const promoted = await run(scripts.promote(q, { now: Date.now(), limit: 10 }));
+    assert.equal(promoted[0], 1);
+    const read = (await redis.xreadgroup('GROUP', GROUP, 'c1', 'COUNT', 10, 'STREAMS', q.stream, '>')) as [
+      string,
+      [string, string[]][],
+    ][];
+    const entries = read[0]![1].map(([id]) => id);
+    assert.equal(entries.length, 6);
+    const [a, b, c, d, e] = entries as [string, string, string, string, string];
+    assert.deepEqual(await run(scripts.heartbeat(q, { group: GROUP, consumer: 'c1', entries: [a] })), []);
+    await run(
+      scripts.release(q, {
+        group: GROUP,
+        consumer: 'c1',
+        idleMs: 60_000,
+        entries: [{ entry: e, deliveries: 0 }],
+      }),
+    );
+    const taken = await run(scripts.reclaim(q, { group: GROUP, consumer: 'c2', idleMs: 0, count: 1 }));
+    assert.ok(taken.length <= 1);
+    await run(
+      scripts.handback(q, { group: GROUP, consumer: 'c1', tasks: [{ entry: d, id: d, message: msg }] }),
+    );
+    const record = JSON.stringify({ state: 'succeeded', task: 't', attempt: 1, result: 1 });
+    const letter = JSON.stringify({ id: `${c}@${queue}`, queue, task: 't', reason: 'error', message: msg });
+    const acked = await run(
+      scripts.finish(q, {
+        group: GROUP,
+        ttlMs: 60_000,
+        eventsMaxLen: 100,
+        deadMaxLen: 100,
+        deadMinId: '0-0',
+        tasks: [
+          { entry: a, id: a, record, outcome: 'done', parked: false, dropRecord: false },
+          {
+            entry: b,
+            id: b,
+            record,
+            outcome: 'retry',
+            parked: false,
+            dropRecord: false,
+            due: 1,
+            payload: msg,
+          },
+          { entry: c, id: c, record, outcome: 'dead', parked: false, dropRecord: false, payload: letter },
+        ],
+        resultKey: (task) => k.result.key({ queue, task }),
+      }),
+    );
+    assert.equal(acked, 3);
+    const dead = (await redis.xrange(q.dead, '-', '+')) as [string, string[]][];
+    assert.equal(dead.length, 1);
+    await run(
+      scripts.dlqRetry(q, {
+        tasks: [{ deadEntry: dead[0]![0], id: c, message: msg, resultKey: k.result.key({ queue, task: c }) }],
+      }),
+    );
+    const found = await run(
+      scripts.lookup({ result: k.result.key({ queue, task: a }), ...q }, { id: a, group: GROUP }),
+    );
+    assert.equal(found[0], 'record');
+    await run(scripts.forgetConsumers(q, { group: GROUP, idleMs: 0, only: 'nobody' }));
+  }
+  const lock = { lock: k.lock.key({ name: 'report' }), fence: k.lockFence.key({ name: 'report' }) };
+  const got = await run(scripts.lockAcquire(lock, { owner: 'o1', ttlMs: 10_000 }));
+  assert.equal(got[0], 1);
+  assert.ok((await run(scripts.lockExtend(lock, { owner: 'o1', ms: 20_000, mode: 'replace' }))) > 0);
+  assert.equal(await run(scripts.lockRelease(lock, { owner: 'o1' })), 1);
+  const written = await run(
+    scripts.fenceSet({ value: `${lock.lock}:value` }, { token: '5', value: 'v', ttlMs: 0 }),
+  );
+  assert.equal(written[0], 1);
+  const limits = [0, 1].map((i) => k.rateLimit.key({ task: 'email.send', limit: String(i), key: '' }));
+  assert.equal(
+    await run(
+      scripts.rateLimit(
+        { limits },
+        {
+          limits: [
+            { intervalUs: 1000, toleranceUs: 0 },
+            { intervalUs: 1000, toleranceUs: 0 },
+          ],
+        },
+      ),
+    ),
+    0,
+  );
+  assert.deepEqual([...called].sort(), Object.keys(scripts.SCRIPT_KEYS).sort());
+});
