@@ -45,6 +45,8 @@ export class Tasuki {
   readonly keys: TasukiKeys;
   readonly resultTtlMs: number;
   readonly idempotencyTtlMs: number;
+  /** Replicas an enqueue waits for (app option `enqueueReplicas`); `undefined` when none. */
+  readonly enqueueReplicas: { count: number; timeoutMs: number } | undefined;
   readonly maxPayloadBytes: number;
   /** Where claim-checked arguments are kept (`payloads.store`); `undefined` when none is configured. */
   readonly payloadStore: PayloadStore | undefined;
@@ -71,6 +73,8 @@ export class Tasuki {
     this.keys = tasukiKeys(o.prefix);
     this.resultTtlMs = o.resultTtl;
     this.idempotencyTtlMs = o.idempotencyTtl;
+    this.enqueueReplicas =
+      o.enqueueReplicas > 0 ? { count: o.enqueueReplicas, timeoutMs: o.enqueueReplicaTimeout } : undefined;
     this.maxPayloadBytes = o.maxPayloadBytes;
     const store = o.payloads.store ?? (process.env.TASUKI_PAYLOAD_STORE || undefined);
     this.payloadStore = typeof store === 'string' ? openPayloadStore(store) : store;

@@ -24,6 +24,14 @@ export interface AppOptions {
   resultTtl?: Duration;
   /** How long an idempotency key is remembered (default `24h`). */
   idempotencyTtl?: Duration;
+  /**
+   * Replicas that must have an enqueue before it resolves (default 0: the primary's answer is
+   * enough). With 1, a task survives its primary being killed right after the enqueue (Redis
+   * replicates asynchronously; see docs/cluster.md). Each enqueue then adds a `WAIT`.
+   */
+  enqueueReplicas?: number;
+  /** Longest an enqueue waits for {@link enqueueReplicas} (default `1s`); then `E_REPLICAS`. */
+  enqueueReplicaTimeout?: Duration;
   /** Largest encoded arguments accepted by enqueue, in bytes, store or not (default 512 KiB). */
   maxPayloadBytes?: number;
   /** The claim check for big arguments (see docs/payloads.md). */
@@ -123,6 +131,8 @@ const schema = z.strictObject({
   queues: z.array(queueName).min(1, 'must be a non-empty array of queue names').default(['default']),
   resultTtl: duration().default(DAY_MS),
   idempotencyTtl: duration().default(DAY_MS),
+  enqueueReplicas: integer(0).default(0),
+  enqueueReplicaTimeout: duration().default(1000),
   maxPayloadBytes: integer(1).default(512 * 1024),
   payloads,
   deadLetterMaxLen: integer(1).default(10_000),

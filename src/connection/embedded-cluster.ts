@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { TasukiError } from '../errors.js';
 import { EmbeddedRedis } from './embedded.js';
@@ -15,6 +16,28 @@ export interface EmbeddedClusterOptions {
   args?: string[];
   /** Path of `redis-server` (default on PATH); `redis-cli` is looked up beside it on PATH. */
   binary?: string;
+}
+
+/** True when `port` can be listened on at 127.0.0.1 now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free port for a cluster node: its cluster bus listens on port + 10000, which must be free too
+ * (and exist: an ephemeral port above 55535 has no bus port), so both are checked.
+ */
+export async function freeClusterPort(taken: ReadonlySet<number> = new Set()): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 25_000);
+    if (taken.has(port) || taken.has(port + 10_000) || taken.has(port - 10_000)) continue;
+    if ((await canListen(port)) && (await canListen(port + 10_000))) return port;
+  }
 }
 
 /** What `CLUSTER NODES` says of one node. */

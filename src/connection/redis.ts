@@ -37,3 +37,36 @@ export function duplicateConnection(redis: RedisConnection, settings: DuplicateS
     redisOptions: { ...redis.options.redisOptions, ...node },
   });
 }
+
+/**
+ * `WAIT replicas timeoutMs` on the connection that wrote `key`: one server's connection, or on a
+ * cluster the connection to the node serving `key` (a bare WAIT would reach any node, where this
+ * client wrote nothing, and answer at once). Resolves how many replicas acknowledged.
+ */
+export async function waitForReplicas(
+  redis: RedisConnection,
+  key: string,
+  replicas: number,
+  timeoutMs: number,
+): Promise<number> {
+  if (!isCluster(redis)) return redis.wait(replicas, timeoutMs);
+  // A pipeline goes to the node of its keys; the keyless WAIT rides with the EXISTS.
+  const replies = await redis.pipeline().exists(key).wait(replicas, timeoutMs).exec();
+  const [err, acked] = replies?.[1] ?? [new Error('WAIT got no reply'), 0];
+  if (err) throw err;
+  return Number(acked);
+}
+
+/** A cluster's answer that the key's slot is (being) served elsewhere: nothing was done. */
+export function isRedirection(err: unknown): boolean {
+  return err instanceof Error && /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message);
+}
+
+/**
+ * Makes a cluster connection read the slot map again (after a redirection ioredis could not follow
+ * itself, e.g. in a pipeline mixing a write and WAIT). No-op for one server.
+ */
+export async function refreshSlots(redis: RedisConnection): Promise<void> {
+  if (!isCluster(redis)) return;
+  await new Promise<void>((resolve) => redis.refreshSlotsCache(() => resolve()));
+}

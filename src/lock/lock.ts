@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { RedisConnection } from '../connection/redis.js';
+import { waitForReplicas, type RedisConnection } from '../connection/redis.js';
 import { OptionsError, TasukiError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { lockAcquire, lockExtend, lockRelease, registerScripts, run } from '../scripts/catalogue.js';
@@ -229,7 +229,7 @@ export class Lock implements AsyncDisposable {
     if (!want) return;
     let acked: number;
     try {
-      acked = await this.#redis.wait(want.replicas, want.timeoutMs);
+      acked = await waitForReplicas(this.#redis, this.#key, want.replicas, want.timeoutMs);
     } catch (err) {
       await run(this.#redis, lockRelease({ lock: this.#key }, { owner })).catch(() => undefined);
       throw new TasukiError(

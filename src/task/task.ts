@@ -5,7 +5,7 @@
  */
 import { inspect } from 'node:util';
 import type { ChainableCommander } from 'ioredis';
-import type { RedisConnection } from '../connection/redis.js';
+import { isRedirection, refreshSlots, type RedisConnection } from '../connection/redis.js';
 import { isOomReply, isUnreachable } from '../connection/failures.js';
 import { execTransaction } from '../connection/transaction.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
@@ -53,6 +53,8 @@ export interface TaskHost extends ResultSource {
   readonly payloadTtlMs: number;
   /** The app's command connection. */
   redis(): Promise<RedisConnection>;
+  /** Replicas that must acknowledge an enqueue (0 or absent: none), and how long to wait for them. */
+  readonly enqueueReplicas?: { count: number; timeoutMs: number } | undefined;
   /**
    * The memory guard's admission of an enqueue of `task` (`bulk`: enqueueMany): `undefined` to go on
    * at once, else a promise that waits for headroom or rejects with `E_MEMORY_FULL` (see
@@ -311,9 +313,49 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
    */
   private send(redis: RedisConnection, p: Prepared): Promise<unknown> {
     const c = this.command(p);
+    const replicas = this.app.enqueueReplicas;
+    if (replicas && replicas.count > 0) return this.sendReplicated(redis, p, replicas);
     return 'script' in c
       ? scripts.run(redis, c)
       : redis.xadd(c.stream, '*', p.payload ? CLAIM_MESSAGE_FIELD : MESSAGE_FIELD, c.message);
+  }
+
+  /**
+   * {@link send} followed by `WAIT` in one pipeline (on a cluster it goes to the queue's node, as
+   * its key decides): resolves once `count` replicas have the task, else `E_REPLICAS`.
+   */
+  private async sendReplicated(
+    redis: RedisConnection,
+    p: Prepared,
+    replicas: { count: number; timeoutMs: number },
+  ): Promise<unknown> {
+    let reply: unknown;
+    let acked: unknown;
+    // A redirection (failover, slot migration) means nothing was written: ask the cluster where the
+    // slot is now and send again. ioredis follows redirections of single commands itself, not of a
+    // pipeline holding a write and WAIT.
+    for (let attempt = 1; ; attempt++) {
+      const tx = redis.pipeline();
+      this.write(tx, p);
+      tx.wait(replicas.count, replicas.timeoutMs);
+      try {
+        [reply, acked] = await execTransaction(tx, `enqueue of task "${this.name}"`);
+        break;
+      } catch (err) {
+        if (attempt >= 10 || !isRedirection((err as Error).cause)) throw err;
+        await refreshSlots(redis);
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+      }
+    }
+    if (Number(acked) < replicas.count) {
+      throw new TasukiError(
+        'E_REPLICAS',
+        `enqueue of task "${this.name}": the primary has it but only ${String(acked)} of ${replicas.count} ` +
+          `replica(s) acknowledged it within ${replicas.timeoutMs} ms; it may run, or be lost if the primary ` +
+          'fails now. Check the replicas (INFO replication) or lower the app option enqueueReplicas.',
+      );
+    }
+    return reply;
   }
 
   /**

@@ -19,7 +19,7 @@ import {
 } from '../../src/index.js';
 import { driftMs } from '../../src/lock/timing.js';
 import { TestRedis } from '../../src/testing/index.js';
-import { randomPrefix, until, useRedis } from '../support/redis.js';
+import { onCluster, randomPrefix, until, useRedis } from '../support/redis.js';
 import { isAcquireOf, track, watchCommands, watchKey } from './helpers.js';
 
 const server = useRedis();
@@ -59,49 +59,56 @@ test('acquire returns increasing bigint tokens; release frees the lock; isOwned/
   await a.release(); // not acquired: nothing to do
 });
 
-test('a busy lock: non-blocking fails at once, tryAcquire gives undefined, blocking waits for release', async () => {
-  const { locks, keys } = setup();
-  const fence = keys.lockFence.key({ name: 'busy' });
-  const holder = await locks.acquire('busy', { ttl: 600_000 });
-  const held = holder.token;
-  const attempts = await watchCommands(server(), isAcquireOf(fence));
-  try {
-    // maxWait is long: "at once" is shown by the number of attempts, not by how fast it failed.
-    await assert.rejects(
-      locks.lock('busy', { blocking: false, maxWait: '10m' }).acquire(),
-      (err: unknown) => {
-        assert.ok(err instanceof LockTimeoutError);
-        assert.equal(err.code, 'E_LOCK_TIMEOUT');
-        assert.match(err.message, /held by another holder.*blocking is off/);
-        return true;
-      },
-    );
-    await attempts.caughtUp();
-    assert.equal(attempts.count(), 1, 'non-blocking: exactly one attempt');
-    assert.equal(await locks.lock('busy', { maxWait: '10m' }).tryAcquire(), undefined);
-    await attempts.caughtUp();
-    assert.equal(
-      attempts.count(),
-      2,
-      'tryAcquire: exactly one attempt, although blocking and maxWait allow more',
-    );
-    await assert.rejects(locks.lock('busy', { maxWait: 150, retryInterval: 20 }).acquire(), LockTimeoutError);
+test(
+  'a busy lock: non-blocking fails at once, tryAcquire gives undefined, blocking waits for release',
+  { skip: onCluster && 'single server only: watches commands with MONITOR on one server' },
+  async () => {
+    const { locks, keys } = setup();
+    const fence = keys.lockFence.key({ name: 'busy' });
+    const holder = await locks.acquire('busy', { ttl: 600_000 });
+    const held = holder.token;
+    const attempts = await watchCommands(server(), isAcquireOf(fence));
+    try {
+      // maxWait is long: "at once" is shown by the number of attempts, not by how fast it failed.
+      await assert.rejects(
+        locks.lock('busy', { blocking: false, maxWait: '10m' }).acquire(),
+        (err: unknown) => {
+          assert.ok(err instanceof LockTimeoutError);
+          assert.equal(err.code, 'E_LOCK_TIMEOUT');
+          assert.match(err.message, /held by another holder.*blocking is off/);
+          return true;
+        },
+      );
+      await attempts.caughtUp();
+      assert.equal(attempts.count(), 1, 'non-blocking: exactly one attempt');
+      assert.equal(await locks.lock('busy', { maxWait: '10m' }).tryAcquire(), undefined);
+      await attempts.caughtUp();
+      assert.equal(
+        attempts.count(),
+        2,
+        'tryAcquire: exactly one attempt, although blocking and maxWait allow more',
+      );
+      await assert.rejects(
+        locks.lock('busy', { maxWait: 150, retryInterval: 20 }).acquire(),
+        LockTimeoutError,
+      );
 
-    const before = attempts.count();
-    const waiter = locks.lock('busy', { maxWait: '10m', retryInterval: 20 });
-    const pending = track(waiter.acquire());
-    // A second attempt means the waiter had the "busy" answer to its first and kept waiting.
-    await Promise.race([attempts.reach(before + 2), pending.promise]);
-    assert.equal(pending.settled(), false, 'the waiter is still waiting while the lock is held');
-    assert.equal(await holder.isOwned(), true);
-    await holder.release();
-    const token = await pending.promise;
-    assert.ok(token > held);
-    await waiter.release();
-  } finally {
-    attempts.close();
-  }
-});
+      const before = attempts.count();
+      const waiter = locks.lock('busy', { maxWait: '10m', retryInterval: 20 });
+      const pending = track(waiter.acquire());
+      // A second attempt means the waiter had the "busy" answer to its first and kept waiting.
+      await Promise.race([attempts.reach(before + 2), pending.promise]);
+      assert.equal(pending.settled(), false, 'the waiter is still waiting while the lock is held');
+      assert.equal(await holder.isOwned(), true);
+      await holder.release();
+      const token = await pending.promise;
+      assert.ok(token > held);
+      await waiter.release();
+    } finally {
+      attempts.close();
+    }
+  },
+);
 
 test('a holder whose lock expired and was taken can neither release nor extend the new lock', async () => {
   const { locks } = setup();
@@ -262,30 +269,34 @@ test('the signal aborts when validity ends without extend; validity is on the mo
   await assert.rejects(a.release(), (err: unknown) => err === lost);
 });
 
-test('auto-renew keeps the lock past its TTL and aborts the signal the moment it is lost', async () => {
-  const { locks, redis, keys } = setup();
-  const key = keys.lock.key({ name: 'renew' });
-  const events = await watchKey(server(), key);
-  try {
-    // ttl 1500 renews every 500 ms and leaves ~1 s for a renewal to land late before the lock's
-    // validity ends: room for a loaded machine (600 ms left 400 ms, and flaked).
-    const a = await locks.acquire('renew', { ttl: 1500, autoRenew: true });
-    // Each renewal is a PEXPIRE (an "expire" event; the acquisition made one too). Four renewals,
-    // each at least ttl/3 after the previous, mean more than the ttl has passed since the acquisition.
-    await events.reach('expire', 1 + 4);
-    assert.equal(await a.isOwned(), true, 'still owned after more than its ttl');
-    assert.equal(a.signal.aborted, false);
-    await redis.del(key); // someone broke it
-    await aborted(a.signal);
-    // Noticed by the next renewal (its reason), not by the end of validity (that reason is
-    // "its validity ended"): so before the ttl was up.
-    assert.match((a.signal.reason as Error).message, /extend found it expired or taken/);
-    assert.equal(await redis.exists(key), 0, 'the renewal did not re-create it');
-    await assert.rejects(a.release(), LockLostError);
-  } finally {
-    events.close();
-  }
-});
+test(
+  'auto-renew keeps the lock past its TTL and aborts the signal the moment it is lost',
+  { skip: onCluster && 'single server only: watches keyspace events of one server' },
+  async () => {
+    const { locks, redis, keys } = setup();
+    const key = keys.lock.key({ name: 'renew' });
+    const events = await watchKey(server(), key);
+    try {
+      // ttl 1500 renews every 500 ms and leaves ~1 s for a renewal to land late before the lock's
+      // validity ends: room for a loaded machine (600 ms left 400 ms, and flaked).
+      const a = await locks.acquire('renew', { ttl: 1500, autoRenew: true });
+      // Each renewal is a PEXPIRE (an "expire" event; the acquisition made one too). Four renewals,
+      // each at least ttl/3 after the previous, mean more than the ttl has passed since the acquisition.
+      await events.reach('expire', 1 + 4);
+      assert.equal(await a.isOwned(), true, 'still owned after more than its ttl');
+      assert.equal(a.signal.aborted, false);
+      await redis.del(key); // someone broke it
+      await aborted(a.signal);
+      // Noticed by the next renewal (its reason), not by the end of validity (that reason is
+      // "its validity ended"): so before the ttl was up.
+      assert.match((a.signal.reason as Error).message, /extend found it expired or taken/);
+      assert.equal(await redis.exists(key), 0, 'the renewal did not re-create it');
+      await assert.rejects(a.release(), LockLostError);
+    } finally {
+      events.close();
+    }
+  },
+);
 
 test('await using releases at the end of the block; withLock releases and passes errors through', async () => {
   const { locks, redis, keys } = setup();
@@ -374,87 +385,106 @@ test('Redis fenced value: compare-and-set by token, strictly newer only', async 
   assert.ok((await redis.pttl(key)) > 0);
 });
 
-test('WAIT for replicas: acquires with enough replicas; otherwise releases and says so', async () => {
-  await server().client().config('SET', 'repl-diskless-sync-delay', '0'); // sync the replica at once
-  const replica = await TestRedis.start({ args: ['--replicaof', '127.0.0.1', String(server().port)] });
-  try {
-    const { redis, keys } = setup();
-    const r = replica.client();
-    await until(
-      async () => /master_link_status:up/.test(await r.info('replication')),
-      10_000,
-      'replica link',
-    );
-    // WAIT returns as soon as the replica acknowledges; 10 s only bounds a loaded machine.
-    const ok = new Lock(redis, keys, 'repl', { waitReplicas: { replicas: 1, timeout: 10_000 } });
-    const token = await ok.acquire();
-    assert.equal(
-      await r.get(keys.lock.key({ name: 'repl' })),
-      await redis.get(keys.lock.key({ name: 'repl' })),
-    );
-    await ok.release();
-    const tooMany = new Lock(redis, keys, 'repl', { waitReplicas: { replicas: 2, timeout: 100 } });
-    await assert.rejects(tooMany.acquire(), (err: unknown) => {
-      assert.ok(err instanceof LockReplicationError);
-      assert.equal(err.acknowledged, 1);
-      return true;
-    });
-    assert.equal(await redis.exists(keys.lock.key({ name: 'repl' })), 0, 'released again');
-    assert.ok((await new Lock(redis, keys, 'repl').acquire()) > token);
-  } finally {
-    await replica.close();
-  }
-});
+test(
+  'WAIT for replicas: acquires with enough replicas; otherwise releases and says so',
+  {
+    skip:
+      onCluster &&
+      'single server only: starts a replica of the one server (test/cluster/locks.test.ts covers WAIT on a cluster)',
+  },
+  async () => {
+    await server().client().config('SET', 'repl-diskless-sync-delay', '0'); // sync the replica at once
+    const replica = await TestRedis.start({ args: ['--replicaof', '127.0.0.1', String(server().port)] });
+    try {
+      const { redis, keys } = setup();
+      const r = replica.client();
+      await until(
+        async () => /master_link_status:up/.test(await r.info('replication')),
+        10_000,
+        'replica link',
+      );
+      // WAIT returns as soon as the replica acknowledges; 10 s only bounds a loaded machine.
+      const ok = new Lock(redis, keys, 'repl', { waitReplicas: { replicas: 1, timeout: 10_000 } });
+      const token = await ok.acquire();
+      assert.equal(
+        await r.get(keys.lock.key({ name: 'repl' })),
+        await redis.get(keys.lock.key({ name: 'repl' })),
+      );
+      await ok.release();
+      const tooMany = new Lock(redis, keys, 'repl', { waitReplicas: { replicas: 2, timeout: 100 } });
+      await assert.rejects(tooMany.acquire(), (err: unknown) => {
+        assert.ok(err instanceof LockReplicationError);
+        assert.equal(err.acknowledged, 1);
+        return true;
+      });
+      assert.equal(await redis.exists(keys.lock.key({ name: 'repl' })), 0, 'released again');
+      assert.ok((await new Lock(redis, keys, 'repl').acquire()) > token);
+    } finally {
+      await replica.close();
+    }
+  },
+);
 
 // The two tests below stop and restart the file's server: keep them last.
 
-test('Redis restarted without persistence: the next token is still greater', async () => {
-  const { locks } = setup();
-  const lock = locks.lock('restart');
-  let last = 0n;
-  for (let i = 0; i < 3; i++) {
-    last = await lock.acquire();
-    await lock.release();
-  }
-  await server().restart({ kill: true });
-  const next = await lock.acquire();
-  assert.ok(next > last, `${next} > ${last}`);
-  await lock.release();
-});
-
-test('Redis down: a clear LockTimeoutError within maxWait, no hang; no lock left behind later', async () => {
-  const { keys } = setup();
-  // Two kinds of connection: one that queues commands while offline, one that fails them fast.
-  const queueing = server().client();
-  const failing = new Redis(server().port, '127.0.0.1', { maxRetriesPerRequest: 1, retryStrategy: () => 50 });
-  failing.on('error', () => undefined);
-  await failing.ping();
-  await server().stop({ kill: true });
-  try {
-    for (const redis of [queueing, failing]) {
-      const lock = new Lock(redis, keys, 'down', { maxWait: 300, retryInterval: 50 });
-      const t0 = performance.now();
-      await assert.rejects(lock.acquire(), (err: unknown) => {
-        assert.ok(err instanceof LockTimeoutError, String(err));
-        assert.match(
-          err.message,
-          /could not acquire lock "down" within \d+ ms: Redis (did not answer|is unavailable)/,
-        );
-        return true;
-      });
-      const took = performance.now() - t0;
-      // Given up on maxWait's account: without the bound the queueing connection would wait for ever
-      // and the default maxWait is 10 s; 5 s is far from both and leaves room for a loaded machine.
-      assert.ok(took < 5000, `gave up after ${took} ms (maxWait 300 ms)`);
+test(
+  'Redis restarted without persistence: the next token is still greater',
+  { skip: onCluster && 'single server only: restarts the one server' },
+  async () => {
+    const { locks } = setup();
+    const lock = locks.lock('restart');
+    let last = 0n;
+    for (let i = 0; i < 3; i++) {
+      last = await lock.acquire();
+      await lock.release();
     }
-  } finally {
-    await server().restart();
-  }
-  await until(() => queueing.status === 'ready', 5000, 'reconnect');
-  await until(
-    async () => (await queueing.exists(keys.lock.key({ name: 'down' }))) === 0,
-    10_000, // a stray lock would live its 30 s ttl
-    'no stray lock',
-  );
-  failing.disconnect();
-});
+    await server().restart({ kill: true });
+    const next = await lock.acquire();
+    assert.ok(next > last, `${next} > ${last}`);
+    await lock.release();
+  },
+);
+
+test(
+  'Redis down: a clear LockTimeoutError within maxWait, no hang; no lock left behind later',
+  { skip: onCluster && 'single server only: stops the one server' },
+  async () => {
+    const { keys } = setup();
+    // Two kinds of connection: one that queues commands while offline, one that fails them fast.
+    const queueing = server().client();
+    const failing = new Redis(server().port, '127.0.0.1', {
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => 50,
+    });
+    failing.on('error', () => undefined);
+    await failing.ping();
+    await server().stop({ kill: true });
+    try {
+      for (const redis of [queueing, failing]) {
+        const lock = new Lock(redis, keys, 'down', { maxWait: 300, retryInterval: 50 });
+        const t0 = performance.now();
+        await assert.rejects(lock.acquire(), (err: unknown) => {
+          assert.ok(err instanceof LockTimeoutError, String(err));
+          assert.match(
+            err.message,
+            /could not acquire lock "down" within \d+ ms: Redis (did not answer|is unavailable)/,
+          );
+          return true;
+        });
+        const took = performance.now() - t0;
+        // Given up on maxWait's account: without the bound the queueing connection would wait for ever
+        // and the default maxWait is 10 s; 5 s is far from both and leaves room for a loaded machine.
+        assert.ok(took < 5000, `gave up after ${took} ms (maxWait 300 ms)`);
+      }
+    } finally {
+      await server().restart();
+    }
+    await until(() => queueing.status === 'ready', 5000, 'reconnect');
+    await until(
+      async () => (await queueing.exists(keys.lock.key({ name: 'down' }))) === 0,
+      10_000, // a stray lock would live its 30 s ttl
+      'no stray lock',
+    );
+    failing.disconnect();
+  },
+);
