@@ -42,7 +42,25 @@ export { Keyspace, KeyDef, type KeySpec, type KeyType } from './keys/registry.js
 export { keyPart } from './keys/part.js';
 export { tasukiKeys, type TasukiKeys } from './keys/tasuki-keys.js';
 export { connect, type ConnectionOptions } from './connection/connect.js';
-export { maskUrl, redisUrlFromEnv } from './connection/url.js';
+export {
+  maskUrl,
+  parseRedisUrl,
+  redisUrlFromEnv,
+  type RedisTarget,
+  type HostPort,
+} from './connection/url.js';
+export { isCluster, type RedisConnection } from './connection/redis.js';
+export { slotOf } from './connection/slots.js';
+export {
+  Channel,
+  Subscription,
+  type ChannelOptions,
+  type ChannelMessage,
+  type ChannelHost,
+  type SubscribeOptions,
+  type ConsumeOptions,
+} from './channels/channel.js';
+export { taskEventSchema, TASK_EVENT_TYPES, type TaskEvent } from './channels/lifecycle.js';
 export { EmbeddedRedis, type EmbeddedRedisOptions } from './connection/embedded.js';
 export { createLogger, type Logger } from './log/logger.js';
 export type { Duration } from './util/duration.js';

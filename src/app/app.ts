@@ -17,6 +17,8 @@ import { loadResult } from '../results/stored-result.js';
 import { ResultWaiter } from '../results/waiter.js';
 import { DeadLetters } from '../deadletters/dead-letters.js';
 import { Locks } from '../lock/locks.js';
+import { Channel, type ChannelOptions } from '../channels/channel.js';
+import { LifecyclePublisher, taskEventsChannel, type taskEventSchema } from '../channels/lifecycle.js';
 import { openPayloadStore } from '../payloads/open.js';
 import type { PayloadStore } from '../payloads/store.js';
 import type { LockOptions } from '../lock/options.js';
@@ -45,6 +47,8 @@ export class Tasuki {
   readonly keys: TasukiKeys;
   readonly resultTtlMs: number;
   readonly idempotencyTtlMs: number;
+  /** Publishes lifecycle events when the app option `events` is true; else `undefined`. */
+  readonly lifecycle: LifecyclePublisher | undefined;
   /** Replicas an enqueue waits for (app option `enqueueReplicas`); `undefined` when none. */
   readonly enqueueReplicas: { count: number; timeoutMs: number } | undefined;
   readonly maxPayloadBytes: number;
@@ -85,6 +89,7 @@ export class Tasuki {
     this.deadLetterMaxLen = o.deadLetterMaxLen;
     this.deadLetterRetentionMs = o.deadLetterRetention;
     this.log = o.logger ?? createLogger();
+    this.lifecycle = o.events ? new LifecyclePublisher(this, this.log) : undefined;
     this.waiter = new ResultWaiter(
       () => this.redis(),
       this.keys,
@@ -129,6 +134,28 @@ export class Tasuki {
    */
   async locks(defaults: LockOptions = {}): Promise<Locks> {
     return new Locks(await this.redis(), this.keys, defaults);
+  }
+
+  /**
+   * A typed channel on this app's Redis: publish/subscribe on a Redis stream (never PUBLISH, which a
+   * cluster copies to every shard), fan-out with a cursor per subscriber, or work sharing through a
+   * consumer group. Messages are checked against `schema`.
+   *
+   * @example
+   * ```ts
+   * const prices = app.channel({ name: 'prices', schema: z.object({ sku: z.string(), cents: z.number() }) });
+   * const sub = prices.subscribe(({ data }) => console.log(data.sku, data.cents));
+   * await prices.publish({ sku: 'a-1', cents: 120 });
+   * ```
+   */
+  channel<S extends StandardSchemaV1>(options: ChannelOptions<S>): Channel<S> {
+    return new Channel(this, options);
+  }
+
+  /** The channel of a queue's task lifecycle events (published when the app option `events` is true). */
+  taskEvents(queue: string): Channel<typeof taskEventSchema> {
+    if (!this.queues.includes(queue)) throw new UnknownQueueError(queue, this.queues, 'it has no events');
+    return taskEventsChannel(this, queue);
   }
 
   /** The keyspace registry: declare the app's own keys here so the catalogue and audit know them. */
@@ -316,6 +343,7 @@ export class Tasuki {
    * every later call that needs Redis rejects with `E_CLOSED` (closing is final). Safe to repeat.
    */
   async close(): Promise<void> {
+    await this.lifecycle?.drain();
     this.waiter.close();
     this.memoryGuard.stop();
     const c = this.connection;

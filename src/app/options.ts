@@ -32,6 +32,12 @@ export interface AppOptions {
   enqueueReplicas?: number;
   /** Longest an enqueue waits for {@link enqueueReplicas} (default `1s`); then `E_REPLICAS`. */
   enqueueReplicaTimeout?: Duration;
+  /**
+   * Publish task lifecycle events (enqueued, started, succeeded, failed, retried, dead, expired) on
+   * the channel `tasuki.<queue>` of each queue (default false; see `app.taskEvents()` and
+   * docs/cluster.md). Costs one script call per queue per batch of events.
+   */
+  events?: boolean;
   /** Largest encoded arguments accepted by enqueue, in bytes, store or not (default 512 KiB). */
   maxPayloadBytes?: number;
   /** The claim check for big arguments (see docs/payloads.md). */
@@ -133,6 +139,7 @@ const schema = z.strictObject({
   idempotencyTtl: duration().default(DAY_MS),
   enqueueReplicas: integer(0).default(0),
   enqueueReplicaTimeout: duration().default(1000),
+  events: z.boolean().default(false),
   maxPayloadBytes: integer(1).default(512 * 1024),
   payloads,
   deadLetterMaxLen: integer(1).default(10_000),

@@ -23,6 +23,7 @@ export interface TasukiKeys {
   readonly lock: KeyDef<'{lock:<name>}'>;
   readonly lockFence: KeyDef<'{lock:<name>}:fence'>;
   readonly rateLimit: KeyDef<'{rl:<task>}:<limit>:<key>'>;
+  readonly channel: KeyDef<'{ch:<channel>}'>;
 }
 
 /** Declares tasuki's keys in a new keyspace with the given prefix. */
@@ -96,6 +97,19 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       codec: 'JSON task record (state, result or error, attempts, worker, timestamps)',
       maxBytes: 1024 * 1024,
       purpose: "A task's state and result or error; TTL set by the app's resultTtl (default 24 h).",
+    }),
+    channel: space.define({
+      id: 'channel',
+      pattern: '{ch:<channel>}',
+      owner: `${TASUKI_OWNER}/channels`,
+      version: 1,
+      type: 'stream',
+      noTtlReason:
+        "bounded instead: every publish trims it to the channel's maxLen (XADD MAXLEN ~, default 10000) and maxAge (XTRIM MINID ~, default 1 h)",
+      codec: 'stream entry: field c = JSON message of the channel (checked against its schema)',
+      maxBytes: 64 * 1024 * 1024,
+      purpose:
+        "A channel's messages (app channels, and tasuki.<queue>: task lifecycle events): subscribers read with their own cursor, groups share the work.",
     }),
     dead: space.define({
       id: 'queue.dead',

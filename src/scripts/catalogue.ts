@@ -29,6 +29,7 @@ export const SCRIPT_KEYS = {
   lock_extend: ['lock'],
   fence_set: ['value'],
   rate_limit: ['limits...'],
+  channel_publish: ['channel'],
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_KEYS;
@@ -329,4 +330,12 @@ export function rateLimit(
   const args: number[] = [];
   for (const l of a.limits) args.push(l.intervalUs, l.toleranceUs);
   return { script: 'rate_limit', keys: k.limits, args };
+}
+
+/** Publish messages to a channel and trim it by length and age. Reply: the new entries' ids. */
+export function channelPublish(
+  k: { channel: string },
+  a: { maxLen: number; minId: string; messages: readonly string[] },
+): ScriptCall<string[]> {
+  return { script: 'channel_publish', keys: [k.channel], args: [a.maxLen, a.minId, ...a.messages] };
 }

@@ -38,6 +38,11 @@ import type { TaskDefinition } from './definition.js';
 export type { TaskContext, TaskDefinition } from './definition.js';
 
 /** What a task needs from its app to enqueue and to be waited on (a `Tasuki` app is one). */
+/** Receives an `enqueued` lifecycle event per task created (src/channels/lifecycle.ts publishes them). */
+export interface EnqueueEvents {
+  emit(events: readonly { type: 'enqueued'; id: string; task: string; queue: string; at: number }[]): void;
+}
+
 export interface TaskHost extends ResultSource {
   readonly queues: readonly string[];
   readonly keys: TasukiKeys;
@@ -53,6 +58,8 @@ export interface TaskHost extends ResultSource {
   readonly payloadTtlMs: number;
   /** The app's command connection. */
   redis(): Promise<RedisConnection>;
+  /** Where lifecycle events go (the app option `events: true`); `undefined`: none are published. */
+  readonly lifecycle?: EnqueueEvents | undefined;
   /** Replicas that must acknowledge an enqueue (0 or absent: none), and how long to wait for them. */
   readonly enqueueReplicas?: { count: number; timeoutMs: number } | undefined;
   /**
@@ -273,18 +280,24 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
 
   private handleFor(p: Prepared, reply: unknown): TaskHandle<Jsonified<R>> {
     const queue = p.opts.queue;
+    let handle: TaskHandle<Jsonified<R>>;
     if (p.opts.idempotencyKey !== undefined) {
       const [created, local] = reply as [number, string];
-      return new TaskHandle<Jsonified<R>>(
+      handle = new TaskHandle<Jsonified<R>>(
         this.app,
         formatTaskId(local, queue),
         queue,
         this.name,
         created === 1,
       );
+    } else {
+      const local = p.localId ?? (reply as string);
+      handle = new TaskHandle<Jsonified<R>>(this.app, formatTaskId(local, queue), queue, this.name);
     }
-    const local = p.localId ?? (reply as string);
-    return new TaskHandle<Jsonified<R>>(this.app, formatTaskId(local, queue), queue, this.name);
+    if (this.app.lifecycle && handle.created) {
+      this.app.lifecycle.emit([{ type: 'enqueued', id: handle.id, task: this.name, queue, at: Date.now() }]);
+    }
+    return handle;
   }
 
   /**

@@ -46,6 +46,9 @@ export const EVENT_RECORDS_FIELD = 'r';
  */
 export const EVENTS_RECORDS_KEPT_MS = 60_000;
 
+/** Stream field of a channel entry holding the published message (JSON). */
+export const CHANNEL_FIELD = 'c';
+
 /** Every token a Lua script may use, by name (`$MESSAGE_FIELD` in a script). */
 export const LUA_TOKENS: Readonly<Record<string, string>> = {
   GROUP,
@@ -54,6 +57,7 @@ export const LUA_TOKENS: Readonly<Record<string, string>> = {
   DEAD_FIELD,
   EVENT_IDS_FIELD,
   EVENT_RECORDS_FIELD,
+  CHANNEL_FIELD,
   EVENTS_RECORDS_KEPT_MS: String(EVENTS_RECORDS_KEPT_MS),
 };
 

@@ -21,6 +21,23 @@ import type { ResolvedWorkerOptions } from './options.js';
 import { Promoter } from './promoter.js';
 import type { Attempt, TaskRegistry } from './runner.js';
 
+/** A lifecycle event of an attempt (see src/channels/lifecycle.ts, which publishes them). */
+export interface AttemptEvent {
+  type: 'started' | 'succeeded' | 'failed' | 'retried' | 'dead' | 'expired';
+  id: string;
+  task: string;
+  queue: string;
+  at: number;
+  attempt?: number;
+  worker?: string;
+  error?: string;
+}
+
+/** Receives the lifecycle events of recorded attempts. */
+export interface AttemptEvents {
+  emit(events: readonly AttemptEvent[]): void;
+}
+
 /** What a worker needs from its app (a `Tasuki` app is one). */
 export interface WorkerHost extends TaskRegistry {
   readonly queues: readonly string[];
@@ -37,6 +54,8 @@ export interface WorkerHost extends TaskRegistry {
   connectRedis(clientName: string): Promise<RedisConnection>;
   /** Where Redis is, password masked, for logs. */
   describeRedis(): string;
+  /** Where lifecycle events go (app option `events: true`); `undefined`: none are published. */
+  readonly lifecycle?: AttemptEvents | undefined;
   /**
    * How {@link connectRedis} connects (URL and settings), for the heartbeat thread's own connection.
    * Without it, or when its ioredis options cannot be passed to a thread, claims are renewed on the

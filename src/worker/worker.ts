@@ -15,7 +15,7 @@ import type { FetchHost } from './fetcher.js';
 import { Holdings, type Held } from './holdings.js';
 import { deleteFinishedPayloads } from './payload-cleanup.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
-import { countOutcome, handBackMessages, logOutcome, type OutcomeCounts } from './outcomes.js';
+import { attemptEvents, countOutcome, handBackMessages, logOutcome, type OutcomeCounts } from './outcomes.js';
 import { closeParts, openParts, REDIS_WAIT_MS, type Running, type WorkerHost } from './parts.js';
 import { runAttempt, type Attempt, type RunnerSettings } from './runner.js';
 
@@ -198,6 +198,7 @@ export class Worker implements ClaimHost, FetchHost {
   private readonly recorded = (attempts: readonly Attempt[]): void => {
     for (const a of attempts) this.holdings.release(a.held);
     if (this.app.payloadStore) deleteFinishedPayloads(this.app.payloadStore, attempts, this.log);
+    if (this.app.lifecycle) this.app.lifecycle.emit(attemptEvents(attempts));
     this.parts?.fetcher.wake();
   };
 

@@ -151,5 +151,12 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
     ),
     0,
   );
+  const published = await run(
+    scripts.channelPublish(
+      { channel: k.channel.key({ channel: 'news' }) },
+      { maxLen: 100, minId: '0-0', messages: ['{"a":1}', '{"a":2}'] },
+    ),
+  );
+  assert.equal(published.length, 2);
   assert.deepEqual([...called].sort(), Object.keys(scripts.SCRIPT_KEYS).sort());
 });
