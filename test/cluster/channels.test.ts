@@ -29,7 +29,7 @@ for (const kind of ['server', 'cluster'] as const) {
       const seen: number[][] = [[], [], []];
       const subs = seen.map((list) => ch.subscribe(({ data }) => void list.push(data.n)));
       // Subscribed before the first publish: each resolves '$' on its own connection first.
-      await until(async () => subs.every((s) => s.lastId !== '$'), 10_000, 'subscribers to start');
+      await until(() => subs.every((s) => s.lastId !== '$'), 10_000, 'subscribers to start');
       const ids = await ch.publish(...Array.from({ length: 50 }, (_, n) => ({ n, text: `m${n}` })));
       assert.equal(ids.length, 50);
       await until(() => seen.every((l) => l.length === 50), 10_000, 'every subscriber to get 50');
