@@ -49,7 +49,7 @@ async function sample(tc: TestCluster): Promise<Sample[]> {
     tc.cluster.nodes.map(async (n) => {
       const c = tc.direct(n.port);
       const info = await c.info('stats');
-      const cinfo = (await c.cluster('INFO')) as string;
+      const cinfo = await c.cluster('INFO');
       const s = {
         wchar: wchar(n.pid as number),
         net: Number(/total_net_output_bytes:(\d+)/.exec(info)?.[1] ?? 0),
@@ -89,7 +89,7 @@ export async function measure(
   const conns: Redis[] = [];
   let received = 0;
   let publish: (i: number) => Promise<unknown>;
-  let close = async (): Promise<void> => undefined;
+  let close = (): Promise<void> => Promise.resolve();
   if (mode === 'tasuki channel') {
     const app = tasuki({ redis: tc.url, logger: silentLogger(), prefix: 'bench' });
     const ch = app.channel({ name: channel, schema: z.string(), maxLen: messages });

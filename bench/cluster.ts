@@ -49,7 +49,7 @@ async function taskPath(url: string): Promise<{ enqueue: number; drain: number }
   const t0 = performance.now();
   for (let i = 0; i < tasks; i += 200) {
     await Promise.all(
-      Array.from({ length: 200 }, (_, j) => defs[(i + j) % defs.length]?.enqueue({ i: i + j })),
+      Array.from({ length: 200 }, (_, j) => defs[(i + j) % defs.length]!.enqueue({ i: i + j })),
     );
   }
   const enqueue = tasks / ((performance.now() - t0) / 1000);
