@@ -6,7 +6,7 @@
  * {@link MemoryFullError}: the producer learns Redis is full before Redis refuses writes, and the
  * workers, whose writes free memory, keep the room they need to drain (see docs/memory.md).
  */
-import type { RedisConnection } from '../connection/redis.js';
+import { isCluster, masters, type RedisConnection } from '../connection/redis.js';
 import { MemoryFullError, type MemoryReading } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 
@@ -30,6 +30,17 @@ export const ENTRY_OVERHEAD_BYTES = 64;
 export interface MemoryInfo extends MemoryReading {
   /** `maxmemory_policy`, when INFO reports it. */
   policy: string | undefined;
+}
+
+/**
+ * INFO memory of the one server, or on a cluster of the master nearest its maxmemory: a shard
+ * refuses writes when it is full, whatever the others have left.
+ */
+async function fullestNode(redis: RedisConnection): Promise<MemoryInfo> {
+  if (!isCluster(redis)) return parseMemoryInfo(await redis.info('memory'));
+  const infos = (await Promise.all(masters(redis).map((n) => n.info('memory')))).map(parseMemoryInfo);
+  const fill = (i: MemoryInfo): number => (i.max > 0 ? i.used / i.max : 0);
+  return infos.reduce((a, b) => (fill(b) > fill(a) ? b : a));
 }
 
 /** Reads `used_memory`, `maxmemory` and `maxmemory_policy` from an INFO memory reply. */
@@ -183,7 +194,7 @@ export class MemoryGuard {
     if (!redis || this.disabled) return undefined;
     let info: MemoryInfo;
     try {
-      info = parseMemoryInfo(await redis.info('memory'));
+      info = await fullestNode(redis);
     } catch (err) {
       if (/NOPERM|unknown command|not allowed/i.test((err as Error).message)) {
         this.disabled = true;
@@ -203,7 +214,7 @@ export class MemoryGuard {
       this.settings !== false && info.max > 0
         ? info.max * this.settings.highWatermark
         : Number.POSITIVE_INFINITY;
-    // No maxmemory: RedisConnection never refuses for memory (the machine may; that is not ours to see).
+    // No maxmemory: Redis never refuses for memory (the machine may; that is not ours to see).
     this.full =
       this.settings !== false && info.max > 0 && info.used >= info.max * this.settings.highWatermark;
     if (!this.full) this.admitWaiters();

@@ -53,7 +53,7 @@ export async function fencedSet(
     // fence_set.lua refuses at its HSET, before it has written: nothing changed.
     throw new TasukiError(
       'E_REDIS',
-      `fencedSet of ${key}: RedisConnection is at maxmemory and refuses writes (${(err as Error).message}); nothing was written. ` +
+      `fencedSet of ${key}: Redis is at maxmemory and refuses writes (${(err as Error).message}); nothing was written. ` +
         `Free memory or raise maxmemory, then write again (the token is still valid while the lock is held).`,
       { cause: err },
     );

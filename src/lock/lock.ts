@@ -201,7 +201,7 @@ export class Lock implements AsyncDisposable {
       if (isOom(err)) {
         throw new TasukiError(
           'E_REDIS',
-          `cannot acquire lock "${this.name}": RedisConnection is at maxmemory and refuses new keys (${(err as Error).message}). ` +
+          `cannot acquire lock "${this.name}": Redis is at maxmemory and refuses new keys (${(err as Error).message}). ` +
             `Free memory or raise maxmemory; held locks can still be released and extended.`,
           { cause: err },
         );
@@ -327,7 +327,7 @@ export class Lock implements AsyncDisposable {
     if (r === TIMED_OUT) {
       throw new TasukiError(
         'E_TIMEOUT',
-        `lock "${this.name}": RedisConnection did not answer ${what} within ${ms} ms; check that Redis is up`,
+        `lock "${this.name}": Redis did not answer ${what} within ${ms} ms; check that Redis is up`,
       );
     }
     return r;

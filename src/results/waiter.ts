@@ -367,7 +367,7 @@ export class ResultWaiter {
   }
 }
 
-/** Failures a wait rides out: RedisConnection unreachable for now (the connection reconnects), or never reached yet. */
+/** Failures a wait rides out: Redis unreachable for now (the connection reconnects), or never reached yet. */
 function isTransient(err: unknown): boolean {
   if (err instanceof TasukiError) {
     return err.code === 'E_CONNECTION' || (err.code === 'E_REDIS' && isUnreachable(err.cause));
