@@ -29,12 +29,14 @@ function canListen(port: number): Promise<boolean> {
 }
 
 /**
- * A free port for a cluster node: its cluster bus listens on port + 10000, which must be free too
- * (and exist: an ephemeral port above 55535 has no bus port), so both are checked.
+ * A free port for a cluster node: its cluster bus listens on port + 10000, which must be free too,
+ * so both are checked. Both are taken below Linux's ephemeral range (32768 and up), where the
+ * system hands out ports to every outgoing connection and a port found free could be taken before
+ * the node binds it.
  */
 export async function freeClusterPort(taken: ReadonlySet<number> = new Set()): Promise<number> {
   for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 25_000);
+    const port = 10_000 + Math.floor(Math.random() * 12_700);
     if (taken.has(port) || taken.has(port + 10_000) || taken.has(port - 10_000)) continue;
     if ((await canListen(port)) && (await canListen(port + 10_000))) return port;
   }
@@ -134,14 +136,13 @@ export class EmbeddedCluster {
       ...(this.options.args ?? []),
     ];
     const count = masters * (1 + replicas);
+    const ports = new Set<number>();
     for (let i = 0; i < count; i++) {
-      const node = new EmbeddedRedis({
-        args,
-        ...(this.options.binary ? { binary: this.options.binary } : {}),
-      });
-      this.nodes.push(node);
+      const port = await freeClusterPort(ports);
+      ports.add(port);
+      this.nodes.push(this.newNode(port, args));
     }
-    await Promise.all(this.nodes.map((n) => n.start()));
+    await Promise.all(this.nodes.map((n, i) => this.startNode(n, i, ports, args)));
     const cli = spawnSync(
       'redis-cli',
       [
@@ -161,6 +162,27 @@ export class EmbeddedCluster {
       );
     }
     await this.waitUntilHealthy();
+  }
+
+  private newNode(port: number, args: string[]): EmbeddedRedis {
+    return new EmbeddedRedis({ port, args, ...(this.options.binary ? { binary: this.options.binary } : {}) });
+  }
+
+  /** Starts node `i`; a port taken meanwhile by someone else is replaced by another (a few times). */
+  private async startNode(node: EmbeddedRedis, i: number, ports: Set<number>, args: string[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await node.start();
+        return;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await node.destroy();
+        const port = await freeClusterPort(ports);
+        ports.add(port);
+        node = this.newNode(port, args);
+        this.nodes[i] = node;
+      }
+    }
   }
 
   /** One plain connection to the node on `port` (the caller disconnects it). */
