@@ -20,7 +20,7 @@ for (const kind of ['server', 'cluster'] as const) {
     before(async () => {
       target = kind === 'server' ? await TestRedis.start() : await TestCluster.start();
     });
-    after(() => target.close());
+    after(() => target?.close());
     const app = (options = {}): Tasuki => newApp(target, { logger: silentLogger(), ...options });
 
     test('fan-out: every subscriber gets every message, in order, with its own cursor', async () => {

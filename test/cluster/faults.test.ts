@@ -17,7 +17,7 @@ let tc: TestCluster;
 before(async () => {
   tc = await TestCluster.start({ nodeTimeoutMs: 1000 });
 });
-after(() => tc.close());
+after(() => tc?.close());
 
 const TASKS = 1200;
 const CONCURRENCY = 16;

@@ -20,7 +20,7 @@ before(async () => {
   redis = cluster.client();
   scripts.registerScripts(redis);
 });
-after(() => cluster.close());
+after(() => cluster?.close());
 
 const called = new Set<string>();
 
