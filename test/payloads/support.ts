@@ -19,6 +19,8 @@ export interface Calls {
 export class CountingStore implements PayloadStore {
   readonly calls: Calls = { put: 0, putMany: 0, get: 0, delete: 0, deleted: [] };
   down = false;
+  /** The next this many calls fail as `down` would, then the store is back by itself. */
+  downFor = 0;
 
   constructor(readonly inner: PayloadStore) {}
 
@@ -27,7 +29,9 @@ export class CountingStore implements PayloadStore {
   }
 
   private check(): void {
-    if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432 (store down in this test)');
+    const down = this.down || this.downFor > 0;
+    if (this.downFor > 0) this.downFor--;
+    if (down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432 (store down in this test)');
   }
 
   async put(p: NewPayload): Promise<void> {
