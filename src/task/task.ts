@@ -342,8 +342,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     p: Prepared,
     replicas: { count: number; timeoutMs: number },
   ): Promise<unknown> {
-    let reply: unknown;
-    let acked: unknown;
+    const what = `enqueue of task "${this.name}"`;
     // A redirection (failover, slot migration) means nothing was written: ask the cluster where the
     // slot is now and send again. ioredis follows redirections of single commands itself, not of a
     // pipeline holding a write and WAIT.
@@ -351,24 +350,36 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       const tx = redis.pipeline();
       this.write(tx, p);
       tx.wait(replicas.count, replicas.timeoutMs);
+      let replies: [Error | null, unknown][] | null;
       try {
-        [reply, acked] = await execTransaction(tx, `enqueue of task "${this.name}"`);
-        break;
+        replies = await tx.exec();
       } catch (err) {
-        if (attempt >= 10 || !isRedirection((err as Error).cause)) throw err;
-        await refreshSlots(redis);
-        await new Promise((r) => setTimeout(r, 50 * attempt));
+        throw redisError(what, err);
       }
+      const [writeErr, reply] = replies?.[0] ?? [new Error('no reply'), undefined];
+      if (writeErr) {
+        if (attempt < 10 && isRedirection(writeErr)) {
+          await refreshSlots(redis);
+          await new Promise((r) => setTimeout(r, 50 * attempt));
+          continue;
+        }
+        throw redisError(what, writeErr);
+      }
+      // Written: from here on an error must not say otherwise (a failover can cut the WAIT short).
+      const [waitErr, acked] = replies?.[1] ?? [new Error('no reply to WAIT'), 0];
+      if (waitErr || Number(acked) < replicas.count) {
+        const why = waitErr
+          ? `WAIT failed (${waitErr.message})`
+          : `only ${String(acked)} of ${replicas.count} replica(s) acknowledged it within ${replicas.timeoutMs} ms`;
+        throw new TasukiError(
+          'E_REPLICAS',
+          `${what}: the primary has it but ${why}; it may run, or be lost if the primary fails now. ` +
+            'Check the replicas (INFO replication) or lower the app option enqueueReplicas.',
+          waitErr ? { cause: waitErr } : undefined,
+        );
+      }
+      return reply;
     }
-    if (Number(acked) < replicas.count) {
-      throw new TasukiError(
-        'E_REPLICAS',
-        `enqueue of task "${this.name}": the primary has it but only ${String(acked)} of ${replicas.count} ` +
-          `replica(s) acknowledged it within ${replicas.timeoutMs} ms; it may run, or be lost if the primary ` +
-          'fails now. Check the replicas (INFO replication) or lower the app option enqueueReplicas.',
-      );
-    }
-    return reply;
   }
 
   /**
