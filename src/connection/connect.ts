@@ -53,6 +53,12 @@ export async function connect(options: ConnectionOptions): Promise<RedisConnecti
   const client = open(target, options, retryStrategy);
   client.on('error', (err: Error) => {
     lastError = err;
+    // A cluster reports "Failed to refresh slots cache." and keeps the node's answer beside it.
+    const cause = (err as { lastNodeError?: unknown }).lastNodeError ?? err;
+    if (!ready && isAuthFailure(cause)) refused = cause as Error;
+  });
+  // A cluster's node connections say WRONGPASS / NOAUTH here.
+  client.on('node error', (err: Error) => {
     if (!ready && isAuthFailure(err)) refused = err;
   });
 
