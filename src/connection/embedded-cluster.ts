@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { TasukiError } from '../errors.js';
-import { EmbeddedRedis } from './embedded.js';
+import { EmbeddedRedis, type TlsFiles } from './embedded.js';
 
 /** Options for a throw-away Redis Cluster of `redis-server` children on loopback ports. */
 export interface EmbeddedClusterOptions {
@@ -16,6 +17,8 @@ export interface EmbeddedClusterOptions {
   args?: string[];
   /** Path of `redis-server` (default on PATH); `redis-cli` is looked up beside it on PATH. */
   binary?: string;
+  /** Serve TLS only, cluster bus and replication included, with these PEM files. */
+  tls?: TlsFiles;
 }
 
 /** True when `port` can be listened on at 127.0.0.1 now. */
@@ -105,7 +108,12 @@ export class EmbeddedCluster {
 
   /** A tasuki URL for the cluster: `redis+cluster://127.0.0.1:<port>,...` (every node a seed). */
   get url(): string {
-    return `redis+cluster://${this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
+    return `${this.options.tls ? 'rediss' : 'redis'}+cluster://${this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
+  }
+
+  /** The PEM files when the cluster serves TLS. */
+  get tls(): TlsFiles | undefined {
+    return this.options.tls;
   }
 
   /** Seed nodes for ioredis `Cluster`. */
@@ -133,6 +141,7 @@ export class EmbeddedCluster {
       // A replica of a master that was away a while may still take over (tests kill masters).
       '--cluster-replica-validity-factor',
       '0',
+      ...(this.options.tls ? ['--tls-cluster', 'yes'] : []),
       ...(this.options.args ?? []),
     ];
     const count = masters * (1 + replicas);
@@ -146,6 +155,7 @@ export class EmbeddedCluster {
     const cli = spawnSync(
       'redis-cli',
       [
+        ...(this.options.tls ? ['--tls', '--cacert', this.options.tls.ca] : []),
         '--cluster',
         'create',
         ...this.nodes.map((n) => `127.0.0.1:${n.port}`),
@@ -165,7 +175,12 @@ export class EmbeddedCluster {
   }
 
   private newNode(port: number, args: string[]): EmbeddedRedis {
-    return new EmbeddedRedis({ port, args, ...(this.options.binary ? { binary: this.options.binary } : {}) });
+    return new EmbeddedRedis({
+      port,
+      args,
+      ...(this.options.binary ? { binary: this.options.binary } : {}),
+      ...(this.options.tls ? { tls: this.options.tls } : {}),
+    });
   }
 
   /** Starts node `i`; a port taken meanwhile by someone else is replaced by another (a few times). */
@@ -187,7 +202,10 @@ export class EmbeddedCluster {
 
   /** One plain connection to the node on `port` (the caller disconnects it). */
   direct(port: number): Redis {
-    const c = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1, lazyConnect: false });
+    const c = new Redis(port, '127.0.0.1', {
+      maxRetriesPerRequest: 1,
+      ...(this.options.tls ? { tls: { ca: readFileSync(this.options.tls.ca) } } : {}),
+    });
     c.on('error', () => undefined);
     return c;
   }

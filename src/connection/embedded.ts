@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,38 @@ export interface EmbeddedRedisOptions {
   args?: string[];
   /** Path of the binary (default `redis-server` on PATH). */
   binary?: string;
+  /**
+   * Serve TLS only (no plain port) with these PEM files (see `makeTestCertificates` in
+   * `tasuki/testing`); clients are not asked for certificates.
+   */
+  tls?: TlsFiles;
+}
+
+/** PEM files of a TLS server: its certificate and key, and the CA that signed it. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+/** Arguments that make `redis-server` serve TLS only on `port` (and its cluster bus and replication, when clustered). */
+export function tlsArgs(port: number, tls: TlsFiles): string[] {
+  return [
+    '--port',
+    '0',
+    '--tls-port',
+    String(port),
+    '--tls-cert-file',
+    tls.cert,
+    '--tls-key-file',
+    tls.key,
+    '--tls-ca-cert-file',
+    tls.ca,
+    '--tls-auth-clients',
+    'no',
+    '--tls-replication',
+    'yes',
+  ];
 }
 
 /** Finds a free TCP port on 127.0.0.1. */
@@ -66,7 +98,7 @@ export class EmbeddedRedis {
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `${this.options.tls ? 'rediss' : 'redis'}://127.0.0.1:${this.port}`;
   }
 
   get pid(): number | undefined {
@@ -96,6 +128,7 @@ export class EmbeddedRedis {
       '',
       '--loglevel',
       'warning',
+      ...(this.options.tls ? tlsArgs(this.port, this.options.tls) : []),
       ...(this.options.args ?? []),
     ];
     const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -127,6 +160,7 @@ export class EmbeddedRedis {
 
   private async ping(): Promise<boolean> {
     const c = new Redis(this.port, '127.0.0.1', {
+      ...(this.options.tls ? { tls: { ca: readFileSync(this.options.tls.ca) } } : {}),
       lazyConnect: true,
       retryStrategy: () => null,
       maxRetriesPerRequest: 0,

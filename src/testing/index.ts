@@ -2,6 +2,7 @@
  * Test helpers for apps built on tasuki (and tasuki's own tests): a throw-away `redis-server` on a
  * free loopback port with its own temp dir, connections to it, restart on the same port, stop by PID.
  */
+import { readFileSync } from 'node:fs';
 import { Cluster, Redis } from 'ioredis';
 import { EmbeddedCluster, type EmbeddedClusterOptions } from '../connection/embedded-cluster.js';
 import { EmbeddedRedis, type EmbeddedRedisOptions } from '../connection/embedded.js';
@@ -78,8 +79,9 @@ export class TestCluster {
 
   /** A new cluster connection; closed by {@link close}. */
   client(): Cluster {
+    const tls = this.cluster.tls;
     const c = new Cluster(this.cluster.seeds, {
-      redisOptions: { maxRetriesPerRequest: null },
+      redisOptions: { maxRetriesPerRequest: null, ...(tls ? { tls: { ca: readFileSync(tls.ca) } } : {}) },
       scaleReads: 'master',
       maxRedirections: 64,
     });
@@ -104,4 +106,6 @@ export class TestCluster {
 
 export { EmbeddedCluster, parseClusterNodes } from '../connection/embedded-cluster.js';
 export type { ClusterNodeInfo, EmbeddedClusterOptions } from '../connection/embedded-cluster.js';
+export { makeTestCertificates } from './tls.js';
+export type { TlsFiles } from '../connection/embedded.js';
 export { TestPostgres, type TestPostgresOptions } from './postgres.js';

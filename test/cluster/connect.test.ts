@@ -1,16 +1,17 @@
 /**
  * Connecting to a Redis Cluster from a URL with an ACL user (as on ElastiCache with RBAC): tasks
- * run through it; a wrong password is `E_AUTH` at once, an unreachable cluster `E_CONNECTION`, each
+ * run through it, also over TLS (`rediss+cluster://`, as ElastiCache in-transit encryption); a wrong password is `E_AUTH` at once, an unreachable cluster `E_CONNECTION`, each
  * naming the URL with the password masked.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { z } from 'zod';
 import { connect } from '../../src/connection/connect.js';
 import { isCluster } from '../../src/connection/redis.js';
 import { TasukiError, Worker } from '../../src/index.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { TestCluster } from '../../src/testing/index.js';
+import { makeTestCertificates, TestCluster } from '../../src/testing/index.js';
 import { newApp } from '../support/redis.js';
 
 let tc: TestCluster | undefined;
@@ -56,4 +57,35 @@ test('a wrong password is E_AUTH with the password masked; no cluster there is E
     connect({ url: 'redis+cluster://127.0.0.1:1,127.0.0.1:2', startAttempts: 2, maxBackoffMs: 50 }),
     (err: unknown) => err instanceof TasukiError && err.code === 'E_CONNECTION',
   );
+});
+
+test('rediss+cluster:// (TLS on clients, cluster bus and replication) with an ACL user runs tasks', async () => {
+  const certs = makeTestCertificates();
+  const secure = await TestCluster.start({ tls: certs });
+  try {
+    for (const n of secure.cluster.nodes) {
+      await secure.direct(n.port).acl('SETUSER', 'app', 'on', '>s3cret', '~t*', '+@all');
+    }
+    const url = secure.url.replace('rediss+cluster://', 'rediss+cluster://app:s3cret@');
+    assert.match(url, /^rediss\+cluster:\/\//);
+    // Without the test CA the server's certificate is refused: nothing connects in clear either.
+    await assert.rejects(connect({ url, startAttempts: 1 }), (err: unknown) => err instanceof TasukiError);
+    const app = newApp(
+      { url },
+      { queues: ['a', 'b'], logger: silentLogger(), redisOptions: { tls: { ca: readFileSync(certs.ca) } } },
+    );
+    const t = app.task({
+      name: 'tls',
+      queue: 'b',
+      schema: z.object({ n: z.number() }),
+      handler: ({ n }) => n + 1,
+    });
+    const worker = new Worker(app, { logger: silentLogger() });
+    await worker.start();
+    assert.equal(await (await t.enqueue({ n: 41 })).result({ timeout: '20s' }), 42);
+    await worker.stop();
+    await app.close();
+  } finally {
+    await secure.close();
+  }
 });
