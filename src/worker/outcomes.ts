@@ -101,9 +101,30 @@ export function handBackMessages(list: readonly Held[]): {
 }
 
 /**
- * The lifecycle events of recorded attempts: `started` (at its start time: published once its
- * outcome is recorded, with it) and what became of it. A failed attempt is `failed` then `retried`
- * or `dead`. Attempts released or held back by a rate limit did not run: none.
+ * The `started` event of a delivery about to run (its message decoded once more, only when events
+ * are on); `undefined` for a message that cannot be decoded (its dead letter says why).
+ */
+export function startedEvent(held: Held, worker: string): AttemptEvent | undefined {
+  try {
+    const m = decodeMessage(messageOf(held.fields));
+    const id = formatTaskId(m.id ?? held.entry, held.queue);
+    return {
+      type: 'started',
+      id,
+      task: m.name,
+      queue: held.queue,
+      at: Date.now(),
+      attempt: m.attempt ?? 1,
+      worker,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The lifecycle events of recorded attempts: what became of each. A failed attempt is `failed` then
+ * `retried` or `dead`. Attempts released or held back by a rate limit did not run: none.
  */
 export function attemptEvents(attempts: readonly Attempt[]): AttemptEvent[] {
   const out: AttemptEvent[] = [];
@@ -124,7 +145,6 @@ export function attemptEvents(attempts: readonly Attempt[]): AttemptEvent[] {
       out.push({ type: 'expired', ...base, at });
       continue;
     }
-    out.push({ type: 'started', ...base, at: r.startedAt });
     if (a.outcome === 'done') out.push({ type: 'succeeded', ...base, at });
     else {
       out.push({ type: 'failed', ...base, ...error, at });

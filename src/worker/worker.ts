@@ -15,7 +15,14 @@ import type { FetchHost } from './fetcher.js';
 import { Holdings, type Held } from './holdings.js';
 import { deleteFinishedPayloads } from './payload-cleanup.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
-import { attemptEvents, countOutcome, handBackMessages, logOutcome, type OutcomeCounts } from './outcomes.js';
+import {
+  attemptEvents,
+  countOutcome,
+  handBackMessages,
+  logOutcome,
+  startedEvent,
+  type OutcomeCounts,
+} from './outcomes.js';
 import { closeParts, openParts, REDIS_WAIT_MS, type Running, type WorkerHost } from './parts.js';
 import { runAttempt, type Attempt, type RunnerSettings } from './runner.js';
 
@@ -181,6 +188,10 @@ export class Worker implements ClaimHost, FetchHost {
       const next = this.holdings.next();
       if (!next) return;
       this.active++;
+      if (this.app.lifecycle) {
+        const started = startedEvent(next, this.name);
+        if (started) this.app.lifecycle.emit([started]);
+      }
       void runAttempt(this.app, next, this.settings).then(this.settle);
     }
   }

@@ -117,11 +117,15 @@ for (const kind of ['server', 'cluster'] as const) {
         `started:${ok.id}`,
         `succeeded:${ok.id}`,
         `enqueued:${bad.id}`,
+        `started:${bad.id}`,
         `failed:${bad.id}`,
         `retried:${bad.id}`,
         `dead:${bad.id}`,
       ];
       await until(() => want.every((w) => seen.includes(w)), 10_000, `events ${want.join(', ')}`);
+      // Published as they happen: started (when the attempt starts) before its outcome.
+      assert.ok(seen.indexOf(`started:${ok.id}`) < seen.indexOf(`succeeded:${ok.id}`));
+      assert.ok(seen.indexOf(`enqueued:${ok.id}`) < seen.indexOf(`started:${ok.id}`));
       await sub.close();
     });
   });
