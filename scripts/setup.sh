@@ -56,6 +56,18 @@ if ! command -v redis-server >/dev/null 2>&1; then
   apt_install redis-server redis-server 'or set REDIS_URL to a Redis you already run'
 fi
 
+# The cluster tests join nodes with redis-cli (Debian's redis-tools, which redis-server brings along)
+# and make TLS certificates with openssl: installed when we can, else only said.
+for tool in redis-cli:redis-tools openssl:openssl; do
+  if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+      apt_install "${tool#*:}" "${tool%%:*}" 'needed by the cluster tests'
+    else
+      echo "setup: ${tool%%:*} is not installed; the cluster tests need it ('sudo apt-get install ${tool#*:}')" >&2
+    fi
+  fi
+done
+
 # The lock file holds every platform's optional packages, so `npm ci` takes it as it is.
 npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build
