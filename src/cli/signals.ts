@@ -13,6 +13,8 @@ export interface SignalStop {
   /** After how long other workers take over the tasks of a worker that went away. */
   claimIdleMs: number;
   stop(): Promise<void>;
+  /** What the first signal's log line says (default: the worker's grace). */
+  stopping?: string;
 }
 
 /**
@@ -33,10 +35,12 @@ export function stopOnSignals(s: SignalStop): Promise<void> {
         return;
       }
       signalled = true;
+      const what =
+        s.stopping ??
+        `no new tasks; running tasks get up to ${formatMs(s.graceMs)} (grace) to finish, then are handed back`;
       s.log.info(
         { signal, graceMs: s.graceMs },
-        `${signal}: shutting down: no new tasks; running tasks get up to ${formatMs(s.graceMs)} (grace) to finish, ` +
-          `then are handed back; send ${signal} again to exit at once`,
+        `${signal}: shutting down: ${what}; send ${signal} again to exit at once`,
       );
       s.stop().then(resolve, reject);
     };
