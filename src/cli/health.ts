@@ -99,7 +99,7 @@ export function registerHealth(program: Command): void {
       const age = Date.now() - record.at;
       if (!(age <= maxAgeMs)) {
         return unhealthy(
-          `the ${record.role} heartbeat in ${file} is ${formatMs(Math.max(0, Math.round(age)))} old (more than ${formatMs(maxAgeMs)})`,
+          `the ${record.role} heartbeat in ${file} is ${formatMs(Math.max(0, Math.round(age / 1000) * 1000))} old (more than ${formatMs(maxAgeMs)})`,
         );
       }
       const lead = record.role === 'beat' ? (record.leading ? ', active' : ', standby') : '';
