@@ -25,7 +25,7 @@ export type { QueueStats } from './results/stats.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
 export { Beat, LEASE_NAME, type BeatOptions, type BeatHost, type TickEvent } from './beat/beat.js';
 export { Schedules, type ScheduleInfo } from './beat/schedules.js';
-export type { ScheduleDefinition, MisfirePolicy, StoredSchedule } from './beat/definition.js';
+export type { ScheduleDefinition, ScheduleSpec, MisfirePolicy, StoredSchedule } from './beat/definition.js';
 export { RetryLater, backoffDelay, type Backoff, type RetryOn, type ErrorClass } from './task/retry.js';
 export { DeadLetters, type DeadLetter, type DeadLetterSelection } from './deadletters/dead-letters.js';
 export type { StoredDeadLetter } from './wire/dead-letter.js';
