@@ -136,18 +136,25 @@ export class Beat {
       active.map((s) => redis.hget(this.keys.tick.key({ queue: s.queue, schedule: s.name }), 't')),
     );
     let wake = now + this.options.refreshMs;
+    const due: { s: StoredSchedule; tick: number; fire: boolean; misfired: boolean }[] = [];
     for (const [i, s] of active.entries()) {
       const last = lasts[i];
       const d = decide(s, last ? Number(last) : undefined, now);
-      if (d.kind === 'wait') {
-        if (d.next !== undefined) wake = Math.min(wake, d.next);
-        continue;
-      }
-      if (!this.leading) return 0; // lost the lease during the round: stand by again
-      await this.claim(redis, s, d.tick, d.kind === 'fire', now, d.kind === 'fire' && (d.late || d.missed));
-      const next = nextTick(s, Math.max(d.tick, now));
+      const next = d.kind === 'wait' ? d.next : nextTick(s, Math.max(d.tick, now));
       if (next !== undefined) wake = Math.min(wake, next);
+      if (d.kind !== 'wait') {
+        due.push({
+          s,
+          tick: d.tick,
+          fire: d.kind === 'fire',
+          misfired: d.kind === 'fire' && (d.late || d.missed),
+        });
+      }
     }
+    if (due.length && !this.leading) return 0; // lost the lease during the round: stand by again
+    // One script call per due tick, sent together (auto-pipelined): many schedules due at once cost
+    // one round trip, not one each.
+    await Promise.all(due.map((t) => this.claim(redis, t.s, t.tick, t.fire, now, t.misfired)));
     this.lastRound = performance.now();
     return Math.max(1, wake - now);
   }
@@ -207,8 +214,9 @@ export class Beat {
     }
     if (code === -1) {
       this.log.warn({ ...base, storedFence: value }, 'a newer lease claimed this schedule: standing by');
-      await this.lease?.release().catch(() => undefined);
+      const lease = this.lease;
       this.lease = undefined;
+      await lease?.release().catch(() => undefined);
       return;
     }
     const taskId = code === 1 ? formatTaskId(value, s.queue) : '';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
-import { Beat, OptionsError, TaskArgsError, TasukiError, type Tasuki } from '../../src/index.js';
+import { Beat, LEASE_NAME, OptionsError, TaskArgsError, TasukiError, type Tasuki } from '../../src/index.js';
 import { beatTick, run } from '../../src/scripts/catalogue.js';
 import { decide } from '../../src/beat/timing.js';
 import { newApp, useRedis } from '../support/redis.js';
@@ -261,4 +261,32 @@ test('the tick script: a tick is enqueued once, an older lease is refused, a ski
   assert.equal((await call(4000, '10'))[0], 1);
   assert.equal(await redis.xlen(keys.stream), 2);
   assert.ok((await redis.pttl(keys.tick)) > 0, 'the record has a TTL');
+});
+
+test('two beats that both think they lead (the lease taken from under one) enqueue each tick once', async () => {
+  const { app, report } = appWithTask();
+  app.schedule({ name: 'each-second', task: report, args: { day: 'x' }, every: '1s' });
+  const start = Date.parse('2030-04-01T00:00:00Z');
+  const clock = { t: start };
+  const a = new Beat(app, { lease: '10s', id: 'a' }, undefined, () => Promise.resolve(clock.t));
+  const b = new Beat(app, { lease: '10s', id: 'b' }, undefined, () => Promise.resolve(clock.t));
+  await a.reconcile();
+  await a.runOnce();
+  assert.equal(a.leading, true);
+  // As if A's lease expired while A did not notice (a clock jump, a long pause between its checks).
+  await (await app.redis()).del(app.keys.lock.key({ name: LEASE_NAME }));
+  await b.runOnce();
+  assert.ok(a.leading && b.leading, 'both think they lead');
+  assert.ok((b.token ?? 0n) > (a.token ?? 0n));
+  for (let i = 0; i < 20; i++) {
+    clock.t += 1000;
+    // Both rounds at once, in either order: whichever claims the tick first enqueues it.
+    const pair = i % 2 === 0 ? [a, b] : [b, a];
+    await Promise.all(pair.map((beat) => beat.runOnce()));
+  }
+  const tasks = await enqueued(app);
+  assert.equal(tasks.length, 20, 'one task per tick, though two beats claimed every tick');
+  assert.equal(a.leading, false, 'A stood down once the tick record showed a newer lease');
+  await a.stop();
+  await b.stop();
 });
