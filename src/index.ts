@@ -23,7 +23,14 @@ export { formatTaskId, parseTaskId } from './wire/ids.js';
 export { GROUP, MESSAGE_VERSION } from './wire/fields.js';
 export type { QueueStats } from './results/stats.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
-export { Beat, LEASE_NAME, type BeatOptions, type BeatHost, type TickEvent } from './beat/beat.js';
+export {
+  Beat,
+  LEASE_NAME,
+  type BeatOptions,
+  type BeatHooks,
+  type BeatHost,
+  type TickEvent,
+} from './beat/beat.js';
 export { Schedules, type ScheduleInfo } from './beat/schedules.js';
 export type { ScheduleDefinition, ScheduleSpec, MisfirePolicy, StoredSchedule } from './beat/definition.js';
 export { RetryLater, backoffDelay, type Backoff, type RetryOn, type ErrorClass } from './task/retry.js';

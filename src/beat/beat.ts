@@ -45,6 +45,14 @@ export interface TickEvent {
   fence: string;
 }
 
+/** Hooks into a beat, for tests and benchmarks. */
+export interface BeatHooks {
+  /** Called for each tick this beat claimed (logged either way). */
+  onTick?: (e: TickEvent) => void;
+  /** The clock "now" is read from (default: Redis's `TIME`); a test drives a beat through any night with it. */
+  now?: (redis: Redis) => Promise<number>;
+}
+
 /**
  * A beat. `start()` reconciles the app's declared schedules and starts the loop; `stop()` ends it and
  * hands the lease over at once. `runOnce()` is one round, for tests that drive it step by step.
@@ -60,20 +68,27 @@ export class Beat {
   private readonly keys: TasukiKeys;
   private readonly loop: BackgroundLoop;
 
+  private readonly onTick: ((e: TickEvent) => void) | undefined;
+  private readonly now: (redis: Redis) => Promise<number>;
+
+  /**
+   * @param host - the app (a `Tasuki` app is one).
+   * @param options - see {@link BeatOptions}; invalid options throw an `OptionsError`.
+   * @param hooks - see {@link BeatHooks} (tests and benchmarks).
+   */
   constructor(
     private readonly host: BeatHost,
     options: BeatOptions = {},
-    /** Called for each tick this beat claimed (tests and benchmarks; logging is done either way). */
-    private readonly onTick?: (e: TickEvent) => void,
-    /** The clock "now" is read from: Redis's TIME unless a test gives another. */
-    private readonly now: (redis: Redis) => Promise<number> = redisNow,
+    hooks: BeatHooks = {},
   ) {
+    this.onTick = hooks.onTick;
+    this.now = hooks.now ?? redisNow;
     const o = resolveBeatOptions(options);
     this.options = Object.freeze(o);
     this.id = o.id ?? `${hostname()}:${process.pid}`;
     this.log = host.log.child({ beat: this.id });
     this.keys = host.keys;
-    this.schedules = new Schedules(host, `beat ${this.id}`, now);
+    this.schedules = new Schedules(host, `beat ${this.id}`, this.now);
     this.loop = new RoundLoop(this.log, o.standbyMs, () => this.runOnce());
   }
 

@@ -28,7 +28,7 @@ function define(app: Tasuki) {
 
 /** A beat whose "now" is `clock.t`, so a test drives it through any night it likes. */
 function drivenBeat(app: Tasuki, clock: { t: number }): Beat {
-  return new Beat(app, { lease: '5s', id: 'driven' }, undefined, () => Promise.resolve(clock.t));
+  return new Beat(app, { lease: '5s', id: 'driven' }, { now: () => Promise.resolve(clock.t) });
 }
 
 /** The tasks in a queue's stream: their names and arguments. */
@@ -103,10 +103,12 @@ test('DST in Europe/Berlin: a fixed-time job fires once on both transition night
   const traced = new Beat(
     app,
     { lease: '5s', id: 'driven' },
-    (e) => {
-      if (e.outcome === 'enqueued') ticks.push(`${e.schedule} ${new Date(e.tick).toISOString()}`);
+    {
+      onTick: (e) => {
+        if (e.outcome === 'enqueued') ticks.push(`${e.schedule} ${new Date(e.tick).toISOString()}`);
+      },
+      now: () => Promise.resolve(clock.t),
     },
-    () => Promise.resolve(clock.t),
   );
   // Spring forward (2027-03-28 02:00 CET -> 03:00 CEST) and fall back (2027-10-31 03:00 CEST -> 02:00 CET),
   // a round every 5 minutes through each night.
@@ -268,8 +270,8 @@ test('two beats that both think they lead (the lease taken from under one) enque
   app.schedule({ name: 'each-second', task: report, args: { day: 'x' }, every: '1s' });
   const start = Date.parse('2030-04-01T00:00:00Z');
   const clock = { t: start };
-  const a = new Beat(app, { lease: '10s', id: 'a' }, undefined, () => Promise.resolve(clock.t));
-  const b = new Beat(app, { lease: '10s', id: 'b' }, undefined, () => Promise.resolve(clock.t));
+  const a = new Beat(app, { lease: '10s', id: 'a' }, { now: () => Promise.resolve(clock.t) });
+  const b = new Beat(app, { lease: '10s', id: 'b' }, { now: () => Promise.resolve(clock.t) });
   await a.reconcile();
   await a.runOnce();
   assert.equal(a.leading, true);
