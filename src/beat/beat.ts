@@ -144,9 +144,11 @@ export class Beat {
       return this.options.standbyMs;
     }
     const [now, stored] = await Promise.all([this.now(redis), this.schedules.raw()]);
-    const active = [...stored.values()].flatMap(({ schedule: s }) =>
-      s && s.state === 'active' && !s.paused ? [s] : [],
-    );
+    const active: StoredSchedule[] = [];
+    for (const [name, { schedule: s }] of stored) {
+      if (!s) this.warnUnreadable(name);
+      else if (s.state === 'active' && !s.paused) active.push(s);
+    }
     const lasts = await Promise.all(
       active.map((s) => redis.hget(this.keys.tick.key({ queue: s.queue, schedule: s.name }), 't')),
     );
@@ -172,6 +174,18 @@ export class Beat {
     await Promise.all(due.map((t) => this.claim(redis, t.s, t.tick, t.fire, now, t.misfired)));
     this.lastRound = performance.now();
     return Math.max(1, wake - now);
+  }
+
+  private readonly unreadable = new Set<string>();
+
+  /** A stored schedule this version cannot read (written by a newer tasuki?): said once, then skipped. */
+  private warnUnreadable(name: string): void {
+    if (this.unreadable.has(name)) return;
+    this.unreadable.add(name);
+    this.log.warn(
+      { schedule: name },
+      'schedule stored in a form this version cannot read: skipped (upgrade this beat, or remove the schedule)',
+    );
   }
 
   /** Takes the lease if free; true while this beat holds it. */

@@ -3,7 +3,6 @@
  * definition, turned into the JSON every beat replica, the CLI and the dashboard read.
  */
 import { createHash } from 'node:crypto';
-import { Cron } from 'croner';
 import {
   OptionsError,
   TaskArgsError,
@@ -17,6 +16,7 @@ import type { Task } from '../task/task.js';
 import { validate, type InferInput, type StandardSchemaV1 } from '../task/schema.js';
 import { toMs, type Duration } from '../util/duration.js';
 import { quote } from '../util/options.js';
+import { checkCron } from './cron.js';
 
 /**
  * What becomes of ticks that were due while no beat ran (downtime, a failover longer than the grace):
@@ -114,11 +114,6 @@ const KNOWN = new Set([
   'paused',
 ]);
 
-/** A croner job for a cron schedule (never started: only used to compute times). */
-export function cronOf(pattern: string, timezone: string | undefined): Cron {
-  return new Cron(pattern, { paused: true, mode: '5-or-6-parts', ...(timezone ? { timezone } : {}) });
-}
-
 /**
  * Checks a definition against the app and turns it into its stored form (without the run-time fields).
  * Throws `E_UNKNOWN_TASK`, `E_UNKNOWN_QUEUE`, `E_TASK_ARGS` or `E_OPTIONS` naming what was wrong.
@@ -150,8 +145,10 @@ export function checkSchedule(
     });
   }
   const spec: Partial<ScheduleSpec> = {};
-  if (def.cron !== undefined) checkCron(def, spec, issues);
-  else if (def.timezone !== undefined) issues.push({ path: 'timezone', message: 'only goes with cron' });
+  if (def.cron !== undefined) {
+    const cron = checkCron(def.cron, def.timezone, issues);
+    if (cron) Object.assign(spec, cron);
+  } else if (def.timezone !== undefined) issues.push({ path: 'timezone', message: 'only goes with cron' });
   if (def.every !== undefined) {
     const ms = toMs(def.every);
     if (ms === undefined || ms < MIN_EVERY_MS || !Number.isInteger(ms)) {
@@ -209,50 +206,6 @@ export function checkSchedule(
   return checked instanceof Promise
     ? checked.then((c) => finish(c.ok, c.ok ? [] : c.issues))
     : finish(checked.ok, checked.ok ? [] : checked.issues);
-}
-
-function checkCron(def: ScheduleDefinition, spec: Partial<ScheduleSpec>, issues: FieldIssue[]): void {
-  if (typeof def.cron !== 'string') {
-    issues.push({ path: 'cron', message: `${quote(def.cron)} is not a cron expression (a string)` });
-    return;
-  }
-  if (def.timezone !== undefined && !validTimezone(def.timezone)) {
-    issues.push({
-      path: 'timezone',
-      message: `${quote(def.timezone)} is not an IANA time zone such as "Europe/Berlin"`,
-    });
-    return;
-  }
-  const fields = def.cron.trim().split(/\s+/).length;
-  if (fields !== 5 && fields !== 6) {
-    issues.push({
-      path: 'cron',
-      message: `${quote(def.cron)} has ${fields} fields; use 5 (minute hour day month weekday) or 6 (seconds first)`,
-    });
-    return;
-  }
-  try {
-    const job = cronOf(def.cron, def.timezone);
-    if (job.nextRun(new Date(0)) === null) throw new Error('it never fires');
-  } catch (err) {
-    issues.push({
-      path: 'cron',
-      message: `${quote(def.cron)} is not a valid cron expression: ${(err as Error).message}`,
-    });
-    return;
-  }
-  spec.cron = def.cron.trim();
-  if (def.timezone !== undefined) spec.timezone = def.timezone;
-}
-
-function validTimezone(tz: unknown): boolean {
-  if (typeof tz !== 'string' || tz === '') return false;
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function optionalMs(v: unknown, path: string, issues: FieldIssue[], set: (ms: number) => void): void {

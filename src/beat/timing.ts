@@ -4,7 +4,8 @@
  * replica computes the same ticks, and the tick record in Redis decides which of them fired.
  */
 import type { Cron } from 'croner';
-import { cronOf, type StoredSchedule } from './definition.js';
+import { cronOf } from './cron.js';
+import type { StoredSchedule } from './definition.js';
 
 type Timing = Pick<StoredSchedule, 'cron' | 'timezone' | 'every' | 'at'>;
 
