@@ -62,7 +62,8 @@ export function startBeat(
       }
     }
   });
-  const exited = once(child, 'exit');
+  // 'close', not 'exit': every line the beat wrote has been read by then.
+  const exited = once(child, 'close');
   return {
     child,
     name,
@@ -153,4 +154,35 @@ export function checkTicks(ticks: readonly number[], maxGapMs: number): number[]
     if (gap > 1000) long.push(gap);
   }
   return long;
+}
+
+/** Resolves once `b` has stepped down (lease lost, or a newer lease seen) since it last took the lease. */
+export async function untilSteppedDown(b: BeatProcess, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (lastIndex(b, STEPPED_DOWN) < lastIndex(b, [TAKEN])) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for beat ${b.name} to stand by`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Redis's clock now, in ms (the clock stream entry ids are written with). */
+export async function redisMs(redis: Redis): Promise<number> {
+  const [s, us] = await redis.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
+/**
+ * Ids of the tasks `b` enqueued (from its `tick enqueued` lines) whose stream entries were written at
+ * or after `fromMs` on Redis's clock. A line logged late (the process was stopped between Redis's
+ * reply and the log) does not count: what counts is when Redis wrote the task.
+ */
+export async function enqueuedBySince(
+  redis: Redis,
+  prefix: string,
+  b: BeatProcess,
+  fromMs: number,
+): Promise<string[]> {
+  const mine = new Set(b.lines.filter((l) => l.msg === 'tick enqueued').map((l) => l.taskId as string));
+  const entries = await redis.xrange(tasukiKeys(prefix).stream.key({ queue: 'default' }), fromMs, '+');
+  return entries.map(([id]) => `${id}@default`).filter((id) => mine.has(id));
 }
