@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { Lock } from '../lock/lock.js';
 import type { Logger } from '../log/logger.js';
-import { beatTick, run } from '../scripts/catalogue.js';
+import { beatTick, fenceSet, run } from '../scripts/catalogue.js';
 import { BackgroundLoop } from '../util/loop.js';
 import { encodeMessage } from '../wire/message.js';
 import { formatTaskId } from '../wire/ids.js';
@@ -26,6 +26,9 @@ export interface BeatHost extends SchedulesHost {
   /** The schedules declared with `app.schedule()`, checked. */
   declaredSchedules(): readonly ScheduleSpec[];
 }
+
+/** How long a queue's beat fence is kept after the last announcement (its key's catalogue TTL). */
+const FENCE_TTL_MS = 7 * 24 * 3600_000;
 
 /** The name of the lease (a lock of the lock part: keys `lock.owner` / `lock.fence`). */
 export const LEASE_NAME = 'tasuki.beat';
@@ -64,6 +67,8 @@ export class Beat {
   private lease: Lock | undefined;
   private fence: bigint | undefined;
   private lastRound: number | undefined;
+  /** Queues this lease announced its token on (beat.fence), so older leases' claims there are refused. */
+  private announced = new Set<string>();
   private readonly log: Logger;
   private readonly keys: TasukiKeys;
   private readonly loop: BackgroundLoop;
@@ -169,6 +174,7 @@ export class Beat {
       }
     }
     if (due.length && !this.leading) return 0; // lost the lease during the round: stand by again
+    if (!(await this.announce(redis, active))) return 0;
     // One script call per due tick, sent together (auto-pipelined): many schedules due at once cost
     // one round trip, not one each.
     await Promise.all(due.map((t) => this.claim(redis, t.s, t.tick, t.fire, now, t.misfired)));
@@ -206,10 +212,43 @@ export class Beat {
     if (token === undefined) return false;
     this.lease = lease;
     this.fence = token;
+    this.announced = new Set();
     this.log.info(
       { fence: String(token), leaseMs: this.options.leaseMs },
       'lease taken: this beat is active',
     );
+    return true;
+  }
+
+  /**
+   * Writes this lease's token to the fence of each queue it will claim ticks on, before its first
+   * claim there: from then on, a claim with an older token on that queue — a paused ex-leader waking
+   * up mid-round — is refused by beat_tick.lua, even for a schedule this beat has not ticked yet.
+   * False when a newer lease already announced itself (this beat is stale: it stands by).
+   */
+  private async announce(redis: Redis, schedules: readonly StoredSchedule[]): Promise<boolean> {
+    const fresh = [...new Set(schedules.map((s) => s.queue))].filter((q) => !this.announced.has(q));
+    const token = String(this.fence);
+    const replies = await Promise.all(
+      fresh.map((queue) =>
+        run(
+          redis,
+          fenceSet(
+            { value: this.keys.beatFence.key({ queue }) },
+            { token, value: this.id, ttlMs: FENCE_TTL_MS },
+          ),
+        ),
+      ),
+    );
+    const newer = replies.find(([ok, stored]) => ok === 0 && stored !== token);
+    if (newer) {
+      this.log.warn({ fence: token, newerFence: newer[1] }, 'a newer lease announced itself: standing by');
+      const lease = this.lease;
+      this.lease = undefined;
+      await lease?.release().catch(() => undefined);
+      return false;
+    }
+    for (const q of fresh) this.announced.add(q);
     return true;
   }
 
@@ -232,6 +271,7 @@ export class Beat {
         {
           tick: this.keys.tick.key({ queue: s.queue, schedule: s.name }),
           stream: this.keys.stream.key({ queue: s.queue }),
+          fence: this.keys.beatFence.key({ queue: s.queue }),
         },
         { tick, fence, beat: this.id, ttlMs: recordTtlMs(s, tick), message },
       ),

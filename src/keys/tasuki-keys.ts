@@ -25,6 +25,7 @@ export interface TasukiKeys {
   readonly rateLimit: KeyDef<'{rl:<task>}:<limit>:<key>'>;
   readonly schedules: KeyDef<'beat:schedules'>;
   readonly tick: KeyDef<'{q:<queue>}:tick:<schedule>'>;
+  readonly beatFence: KeyDef<'{q:<queue>}:beat-fence'>;
 }
 
 /** Declares tasuki's keys in a new keyspace with the given prefix. */
@@ -191,6 +192,20 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       maxBytes: 512,
       purpose:
         'The last tick of a schedule claimed on this queue: beat_tick.lua enqueues a tick only when it is later, so no tick runs twice.',
+    }),
+    beatFence: space.define({
+      id: 'beat.fence',
+      // In the queue's hash tag, so beat_tick.lua can compare a claim's lease token with it.
+      pattern: '{q:<queue>}:beat-fence',
+      owner: `${TASUKI_OWNER}/beat`,
+      version: 1,
+      type: 'hash',
+      // Written by each new active beat, with this TTL (the tick records' fence check covers its absence).
+      ttlMs: 7 * DAY_MS,
+      codec: 'hash: fence = lease token of the latest active beat on this queue, v = its beat id',
+      maxBytes: 256,
+      purpose:
+        'The newest beat lease seen on this queue: a claim with an older token (a paused ex-leader waking up) is refused.',
     }),
   };
 }

@@ -28,7 +28,7 @@ export const SCRIPT_KEYS = {
   lock_extend: ['lock'],
   fence_set: ['value'],
   rate_limit: ['limits...'],
-  beat_tick: ['tick', 'stream'],
+  beat_tick: ['tick', 'stream', 'fence'],
   schedule_cas: ['schedules'],
 } as const;
 
@@ -336,12 +336,12 @@ export function rateLimit(
  * `[-1, stored fence]` a newer lease claimed the last tick.
  */
 export function beatTick(
-  k: { tick: string; stream: string },
+  k: { tick: string; stream: string; fence: string },
   a: { tick: number; fence: string; beat: string; ttlMs: number; message: string },
 ): ScriptCall<[1 | 2 | 0 | -1, string]> {
   return {
     script: 'beat_tick',
-    keys: [k.tick, k.stream],
+    keys: [k.tick, k.stream, k.fence],
     args: [a.tick, a.fence, a.beat, a.ttlMs, a.message],
   };
 }

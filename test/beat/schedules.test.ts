@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
 import { Beat, LEASE_NAME, OptionsError, TaskArgsError, TasukiError, type Tasuki } from '../../src/index.js';
-import { beatTick, run } from '../../src/scripts/catalogue.js';
+import { beatTick, fenceSet, run } from '../../src/scripts/catalogue.js';
 import { decide } from '../../src/beat/timing.js';
 import { newApp, useRedis } from '../support/redis.js';
 
@@ -245,9 +245,10 @@ test('the tick script: a tick is enqueued once, an older lease is refused, a ski
   const keys = {
     tick: app.keys.tick.key({ queue: 'default', schedule: 's' }),
     stream: app.keys.stream.key({ queue: 'default' }),
+    fence: app.keys.beatFence.key({ queue: 'default' }),
   };
-  const call = (tick: number, fence: string, message = '["report",{"day":"x"}]') =>
-    run(redis, beatTick(keys, { tick, fence, beat: 'b', ttlMs: 60_000, message }));
+  const call = (tick: number, fence: string, message = '["report",{"day":"x"}]', schedule = keys.tick) =>
+    run(redis, beatTick({ ...keys, tick: schedule }, { tick, fence, beat: 'b', ttlMs: 60_000, message }));
   assert.equal((await call(1000, '5'))[0], 1);
   assert.deepEqual(
     await call(1000, '6'),
@@ -263,6 +264,13 @@ test('the tick script: a tick is enqueued once, an older lease is refused, a ski
   assert.equal((await call(4000, '10'))[0], 1);
   assert.equal(await redis.xlen(keys.stream), 2);
   assert.ok((await redis.pttl(keys.tick)) > 0, 'the record has a TTL');
+  // A newer lease announces itself on the queue (as a new active beat does before its first claim):
+  // an older lease's claim on another schedule of the queue, never ticked by the new one, is refused too.
+  await run(redis, fenceSet({ value: keys.fence }, { token: '12', value: 'new', ttlMs: 60_000 }));
+  const other = app.keys.tick.key({ queue: 'default', schedule: 'other' });
+  assert.deepEqual(await call(5000, '10', undefined, other), [-1, '12']);
+  assert.equal((await call(5000, '12', undefined, other))[0], 1);
+  assert.equal(await redis.xlen(keys.stream), 3);
 });
 
 test('two beats that both think they lead (the lease taken from under one) enqueue each tick once', async () => {
