@@ -97,7 +97,7 @@ test('the active beat cut off from Redis: a standby takes over; reconnected, the
       [],
       'nothing enqueued by the cut-off beat after the cut',
     );
-    const gaps = checkTicks(await enqueuedTicks(redis, prefix), 5000);
+    const gaps = checkTicks(await enqueuedTicks(redis, prefix), 6000);
     assert.ok(gaps.length <= 1, `gaps: ${gaps.join(', ')}`);
   } finally {
     p.close();
