@@ -61,6 +61,7 @@ export function registerBeat(program: Command): void {
         graceMs: 0,
         claimIdleMs: o['--lease'],
         stopping: 'releasing the lease so a standby beat takes over at once',
+        abandoning: `without releasing the lease; a standby takes over when it expires (within ${opts.lease})`,
         stop: async () => {
           health.stop();
           await beat.stop();

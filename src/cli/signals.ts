@@ -15,6 +15,8 @@ export interface SignalStop {
   stop(): Promise<void>;
   /** What the first signal's log line says (default: the worker's grace). */
   stopping?: string;
+  /** What a second signal's line says becomes of the work (default: the worker's running tasks). */
+  abandoning?: string;
 }
 
 /**
@@ -27,10 +29,10 @@ export function stopOnSignals(s: SignalStop): Promise<void> {
     let signalled = false;
     const handler = (signal: NodeJS.Signals): void => {
       if (signalled) {
-        process.stderr.write(
-          `tasuki: second ${signal}: exiting now (code ${EXIT_SIGNALLED}) without waiting for running tasks; ` +
-            `other workers take them over after claimIdle (${formatMs(s.claimIdleMs)})\n`,
-        );
+        const what =
+          s.abandoning ??
+          `without waiting for running tasks; other workers take them over after claimIdle (${formatMs(s.claimIdleMs)})`;
+        process.stderr.write(`tasuki: second ${signal}: exiting now (code ${EXIT_SIGNALLED}) ${what}\n`);
         void exitWhenFlushed(EXIT_SIGNALLED);
         return;
       }
