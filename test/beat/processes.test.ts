@@ -150,3 +150,25 @@ test('schedules changed at run time through the CLI take effect without restarti
   await untilExtra(afterRemoval + 2);
   await stopAll(beats);
 });
+
+test('SIGTERM: the active beat releases its lease and exits 0; a standby takes over without waiting out the lease', async () => {
+  const prefix = randomPrefix();
+  const redis: Redis = server().client();
+  const args = ['--lease', '30s', '--standby-interval', '100ms', '--refresh', '200ms'];
+  const beats = [startBeat('a', env(prefix), args), startBeat('b', env(prefix), args)];
+  await untilTasks(redis, prefix, 2);
+  const active = await untilLeader(beats);
+  const other = beats.find((b) => b !== active) as BeatProcess;
+  const stoppedAt = Date.now();
+  active.child.kill('SIGTERM');
+  await other.logged('lease taken: this beat is active');
+  const tookMs = Date.now() - stoppedAt;
+  const [code] = (await active.exited) as [number | null];
+  assert.equal(code, 0);
+  assert.equal(active.count('lease released'), 1);
+  assert.ok(tookMs < 10_000, `taken over ${tookMs} ms after SIGTERM, far less than the 30 s lease`);
+  const n = await redis.xlen(tasukiKeys(prefix).stream.key({ queue: 'default' }));
+  await untilTasks(redis, prefix, n + 2);
+  await stopAll(beats);
+  checkTicks(await enqueuedTicks(redis, prefix), MAX_GAP_MS);
+});
