@@ -95,6 +95,9 @@ test('the Dockerfile: multi-stage, non-root, tini as PID 1, an entry point that 
   assert.equal(entry(ep[3] as string), pkg.bin.tasuki);
   assert.ok(existsSync(join(ROOT, pkg.bin.tasuki)));
   assert.match(dockerfile, /apt-get install[^\n]*\btini\b/);
+  // `COPY . .` must not bring the host's node_modules or dist into the build.
+  const ignored = readFileSync(join(ROOT, 'deploy/Dockerfile.dockerignore'), 'utf8').split('\n');
+  for (const p of ['node_modules', 'dist', '.git', '.env']) assert.ok(ignored.includes(p), `${p} is ignored`);
   const cmd = execForm('CMD');
   checkCommand(cmd);
   assert.equal(cmd[cmd.indexOf('--app') + 1], dockerEnv().APP_MODULE, 'CMD runs APP_MODULE');
