@@ -6,10 +6,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
-import { Beat, LEASE_NAME, OptionsError, TaskArgsError, TasukiError, type Tasuki } from '../../src/index.js';
+import {
+  Beat,
+  LEASE_NAME,
+  OptionsError,
+  TaskArgsError,
+  TasukiError,
+  Worker,
+  type Tasuki,
+} from '../../src/index.js';
 import { beatTick, fenceSet, run } from '../../src/scripts/catalogue.js';
 import { decide } from '../../src/beat/timing.js';
-import { newApp, useRedis } from '../support/redis.js';
+import { newApp, until, useRedis } from '../support/redis.js';
 
 const server = useRedis();
 
@@ -299,4 +307,21 @@ test('two beats that both think they lead (the lease taken from under one) enque
   assert.equal(a.leading, false, 'A stood down once the tick record showed a newer lease');
   await a.stop();
   await b.stop();
+});
+
+test("a tick's task is an ordinary task: a worker runs it, and its id is the one beat logged", async () => {
+  const { app, report } = appWithTask();
+  app.schedule({ name: 'soon', task: report, args: { day: 'today' }, every: '200ms', expires: '1m' });
+  const ids: string[] = [];
+  const beat = new Beat(app, { lease: '5s' }, { onTick: (e) => ids.push(e.taskId) });
+  const worker = new Worker(app, { concurrency: 1 });
+  await worker.start();
+  try {
+    await beat.start();
+    await until(() => ids.length > 0, 10_000, 'a tick');
+    assert.equal(await app.waitForResult(ids[0] as string, { timeout: '10s' }), 'today');
+  } finally {
+    await beat.stop();
+    await worker.stop();
+  }
 });
