@@ -3,6 +3,7 @@ import { TasukiError, type ScheduleDefinition, type ScheduleInfo, type Tasuki } 
 import { quote } from '../util/options.js';
 import { isoTime, table } from './format.js';
 import { loadApp } from './load-app.js';
+import { formatMs } from './options.js';
 
 interface AppOpt {
   app: string;
@@ -34,7 +35,7 @@ async function withApp<T>(path: string, fn: (app: Tasuki) => Promise<T>): Promis
 
 function timing(s: ScheduleInfo): string {
   if (s.cron !== undefined) return `cron ${s.cron}${s.timezone ? ` (${s.timezone})` : ''}`;
-  if (s.every !== undefined) return `every ${s.every} ms`;
+  if (s.every !== undefined) return `every ${formatMs(s.every)}`;
   return `at ${isoTime(s.at)}`;
 }
 
