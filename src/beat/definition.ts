@@ -3,6 +3,7 @@
  * definition, turned into the JSON every beat replica, the CLI and the dashboard read.
  */
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import {
   OptionsError,
   TaskArgsError,
@@ -15,7 +16,7 @@ import type { Logger } from '../log/logger.js';
 import type { Task } from '../task/task.js';
 import { validate, type InferInput, type StandardSchemaV1 } from '../task/schema.js';
 import { toMs, type Duration } from '../util/duration.js';
-import { quote } from '../util/options.js';
+import { parseOptions, quote } from '../util/options.js';
 import { checkCron } from './cron.js';
 
 /**
@@ -99,20 +100,69 @@ export type ScheduleSpec = Pick<
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
 const DEFAULT_GRACE_MS = 60_000;
 const MIN_EVERY_MS = 100;
-const KNOWN = new Set([
-  'name',
-  'task',
-  'args',
-  'cron',
-  'timezone',
-  'every',
-  'at',
-  'queue',
-  'expires',
-  'misfire',
-  'misfireGrace',
-  'paused',
-]);
+
+/** A whole number of ms of at least `min`, from a number or a duration string. */
+function wholeMs(min: number, what: string): z.ZodType<number, unknown> {
+  return z.unknown().transform((value, ctx) => {
+    const ms = toMs(value);
+    if (ms !== undefined && Number.isInteger(ms) && ms >= min) return ms;
+    ctx.addIssue({ code: 'custom', message: `${quote(value)} is not ${what}` });
+    return z.NEVER;
+  });
+}
+
+const time = z.unknown().transform((value, ctx) => {
+  const t = value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : value;
+  if (typeof t === 'number' && Number.isFinite(t) && t >= 0) return Math.round(t);
+  ctx.addIssue({
+    code: 'custom',
+    message: `${quote(value)} is not a time (a Date, ms since the epoch or ISO string)`,
+  });
+  return z.NEVER;
+});
+
+/** The shape of a definition, in one schema (the task and its arguments are checked against the app after it). */
+const definitionSchema = z
+  .object({
+    name: z.unknown().superRefine((v, ctx) => {
+      if (typeof v !== 'string' || !NAME.test(v)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${quote(v)} is not a schedule name (1-100 of letters, digits, "_", ".", ":", "-")`,
+        });
+      }
+    }),
+    task: z.unknown(),
+    args: z.unknown(),
+    cron: z.unknown().optional(),
+    timezone: z.unknown().optional(),
+    every: wholeMs(MIN_EVERY_MS, 'a whole duration of at least 100 ms').optional(),
+    at: time.optional(),
+    queue: z.string().optional(),
+    expires: wholeMs(1, 'a positive duration').optional(),
+    misfire: z.enum(['once', 'skip']).default('once'),
+    misfireGrace: wholeMs(1, 'a positive duration').default(DEFAULT_GRACE_MS),
+    paused: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    const timing = (['cron', 'every', 'at'] as const).filter((k) => o[k] !== undefined);
+    if (timing.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [timing.length ? timing.join('+') : 'cron'],
+        message: `give exactly one of cron, every, at (got ${timing.length ? timing.join(', ') : 'none'})`,
+      });
+    }
+    if (o.cron === undefined) {
+      if (o.timezone !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['timezone'], message: 'only goes with cron' });
+      return;
+    }
+    const issues: FieldIssue[] = [];
+    checkCron(o.cron, o.timezone, issues);
+    for (const i of issues) ctx.addIssue({ code: 'custom', path: [i.path], message: i.message });
+  });
 
 /**
  * Checks a definition against the app and turns it into its stored form (without the run-time fields).
@@ -127,72 +177,21 @@ export function checkSchedule(
   if (typeof def !== 'object' || def === null) {
     throw new OptionsError(where, [{ path: '', message: 'a schedule definition is an object' }]);
   }
-  const issues: FieldIssue[] = [];
-  for (const k of Object.keys(def)) if (!KNOWN.has(k)) issues.push({ path: k, message: 'unknown option' });
-  if (typeof def.name !== 'string' || !NAME.test(def.name)) {
-    issues.push({
-      path: 'name',
-      message: `${quote(def.name)} is not a schedule name (1-100 of letters, digits, "_", ".", ":", "-")`,
-    });
+  const o = parseOptions(definitionSchema, def, where, 'E_OPTIONS');
+  const spec: Partial<ScheduleSpec> = { grace: o.misfireGrace };
+  if (o.cron !== undefined) {
+    spec.cron = (o.cron as string).trim();
+    if (o.timezone !== undefined) spec.timezone = o.timezone as string;
   }
-  const timing = ['cron', 'every', 'at'].filter(
-    (k) => (def as unknown as Record<string, unknown>)[k] !== undefined,
-  );
-  if (timing.length !== 1) {
-    issues.push({
-      path: timing.length ? timing.join('+') : 'cron',
-      message: `give exactly one of cron, every, at (got ${timing.length ? timing.join(', ') : 'none'})`,
-    });
-  }
-  const spec: Partial<ScheduleSpec> = {};
-  if (def.cron !== undefined) {
-    const cron = checkCron(def.cron, def.timezone, issues);
-    if (cron) Object.assign(spec, cron);
-  } else if (def.timezone !== undefined) issues.push({ path: 'timezone', message: 'only goes with cron' });
-  if (def.every !== undefined) {
-    const ms = toMs(def.every);
-    if (ms === undefined || ms < MIN_EVERY_MS || !Number.isInteger(ms)) {
-      issues.push({
-        path: 'every',
-        message: `${quote(def.every)} is not a whole duration of at least 100 ms`,
-      });
-    } else spec.every = ms;
-  }
-  if (def.at !== undefined) {
-    const t =
-      def.at instanceof Date ? def.at.getTime() : typeof def.at === 'string' ? Date.parse(def.at) : def.at;
-    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) {
-      issues.push({
-        path: 'at',
-        message: `${quote(def.at)} is not a time (a Date, ms since the epoch or ISO string)`,
-      });
-    } else spec.at = Math.round(t);
-  }
-  optionalMs(def.expires, 'expires', issues, (ms) => (spec.expires = ms));
-  spec.grace = DEFAULT_GRACE_MS;
-  optionalMs(def.misfireGrace, 'misfireGrace', issues, (ms) => (spec.grace = ms));
-  if (def.misfire !== undefined && def.misfire !== 'once' && def.misfire !== 'skip') {
-    issues.push({
-      path: 'misfire',
-      message: `${quote(def.misfire)} is not a misfire policy ("once" or "skip")`,
-    });
-  }
-  if (def.paused !== undefined && typeof def.paused !== 'boolean') {
-    issues.push({ path: 'paused', message: `${quote(def.paused)} is not true or false` });
-  }
-  if (issues.length) throw new OptionsError(where, issues);
+  if (o.every !== undefined) spec.every = o.every;
+  if (o.at !== undefined) spec.at = o.at;
+  if (o.expires !== undefined) spec.expires = o.expires;
 
   const task = resolveTask(host, def.task);
   const queue = def.queue ?? task.queue;
   if (!host.queues.includes(queue))
     throw new UnknownQueueError(queue, host.queues, `${where} was not defined`);
-  Object.assign(spec, {
-    name: def.name,
-    task: task.name,
-    queue,
-    misfire: def.misfire ?? 'once',
-    paused: def.paused ?? false,
-  });
+  Object.assign(spec, { name: def.name, task: task.name, queue, misfire: o.misfire, paused: o.paused });
   const finish = (ok: boolean, problems: FieldIssue[]): ScheduleSpec => {
     if (!ok)
       throw new TaskArgsError(
@@ -206,13 +205,6 @@ export function checkSchedule(
   return checked instanceof Promise
     ? checked.then((c) => finish(c.ok, c.ok ? [] : c.issues))
     : finish(checked.ok, checked.ok ? [] : checked.issues);
-}
-
-function optionalMs(v: unknown, path: string, issues: FieldIssue[], set: (ms: number) => void): void {
-  if (v === undefined) return;
-  const ms = toMs(v);
-  if (ms === undefined || ms <= 0) issues.push({ path, message: `${quote(v)} is not a positive duration` });
-  else set(ms);
 }
 
 function resolveTask(host: ScheduleHost, task: unknown): Task {

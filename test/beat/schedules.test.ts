@@ -80,6 +80,14 @@ test('a bad schedule is refused when it is defined, naming what is wrong', () =>
     () => app.schedule({ ...ok, args: { day: 3 }, every: '1s' }),
     (e: TaskArgsError) => e.code === 'E_TASK_ARGS' && e.issues[0]?.path === 'args.day',
   );
+  assert.throws(
+    // @ts-expect-error -- not a misfire policy
+    () => app.schedule({ ...ok, every: '1s', misfire: 'later' }),
+    /misfire: Invalid option: expected one of "once"\|"skip" \(got "later"\)/,
+  );
+  // @ts-expect-error -- not an option of a schedule
+  assert.throws(() => app.schedule({ ...ok, every: '1s', priority: 1 }), /priority: unknown option/);
+  assert.throws(() => app.schedule({ ...ok, at: 'tomorrow' }), /at: "tomorrow" is not a time/);
   app.schedule({ ...ok, cron: '0 3 * * *', timezone: 'Asia/Tokyo' });
   assert.throws(() => app.schedule({ ...ok, every: '1s' }), /already declared/);
   assert.equal(app.declaredSchedules()[0]?.cron, '0 3 * * *');
