@@ -333,3 +333,23 @@ test("a tick's task is an ordinary task: a worker runs it, and its id is the one
     await worker.stop();
   }
 });
+
+test('a one-off schedule fires once at its time, then is done; one whose time passed while added never fires', async () => {
+  const { app, report } = appWithTask();
+  const start = Date.parse('2030-05-01T00:00:00Z');
+  app.schedule({ name: 'once', task: report, args: { day: 'launch' }, at: new Date(start + 30_000) });
+  app.schedule({ name: 'past', task: report, args: { day: 'past' }, at: start - 1 });
+  const clock = { t: start };
+  const beat = drivenBeat(app, clock);
+  await beat.reconcile();
+  for (const dt of [10_000, 20_000, 1, 30_000, 3_600_000]) {
+    clock.t += dt;
+    await beat.runOnce();
+  }
+  assert.deepEqual(await enqueued(app), [['report', { day: 'launch' }]]);
+  const once = await beat.schedules.get('once');
+  assert.equal(once?.state, 'done');
+  assert.equal(once?.nextTick, undefined);
+  assert.equal(once?.lastTick, start + 30_000);
+  await beat.stop();
+});
