@@ -28,6 +28,8 @@ export const SCRIPT_KEYS = {
   lock_extend: ['lock'],
   fence_set: ['value'],
   rate_limit: ['limits...'],
+  beat_tick: ['tick', 'stream', 'fence'],
+  schedule_cas: ['schedules'],
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_KEYS;
@@ -328,4 +330,28 @@ export function rateLimit(
   const args: number[] = [];
   for (const l of a.limits) args.push(l.intervalUs, l.toleranceUs);
   return { script: 'rate_limit', keys: k.limits, args };
+}
+
+/**
+ * Claim tick `tick` of a schedule and enqueue `message` (see beat_tick.lua); `message` '' claims it
+ * as skipped. Reply: `[1, entry id]` enqueued, `[2, '']` skipped, `[0, last tick]` already claimed,
+ * `[-1, stored fence]` a newer lease claimed the last tick.
+ */
+export function beatTick(
+  k: { tick: string; stream: string; fence: string },
+  a: { tick: number; fence: string; beat: string; ttlMs: number; message: string },
+): ScriptCall<[1 | 2 | 0 | -1, string]> {
+  return {
+    script: 'beat_tick',
+    keys: [k.tick, k.stream, k.fence],
+    args: [a.tick, a.fence, a.beat, a.ttlMs, a.message],
+  };
+}
+
+/** Set (or delete, `value` '') one schedule if it is still `expected` ('' absent). Reply: 1 written, 0 changed. */
+export function scheduleCas(
+  k: { schedules: string },
+  a: { name: string; expected: string; value: string },
+): ScriptCall<0 | 1> {
+  return { script: 'schedule_cas', keys: [k.schedules], args: [a.name, a.expected, a.value] };
 }
