@@ -37,6 +37,8 @@ export interface Sizes {
   enqueueInFlight: number;
   bulkSize: number;
   drainTasks: number;
+  /** Tasks at the start of each drain that are run but not timed (JIT warm-up), at most a tenth. */
+  drainWarmup: number;
   latencyTasks: number;
   latencyWarmup: number;
   latencyRatePerSec: number;
@@ -55,6 +57,7 @@ export const FULL: Sizes = {
   enqueueInFlight: 100,
   bulkSize: 1_000,
   drainTasks: 20_000,
+  drainWarmup: 2_000,
   latencyTasks: 2_000,
   latencyWarmup: 100,
   latencyRatePerSec: 500,
@@ -72,6 +75,7 @@ export const SMOKE: Sizes = {
   enqueueInFlight: 20,
   bulkSize: 100,
   drainTasks: 300,
+  drainWarmup: 30,
   latencyTasks: 60,
   latencyWarmup: 10,
   latencyRatePerSec: 500,

@@ -97,13 +97,15 @@ async function drainOnce(
     await p.close();
   }
   await duringDrain?.before();
-  const child = await WorkerProcess.start({ system: ctx.system.name, ...t, concurrency, expect: n });
+  const warmup = Math.min(ctx.sizes.drainWarmup, Math.floor(n / 10));
+  const child = await WorkerProcess.start({ system: ctx.system.name, ...t, concurrency, expect: n, warmup });
   try {
     const r = await child.done();
     await duringDrain?.after();
     if (r.failures) throw new Error(`${ctx.system.name}: ${r.failures} of ${n} tasks failed in ${what}`);
     await child.stop();
-    return { jobsPerSec: perSecond(n, r.elapsedMs), workerCpuUsPerTask: r.cpuUs / n };
+    const measured = n - warmup;
+    return { jobsPerSec: perSecond(measured, r.elapsedMs), workerCpuUsPerTask: r.cpuUs / measured };
   } finally {
     child.kill();
   }

@@ -19,10 +19,13 @@ async function main(): Promise<void> {
   const system = await loadSystem(config.system);
   let first: number | undefined;
   let cpu0: NodeJS.CpuUsage | undefined;
+  let started = 0;
+  const warmup = config.warmup ?? 0;
   const worker = await system.worker({
     ...config,
     onTask: () => {
-      if (first === undefined) {
+      // The clock starts at the first task after the warm-up ones.
+      if (++started === warmup + 1) {
         first = performance.now();
         cpu0 = process.cpuUsage();
       }

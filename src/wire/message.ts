@@ -77,9 +77,14 @@ function putMeta(m: Meta, meta: MessageMeta): boolean {
   );
 }
 
-/** The meta fields of a decoded message (checked by {@link checkMeta}). */
-function metaOf(m: Record<string, unknown>): MessageMeta {
+/**
+ * A decoded message from its parts and meta (checked by {@link checkMeta}): one object literal, so
+ * every message has the same shape (this runs once per task).
+ */
+function decoded(name: string, args: unknown, m: Record<string, unknown>): TaskMessage {
   return {
+    name,
+    args,
     id: m.id as string | undefined,
     attempt: (m.n as number | undefined) ?? 1,
     expiresAt: m.x as number | undefined,
@@ -189,8 +194,8 @@ export function decodeMessage(raw: string | undefined): TaskMessage {
     throw new PoisonMessageError('meta is not an object');
   }
   const m = meta as Record<string, unknown>;
-  checkMeta(m);
-  return { name: v[0], args: v[1], ...metaOf(m) };
+  if (m !== NO_META) checkMeta(m);
+  return decoded(v[0], v[1], m);
 }
 
 function checkMeta(m: Record<string, unknown>): void {
@@ -226,10 +231,7 @@ function decodeClaimMessage(m: Record<string, unknown>, raw: string): TaskMessag
     );
   }
   checkMeta(m);
-  return {
-    name: m.t,
-    args: undefined,
-    claim: { ref: p.ref, sha256: p.sha256, size: p.size as number },
-    ...metaOf(m),
-  };
+  const message = decoded(m.t, undefined, m);
+  message.claim = { ref: p.ref, sha256: p.sha256, size: p.size as number };
+  return message;
 }

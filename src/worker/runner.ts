@@ -98,6 +98,9 @@ function recordOf(run: Run, state: TaskRecord['state']): TaskRecord {
     worker: run.worker,
     startedAt: run.startedAt,
     finishedAt: Date.now(),
+    // In the literal, so setting it (most records) needs no second allocation; JSON leaves it out
+    // while undefined.
+    result: undefined,
   };
 }
 
@@ -158,6 +161,10 @@ function release(run: Run, reason: DeadReason, err: TasukiError, s: RunnerSettin
     encoded: '',
     outcome: 'release',
   };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
 /** When an entry entered its stream: the ms part of its id (NaN for an id that is not a stream id). */
@@ -253,7 +260,9 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
 
   let failure: unknown;
   try {
-    const result = await callHandler(task, checked.value, run, s.log);
+    const returned = callHandler(task, checked.value, run, s.log);
+    // A handler that returns a plain value (not a promise) costs no extra turn of the event loop.
+    const result = isThenable(returned) ? await returned : returned;
     const record = recordOf(run, 'succeeded');
     record.result = result;
     // Encoded here, so a result JSON cannot hold (a BigInt, a cycle) fails the attempt like a throw.

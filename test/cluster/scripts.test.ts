@@ -82,8 +82,8 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
         entries: [{ entry: e, deliveries: 0 }],
       }),
     );
-    const taken = await run(scripts.reclaim(q, { group: GROUP, consumer: 'c2', idleMs: 0, count: 1 }));
-    assert.ok(taken.length <= 1);
+    const taken = await run(scripts.reclaim(q, { group: GROUP, consumer: 'c2', idleMs: 60_000, count: 1 }));
+    assert.ok(taken.length <= 1, 'at most the released entry');
     await run(
       scripts.handback(q, { group: GROUP, consumer: 'c1', tasks: [{ entry: d, id: d, message: msg }] }),
     );
@@ -92,12 +92,13 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
     const acked = await run(
       scripts.finish(q, {
         group: GROUP,
+        consumer: 'c1',
         ttlMs: 60_000,
         eventsMaxLen: 100,
         deadMaxLen: 100,
         deadMinId: '0-0',
         tasks: [
-          { entry: a, id: a, record, outcome: 'done', parked: false, dropRecord: false },
+          { entry: a, id: a, record, outcome: 'done', parked: false, dropRecord: false, deliveries: 1 },
           {
             entry: b,
             id: b,
@@ -107,13 +108,23 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
             dropRecord: false,
             due: 1,
             payload: msg,
+            deliveries: 1,
           },
-          { entry: c, id: c, record, outcome: 'dead', parked: false, dropRecord: false, payload: letter },
+          {
+            entry: c,
+            id: c,
+            record,
+            outcome: 'dead',
+            parked: false,
+            dropRecord: false,
+            payload: letter,
+            deliveries: 1,
+          },
         ],
         resultKey: (task) => k.result.key({ queue, task }),
       }),
     );
-    assert.equal(acked, 3);
+    assert.deepEqual(acked, [3], 'three acknowledged, none fenced out');
     const dead = (await redis.xrange(q.dead, '-', '+')) as [string, string[]][];
     assert.equal(dead.length, 1);
     await run(
@@ -126,6 +137,17 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
     );
     assert.equal(found[0], 'record');
     await run(scripts.forgetConsumers(q, { group: GROUP, idleMs: 0, only: 'nobody' }));
+    const tick = await run(
+      scripts.beatTick(
+        {
+          tick: k.tick.key({ queue, schedule: 'nightly' }),
+          stream: q.stream,
+          fence: k.beatFence.key({ queue }),
+        },
+        { tick: Date.now(), fence: '1', beat: 'b1', ttlMs: 60_000, message: msg },
+      ),
+    );
+    assert.equal(tick[0], 1);
   }
   const lock = { lock: k.lock.key({ name: 'report' }), fence: k.lockFence.key({ name: 'report' }) };
   const got = await run(scripts.lockAcquire(lock, { owner: 'o1', ttlMs: 10_000 }));
@@ -150,6 +172,12 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
       ),
     ),
     0,
+  );
+  assert.equal(
+    await run(
+      scripts.scheduleCas({ schedules: k.schedules.key({}) }, { name: 'nightly', expected: '', value: '{}' }),
+    ),
+    1,
   );
   const published = await run(
     scripts.channelPublish(
