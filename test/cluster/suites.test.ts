@@ -1,7 +1,7 @@
 /**
  * The cluster leg: suites written for one server run again against a local 3 + 3 Redis Cluster
  * (`TASUKI_TEST_CLUSTER=1` makes test/support/redis.ts start a cluster instead of a server). A
- * representative subset — the core worker path, results, enqueue, reliability, locks and the claim check — keeps
+ * representative subset — the core worker path, results, enqueue, reliability, locks, the claim check and beat — keeps
  * `npm test` within a few minutes more; docs/cluster.md says what runs where.
  */
 import assert from 'node:assert/strict';
@@ -21,6 +21,8 @@ export const CLUSTER_SUITES = [
   'test/lock/app-locks.test.ts',
   'test/payloads/claim-check.test.ts',
   'test/payloads/results.test.ts',
+  'test/beat/schedules.test.ts',
+  'test/beat/processes.test.ts',
 ];
 
 test('the core, reliability and lock suites pass against a Redis Cluster', { timeout: 900_000 }, async () => {
