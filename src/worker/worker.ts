@@ -13,6 +13,7 @@ import { within } from '../util/within.js';
 import type { ClaimHost } from './claims.js';
 import type { FetchHost } from './fetcher.js';
 import { Holdings, type Held } from './holdings.js';
+import { IsolationPools } from '../isolation/pool.js';
 import { deleteFinishedPayloads } from './payload-cleanup.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { countOutcome, handBackMessages, logOutcome, type OutcomeCounts } from './outcomes.js';
@@ -70,6 +71,7 @@ export class Worker implements ClaimHost, FetchHost {
       payloads: app.payloadStore,
       resultThreshold: app.payloadStore ? (app.payloadThreshold ?? 1024) : Infinity,
       resultTtlMs: app.resultTtlMs,
+      isolation: new IsolationPools(this.options.concurrency),
     };
     this.holdings = new Holdings(this.queues);
   }
@@ -89,6 +91,7 @@ export class Worker implements ClaimHost, FetchHost {
     const parts = await openParts(this.app, this, this.options, this.log, this.recorded);
     this.parts = parts;
     this.settings.limiter = parts.limiter;
+    this.settings.progress = parts.progress;
     // Claims must be renewed off the event loop before the first task runs: wait for the thread.
     parts.heartbeat.start();
     await parts.heartbeat.started();
@@ -203,6 +206,8 @@ export class Worker implements ClaimHost, FetchHost {
 
   private finish(attempt: Attempt): void {
     const held = attempt.held;
+    // The last progress report goes out before the outcome (same connection, so in that order).
+    held.progress?.end(!this.holdings.isDropped(held));
     if (this.holdings.isDropped(held)) return;
     countOutcome(this.counts, attempt);
     if (attempt.outcome === 'release') {
@@ -285,6 +290,7 @@ export class Worker implements ClaimHost, FetchHost {
         }
       }
     }
+    this.settings.isolation?.close();
     await closeParts(parts, this.queues, this.name, this.log);
     this.log.info(
       {
