@@ -106,7 +106,7 @@ test('progress: a task that never reports leaves no key and sends no progress co
   await worker(app, t);
   const redis = server().client();
   const pexpires = async (): Promise<number> => {
-    const stats = (await redis.info('commandstats')) as string;
+    const stats = await redis.info('commandstats');
     return Number(/cmdstat_pexpire:calls=(\d+)/.exec(stats)?.[1] ?? 0);
   };
   const before = await pexpires();
