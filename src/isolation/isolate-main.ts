@@ -93,6 +93,7 @@ async function run(m: Extract<ToIsolate, { type: 'run' }>): Promise<void> {
         send({ type: 'progress', value: JSON.parse(json) });
       },
     };
+    send({ type: 'started' });
     const value = await definition.handler(m.args, ctx);
     if (pending) send({ type: 'progress', value: pending.value });
     try {

@@ -90,7 +90,7 @@ class IsolatePool {
     else this.idle.push(isolate);
   }
 
-  async run(args: unknown, ctx: TaskContext): Promise<unknown> {
+  async run(args: unknown, ctx: TaskContext, onStart: (() => void) | undefined): Promise<unknown> {
     const isolate = await this.acquire();
     return new Promise((resolve, reject) => {
       const signal = ctx.signal;
@@ -112,6 +112,7 @@ class IsolatePool {
         message: (m: FromIsolate) => {
           if (m.type === 'done')
             finish(true, m.ok ? undefined : fromWireError(m.error), m.ok ? m.value : undefined);
+          else if (m.type === 'started') onStart?.();
           else if (m.type === 'progress') {
             try {
               ctx.progress(m.value as number);
@@ -160,15 +161,19 @@ export class IsolationPools {
 
   constructor(private readonly concurrency: number) {}
 
-  /** Runs the task's handler in one of its pool's isolates; resolves or rejects as the handler does. */
-  run(task: IsolatedTask, args: unknown, ctx: TaskContext): Promise<unknown> {
+  /**
+   * Runs the task's handler in one of its pool's isolates; resolves or rejects as the handler does.
+   * `onStart` is called when the handler is called in its isolate (after the isolate has started and
+   * loaded the task's module, which may take a while the first time).
+   */
+  run(task: IsolatedTask, args: unknown, ctx: TaskContext, onStart?: () => void): Promise<unknown> {
     const isolation = task.isolation as ResolvedIsolation;
     let pool = this.pools.get(task.name);
     if (!pool) {
       pool = new IsolatePool(task.name, isolation, isolation.size ?? this.concurrency);
       this.pools.set(task.name, pool);
     }
-    return pool.run(args, ctx);
+    return pool.run(args, ctx, onStart);
   }
 
   /** Ends every idle isolate, and each busy one as its attempt ends. */

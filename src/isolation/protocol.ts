@@ -30,6 +30,8 @@ export type ToIsolate =
 
 /** Isolate to worker. */
 export type FromIsolate =
+  /** The module is loaded and the handler is being called: its time limits start now. */
+  | { type: 'started' }
   | { type: 'done'; ok: true; value: unknown }
   | { type: 'done'; ok: false; error: WireError }
   | { type: 'progress'; value: unknown }

@@ -85,13 +85,39 @@ export function callHandler(task: Task, args: unknown, run: AttemptIdentity, hos
   const ctx = new Context(run, host);
   const hard = definition.timeLimit === undefined ? undefined : toMs(definition.timeLimit);
   const soft = definition.softTimeLimit === undefined ? undefined : toMs(definition.softTimeLimit);
-  // An isolated task runs in one of the worker's isolates (src/isolation/), under the same limits.
-  const returned =
-    task.isolation === undefined || host.isolation === undefined
-      ? definition.handler(args, ctx)
-      : host.isolation.run(task, args, ctx);
-  if (hard === undefined && soft === undefined) return returned;
-  return limited(returned, run.held, soft, hard);
+  if (task.isolation !== undefined && host.isolation !== undefined) {
+    return callIsolated(host.isolation, task, args, ctx, run.held, soft, hard);
+  }
+  if (hard === undefined && soft === undefined) return definition.handler(args, ctx);
+  return limited(definition.handler(args, ctx), run.held, soft, hard);
+}
+
+/**
+ * An isolated task runs in one of the worker's isolates (src/isolation/), under the same limits,
+ * counted from when its handler is called there: starting an isolate and loading the task's module
+ * is not the handler's time.
+ */
+function callIsolated(
+  pools: IsolationPools,
+  task: Task,
+  args: unknown,
+  ctx: Context,
+  held: Held,
+  soft: number | undefined,
+  hard: number | undefined,
+): Promise<unknown> {
+  if (hard === undefined && soft === undefined) return pools.run(task, args, ctx);
+  return new Promise((resolve, reject) => {
+    let limitedRun: Promise<unknown> | undefined;
+    const done: Promise<unknown> = pools.run(task, args, ctx, () => {
+      limitedRun = limited(done, held, soft, hard);
+      limitedRun.then(resolve, reject);
+    });
+    done.then(
+      (value) => limitedRun === undefined && resolve(value),
+      (err: unknown) => limitedRun === undefined && reject(err as Error),
+    );
+  });
 }
 
 async function limited(
