@@ -3,6 +3,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
+import { z } from 'zod';
 import { GROUP, Worker, type Tasuki, type WorkerOptions } from '../../src/index.js';
 import { newApp, until, useRedis } from '../support/redis.js';
 import { defineIsolated, QUEUES } from './fixtures/isolated-app.js';
@@ -160,5 +161,40 @@ test('thread: an isolate out of memory (maxMemoryMb) fails the attempt with E_IS
   assert.equal(
     (await (await tasks.echo.enqueue({ text: 'still here' })).result({ timeout: '30s' })).text,
     'still here',
+  );
+});
+
+test('isolation option: a bad kind is refused when the task is defined; a module without the task fails its attempts clearly', async (t) => {
+  const app = newApp(server(), { queues: QUEUES });
+  assert.throws(
+    () =>
+      app.task({
+        name: 'bad-kind',
+        queue: 'iso',
+        isolation: 'fork' as 'thread',
+        schema: z.object({}),
+        handler: () => 0,
+      }),
+    (err: { code?: string; message: string }) => err.code === 'E_CONFIG' && /isolation/.test(err.message),
+  );
+  const ghost = app.task({
+    name: 'ghost',
+    queue: 'iso',
+    // A module that defines other tasks, not this one.
+    isolation: { kind: 'thread', module: new URL('./fixtures/isolated-app.ts', import.meta.url) },
+    schema: z.object({}),
+    handler: () => 0,
+  });
+  await worker(app, t);
+  await assert.rejects(
+    (await ghost.enqueue({})).result({ timeout: '30s' }),
+    (err: { remote?: { code?: string; message?: string } }) => {
+      assert.equal(err.remote?.code, 'E_CONFIG');
+      assert.match(
+        err.remote?.message ?? '',
+        /isolated-app\.ts defines no task "ghost" when imported \(tasks it defines: spin\.thread, /,
+      );
+      return true;
+    },
   );
 });
