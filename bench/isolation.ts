@@ -3,7 +3,7 @@
  * the same handler in the worker's event loop, and what it gains for CPU-bound handlers. One worker
  * in this process, a throw-away redis-server.
  *
- *   node --import tsx bench/isolation.ts [--tasks 400] [--rounds 3] [--concurrency 2] [--cpu-ms 50]
+ *   node --import tsx bench/isolation.ts [--tasks 400] [--rounds 5] [--concurrency 2] [--cpu-ms 50]
  *
  * Figures (medians over the rounds):
  * - cold start: the first task of a fresh worker (the isolate starts and loads the app module);
@@ -21,7 +21,7 @@ import { define, MODES, type Mode } from './isolation/app.js';
 const { values } = parseArgs({
   options: {
     tasks: { type: 'string', default: '400' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '2' },
     'cpu-ms': { type: 'string', default: '50' },
   },
@@ -83,15 +83,19 @@ async function round(url: string, mode: Mode, n: number): Promise<Figures> {
 
 const redis = await EmbeddedRedis.start();
 try {
+  // Rounds outermost and modes within each, so a burst of load elsewhere on the machine falls on
+  // every mode alike rather than on one.
+  const rounds = new Map<Mode, Figures[]>(MODES.map((m) => [m, []]));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const mode of MODES) rounds.get(mode)?.push(await round(redis.url, mode, r));
+  }
   const results = new Map<Mode, Figures>();
-  for (const mode of MODES) {
-    const rounds: Figures[] = [];
-    for (let r = 0; r < ROUNDS; r++) rounds.push(await round(redis.url, mode, r));
+  for (const [mode, list] of rounds) {
     results.set(mode, {
-      coldMs: median(rounds.map((f) => f.coldMs)),
-      latencyMs: median(rounds.map((f) => f.latencyMs)),
-      perSecond: median(rounds.map((f) => f.perSecond)),
-      cpuPerSecond: median(rounds.map((f) => f.cpuPerSecond)),
+      coldMs: median(list.map((f) => f.coldMs)),
+      latencyMs: median(list.map((f) => f.latencyMs)),
+      perSecond: median(list.map((f) => f.perSecond)),
+      cpuPerSecond: median(list.map((f) => f.cpuPerSecond)),
     });
   }
   const base = results.get('in-loop') as Figures;
@@ -111,9 +115,10 @@ try {
         `${fmt(f.cpuPerSecond / base.cpuPerSecond, 2)}x |`,
     );
   }
+  const signed = (x: number): string => `${x >= 0 ? '+' : ''}${fmt(x, 2)} ms`;
   console.log(
-    `overhead per task (latency, median): thread +${fmt((results.get('thread') as Figures).latencyMs - base.latencyMs, 2)} ms, ` +
-      `process +${fmt((results.get('process') as Figures).latencyMs - base.latencyMs, 2)} ms`,
+    `overhead per task (latency, median): thread ${signed((results.get('thread') as Figures).latencyMs - base.latencyMs)}, ` +
+      `process ${signed((results.get('process') as Figures).latencyMs - base.latencyMs)}`,
   );
 } finally {
   await redis.stop();
