@@ -44,16 +44,27 @@ const PROGRESS_SEND_MS = 50;
 
 const loads = new Map<string, Promise<unknown>>();
 
-/** Imports the module; a `.ts` module in a process without a TypeScript loader registers tsx first. */
+/**
+ * Imports the module. A `.ts` module needs tsx, which this isolate registers itself when it runs
+ * from compiled JavaScript (from the sources it was started under tsx already; see isolate.ts). It
+ * must be registered before the first try: Node remembers a failed import of a URL.
+ */
 async function load(module: string): Promise<unknown> {
-  try {
-    return await import(module);
-  } catch (err) {
-    if ((err as { code?: unknown }).code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw err;
-    const tsx = (await import('tsx/esm/api')) as { register: () => unknown };
+  if (/\.[cm]?tsx?$/.test(new URL(module).pathname) && !import.meta.url.endsWith('.ts')) {
+    let tsx: { register: () => unknown };
+    try {
+      tsx = await import('tsx/esm/api');
+    } catch (err) {
+      throw new TasukiError(
+        'E_CONFIG',
+        `module ${modulePath(module)} is TypeScript, which loads through the tsx package, and tsx is not ` +
+          'installed; install it (`npm install tsx`) or compile the app and point isolation.module at the .js file',
+        { cause: err },
+      );
+    }
     tsx.register();
-    return import(module);
   }
+  return import(module);
 }
 
 let controller: AbortController | undefined;
