@@ -48,3 +48,27 @@ test('tasuki worker --app runs isolated tasks in threads and child processes tha
   assert.match(run.stdout, /echo from the isolate/);
   await until(() => !alive(inProcess.pid), 5000, 'the isolate process to end with its worker');
 });
+
+test('a process isolate exits when its worker is SIGKILLed (its IPC channel closes)', async () => {
+  const prefix = randomPrefix();
+  const app = newApp(server(), { prefix, queues: QUEUES });
+  const processes = defineIsolated(app, 'process');
+  const child = spawnCli(
+    ['worker', '--app', 'test/isolation/fixtures/isolated-app.ts', '--concurrency', '1'],
+    {
+      REDIS_URL: server().url,
+      TEST_PREFIX: prefix,
+      TASUKI_LOG_LEVEL: 'info',
+    },
+  );
+  const done = finished(child, 180_000);
+  await waitForOutput(child, /worker started|"level":[4-6]0/, 90_000).catch(async (err: unknown) => {
+    child.kill('SIGKILL');
+    throw new Error(`worker did not start: ${(err as Error).message}\n${(await done).stderr}`);
+  });
+  const r = await (await processes.echo.enqueue({ text: 'x' })).result({ timeout: '60s' });
+  assert.ok(alive(r.pid));
+  child.kill('SIGKILL');
+  await done;
+  await until(() => !alive(r.pid), 10_000, 'the orphaned isolate to exit');
+});
