@@ -6,6 +6,7 @@
  */
 import { pino } from 'pino';
 import type { Logger } from '../log/logger.js';
+import type { ProgressValue } from '../progress/value.js';
 import type { TaskContext } from '../task/definition.js';
 import type { ResolvedIsolation } from '../task/isolation.js';
 import { Isolate } from './isolate.js';
@@ -115,7 +116,7 @@ class IsolatePool {
           else if (m.type === 'started') onStart?.();
           else if (m.type === 'progress') {
             try {
-              ctx.progress(m.value as number);
+              ctx.progress(m.value as ProgressValue);
             } catch (err) {
               ctx.log.warn({ err }, 'a progress report from the isolate was refused');
             }

@@ -7,9 +7,11 @@ import { TasukiError } from '../errors.js';
 /** Largest progress value, as JSON bytes: progress is a gauge, not a data channel. */
 export const PROGRESS_MAX_BYTES = 1024;
 
-/** What a handler may report: a number, or any small JSON value (`{ done: 3, total: 10 }`). */
-export type ProgressValue =
-  number | string | boolean | null | readonly unknown[] | { [key: string]: unknown };
+/**
+ * What a handler may report: a number, or any small JSON value (`{ done: 3, total: 10 }`). Typed
+ * loosely (`object` takes interfaces, which an index signature would not); checked when reported.
+ */
+export type ProgressValue = number | string | boolean | null | object;
 
 /** One progress report as readers see it. */
 export interface Progress {
