@@ -198,3 +198,19 @@ test('isolation option: a bad kind is refused when the task is defined; a module
     },
   );
 });
+
+test('process: a stop whose grace runs out ends the busy isolate and hands its task back', async () => {
+  const app = newApp(server(), { queues: QUEUES });
+  const tasks = defineIsolated(app, 'process');
+  const w = new Worker(app, { concurrency: 1, grace: '500ms' });
+  await w.start();
+  const h = await tasks.spin.enqueue({ ms: 60_000 });
+  const where = (await reported(app, h.id, (v) => (v as { started?: boolean }).started === true)) as {
+    pid: number;
+  };
+  const stopping = Date.now();
+  await w.stop();
+  assert.ok(Date.now() - stopping < 10_000, `stop took ${Date.now() - stopping} ms`);
+  await until(() => !alive(where.pid), 5000, 'the busy isolate to end');
+  assert.equal((await h.info())?.state, 'queued', 'handed back for another worker');
+});
