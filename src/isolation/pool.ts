@@ -5,6 +5,7 @@
  * isolate for the next one. The worker's event loop only passes messages.
  */
 import { pino } from 'pino';
+import { TasukiError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ProgressValue } from '../progress/value.js';
 import type { TaskContext } from '../task/definition.js';
@@ -40,7 +41,8 @@ function relog(log: Logger, line: string): void {
 
 class IsolatePool {
   private readonly idle: Isolate[] = [];
-  private readonly waiting: ((isolate: Isolate) => void)[] = [];
+  /** Attempts waiting for an isolate (a pool smaller than the worker's concurrency). */
+  private readonly waiting: { resolve: (isolate: Isolate) => void; reject: (err: Error) => void }[] = [];
   private count = 0;
   private closed = false;
 
@@ -73,7 +75,7 @@ class IsolatePool {
     const idle = this.idle.pop();
     if (idle) return idle;
     if (this.count < this.size) return this.start();
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
 
   private release(isolate: Isolate, healthy: boolean): void {
@@ -82,12 +84,12 @@ class IsolatePool {
       isolate.kill();
       this.count--;
       const waiter = this.waiting.shift();
-      if (waiter && !this.closed) waiter(this.start());
+      if (waiter && !this.closed) waiter.resolve(this.start());
       return;
     }
     this.parkIdle(isolate);
     const waiter = this.waiting.shift();
-    if (waiter) waiter(isolate);
+    if (waiter) waiter.resolve(isolate);
     else this.idle.push(isolate);
   }
 
@@ -132,6 +134,13 @@ class IsolatePool {
             ),
           ),
       });
+      if (isolate.exited) {
+        finish(
+          false,
+          new IsolateCrashError(`the isolate for task "${this.task}" ended before the attempt started`),
+        );
+        return;
+      }
       isolate.send({
         type: 'run',
         module: this.isolation.module,
@@ -146,6 +155,11 @@ class IsolatePool {
 
   close(): void {
     this.closed = true;
+    const stopped = new TasukiError(
+      'E_LOST',
+      'the worker stopped before an isolate was free for this attempt',
+    );
+    for (const waiter of this.waiting.splice(0)) waiter.reject(stopped);
     for (const isolate of this.idle.splice(0)) {
       isolate.listen(undefined);
       isolate.kill();

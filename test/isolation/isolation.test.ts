@@ -214,3 +214,16 @@ test('process: a stop whose grace runs out ends the busy isolate and hands its t
   await until(() => !alive(where.pid), 5000, 'the busy isolate to end');
   assert.equal((await h.info())?.state, 'queued', 'handed back for another worker');
 });
+
+test('thread: a pool of size 1 runs one attempt at a time in the same isolate; the others wait for it', async (t) => {
+  const app = newApp(server(), { queues: QUEUES });
+  const tasks = defineIsolated(app, 'thread');
+  await worker(app, t); // concurrency 4; echo's pool has size 1
+  const handles = await tasks.echo.enqueueMany(['a', 'b', 'c', 'd'].map((text) => ({ args: { text } })));
+  const results = await Promise.all(handles.map((h) => h.result({ timeout: '30s' })));
+  assert.deepEqual(
+    results.map((r) => r.text),
+    ['a', 'b', 'c', 'd'],
+  );
+  assert.equal(new Set(results.map((r) => r.threadId)).size, 1, 'one thread ran them all');
+});
