@@ -94,3 +94,17 @@ export {
   type CreationReader,
   type CreationMetadata,
 } from './keys/audit.js';
+export {
+  defineKeyspace,
+  AppKeyspace,
+  KeyValueError,
+  type KeyspaceHost,
+  type KeyspaceOptions,
+  type GetOrSetOptions,
+  type WriteOptions,
+  type Migration,
+  type KeyValueProblem,
+  type CodecName,
+} from './keyspaces/index.js';
+export { parseHeader as parseEnvelope, type EnvelopeHeader } from './keys/envelope.js';
+export type { KeyValueFormat } from './keys/registry.js';

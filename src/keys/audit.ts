@@ -577,10 +577,10 @@ export async function auditKeys(
 function unownedDetail(name: string, spaces: readonly Keyspace[]): string {
   for (const s of spaces) {
     for (const def of s.list()) {
-      const loose = new RegExp(def.regex.source.replace(`:v${def.spec.version}:`, ':v(\\d+):'));
+      const loose = new RegExp(def.regex.source.replace(`:v${def.nameVersion}:`, ':v(\\d+):'));
       const m = loose.exec(name);
       if (m) {
-        return `no declaration matches; looks like "${def.spec.id}" but version v${m[1]} (declared: v${def.spec.version}) — left over from an old version?`;
+        return `no declaration matches; looks like "${def.spec.id}" but version v${m[1]} (declared: v${def.nameVersion}) — left over from an old version?`;
       }
     }
   }
