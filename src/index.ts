@@ -108,3 +108,4 @@ export {
 } from './keyspaces/index.js';
 export { parseHeader as parseEnvelope, type EnvelopeHeader } from './keys/envelope.js';
 export type { KeyValueFormat } from './keys/registry.js';
+export { Cache, createCache, Throttle, type CacheOptions, type ThrottleDecision } from './cache/index.js';
