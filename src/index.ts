@@ -59,6 +59,8 @@ export {
   fencedGet,
   fencedUpsert,
   fencedUpdate,
+  fencedUpsertMySql,
+  fencedUpdateMySql,
   withDeadlockRetry,
   isDeadlockError,
   type LockOptions,
@@ -66,6 +68,7 @@ export {
   type FencedValue,
   type SqlQueryable,
   type FencedRowWrite,
+  type MySqlQueryable,
   type DeadlockRetryOptions,
 } from './lock/index.js';
 export {
@@ -109,3 +112,14 @@ export {
 export { parseHeader as parseEnvelope, type EnvelopeHeader } from './keys/envelope.js';
 export type { KeyValueFormat } from './keys/registry.js';
 export { Cache, createCache, Throttle, type CacheOptions, type ThrottleDecision } from './cache/index.js';
+export {
+  defineSequence,
+  RedisSequence,
+  PostgresSequence,
+  MySqlSequence,
+  SEQUENCE_TABLE,
+  type Sequence,
+  type SequenceHost,
+  type RedisSequenceOptions,
+  type SqlSequenceOptions,
+} from './sequences/index.js';
