@@ -94,6 +94,7 @@ export {
   type AgeBasis,
   type OwnerTotal,
   type UnownedFamily,
+  type DeclaredTotal,
   type CreationReader,
   type CreationMetadata,
 } from './keys/audit.js';
