@@ -61,16 +61,7 @@ function auditChild(
   module?: string,
 ): Promise<{ ms: number; maxRssMB: number; scanned: number }> {
   const prof = argv['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${argv['cpu-prof']}`] : [];
-  const args = [
-    ...prof,
-    '--import',
-    'tsx',
-    'bench/audit-child.ts',
-    '--url',
-    url,
-    '--count',
-    argv.count,
-  ];
+  const args = [...prof, '--import', 'tsx', 'bench/audit-child.ts', '--url', url, '--count', argv.count];
   if (module) args.push('--module', module);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
