@@ -95,6 +95,16 @@ try {
   if (memkeys.status !== 0) throw new Error(`redis-cli --memkeys failed: ${memkeys.stderr}`);
   const memkeysMs = performance.now() - t1;
   const audit = await auditChild(server.url);
+  if (process.env.AUDIT_STATS) {
+    const r = new Redis(server.port, '127.0.0.1');
+    console.log(
+      (await r.info('commandstats'))
+        .split('\n')
+        .filter((l) => /evalsha_ro|scan|type|memory|pttl/.test(l))
+        .join('\n'),
+    );
+    r.disconnect();
+  }
   const before = argv.before ? await auditChild(server.url, argv.before) : undefined;
   const version = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim().split(' ')[2];
   console.log(`redis-server ${version}; ${dbsize.toLocaleString('en')} keys; SCAN COUNT ${argv.count}`);

@@ -130,6 +130,24 @@ export function renderAuditTable(r: AuditReport, perKind = 20): string {
       ),
     );
   }
+  if (r.declared.length) {
+    out.push('PER DECLARATION (format versions from value metadata)');
+    out.push(
+      textTable(
+        ['ID', 'OWNER', 'KEYS', 'MEMORY', 'NO TTL', 'VERSIONS'],
+        r.declared.map((d) => [
+          d.id,
+          d.owner,
+          String(d.keys),
+          formatBytes(d.bytes),
+          String(d.noTtl),
+          Object.entries(d.versions)
+            .map(([v, n]) => `v${v}: ${n}`)
+            .join(', ') || '-',
+        ]),
+      ),
+    );
+  }
   if (r.owners.length) {
     out.push('PER OWNER');
     out.push(

@@ -110,6 +110,11 @@ export class Collector {
     if (d) d.versions[version] = (d.versions[version] ?? 0) + 1;
   }
 
+  /** True when a key this old could be among the oldest kept. */
+  wantsAge(ageMs: number): boolean {
+    return this.oldestKeys.wants(ageMs);
+  }
+
   age(o: OldestKey): void {
     this.oldestKeys.add(o, o.ageMs);
   }

@@ -1,15 +1,13 @@
 /**
- * How the key audit looks at one SCAN batch: one call of audit_batch.lua (EVALSHA_RO) that returns
- * type, TTL, memory, idle time and — for values that carry metadata — the head of each key; or, where
- * scripts are not allowed (a read-only ACL without EVALSHA_RO, Redis < 7, a Redis Cluster whose
- * batches span slots), one pipeline of TYPE, PTTL, MEMORY USAGE, OBJECT IDLETIME per key and a
- * pipeline of bounded GETRANGEs. The script path exists for speed: at a million keys the
- * per-command cost of a client pipeline, not Redis, was most of the audit's time.
+ * How the key audit looks at one SCAN batch: TYPE, PTTL, MEMORY USAGE and either a bounded GETRANGE
+ * (values that carry who wrote them and when) or OBJECT IDLETIME per key — read-only commands, in
+ * one write on the audit's lean pipe (src/keys/audit-wire.ts) on a standalone Redis, or in ioredis
+ * pipelines on each master of a Redis Cluster (or when a second connection cannot be opened).
  */
 import { isAscii } from 'node:buffer';
 import type { Redis } from 'ioredis';
 import { TasukiError } from '../errors.js';
-import { runReadOnly, type AuditBatchReply } from '../scripts/catalogue.js';
+import { encodeCommand, RespError, type RespPipe, type RespReply } from './audit-wire.js';
 import { creationReader, type CreationReader } from './creation.js';
 import type { KeyDef } from './registry.js';
 
@@ -79,8 +77,12 @@ function reply<T>(r: [Error | null, unknown] | undefined, what: string): T {
   return r[1] as T;
 }
 
-/** Replies that mean "scripts are not for this audit": fall back to pipelines. */
-const NO_SCRIPTS = /NOPERM|unknown command|CROSSSLOT|ERR.*EVAL|NOSCRIPT|not allowed|BUSY/i;
+/** An error reply as the Error {@link redisFailure} words: named ReplyError, as ioredis's are. */
+function replyError(e: RespError): Error {
+  const err = new Error(e.message);
+  err.name = 'ReplyError';
+  return err;
+}
 
 /** A key of a batch before inspection. */
 interface Key {
@@ -91,24 +93,19 @@ interface Key {
   reader: CreationReader | undefined;
 }
 
-/** Type codes of audit_batch.lua. */
-const TYPE_NAMES: readonly string[] = ['none', 'string', 'hash', 'list', 'set', 'zset', 'stream'];
-
 /** Inspects batches of keys, by script while it can, else by pipeline. */
 export class Inspector {
-  /** Why the script path is not used, once it was given up. */
-  scriptOff: string | undefined;
   /** Why idle times are unavailable (Redis's error), when they are. */
   idleUnavailable: string | undefined;
+
+  /** The lean pipe of a standalone Redis (src/keys/audit-wire.ts), when it could be opened. */
+  pipe: RespPipe | undefined;
 
   constructor(
     private readonly match: (name: string) => KeyDef | undefined,
     private readonly readers: Readonly<Record<string, CreationReader>> | undefined,
     private readonly signal: AbortSignal | undefined,
-    cluster: boolean,
-  ) {
-    if (cluster) this.scriptOff = 'a Redis Cluster (a SCAN batch spans hash slots, which one script may not)';
-  }
+  ) {}
 
   /** The keys of a batch that still exist, inspected, in SCAN order. */
   async inspect(node: Redis, names: readonly Buffer[]): Promise<Inspected[]> {
@@ -126,45 +123,52 @@ export class Inspector {
         reader: def ? creationReader(def, this.readers) : undefined,
       };
     });
-    if (this.scriptOff === undefined) {
-      try {
-        return await this.byScript(node, keys);
-      } catch (err) {
-        if (err instanceof Abort || !(err instanceof Error) || !NO_SCRIPTS.test(err.message)) throw err;
-        this.scriptOff = `Redis refused the audit script (${err.message.split('\n')[0] ?? ''})`;
-      }
-    }
-    return this.byPipeline(node, keys);
+    return this.pipe ? this.byPipe(this.pipe, keys) : this.byPipeline(node, keys);
   }
 
-  private async byScript(node: Redis, keys: Key[]): Promise<Inspected[]> {
-    const args = keys.map((k) => k.arg);
-    const heads = keys.map((k) => k.reader?.headBytes ?? 0);
-    const raw = (await abortable(
-      runReadOnly(node, 'audit_batch', args, heads),
-      this.signal,
-    )) as AuditBatchReply;
+  /** TYPE, PTTL, MEMORY USAGE and GETRANGE (values with metadata) or OBJECT IDLETIME per key. */
+  private async byPipe(pipe: RespPipe, keys: Key[]): Promise<Inspected[]> {
+    const chunks: (string | Buffer)[] = [];
+    for (const k of keys) {
+      encodeCommand(chunks, ['TYPE', k.arg]);
+      encodeCommand(chunks, ['PTTL', k.arg]);
+      encodeCommand(chunks, ['MEMORY', 'USAGE', k.arg]);
+      if (k.reader) encodeCommand(chunks, ['GETRANGE', k.arg, '0', String(k.reader.headBytes - 1)]);
+      else encodeCommand(chunks, ['OBJECT', 'IDLETIME', k.arg]);
+    }
+    const raw = await abortable(pipe.exchange(chunks, keys.length * 4), this.signal);
     const out: Inspected[] = [];
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i] as Key;
-      const code = raw[i * 5];
-      const type = typeof code === 'number' ? (TYPE_NAMES[code] ?? 'none') : String(code);
-      const pttl = raw[i * 5 + 1] as number;
+      const t = raw[i * 4];
+      if (t instanceof RespError) throw redisFailure('TYPE', replyError(t));
+      const type = t instanceof Buffer ? t.toString('latin1') : 'none';
+      const pttl = raw[i * 4 + 1];
+      if (pttl instanceof RespError) throw redisFailure('PTTL', replyError(pttl));
       if (type === 'none' || pttl === -2) continue; // gone since SCAN returned it
-      const mem = raw[i * 5 + 2] as number;
-      const idle = raw[i * 5 + 3] as number;
-      const head = raw[i * 5 + 4];
-      if (idle < 0) this.idleUnavailable ??= 'OBJECT IDLETIME is not available under an LFU maxmemory-policy';
+      const mem = raw[i * 4 + 2];
+      if (mem instanceof RespError) throw redisFailure('MEMORY USAGE', replyError(mem));
+      const last: RespReply | undefined = raw[i * 4 + 3];
+      let idle: number | null = null;
+      let head: Buffer | null = null;
+      if (k.reader) {
+        // A GETRANGE of a key that is not a string is refused (WRONGTYPE): it has no head then.
+        if (last instanceof Buffer && last.length > 0 && type === 'string') head = last;
+      } else if (last instanceof RespError) {
+        this.idleUnavailable ??= last.message;
+      } else if (typeof last === 'number') {
+        idle = last;
+      }
       out.push({
         name: k.name,
         text: k.text,
         def: k.def,
         reader: k.reader,
         type,
-        ttlMs: pttl < 0 ? null : pttl,
-        bytes: mem < 0 ? null : mem,
-        idle: idle < 0 ? null : idle,
-        head: head instanceof Buffer && head.length > 0 && type === 'string' && k.reader ? head : null,
+        ttlMs: typeof pttl === 'number' && pttl >= 0 ? pttl : null,
+        bytes: typeof mem === 'number' ? mem : null,
+        idle,
+        head,
       });
     }
     return out;

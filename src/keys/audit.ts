@@ -5,11 +5,10 @@
  * of the wrong type, the oldest keys, and memory per owner.
  *
  * Safe on a production Redis by construction: it sends only SCAN (bounded COUNT, never KEYS), DBSIZE
- * and, per SCAN batch, one read-only script (audit_batch.lua: TYPE, PTTL, MEMORY USAGE, OBJECT
- * IDLETIME and a bounded GETRANGE of values that carry metadata) — or, where scripts are not
- * allowed, the same commands in pipelines (src/keys/audit-inspect.ts). It sleeps `paceMs` between
- * batches and stops at the next step when its AbortSignal fires, returning what it has found so far.
- * Its memory is bounded whatever the number of keys (src/keys/audit-collect.ts).
+ * and, per SCAN batch, TYPE, PTTL, MEMORY USAGE, OBJECT IDLETIME and bounded GETRANGEs of values
+ * that carry metadata (src/keys/audit-inspect.ts). It sleeps `paceMs` between batches and stops at
+ * the next step when its AbortSignal fires, returning what it has found so far. Its memory is
+ * bounded whatever the number of keys (src/keys/audit-collect.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster, Redis } from 'ioredis';
@@ -18,6 +17,7 @@ import { TasukiError } from '../errors.js';
 import { parseOptions, quote } from '../util/options.js';
 import { Collector } from './audit-collect.js';
 import { Abort, abortable, Inspector, redisFailure, type Inspected } from './audit-inspect.js';
+import { RespPipe } from './audit-wire.js';
 import type { CreationReader } from './creation.js';
 import { familyOf, type AuditReport, type FindingKind, type KeyFinding } from './findings.js';
 import type { KeyDef, Keyspace } from './registry.js';
@@ -191,8 +191,28 @@ class KeyAudit {
 
   /** Scans every node: SCAN batch, inspect, report progress, pause. */
   async scanAll(nodes: readonly Redis[], cluster: boolean): Promise<void> {
-    this.inspector = new Inspector((name) => this.match(name), this.o.readers, this.signal, cluster);
-    for (const node of nodes) await this.scan(node, this.inspector);
+    const inspector = new Inspector((name) => this.match(name), this.o.readers, this.signal);
+    this.inspector = inspector;
+    const [only] = nodes;
+    if (!cluster && only) {
+      const opening = RespPipe.open(only);
+      try {
+        inspector.pipe = await abortable(opening, this.signal);
+      } catch (err) {
+        // Stopped while it was opening: close it once open, or it would keep the process alive.
+        opening.then(
+          (pipe) => pipe.close(),
+          () => undefined,
+        );
+        if (err instanceof Abort) throw err;
+        // No second connection (a connection limit?): the slower ways still work.
+      }
+    }
+    try {
+      for (const node of nodes) await this.scan(node, inspector);
+    } finally {
+      inspector.pipe?.close();
+    }
   }
 
   /**
@@ -284,13 +304,15 @@ class KeyAudit {
       return;
     }
     if (k.def && meta.version !== undefined) this.c.version(k.def, meta.version);
+    const ageMs = Math.max(0, Date.now() - meta.createdAt);
+    if (!this.c.wantsAge(ageMs)) return;
     const { key, keyBytes, id, owner } = this.base(k);
     this.c.age({
       key,
       keyBytes,
       id,
       owner,
-      ageMs: Math.max(0, Date.now() - meta.createdAt),
+      ageMs,
       basis: 'metadata',
       createdAt: meta.createdAt,
       writer: meta.writer ?? null,
@@ -382,7 +404,7 @@ class KeyAudit {
   }
 
   private ageFromIdle(k: Inspected, source: string): void {
-    if (k.idle === null) return;
+    if (k.idle === null || !this.c.wantsAge(k.idle * 1000)) return;
     const { key, keyBytes, id, owner } = this.base(k);
     this.c.age({
       key,
@@ -406,12 +428,6 @@ class KeyAudit {
     const idle = this.inspector?.idleUnavailable;
     if (idle) {
       notes.push(`idle time unavailable (Redis said "${idle}"), so ages are known only from tasuki metadata`);
-    }
-    const scriptOff = this.inspector?.scriptOff;
-    if (scriptOff && !/Cluster/.test(scriptOff)) {
-      notes.push(
-        `inspected key by key with pipelines, not with the faster read-only script: ${scriptOff}. Grant EVALSHA_RO and EVAL_RO to speed it up.`,
-      );
     }
     const { findings, omitted } = c.findingList();
     return {

@@ -3,7 +3,7 @@
  * (a task record carries `worker` and `finishedAt`), and the audit reads it back from the head of
  * the value with a bounded GETRANGE. Apps can add readers for their own keys.
  */
-import { MAX_HEADER_BYTES, parseHeader } from './envelope.js';
+import { MAX_HEADER_BYTES, parseHeaderText } from './envelope.js';
 import type { KeyDef } from './registry.js';
 
 /** Creation metadata read from a value. */
@@ -64,7 +64,7 @@ export const ENVELOPE_READER: CreationReader = Object.freeze({
   headBytes: MAX_HEADER_BYTES,
   source: 'the value envelope (writer, written-at, format version)',
   parse(head: string): CreationMetadata | undefined {
-    const h = parseHeader(Buffer.from(head, 'latin1'))?.header;
+    const h = parseHeaderText(head);
     return h ? { createdAt: h.writtenAt, writer: h.writer, version: h.version } : undefined;
   },
 });

@@ -46,6 +46,21 @@ export function encodeHeader(h: EnvelopeHeader): Buffer {
 
 const HEADER = /^TK1 (\d{1,9}) (\S+) (\d{1,16}) (\S+) (\S+)$/;
 
+/** The header at the start of a value's head read as text (the audit's GETRANGE), if it has one. */
+export function parseHeaderText(head: string): EnvelopeHeader | undefined {
+  const nl = head.indexOf('\n');
+  if (nl < 0 || nl > MAX_HEADER_BYTES || !head.startsWith('TK1 ')) return undefined;
+  const m = HEADER.exec(head.slice(0, nl));
+  if (!m) return undefined;
+  return {
+    version: Number(m[1]),
+    codec: m[2] as string,
+    writtenAt: Number(m[3]),
+    owner: m[4] as string,
+    writer: m[5] as string,
+  };
+}
+
 /**
  * Reads the header at the start of `raw`: the header and where the payload starts, or `undefined`
  * when `raw` does not start with an envelope (a value written by something else).

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { LUA_TOKENS } from '../wire/fields.js';
@@ -31,7 +30,6 @@ export const SCRIPT_KEYS = {
   rate_limit: ['limits...'],
   keyspace_rewrite: ['value'],
   sequence_next: ['counter'],
-  audit_batch: ['keys...'],
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_KEYS;
@@ -353,33 +351,3 @@ export function sequenceNext(
 ): ScriptCall<[0 | 1, string]> {
   return { script: 'sequence_next', keys: [k.counter], args: [a.n, a.floor, a.aheadUs] };
 }
-
-const shas = new Map<ScriptName, string>();
-
-/**
- * Runs a read-only script (`#!lua flags=no-writes`) with EVALSHA_RO, falling back to EVAL_RO when
- * the server's script cache does not have it: commands a read-only ACL user may be granted, and
- * that run on replicas. Replies come as Buffers. Redis 7 or later.
- */
-export async function runReadOnly(
-  redis: Redis,
-  name: ScriptName,
-  keys: readonly (string | Buffer)[],
-  args: readonly (string | number | Buffer)[],
-): Promise<unknown> {
-  const source = sourceOf(name);
-  let sha = shas.get(name);
-  if (sha === undefined) {
-    sha = createHash('sha1').update(source).digest('hex');
-    shas.set(name, sha);
-  }
-  try {
-    return await redis.callBuffer('EVALSHA_RO', sha, keys.length, ...keys, ...args);
-  } catch (err) {
-    if (!(err instanceof Error) || !/^NOSCRIPT/.test(err.message)) throw err;
-    return redis.callBuffer('EVAL_RO', source, keys.length, ...keys, ...args);
-  }
-}
-
-/** What audit_batch.lua returns: five entries per key (type, pttl, memory, idle, head). */
-export type AuditBatchReply = (Buffer | number)[];
