@@ -3,7 +3,7 @@
  * throw-away redis-server, then times `redis-cli --memkeys` (which also sizes every key) and
  * `tasuki keys audit` on the same Redis, and prints both with the audit's peak memory.
  *
- *   node --import tsx bench/audit.ts [--keys 1000000] [--count 200] [--before path/to/audit.ts]
+ *   node --import tsx bench/audit.ts [--keys 1000000] [--count 200] [--reps 1] [--before path/to/audit.ts]
  *                                    [--cpu-prof DIR]
  *
  * The keys: 50 % app keyspace values (msgpack in an envelope, TTL), 20 % task results (TTL), 10 %
@@ -22,6 +22,7 @@ const { values: argv } = parseArgs({
     keys: { type: 'string', default: '1000000' },
     count: { type: 'string', default: '200' },
     before: { type: 'string' },
+    reps: { type: 'string', default: '1' },
     'cpu-prof': { type: 'string' },
   },
 });
@@ -87,30 +88,35 @@ try {
   console.log(
     `seeded ${dbsize.toLocaleString('en')} keys in ${((performance.now() - t0) / 1000).toFixed(1)} s (used_memory ${used})`,
   );
-  const t1 = performance.now();
-  const memkeys = spawnSync('redis-cli', ['-p', String(server.port), '--memkeys'], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  if (memkeys.status !== 0) throw new Error(`redis-cli --memkeys failed: ${memkeys.stderr}`);
-  const memkeysMs = performance.now() - t1;
-  const audit = await auditChild(server.url);
-  if (process.env.AUDIT_STATS) {
-    const r = new Redis(server.port, '127.0.0.1');
+  // Repetitions alternate the two tools, so a busy machine slows both alike; medians are printed.
+  const memkeysMs: number[] = [];
+  const audits: { ms: number; maxRssMB: number; scanned: number }[] = [];
+  for (let rep = 0; rep < Number(argv.reps); rep++) {
+    const t1 = performance.now();
+    const memkeys = spawnSync('redis-cli', ['-p', String(server.port), '--memkeys'], {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    if (memkeys.status !== 0) throw new Error(`redis-cli --memkeys failed: ${memkeys.stderr}`);
+    memkeysMs.push(performance.now() - t1);
+    audits.push(await auditChild(server.url));
     console.log(
-      (await r.info('commandstats'))
-        .split('\n')
-        .filter((l) => /evalsha_ro|scan|type|memory|pttl/.test(l))
-        .join('\n'),
+      `  rep ${rep + 1}: redis-cli --memkeys ${((memkeysMs[rep] as number) / 1000).toFixed(1)} s, tasuki keys audit ${((audits[rep]?.ms ?? 0) / 1000).toFixed(1)} s`,
     );
-    r.disconnect();
   }
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  const memkeysMedian = median(memkeysMs);
+  const audit = {
+    ms: median(audits.map((a) => a.ms)),
+    maxRssMB: Math.max(...audits.map((a) => a.maxRssMB)),
+    scanned: audits[0]?.scanned ?? 0,
+  };
   const before = argv.before ? await auditChild(server.url, argv.before) : undefined;
   const version = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim().split(' ')[2];
   console.log(`redis-server ${version}; ${dbsize.toLocaleString('en')} keys; SCAN COUNT ${argv.count}`);
-  console.log(`redis-cli --memkeys      ${(memkeysMs / 1000).toFixed(1)} s`);
+  console.log(`redis-cli --memkeys      ${(memkeysMedian / 1000).toFixed(1)} s (median)`);
   console.log(
-    `tasuki keys audit        ${(audit.ms / 1000).toFixed(1)} s, peak RSS ${audit.maxRssMB} MB (${audit.scanned.toLocaleString('en')} keys)`,
+    `tasuki keys audit        ${(audit.ms / 1000).toFixed(1)} s (median), peak RSS ${audit.maxRssMB} MB (${audit.scanned.toLocaleString('en')} keys)`,
   );
   if (before)
     console.log(

@@ -179,8 +179,8 @@ export class Inspector {
     for (const k of keys) {
       p.type(k.arg);
       p.pttl(k.arg);
-      p.call('MEMORY', 'USAGE', k.arg);
-      p.call('OBJECT', 'IDLETIME', k.arg);
+      p.memory('USAGE', k.arg);
+      p.object('IDLETIME', k.arg);
     }
     const res = (await abortable(p.exec(), this.signal)) ?? [];
     const out: Inspected[] = [];

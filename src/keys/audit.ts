@@ -220,12 +220,14 @@ class KeyAudit {
    * scan); such a key is counted twice rather than remembered, which would cost memory per key.
    */
   private async scan(node: Redis, inspector: Inspector): Promise<void> {
-    const match = this.o.match ? ['MATCH', this.o.match] : [];
     const scanFrom = (cursor: string): Promise<[Buffer, Buffer[]]> => {
-      const p = node.callBuffer('SCAN', cursor, ...match, 'COUNT', String(this.o.count)) as Promise<
-        [Buffer, Buffer[]]
-      >;
-      return p;
+      // scanBuffer, not callBuffer('SCAN'): call() loses its command name on a connection with
+      // enableAutoPipelining (ioredis), which an app's connection has.
+      return (
+        this.o.match
+          ? node.scanBuffer(cursor, 'MATCH', this.o.match, 'COUNT', this.o.count)
+          : node.scanBuffer(cursor, 'COUNT', this.o.count)
+      ) as Promise<[Buffer, Buffer[]]>;
     };
     // Unpaced, two batches are in flight: Redis inspects one while this process takes the other's
     // results in, and the next SCAN travels meanwhile. Paced, one batch at a time.

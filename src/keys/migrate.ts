@@ -100,7 +100,8 @@ export async function migrateKeys(
   const count = String(options.count ?? 200);
   let cursor = r.cursor;
   do {
-    const [next, keys] = (await redis.callBuffer('SCAN', cursor, 'MATCH', def.glob(), 'COUNT', count)) as [
+    // scanBuffer, not callBuffer('SCAN'): see audit.ts (enableAutoPipelining).
+    const [next, keys] = (await redis.scanBuffer(cursor, 'MATCH', def.glob(), 'COUNT', count)) as [
       Buffer,
       Buffer[],
     ];
