@@ -223,11 +223,9 @@ class KeyAudit {
     const scanFrom = (cursor: string): Promise<[Buffer, Buffer[]]> => {
       // scanBuffer, not callBuffer('SCAN'): call() loses its command name on a connection with
       // enableAutoPipelining (ioredis), which an app's connection has.
-      return (
-        this.o.match
-          ? node.scanBuffer(cursor, 'MATCH', this.o.match, 'COUNT', this.o.count)
-          : node.scanBuffer(cursor, 'COUNT', this.o.count)
-      ) as Promise<[Buffer, Buffer[]]>;
+      return this.o.match
+        ? node.scanBuffer(cursor, 'MATCH', this.o.match, 'COUNT', this.o.count)
+        : node.scanBuffer(cursor, 'COUNT', this.o.count);
     };
     // Unpaced, two batches are in flight: Redis inspects one while this process takes the other's
     // results in, and the next SCAN travels meanwhile. Paced, one batch at a time.

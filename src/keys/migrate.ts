@@ -101,10 +101,7 @@ export async function migrateKeys(
   let cursor = r.cursor;
   do {
     // scanBuffer, not callBuffer('SCAN'): see audit.ts (enableAutoPipelining).
-    const [next, keys] = (await redis.scanBuffer(cursor, 'MATCH', def.glob(), 'COUNT', count)) as [
-      Buffer,
-      Buffer[],
-    ];
+    const [next, keys] = await redis.scanBuffer(cursor, 'MATCH', def.glob(), 'COUNT', count);
     cursor = next.toString();
     const names = keys.map((k) => k.toString('utf8')).filter((k) => def.matches(k));
     const p = redis.pipeline();
