@@ -7,7 +7,7 @@
 import { isAscii } from 'node:buffer';
 import type { Redis } from 'ioredis';
 import { TasukiError } from '../errors.js';
-import { encodeCommand, RespError, type RespPipe, type RespReply } from './audit-wire.js';
+import { CommandBuffer, commandHead, RespError, type RespPipe, type RespReply } from './audit-wire.js';
 import { creationReader, type CreationReader } from './creation.js';
 import type { KeyDef } from './registry.js';
 
@@ -84,6 +84,12 @@ function replyError(e: RespError): Error {
   return err;
 }
 
+const TYPE = commandHead(2, 'TYPE');
+const PTTL = commandHead(2, 'PTTL');
+const MEMORY_USAGE = commandHead(3, 'MEMORY', 'USAGE');
+const OBJECT_IDLETIME = commandHead(3, 'OBJECT', 'IDLETIME');
+const GETRANGE = commandHead(4, 'GETRANGE');
+
 /** A key of a batch before inspection. */
 interface Key {
   name: Buffer;
@@ -128,21 +134,28 @@ export class Inspector {
 
   /** TYPE, PTTL, MEMORY USAGE and GETRANGE (values with metadata) or OBJECT IDLETIME per key. */
   private async byPipe(pipe: RespPipe, keys: Key[]): Promise<Inspected[]> {
-    const chunks: (string | Buffer)[] = [];
+    let size = 0;
+    for (const k of keys) size += 4 * k.name.length + 200;
+    const out0 = new CommandBuffer(size);
     for (const k of keys) {
-      encodeCommand(chunks, ['TYPE', k.arg]);
-      encodeCommand(chunks, ['PTTL', k.arg]);
-      encodeCommand(chunks, ['MEMORY', 'USAGE', k.arg]);
-      if (k.reader) encodeCommand(chunks, ['GETRANGE', k.arg, '0', String(k.reader.headBytes - 1)]);
-      else encodeCommand(chunks, ['OBJECT', 'IDLETIME', k.arg]);
+      out0.raw(TYPE).arg(k.name);
+      out0.raw(PTTL).arg(k.name);
+      out0.raw(MEMORY_USAGE).arg(k.name);
+      if (k.reader)
+        out0
+          .raw(GETRANGE)
+          .arg(k.name)
+          .arg('0')
+          .arg(String(k.reader.headBytes - 1));
+      else out0.raw(OBJECT_IDLETIME).arg(k.name);
     }
-    const raw = await abortable(pipe.exchange(chunks, keys.length * 4), this.signal);
+    const raw = await abortable(pipe.exchange(out0.bytes(), keys.length * 4), this.signal);
     const out: Inspected[] = [];
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i] as Key;
       const t = raw[i * 4];
       if (t instanceof RespError) throw redisFailure('TYPE', replyError(t));
-      const type = t instanceof Buffer ? t.toString('latin1') : 'none';
+      const type = typeof t === 'string' ? t : 'none';
       const pttl = raw[i * 4 + 1];
       if (pttl instanceof RespError) throw redisFailure('PTTL', replyError(pttl));
       if (type === 'none' || pttl === -2) continue; // gone since SCAN returned it

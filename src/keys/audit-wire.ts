@@ -8,8 +8,8 @@
  */
 import type { Redis } from 'ioredis';
 
-/** A reply: bulk/simple string as bytes, integer, nil, an error, or an array. */
-export type RespReply = Buffer | number | null | RespError | RespReply[];
+/** A reply: simple string as text, bulk string as bytes, integer, nil, an error, or an array. */
+export type RespReply = string | Buffer | number | null | RespError | RespReply[];
 
 /** An error reply (`-ERR ...`). */
 export class RespError {
@@ -30,7 +30,7 @@ function parseAt(buf: Buffer, pos: number): { value: RespReply; next: number } |
     case 0x3a: // ':'
       return { value: Number(line), next: after };
     case 0x2b: // '+'
-      return { value: Buffer.from(line, 'latin1'), next: after };
+      return { value: line, next: after };
     case 0x2d: // '-'
       return { value: new RespError(line), next: after };
     case 0x24: {
@@ -59,18 +59,54 @@ function parseAt(buf: Buffer, pos: number): { value: RespReply; next: number } |
   }
 }
 
-/** Appends one command to `out` in RESP: arguments as ASCII strings or exact bytes. */
-export function encodeCommand(out: (string | Buffer)[], args: readonly (string | Buffer)[]): void {
-  let head = `*${args.length}\r\n`;
-  for (const a of args) {
-    if (typeof a === 'string') {
-      head += `$${a.length}\r\n${a}\r\n`;
-    } else {
-      out.push(head + `$${a.length}\r\n`, a);
-      head = '\r\n';
-    }
+/**
+ * Writes commands into one buffer, each a fixed head (command words, already in RESP) followed by
+ * the key and, for some, more arguments: no string is built per key, and key names go as the exact
+ * bytes SCAN returned.
+ */
+export class CommandBuffer {
+  private buf: Buffer;
+  private off = 0;
+
+  constructor(estimate: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(1024, estimate));
   }
-  out.push(head);
+
+  private room(n: number): void {
+    if (this.off + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.off + n));
+    this.buf.copy(bigger, 0, 0, this.off);
+    this.buf = bigger;
+  }
+
+  /** Appends raw RESP bytes (a command head from {@link commandHead}). */
+  raw(bytes: Buffer): this {
+    this.room(bytes.length);
+    this.off += bytes.copy(this.buf, this.off);
+    return this;
+  }
+
+  /** Appends one bulk string argument: `$<len>\r\n<bytes>\r\n`. */
+  arg(bytes: Buffer | string): this {
+    const len = typeof bytes === 'string' ? bytes.length : bytes.length;
+    this.room(len + 16);
+    this.off += this.buf.write(`$${len}\r\n`, this.off, 'latin1');
+    this.off +=
+      typeof bytes === 'string' ? this.buf.write(bytes, this.off, 'latin1') : bytes.copy(this.buf, this.off);
+    this.buf[this.off++] = 13;
+    this.buf[this.off++] = 10;
+    return this;
+  }
+
+  /** The commands written so far. */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.off);
+  }
+}
+
+/** The RESP head of a command with `argc` arguments in all, of which `words` come first. */
+export function commandHead(argc: number, ...words: string[]): Buffer {
+  return Buffer.from(`*${argc}\r\n` + words.map((w) => `$${w.length}\r\n${w}\r\n`).join(''), 'latin1');
 }
 
 /** Replies in order for commands written in order, on a socket taken over from ioredis. */
@@ -137,16 +173,11 @@ export class RespPipe {
     }
   }
 
-  /** Writes commands (see {@link encodeCommand}) and resolves their `n` replies; calls may overlap. */
-  exchange(chunks: readonly (string | Buffer)[], n: number): Promise<RespReply[]> {
+  /** Writes commands (a {@link CommandBuffer}'s bytes) and resolves their `n` replies; calls may overlap. */
+  exchange(commands: Buffer, n: number): Promise<RespReply[]> {
     if (this.failed) return Promise.reject(this.failed);
     const done = new Promise<RespReply[]>((resolve, reject) => this.waiters.push({ n, resolve, reject }));
-    const stream = this.conn.stream;
-    const strings = chunks.every((c) => typeof c === 'string');
-    // Every string is ASCII (commands, numbers, ASCII key names): latin1 writes it byte for byte.
-    if (strings) stream.write((chunks as string[]).join(''), 'latin1');
-    else
-      stream.write(Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c, 'latin1') : c))));
+    this.conn.stream.write(commands);
     return done;
   }
 
