@@ -134,10 +134,10 @@ export class RedisStreamsBroker implements Broker {
     if (this.blockingId !== undefined) await this.redis.client('UNBLOCK', this.blockingId);
   }
 
-  async settle(queue: string, settlements: readonly Settlement[]): Promise<void> {
+  async settle(queue: string, consumer: string, settlements: readonly Settlement[]): Promise<string[]> {
     const k = this.keys;
     const s = this.settings;
-    await scripts.run(
+    const [, ...stale] = await scripts.run(
       this.redis,
       scripts.finish(
         {
@@ -153,11 +153,13 @@ export class RedisStreamsBroker implements Broker {
           eventsMaxLen: EVENTS_MAX_LEN,
           deadMaxLen: s.deadLetterMaxLen,
           deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
+          consumer,
           tasks: settlements,
           resultKey: (task) => k.result.key({ queue, task }),
         },
       ),
     );
+    return stale;
   }
 
   renew(queue: string, consumer: string, entries: readonly string[]): Promise<string[]> {

@@ -90,6 +90,7 @@ async function run(m: Extract<ToIsolate, { type: 'run' }>): Promise<void> {
       id: m.attempt.id,
       queue: m.attempt.queue,
       attempt: m.attempt.attempt,
+      fence: m.attempt.fence,
       signal: current.signal,
       log,
       progress(value: unknown): void {

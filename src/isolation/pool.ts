@@ -146,7 +146,7 @@ class IsolatePool {
         module: this.isolation.module,
         task: this.task,
         args,
-        attempt: { id: ctx.id, queue: ctx.queue, attempt: ctx.attempt },
+        attempt: { id: ctx.id, queue: ctx.queue, attempt: ctx.attempt, fence: ctx.fence },
       });
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });

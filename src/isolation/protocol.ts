@@ -21,6 +21,8 @@ export interface IsolatedAttempt {
   id: string;
   queue: string;
   attempt: number;
+  /** The attempt's fencing token (`ctx.fence`; a bigint crosses by structured clone). */
+  fence: bigint;
 }
 
 /** Worker to isolate. */

@@ -30,6 +30,8 @@ export const SCRIPT_KEYS = {
   rate_limit: ['limits...'],
   beat_tick: ['tick', 'stream', 'fence'],
   schedule_cas: ['schedules'],
+  keyspace_rewrite: ['value'],
+  sequence_next: ['counter'],
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_KEYS;
@@ -57,13 +59,13 @@ function commandName(name: ScriptName): string {
   return `tasuki_v1_${name}`;
 }
 
-type ScriptFn = (...args: (string | number)[]) => unknown;
+type ScriptFn = (...args: (string | number | Buffer)[]) => unknown;
 
 /** One call of a script: which script, its KEYS and ARGV, and the type of its reply. */
 export interface ScriptCall<Reply> {
   readonly script: ScriptName;
   readonly keys: readonly string[];
-  readonly args: readonly (string | number)[];
+  readonly args: readonly (string | number | Buffer)[];
   /** Phantom field carrying the reply type; never set. */
   readonly reply?: Reply;
 }
@@ -163,6 +165,8 @@ export interface FinishedTask {
   due?: number | undefined;
   /** Retry: the message to park; dead: the dead letter. */
   payload?: string | undefined;
+  /** The entry's delivery count when the worker claimed it: recorded only if it is still that. */
+  deliveries: number;
 }
 
 /**
@@ -179,7 +183,11 @@ function outcomeArg(t: FinishedTask): string {
   return `${t.outcome}${drop ? '!' : ''}${t.parked ? '+' : ''}`;
 }
 
-/** Record finished attempts of one queue, ack and delete their entries. Reply: entries acknowledged. */
+/**
+ * Record finished attempts of one queue, ack and delete their entries — those still pending at the
+ * delivery count the worker claimed them at (held by `consumer`, or by one that undid its take-over).
+ * Reply: `[acknowledged, ...stale entry ids]`, the stale ones (taken over by another worker) left alone.
+ */
 export function finish(
   k: { stream: string; events: string; parked: string; delayed: string; dead: string },
   a: {
@@ -188,20 +196,38 @@ export function finish(
     eventsMaxLen: number;
     deadMaxLen: number;
     deadMinId: string;
+    /** The worker recording them (its consumer name). */
+    consumer: string;
     tasks: readonly FinishedTask[];
     /** The result key of a task id (a function, so no per-task copy is made to carry it). */
     resultKey: (id: string) => string;
   },
-): ScriptCall<number> {
+): ScriptCall<[number, ...string[]]> {
   const keys = [k.stream, k.events, k.parked, k.delayed, k.dead];
   let recordBytes = 0;
   for (const t of a.tasks) recordBytes += t.record.length;
   const inline = recordBytes <= INLINE_RECORDS_MAX ? '1' : '0';
-  const args: (string | number)[] = [a.group, a.ttlMs, a.eventsMaxLen, a.deadMaxLen, a.deadMinId, inline];
+  const args: (string | number)[] = [
+    a.group,
+    a.ttlMs,
+    a.eventsMaxLen,
+    a.deadMaxLen,
+    a.deadMinId,
+    inline,
+    a.consumer,
+  ];
   for (const t of a.tasks) {
     keys.push(a.resultKey(t.id));
     // The task id is sent empty when it is the entry id (most tasks): fewer bytes on the hot path.
-    args.push(t.entry, t.id === t.entry ? '' : t.id, t.record, outcomeArg(t), t.due ?? 0, t.payload ?? '');
+    args.push(
+      t.entry,
+      t.id === t.entry ? '' : t.id,
+      t.record,
+      outcomeArg(t),
+      t.due ?? 0,
+      t.payload ?? '',
+      t.deliveries,
+    );
   }
   return { script: 'finish', keys, args };
 }
@@ -354,4 +380,26 @@ export function scheduleCas(
   a: { name: string; expected: string; value: string },
 ): ScriptCall<0 | 1> {
   return { script: 'schedule_cas', keys: [k.schedules], args: [a.name, a.expected, a.value] };
+}
+
+/**
+ * Replace an app keyspace value by its migrated form if it is unchanged since it was read. Reply:
+ * 1 rewritten, 0 changed or gone meanwhile (nothing done).
+ */
+export function keyspaceRewrite(
+  k: { value: string },
+  a: { expected: Buffer; value: Buffer; ttlMs: number },
+): ScriptCall<number> {
+  return { script: 'keyspace_rewrite', keys: [k.value], args: [a.expected, a.value, a.ttlMs] };
+}
+
+/**
+ * Allocate `n` ids of a sequence. Reply: `[1, last]` allocated (ids last-n+1..last), `[0, waitUs]`
+ * the counter is too far ahead of the clock (see sequence_next.lua).
+ */
+export function sequenceNext(
+  k: { counter: string },
+  a: { n: number; floor: 'clock' | 'none'; aheadUs: number },
+): ScriptCall<[0 | 1, string]> {
+  return { script: 'sequence_next', keys: [k.counter], args: [a.n, a.floor, a.aheadUs] };
 }

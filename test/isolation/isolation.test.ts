@@ -126,7 +126,7 @@ for (const kind of KINDS) {
     const w = await worker(app, t, { logger });
     const h = await tasks.echo.enqueue({ text: 'hello' });
     const r = await h.result({ timeout: '30s' });
-    assert.deepEqual([r.text, r.id, r.queue, r.attempt], ['hello', h.id, 'iso', 1]);
+    assert.deepEqual([r.text, r.id, r.queue, r.attempt, r.fence], ['hello', h.id, 'iso', 1, true]);
     if (kind === 'process') assert.notEqual(r.pid, process.pid);
     assert.deepEqual((await h.progress())?.value, { step: 3 });
     const line = lines.find((l) => l.msg === 'echo from the isolate');
