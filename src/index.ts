@@ -94,3 +94,18 @@ export {
   type CreationReader,
   type CreationMetadata,
 } from './keys/audit.js';
+export { TypedEmitter, type Listener, type ListenerErrorHandler } from './events/emitter.js';
+export {
+  TaskEvents,
+  type TaskEventMap,
+  type TaskEvent,
+  type TaskEventType,
+  type TaskEventBase,
+  type SucceededEvent,
+  type RetriedEvent,
+  type DeadEvent,
+  type ExpiredEvent,
+  type ReleasedEvent,
+  type LimitedEvent,
+} from './events/event-map.js';
+export { TaskSubscription } from './events/subscription.js';

@@ -16,6 +16,7 @@ import { loadResult } from '../results/stored-result.js';
 import { ResultWaiter } from '../results/waiter.js';
 import { DeadLetters } from '../deadletters/dead-letters.js';
 import { Locks } from '../lock/locks.js';
+import { TaskSubscription } from '../events/subscription.js';
 import { openPayloadStore } from '../payloads/open.js';
 import type { PayloadStore } from '../payloads/store.js';
 import type { LockOptions } from '../lock/options.js';
@@ -60,6 +61,7 @@ export class Tasuki {
   private dlq: DeadLetters | undefined;
   /** The store was made here from a path or URL, so closing the app closes it. */
   private readonly ownsPayloadStore: boolean;
+  private readonly subscriptions = new Set<TaskSubscription>();
   /** Admission before Redis is full (see docs/memory.md); started with the first connection. */
   readonly memoryGuard: MemoryGuard;
 
@@ -307,12 +309,39 @@ export class Tasuki {
   }
 
   /**
+   * Task events of every worker on these queues (default: all of the app's), from any process:
+   * `succeeded`, `retried`, `dead`, `expired`, and `failed` / `task` for several at once. Built on
+   * the completion streams result waiters read, so it adds no Redis write. Close it when done (the
+   * app's close does too).
+   *
+   * @example
+   * ```ts
+   * const events = app.subscribe();
+   * events.on('dead', (e) => alert(`${e.task} ${e.id} failed: ${e.error.message}`));
+   * await events.ready;
+   * ```
+   */
+  subscribe(queues: readonly string[] = this.queues): TaskSubscription {
+    const unknown = queues.find((q) => !this.queues.includes(q));
+    if (unknown !== undefined) throw new UnknownQueueError(unknown, this.queues, 'nothing was subscribed to');
+    const sub = new TaskSubscription(this, [...new Set(queues)]);
+    this.subscriptions.add(sub);
+    const close = sub.close.bind(sub);
+    sub.close = () => {
+      this.subscriptions.delete(sub);
+      return close();
+    };
+    return sub;
+  }
+
+  /**
    * Closes the app: pending result waits reject with `E_CLOSED` at once, the connections close, and
    * every later call that needs Redis rejects with `E_CLOSED` (closing is final). Safe to repeat.
    */
   async close(): Promise<void> {
     this.waiter.close();
     this.memoryGuard.stop();
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
     const c = this.connection;
     this.connection = undefined;
     if (c) await (await c.catch(() => undefined))?.quit().catch(() => undefined);

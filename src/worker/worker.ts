@@ -8,11 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Delivery } from '../broker/broker.js';
 import { TasukiError } from '../errors.js';
+import { TaskEvents } from '../events/event-map.js';
 import type { Logger } from '../log/logger.js';
 import { within } from '../util/within.js';
 import type { ClaimHost } from './claims.js';
 import type { FetchHost } from './fetcher.js';
 import { Holdings, type Held } from './holdings.js';
+import { emitAttempt } from './events.js';
 import { deleteFinishedPayloads } from './payload-cleanup.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { countOutcome, handBackMessages, logOutcome, type OutcomeCounts } from './outcomes.js';
@@ -25,9 +27,10 @@ export type { WorkerHost } from './parts.js';
 /**
  * Runs an app's tasks from its queues: fetches in batches, runs up to `concurrency` handlers at once,
  * records finished attempts with one call per batch, renews its claims, takes over tasks of dead
- * workers, promotes delayed tasks, and on stop hands back what it has not started.
+ * workers, promotes delayed tasks, and on stop hands back what it has not started. Emits a task
+ * event per finished attempt (`worker.on('succeeded', e => ...)`; see src/events/event-map.ts).
  */
-export class Worker implements ClaimHost, FetchHost {
+export class Worker extends TaskEvents implements ClaimHost, FetchHost {
   readonly name: string;
   readonly queues: readonly string[];
   readonly concurrency: number;
@@ -55,6 +58,7 @@ export class Worker implements ClaimHost, FetchHost {
     private readonly app: WorkerHost,
     options: WorkerOptions = {},
   ) {
+    super();
     this.options = resolveWorkerOptions(options, app.queues);
     this.queues = this.options.queues;
     this.concurrency = this.options.concurrency;
@@ -72,6 +76,7 @@ export class Worker implements ClaimHost, FetchHost {
       resultTtlMs: app.resultTtlMs,
     };
     this.holdings = new Holdings(this.queues);
+    this.listenerErrors = (err, event) => this.log.error({ err, event }, 'a task event listener threw');
   }
 
   /** Connects, makes sure each queue can be served (its consumer group exists), and starts fetching. */
@@ -197,6 +202,8 @@ export class Worker implements ClaimHost, FetchHost {
   /** Outcomes recorded: let their deliveries go. */
   private readonly recorded = (attempts: readonly Attempt[]): void => {
     for (const a of attempts) this.holdings.release(a.held);
+    // Events once outcomes are in Redis: a listener that looks the task up finds its record.
+    if (this.listening) for (const a of attempts) emitAttempt(this, a);
     if (this.app.payloadStore) deleteFinishedPayloads(this.app.payloadStore, attempts, this.log);
     this.parts?.fetcher.wake();
   };
@@ -208,6 +215,7 @@ export class Worker implements ClaimHost, FetchHost {
     if (attempt.outcome === 'release') {
       // Left pending, idle and uncounted: any worker's reclaimer may take it at once.
       this.holdings.release(held);
+      if (this.listening) emitAttempt(this, attempt);
       void this.parts?.broker
         .release(held.queue, this.name, this.options.claimIdleMs, [held])
         .catch((err: unknown) =>
