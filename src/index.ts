@@ -109,3 +109,13 @@ export {
   type LimitedEvent,
 } from './events/event-map.js';
 export { TaskSubscription } from './events/subscription.js';
+export {
+  Inspector,
+  type HeldLock,
+  type ListOptions,
+  type ListedState,
+  type ListedTask,
+  type TaskPage,
+  type WorkerInfo,
+} from './inspect/inspector.js';
+export type { WorkerPresence } from './wire/presence.js';

@@ -17,6 +17,7 @@ import { ResultWaiter } from '../results/waiter.js';
 import { DeadLetters } from '../deadletters/dead-letters.js';
 import { Locks } from '../lock/locks.js';
 import { TaskSubscription } from '../events/subscription.js';
+import { Inspector } from '../inspect/inspector.js';
 import { openPayloadStore } from '../payloads/open.js';
 import type { PayloadStore } from '../payloads/store.js';
 import type { LockOptions } from '../lock/options.js';
@@ -59,6 +60,7 @@ export class Tasuki {
   private connection: Promise<Redis> | undefined;
   private readonly waiter: ResultWaiter;
   private dlq: DeadLetters | undefined;
+  private inspector: Inspector | undefined;
   /** The store was made here from a path or URL, so closing the app closes it. */
   private readonly ownsPayloadStore: boolean;
   private readonly subscriptions = new Set<TaskSubscription>();
@@ -108,6 +110,16 @@ export class Tasuki {
   /** What the memory guard last read of Redis's memory (`undefined` before the first sample). */
   memoryReading(): MemoryReading | undefined {
     return this.memoryGuard.lastReading;
+  }
+
+  /** Read-only views for tools: pages of tasks, lag, workers, locks, memory (see src/inspect). */
+  get inspect(): Inspector {
+    return (this.inspector ??= new Inspector(this));
+  }
+
+  /** Throws `E_UNKNOWN_QUEUE` unless the app declares `queue`. */
+  checkQueue(queue: string): void {
+    if (!this.queues.includes(queue)) throw new UnknownQueueError(queue, this.queues, 'nothing was read');
   }
 
   /** The dead letters of this app's queues: list, show, retry, purge. */
