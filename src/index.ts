@@ -116,6 +116,7 @@ export {
   type ListedState,
   type ListedTask,
   type TaskPage,
+  type TaskMessageView,
   type WorkerInfo,
 } from './inspect/inspector.js';
 export type { WorkerPresence } from './wire/presence.js';

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { TasukiError } from '../index.js';
 import { quote } from '../util/options.js';
+import { registerDashboard } from './dashboard.js';
 import { registerDev } from './dev.js';
 import { registerDlq } from './dlq.js';
 import { exitWhenFlushed, ignoreClosedPipes } from './exit.js';
@@ -60,6 +61,7 @@ export function program(): Command {
   registerDev(p);
   registerDlq(p);
   registerInspect(p);
+  registerDashboard(p);
   registerKeys(p);
   registerPayloads(p);
   return p;

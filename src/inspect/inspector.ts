@@ -8,10 +8,12 @@ import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { parseMemoryInfo, type MemoryInfo } from '../limits/memory-guard.js';
 import { queueLag } from '../results/lag.js';
 import { listLocks, type HeldLock } from './locks.js';
+import { taskMessage, type TaskMessageView } from './message.js';
 import { listTasks, type ListOptions, type TaskPage } from './tasks.js';
 import { listWorkers, type WorkerInfo } from './workers.js';
 
 export type { HeldLock } from './locks.js';
+export type { TaskMessageView } from './message.js';
 export type { ListOptions, ListedState, ListedTask, TaskPage } from './tasks.js';
 export type { WorkerInfo } from './workers.js';
 
@@ -30,6 +32,14 @@ export class Inspector {
   async tasks(queue: string, options: ListOptions): Promise<TaskPage> {
     this.host.checkQueue(queue);
     return listTasks(await this.host.redis(), this.host.keys, queue, options);
+  }
+
+  /**
+   * A waiting, delayed or running task's message (arguments cut to `maxBytes`, or their claim
+   * check); `undefined` once it finished.
+   */
+  async message(id: string, maxBytes?: number): Promise<TaskMessageView | undefined> {
+    return taskMessage(await this.host.redis(), this.host.keys, id, maxBytes);
   }
 
   /** How long the oldest task no worker has taken yet has waited, ms (0: none waits). */
