@@ -41,6 +41,7 @@ export function createDashboard(app: Tasuki, options: DashboardOptions = {}): Da
   hono.use('*', ...requireCsrf(csrfToken));
   hono.route('/api', api(app, live));
   hono.get('/app.js', (c) => c.body(CLIENT_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' }));
+  hono.get('/favicon.ico', (c) => c.body(null, 204));
   hono.get('/', (c) => c.html(page(csrfToken, app.keys.space.prefix)));
   return { hono, close: () => live.close() };
 }

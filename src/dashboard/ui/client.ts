@@ -15,7 +15,7 @@ function h(tag, attrs, ...children) {
     if (k === 'on') for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
     else if (v !== undefined && v !== null && v !== false) el.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) if (c !== undefined && c !== null) el.append(c instanceof Node ? c : String(c));
+  for (const c of children.flat(Infinity)) if (c !== undefined && c !== null) el.append(c instanceof Node ? c : String(c));
   return el;
 }
 const num = (n) => h('td', { class: 'n' }, String(n));
@@ -95,7 +95,7 @@ function workersTable(o) {
   if (!o.workers.length) return h('p', { class: 'muted' }, 'No workers have published a presence in the last hour.');
   return table(['Worker', 'Alive', 'Queues', 'Concurrency', 'Running', 'Succeeded', 'Failed', 'Last heartbeat', 'Current tasks'], o.workers.map((w) =>
     h('tr', { 'data-worker': w.name }, h('td', {}, w.name), h('td', { class: w.alive ? 'succeeded' : 'dead' }, w.alive ? 'yes' : 'no'), h('td', {}, w.queues.join(', ')), num(w.concurrency), num(w.inFlight), num(w.counts.succeeded || 0), num(w.counts.failed || 0), h('td', {}, age(w.silentMs) + ' ago'),
-      h('td', {}, w.holding.map((x) => h('div', {}, x.entry + '@' + x.queue)))))), { id: 'workers' });
+      h('td', {}, w.holding.map((x) => h('div', {}, x.entry + '@' + x.queue))))), { id: 'workers' });
 }
 function feed() {
   return table(['Finished', 'Event', 'Task', 'Id', 'Attempt', 'Run time', 'Error'], state.feed.slice(0, 50).map((e) =>
