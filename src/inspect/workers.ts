@@ -1,7 +1,8 @@
 /**
  * Workers as they describe themselves (their presence records, src/wire/presence.ts), with the
  * tasks each holds now. A worker silent for three of its intervals is shown as not alive; one
- * silent for an hour is removed (it crashed without removing itself).
+ * silent for an hour is left out (live workers delete such records: src/worker/presence.ts). Reads
+ * only, so it works as a read-only Redis user.
  */
 import type { Redis } from 'ioredis';
 import { redisError } from '../errors.js';
@@ -19,8 +20,8 @@ export interface WorkerInfo extends WorkerPresence {
   holding: { queue: string; entry: string; idleMs: number }[];
 }
 
-/** A worker silent this long is forgotten. */
-const FORGET_MS = 60 * 60 * 1000;
+/** A worker silent this long is forgotten (crashed without removing its record). */
+export const FORGET_MS = 60 * 60 * 1000;
 
 /** Lists the workers that published a presence, newest first; `held`: entries shown per queue. */
 export async function listWorkers(
@@ -32,17 +33,12 @@ export async function listWorkers(
   try {
     const all = await redis.hgetall(keys.workers.key({}));
     const workers: WorkerInfo[] = [];
-    const gone: string[] = [];
-    for (const [name, raw] of Object.entries(all)) {
+    for (const raw of Object.values(all)) {
       const p = decodePresence(raw);
       const silentMs = p ? Math.max(0, now - p.seenAt) : Infinity;
-      if (!p || silentMs > FORGET_MS) {
-        gone.push(name);
-        continue;
-      }
+      if (!p || silentMs > FORGET_MS) continue;
       workers.push({ ...p, alive: silentMs <= 3 * p.intervalMs, silentMs, holding: [] });
     }
-    if (gone.length) await redis.hdel(keys.workers.key({}), ...gone);
     const pipe = redis.pipeline();
     const asked: [WorkerInfo, string][] = [];
     for (const w of workers) {

@@ -1,16 +1,21 @@
 /**
  * The worker's presence: every few seconds one HSET of its presence record (src/wire/presence.ts)
- * into the `workers` hash, and an HDEL when it stops. One command per interval, none per task.
+ * into the `workers` hash, and an HDEL when it stops; every five minutes it also deletes records
+ * of workers silent for an hour (they crashed). One command per interval, none per task.
  */
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
 import { BackgroundLoop } from '../util/loop.js';
-import { encodePresence } from '../wire/presence.js';
+import { decodePresence, encodePresence } from '../wire/presence.js';
 
 /** How often a worker writes its presence, ms. */
 export const PRESENCE_INTERVAL_MS = 5000;
+/** Records silent this long are of crashed workers: deleted by any live worker. */
+const FORGET_MS = 60 * 60 * 1000;
+/** Rounds between two looks for such records (every 5 minutes). */
+const PRUNE_ROUNDS = 60;
 
 /** What the presence reads of its worker (a `Worker` is one). */
 export interface PresenceHost {
@@ -23,6 +28,7 @@ export interface PresenceHost {
 
 export class Presence extends BackgroundLoop {
   private readonly startedAt = Date.now();
+  private rounds = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -47,7 +53,15 @@ export class Presence extends BackgroundLoop {
       seenAt: Date.now(),
       intervalMs: PRESENCE_INTERVAL_MS,
     });
-    await this.redis.hset(this.keys.workers.key({}), w.name, record);
+    const key = this.keys.workers.key({});
+    await this.redis.hset(key, w.name, record);
+    if (this.rounds++ % PRUNE_ROUNDS === 0) {
+      const now = Date.now();
+      const gone = Object.entries(await this.redis.hgetall(key))
+        .filter(([, raw]) => (decodePresence(raw)?.seenAt ?? 0) < now - FORGET_MS)
+        .map(([name]) => name);
+      if (gone.length) await this.redis.hdel(key, ...gone);
+    }
     return PRESENCE_INTERVAL_MS;
   }
 
