@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { TasukiError } from '../index.js';
-import { checkBinding, serveDashboard } from '../dashboard/dashboard.js';
+import { checkBinding } from '../dashboard/auth.js';
 import { cliInteger, parseCli, parseQueues } from './options.js';
 import { openQueues, sourceOptions, type AppSource } from './queues.js';
 
@@ -39,6 +39,8 @@ export function registerDashboard(program: Command): void {
             `no queues under prefix "${app.keys.space.prefix}": no worker has served one yet (pass --queues or --app)`,
           );
         }
+        // Loaded here, so other commands never load the web framework.
+        const { serveDashboard } = await import('../dashboard/dashboard.js');
         const server = await serveDashboard(app, { host: o.host, port, token });
         process.stdout.write(`tasuki dashboard on ${server.url}${token ? ' (token required)' : ''}\n`);
         await new Promise<void>((resolve) => {

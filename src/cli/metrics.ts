@@ -5,8 +5,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { TaskEvents, Tasuki } from '../index.js';
-import { TasukiMetrics } from '../metrics/metrics.js';
-import { serveMetrics, type MetricsServer } from '../metrics/server.js';
+import type { TasukiMetrics } from '../metrics/metrics.js';
+import type { MetricsServer } from '../metrics/server.js';
 import { cliInteger, parseCli } from './options.js';
 
 export interface MetricsCliOptions {
@@ -45,6 +45,11 @@ export async function startMetrics(
   const { '--metrics-port': port } = parseCli(z.object({ '--metrics-port': cliInteger(0) }), {
     '--metrics-port': o.metricsPort,
   });
+  // Loaded only when asked for, so a worker without metrics never loads prom-client.
+  const [{ TasukiMetrics }, { serveMetrics }] = await Promise.all([
+    import('../metrics/metrics.js'),
+    import('../metrics/server.js'),
+  ]);
   const metrics = new TasukiMetrics(app);
   if (source) metrics.observe(source);
   const server = await serveMetrics(metrics, { port, host: o.metricsHost });

@@ -13,6 +13,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
+import { TasukiError } from '../errors.js';
 
 export const TOKEN_COOKIE = 'tasuki_token';
 export const CSRF_HEADER = 'x-tasuki-csrf';
@@ -78,4 +79,14 @@ export function requireCsrf(csrfToken: string): MiddlewareHandler[] {
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Throws `E_CONFIG` for a binding other machines can reach without a token. */
+export function checkBinding(host: string, token: string | undefined): void {
+  if (isLoopback(host) || token) return;
+  throw new TasukiError(
+    'E_CONFIG',
+    `the dashboard would listen on ${host}, which other machines can reach, without a token: ` +
+      'set --token (or TASUKI_DASHBOARD_TOKEN), or listen on 127.0.0.1 and use an SSH tunnel',
+  );
 }

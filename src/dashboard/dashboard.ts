@@ -9,7 +9,7 @@ import { Hono } from 'hono';
 import type { Tasuki } from '../app/app.js';
 import { TasukiError } from '../errors.js';
 import { api } from './api.js';
-import { isLoopback, newSecret, requireCsrf, requireToken } from './auth.js';
+import { checkBinding, newSecret, requireCsrf, requireToken } from './auth.js';
 import { LiveFeed } from './live.js';
 import { overview } from './overview.js';
 import { page } from './ui/page.js';
@@ -44,16 +44,6 @@ export function createDashboard(app: Tasuki, options: DashboardOptions = {}): Da
   hono.get('/favicon.ico', (c) => c.body(null, 204));
   hono.get('/', (c) => c.html(page(csrfToken, app.keys.space.prefix)));
   return { hono, close: () => live.close() };
-}
-
-/** Throws `E_CONFIG` for a binding other machines can reach without a token. */
-export function checkBinding(host: string, token: string | undefined): void {
-  if (isLoopback(host) || token) return;
-  throw new TasukiError(
-    'E_CONFIG',
-    `the dashboard would listen on ${host}, which other machines can reach, without a token: ` +
-      'set --token (or TASUKI_DASHBOARD_TOKEN), or listen on 127.0.0.1 and use an SSH tunnel',
-  );
 }
 
 /** A listening dashboard. */
