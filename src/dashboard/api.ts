@@ -49,7 +49,9 @@ export function api(app: Tasuki, live: LiveFeed): Hono {
   const r = new Hono();
   r.onError((err, c) => errorResponse(c, err));
 
-  r.get('/overview', async (c) => c.json({ ...(await overview(app)), charts: live.charts() }));
+  r.get('/overview', async (c) =>
+    c.json({ ...(await overview(app)), charts: live.charts(), rates: live.rates() }),
+  );
 
   r.get('/queues/:queue/tasks', async (c) => {
     const state = c.req.query('state') ?? 'waiting';

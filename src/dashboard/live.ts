@@ -11,7 +11,8 @@ import type { Overview } from './overview.js';
 
 /** What the feed pushes to pages. */
 export type LiveMessage =
-  { type: 'task'; event: PageEvent } | { type: 'overview'; overview: Overview; charts: ChartPoint[] };
+  | { type: 'task'; event: PageEvent }
+  | { type: 'overview'; overview: Overview; charts: ChartPoint[]; rates: Record<string, number> };
 
 /** A task event as pages get it: no result (it may be megabytes), the error's name and message. */
 export interface PageEvent {
@@ -49,6 +50,8 @@ export interface LiveSource {
 export class LiveFeed {
   private readonly clients = new Set<(m: LiveMessage) => void>();
   private readonly points: ChartPoint[] = [];
+  /** Finish times of the last minute's tasks, per queue (for the tasks-per-minute column). */
+  private readonly recent = new Map<string, number[]>();
   private sub: TaskSubscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private refreshing = false;
@@ -68,6 +71,16 @@ export class LiveFeed {
       this.clients.delete(client);
       if (this.clients.size === 0) void this.stop();
     };
+  }
+
+  /** Tasks finished per queue in the last minute (as far as this server followed them). */
+  rates(now = Date.now()): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [queue, times] of this.recent) {
+      while (times.length && (times[0] as number) <= now - 60_000) times.shift();
+      out[queue] = times.length;
+    }
+    return out;
   }
 
   /** The chart points of the last five minutes. */
@@ -114,6 +127,9 @@ export class LiveFeed {
       const enqueued = Number(e.id.slice(0, e.id.indexOf('-')));
       point.waitMs += Math.max(0, e.startedAt - enqueued);
     }
+    const times = this.recent.get(e.queue);
+    if (times) times.push(e.finishedAt);
+    else this.recent.set(e.queue, [e.finishedAt]);
     const event: PageEvent = {
       type: e.type,
       id: e.id,
@@ -145,7 +161,7 @@ export class LiveFeed {
     this.lastRefresh = Date.now();
     try {
       const overview = await this.source.overview();
-      this.last = { type: 'overview', overview, charts: this.charts() };
+      this.last = { type: 'overview', overview, charts: this.charts(), rates: this.rates() };
       this.send(this.last);
     } catch {
       // Redis away: pages keep the last overview; the next refresh tries again.

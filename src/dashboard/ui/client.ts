@@ -7,7 +7,7 @@
 export const CLIENT_JS = String.raw`
 const csrf = document.querySelector('meta[name="tasuki-csrf"]').content;
 const view = document.getElementById('view');
-const state = { overview: null, charts: [], feed: [], route: '', queuePage: null };
+const state = { overview: null, charts: [], rates: {}, feed: [], route: '', queuePage: null };
 
 function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
@@ -33,7 +33,7 @@ function bytes(n) {
   return (n / 1073741824).toFixed(2) + ' GiB';
 }
 function table(headers, rows, attrs) {
-  return h('table', attrs || {}, h('thead', {}, h('tr', {}, headers.map((x) => h('th', { class: /^(waiting|active|delayed|dead|lag|count|keys|bytes|concurrency|running|succeeded|failed|ttl)$/i.test(x) ? 'n' : '' }, x)))), h('tbody', {}, rows));
+  return h('table', attrs || {}, h('thead', {}, h('tr', {}, headers.map((x) => h('th', { class: /^(waiting|active|delayed|dead|lag|finished \/min|keys|bytes|concurrency|running|succeeded|failed|ttl)$/i.test(x) ? 'n' : '' }, x)))), h('tbody', {}, rows));
 }
 function flash(text) {
   const el = document.getElementById('flash');
@@ -88,8 +88,8 @@ function chart(points, series, label) {
 }
 
 function queuesTable(o) {
-  return table(['Queue', 'Waiting', 'Active', 'Delayed', 'Dead', 'Lag'], o.queues.map((q) =>
-    h('tr', { 'data-queue': q.queue }, h('td', {}, h('a', { href: '#/queue/' + encodeURIComponent(q.queue) }, q.queue)), num(q.waiting), num(q.active), num(q.delayed), num(q.dead), h('td', { class: 'n' }, age(q.lagMs)))), { id: 'queues' });
+  return table(['Queue', 'Waiting', 'Active', 'Delayed', 'Dead', 'Lag', 'Finished /min'], o.queues.map((q) =>
+    h('tr', { 'data-queue': q.queue }, h('td', {}, h('a', { href: '#/queue/' + encodeURIComponent(q.queue) }, q.queue)), num(q.waiting), num(q.active), num(q.delayed), num(q.dead), h('td', { class: 'n' }, age(q.lagMs)), num(state.rates[q.queue] || 0))), { id: 'queues' });
 }
 function workersTable(o) {
   if (!o.workers.length) return h('p', { class: 'muted' }, 'No workers have published a presence in the last hour.');
@@ -213,6 +213,7 @@ function connect() {
     const m = JSON.parse(ev.data);
     state.overview = m.overview;
     state.charts = m.charts;
+    state.rates = m.rates;
     status.textContent = 'live · ' + time(m.overview.time);
     if (state.route === 'overview' || state.route === 'workers') route();
     else if (state.queuePage) {
