@@ -90,10 +90,23 @@ export class LiveFeed {
   }
 
   private start(): void {
-    this.sub = this.source.subscribe();
-    this.sub.on('task', (e) => this.onEvent(e));
+    this.follow();
     this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
     void this.refresh();
+  }
+
+  /** Subscribes; if Redis cannot be reached yet, tries again at the next refresh interval. */
+  private follow(): void {
+    const sub = this.source.subscribe();
+    this.sub = sub;
+    sub.on('task', (e) => this.onEvent(e));
+    sub.ready.catch(() => {
+      setTimeout(() => {
+        if (this.sub !== sub || this.clients.size === 0) return;
+        void sub.close();
+        this.follow();
+      }, REFRESH_MS).unref();
+    });
   }
 
   private async stop(): Promise<void> {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { z } from 'zod';
 import { Worker, type Tasuki } from '../../src/index.js';
 import { createDashboard, serveDashboard } from '../../src/dashboard/index.js';
-import { runCli } from '../support/cli.js';
+import { finished, runCli, spawnCli, waitForOutput } from '../support/cli.js';
 import { newApp, useRedis } from '../support/redis.js';
 
 const server = useRedis();
@@ -297,4 +297,37 @@ test('live feed: the event stream pushes the overview and each task event', asyn
     await worker.stop();
     await served.close();
   }
+});
+
+test('tasuki dashboard serves until SIGTERM, printing where', async () => {
+  const app = newApp(server(), { queues: ['q'] });
+  const t = app.task({ name: 't', queue: 'q', schema: z.object({}), handler: () => 0 });
+  await t.enqueue({}); // the queue exists (without --app, a queue must hold keys or have been served)
+  const child = spawnCli([
+    'dashboard',
+    '--url',
+    server().url,
+    '--prefix',
+    app.keys.space.prefix,
+    '--queues',
+    'q',
+    '--port',
+    '0',
+  ]);
+  const done = finished(child, 90_000);
+  const out = await waitForOutput(child, /tasuki dashboard on (http:\/\/127\.0\.0\.1:\d+\/)/, 60_000).catch(
+    async (err: unknown) => {
+      child.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}\n${(await done).stderr}`);
+    },
+  );
+  const url = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1] as string;
+  const res = await fetch(`${url}api/overview`);
+  assert.equal(res.status, 200);
+  assert.deepEqual(
+    ((await res.json()) as { queues: { queue: string }[] }).queues.map((q) => q.queue),
+    ['q'],
+  );
+  child.kill('SIGTERM');
+  assert.equal((await done).code, 0);
 });
