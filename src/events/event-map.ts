@@ -23,7 +23,7 @@ export interface TaskEventBase {
   finishedAt: number;
 }
 
-/** The handler returned. `result` is absent when the result went to the payload store. */
+/** The handler returned. `result` is `undefined` when the result went to the payload store. */
 export interface SucceededEvent extends TaskEventBase {
   type: 'succeeded';
   result?: unknown;
@@ -98,26 +98,59 @@ export class TaskEvents extends TypedEmitter<TaskEventMap> {
  * record of a task that has not finished an attempt.
  */
 export function eventOfRecord(r: TaskRecord, local: string, queue: string): TaskEvent | undefined {
-  const base = {
-    id: `${local}@${queue}`,
-    queue,
-    task: r.task,
-    attempt: r.attempt,
-    worker: r.worker,
-    startedAt: r.startedAt,
-    finishedAt: r.finishedAt,
-  };
+  // One object literal per event (no spread of a shared base): this runs once per task while
+  // anyone listens, so it allocates one object and copies nothing twice.
+  const id = `${local}@${queue}`;
   switch (r.state) {
     case 'succeeded':
-      return 'result' in r
-        ? { ...base, type: 'succeeded', result: r.result }
-        : { ...base, type: 'succeeded' };
+      return {
+        type: 'succeeded',
+        id,
+        queue,
+        task: r.task,
+        attempt: r.attempt,
+        worker: r.worker,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt,
+        result: r.result,
+      };
     case 'retrying':
-      return { ...base, type: 'retried', error: errorOf(r), retryAt: r.retryAt ?? r.finishedAt };
+      return {
+        type: 'retried',
+        id,
+        queue,
+        task: r.task,
+        attempt: r.attempt,
+        worker: r.worker,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt,
+        error: errorOf(r),
+        retryAt: r.retryAt ?? r.finishedAt,
+      };
     case 'failed':
-      return { ...base, type: 'dead', error: errorOf(r), reason: r.reason ?? 'max-attempts' };
+      return {
+        type: 'dead',
+        id,
+        queue,
+        task: r.task,
+        attempt: r.attempt,
+        worker: r.worker,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt,
+        error: errorOf(r),
+        reason: r.reason ?? 'max-attempts',
+      };
     case 'expired':
-      return { ...base, type: 'expired' };
+      return {
+        type: 'expired',
+        id,
+        queue,
+        task: r.task,
+        attempt: r.attempt,
+        worker: r.worker,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt,
+      };
     default:
       return undefined;
   }
