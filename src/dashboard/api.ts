@@ -53,6 +53,13 @@ export function api(app: Tasuki, live: LiveFeed): Hono {
     c.json({ ...(await overview(app)), charts: live.charts(), rates: live.rates() }),
   );
 
+  r.get('/queues/:queue', async (c) => {
+    const queue = c.req.param('queue');
+    app.checkQueue(queue);
+    const [s, lagMs] = await Promise.all([app.queueStats(queue), app.inspect.lag(queue)]);
+    return c.json({ queue, waiting: s.waiting, active: s.active, delayed: s.delayed, dead: s.dead, lagMs });
+  });
+
   r.get('/queues/:queue/tasks', async (c) => {
     const state = c.req.query('state') ?? 'waiting';
     if (state !== 'waiting' && state !== 'active' && state !== 'delayed') {
@@ -122,11 +129,14 @@ export function api(app: Tasuki, live: LiveFeed): Hono {
     const memory = await app.inspect.memory();
     if (c.req.query('audit') !== '1') return c.json({ memory });
     // A SCAN of every key: on demand only, and cut short after ten seconds (complete: false).
-    const report = await auditKeys(await app.redis(), app.keyspace, {
+    // Its own connection, as `tasuki keys audit` has: its raw SCAN calls do not mix with the
+    // app connection's auto-pipelining.
+    const redis = await app.connectRedis('tasuki:dashboard-audit');
+    const report = await auditKeys(redis, app.keyspace, {
       count: 1000,
       maxFindings: 20,
       signal: AbortSignal.timeout(10_000),
-    });
+    }).finally(() => redis.disconnect());
     const { complete, scanned, totalKeys, owners, counts, findings } = report;
     return c.json({ memory, audit: { complete, scanned, totalKeys, owners, counts, findings } });
   });

@@ -92,6 +92,14 @@ test('API: overview, a task with its error and stack, dead letters retried and p
     assert.equal((await request('/api/tasks/1-0@q')).status, 404);
     assert.equal((await request('/api/queues/nope/tasks')).status, 404);
 
+    assert.deepEqual(await (await request('/api/queues/q')).json(), {
+      queue: 'q',
+      waiting: 0,
+      active: 0,
+      delayed: 0,
+      dead: 2,
+      lagMs: 0,
+    });
     const letters = (await (await request('/api/queues/q/dead')).json()) as {
       total: number;
       letters: { taskId: string }[];
@@ -330,4 +338,38 @@ test('tasuki dashboard serves until SIGTERM, printing where', async () => {
   );
   child.kill('SIGTERM');
   assert.equal((await done).code, 0);
+});
+
+test('API: locks held, Redis memory and the key audit by owner', async () => {
+  const app = newApp(server(), { queues: ['q'] });
+  const t = app.task({ name: 't', queue: 'q', schema: z.object({}), handler: () => 0 });
+  await t.enqueue({});
+  const dashboard = createDashboard(app);
+  const lock = await (await app.locks({ ttl: '20s' })).acquire('nightly-report');
+  try {
+    const locks = (await (await dashboard.hono.request('/api/locks')).json()) as {
+      locks: { name: string; fence: string; ttlMs: number; owner: string }[];
+    };
+    assert.deepEqual(
+      locks.locks.map((l) => [l.name, l.fence]),
+      [['nightly-report', String(lock.token)]],
+    );
+    assert.ok((locks.locks[0]?.ttlMs ?? 0) > 10_000);
+    const plain = (await (await dashboard.hono.request('/api/memory')).json()) as {
+      memory: { used: number };
+      audit?: unknown;
+    };
+    assert.ok(plain.memory.used > 0);
+    assert.equal(plain.audit, undefined, 'the audit runs only on request');
+    const audited = (await (await dashboard.hono.request('/api/memory?audit=1')).json()) as {
+      audit: { complete: boolean; owners: { owner: string; keys: number }[] };
+    };
+    assert.equal(audited.audit.complete, true);
+    const owners = new Map(audited.audit.owners.map((o) => [o.owner, o.keys]));
+    assert.ok((owners.get('tasuki/queue') ?? 0) >= 1, JSON.stringify(audited.audit.owners));
+    assert.ok((owners.get('tasuki/lock') ?? 0) >= 1, JSON.stringify(audited.audit.owners));
+  } finally {
+    await lock.release();
+    await dashboard.close();
+  }
 });

@@ -99,10 +99,14 @@ test(
       assert.equal(await d.result(), 'ok now');
       await page.waitForSelector(`#dead tr[data-dead="${d.id}"]`, { state: 'detached', timeout: 20_000 });
 
-      // Workers and locks pages render.
+      // The workers page and the key audit by owner render.
       await page.goto(`${served.url}#/workers`);
       await page.waitForSelector(`#workers tr[data-worker="${worker.name}"]`);
       await shot(page, 'workers');
+      await page.goto(`${served.url}#/memory`);
+      await page.click('#run-audit');
+      await page.waitForSelector('#owners td:has-text("tasuki/queue")');
+      await shot(page, 'memory');
       assert.deepEqual(errors, [], 'no script errors on the page');
     } finally {
       await browser?.close();

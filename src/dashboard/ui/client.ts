@@ -119,7 +119,7 @@ async function renderQueue(queue, params) {
   const st = params.get('state') || 'waiting';
   const order = params.get('order') || 'oldest';
   const cursor = params.get('cursor') || '';
-  const q = state.overview && state.overview.queues.find((x) => x.queue === queue);
+  const q = await get('/queues/' + encodeURIComponent(queue));
   const link = (s, o, c) => '#/queue/' + encodeURIComponent(queue) + '?state=' + s + '&order=' + o + (c ? '&cursor=' + encodeURIComponent(c) : '');
   const page = await get('/queues/' + encodeURIComponent(queue) + '/tasks?state=' + st + '&order=' + order + '&limit=50' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
   const dead = await get('/queues/' + encodeURIComponent(queue) + '/dead?limit=50');
