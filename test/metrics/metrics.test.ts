@@ -131,3 +131,22 @@ test('tasuki worker --metrics-port serves the worker’s counts; a port in use i
   child.kill('SIGTERM');
   assert.equal((await done).code, 0);
 });
+
+test('metrics of a process that runs no worker: observe an app subscription', async () => {
+  const app = newApp(server(), { queues: ['q'] });
+  const t = app.task({ name: 'ok', queue: 'q', schema: z.object({}), handler: () => 1 });
+  const metrics = new TasukiMetrics(app, { processMetrics: false });
+  const sub = app.subscribe();
+  metrics.observe(sub);
+  await sub.ready;
+  const worker = new Worker(app);
+  await worker.start();
+  try {
+    await Promise.all([await t.enqueue({}), await t.enqueue({})].map((h) => h.result()));
+    await until(async () => (await metrics.text()).includes('outcome="succeeded"} 2'), 5000, 'counted');
+  } finally {
+    await worker.stop();
+    await sub.close();
+    metrics.close();
+  }
+});
