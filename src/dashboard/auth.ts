@@ -30,10 +30,27 @@ function same(a: string | undefined, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** Requires `token` (when set) on every request; `/?token=` sets the cookie and redirects. */
+/**
+ * Requires `token` (when set) on every request; `/?token=` sets the cookie and redirects. Without a
+ * token (loopback only) it requires a loopback `Host` header instead: a web page whose own name
+ * was pointed at 127.0.0.1 (DNS rebinding) must not read the API.
+ */
 export function requireToken(token: string | undefined): MiddlewareHandler {
   return async (c, next) => {
-    if (token === undefined) return next();
+    if (token === undefined) {
+      // The request URL's host is the Host header's (as @hono/node-server builds it).
+      const host = new URL(c.req.url).hostname;
+      if (isLoopback(host)) return next();
+      return c.json(
+        {
+          error: {
+            code: 'E_AUTH',
+            message: `this dashboard has no token, so it answers only requests to a loopback name (Host was ${JSON.stringify(host.slice(0, 100))}); open it as http://127.0.0.1:<port>/ or give it a token`,
+          },
+        },
+        403,
+      );
+    }
     const bearer = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1];
     if (same(bearer, token) || same(getCookie(c, TOKEN_COOKIE), token)) return next();
     const given = c.req.query('token');

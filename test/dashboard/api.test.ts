@@ -90,6 +90,10 @@ test('API: overview, a task with its error and stack, dead letters retried and p
     assert.match(task.error.stack, /kaput/);
     assert.equal(task.deadLetter.reason, 'max-attempts');
     assert.equal((await request('/api/tasks/1-0@q')).status, 404);
+    // Without a token, only loopback names are answered (a rebound DNS name is not).
+    const rebound = await request('http://evil.example:7890/api/overview');
+    assert.equal(rebound.status, 403);
+    assert.equal((await request('http://localhost:7890/api/overview')).status, 200);
     assert.equal((await request('/api/queues/nope/tasks')).status, 404);
 
     assert.deepEqual(await (await request('/api/queues/q')).json(), {
