@@ -8,6 +8,8 @@
  * - **attempt**: one run of a task's handler; retries make further attempts.
  * - **result**: what the handler returned (or the error it threw), kept for the result TTL.
  * - **key**: a Redis key, declared once in the keyspace registry with owner, version and TTL.
+ * - **schedule**: a task, its arguments and when to enqueue it (cron, interval or one time).
+ * - **tick**: one due time of a schedule; beat enqueues each tick once.
  *
  * @packageDocumentation
  */
@@ -21,6 +23,16 @@ export { formatTaskId, parseTaskId } from './wire/ids.js';
 export { GROUP, MESSAGE_VERSION } from './wire/fields.js';
 export type { QueueStats } from './results/stats.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
+export {
+  Beat,
+  LEASE_NAME,
+  type BeatOptions,
+  type BeatHooks,
+  type BeatHost,
+  type TickEvent,
+} from './beat/beat.js';
+export { Schedules, type ScheduleInfo } from './beat/schedules.js';
+export type { ScheduleDefinition, ScheduleSpec, MisfirePolicy, StoredSchedule } from './beat/definition.js';
 export { RetryLater, backoffDelay, type Backoff, type RetryOn, type ErrorClass } from './task/retry.js';
 export { DeadLetters, type DeadLetter, type DeadLetterSelection } from './deadletters/dead-letters.js';
 export type { StoredDeadLetter } from './wire/dead-letter.js';

@@ -29,6 +29,8 @@ import { queueStats, type QueueStats } from '../results/stats.js';
 import { checkDefinition, type TaskDefinition } from '../task/definition.js';
 import type { StandardSchemaV1 } from '../task/schema.js';
 import { Task } from '../task/task.js';
+import { checkSchedule, type ScheduleDefinition, type ScheduleSpec } from '../beat/definition.js';
+import { Schedules } from '../beat/schedules.js';
 import { resolveAppOptions, type AppOptions, type ResolvedAppOptions } from './options.js';
 
 export type { AppOptions, MemoryGuardOptions } from './options.js';
@@ -57,6 +59,8 @@ export class Tasuki {
   readonly log: Logger;
   private readonly options: ResolvedAppOptions;
   private readonly tasks = new Map<string, Task>();
+  private readonly declared = new Map<string, ScheduleSpec>();
+  private schedulesApi: Schedules | undefined;
   private connection: Promise<Redis> | undefined;
   private readonly waiter: ResultWaiter;
   private dlq: DeadLetters | undefined;
@@ -161,6 +165,48 @@ export class Tasuki {
     const task = new Task<S, R>(this, definition);
     this.tasks.set(task.name, task as unknown as Task);
     return task;
+  }
+
+  /**
+   * Declares a periodic schedule of one of the app's tasks (`tasuki beat` enqueues its ticks; see
+   * docs/beat.md). Checked now: an invalid cron, an unknown task or queue, arguments the task's
+   * schema refuses all throw here. Beats store it in Redis when they start, without clobbering
+   * run-time changes to it.
+   *
+   * @example
+   * ```ts
+   * app.schedule({ name: 'nightly-report', task: report, args: { day: 'yesterday' }, cron: '0 3 * * *', timezone: 'Asia/Tokyo' });
+   * ```
+   */
+  schedule<S extends StandardSchemaV1, R>(definition: ScheduleDefinition<S, R>): void {
+    const spec = checkSchedule(this, definition as unknown as ScheduleDefinition);
+    if (spec instanceof Promise) {
+      spec.catch(() => undefined);
+      throw new OptionsError(`schedule "${definition.name}"`, [
+        {
+          path: 'task',
+          message:
+            'its task has an asynchronous schema, which app.schedule() cannot check at definition time; add the schedule with `await app.schedules.add(...)`',
+        },
+      ]);
+    }
+    if (this.declared.has(spec.name)) {
+      throw new TasukiError(
+        'E_OPTIONS',
+        `schedule "${spec.name}" is already declared in this app; schedule names must be unique`,
+      );
+    }
+    this.declared.set(spec.name, spec);
+  }
+
+  /** The schedules declared with {@link schedule}, checked. */
+  declaredSchedules(): ScheduleSpec[] {
+    return [...this.declared.values()];
+  }
+
+  /** The schedules stored in Redis, changeable at run time: list, add, remove, pause, resume, run. */
+  get schedules(): Schedules {
+    return (this.schedulesApi ??= new Schedules(this));
   }
 
   /** The task with this name, if defined. */

@@ -39,6 +39,8 @@ export interface Settlement {
   dropRecord: boolean;
   due?: number | undefined;
   payload?: string | undefined;
+  /** The delivery's count when this worker claimed it (its attempt's fence): recorded only if still so. */
+  deliveries: number;
 }
 
 /** A delivery given back so another worker runs it at once. */
@@ -56,8 +58,12 @@ export interface Broker {
   fetch(queues: readonly string[], consumer: string, count: number, blockMs: number): Promise<Delivery[]>;
   /** Ends a fetch in progress at once (it resolves empty). */
   interruptFetch(): Promise<void>;
-  /** Records one queue's finished deliveries in one atomic step; rejects if nothing was recorded. */
-  settle(queue: string, settlements: readonly Settlement[]): Promise<void>;
+  /**
+   * Records one queue's finished deliveries in one atomic step — those still pending at the delivery
+   * count `consumer` claimed them at (fenced attempts); rejects if nothing was recorded. Resolves the
+   * entries fenced out: taken over by another worker meanwhile (or gone), their outcome not recorded.
+   */
+  settle(queue: string, consumer: string, settlements: readonly Settlement[]): Promise<string[]>;
   /** Renews this consumer's claim on its deliveries; resolves those it no longer holds. */
   renew(queue: string, consumer: string, entries: readonly string[]): Promise<string[]>;
   /** Takes over deliveries idle longer than `idleMs` (their worker died). */

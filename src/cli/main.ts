@@ -2,14 +2,17 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { TasukiError } from '../index.js';
 import { quote } from '../util/options.js';
+import { registerBeat } from './beat.js';
 import { registerDashboard } from './dashboard.js';
 import { registerDev } from './dev.js';
 import { registerDlq } from './dlq.js';
 import { exitWhenFlushed, ignoreClosedPipes } from './exit.js';
 import { registerInspect } from './inspect.js';
+import { registerHealth } from './health.js';
 import { registerKeys } from './keys.js';
 import { registerPayloads } from './payloads.js';
 import { isTasukiError } from './load-app.js';
+import { registerSchedule } from './schedule.js';
 import { registerWorker } from './worker.js';
 
 /** Exit code of bad input: a usage error, or a tasuki error (bad option, unknown queue, not found...). */
@@ -58,6 +61,9 @@ export function program(): Command {
     .showHelpAfterError()
     .hook('preAction', () => checkLogLevel());
   registerWorker(p);
+  registerBeat(p);
+  registerSchedule(p);
+  registerHealth(p);
   registerDev(p);
   registerDlq(p);
   registerInspect(p);
@@ -75,7 +81,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // A usage error (unknown option, missing required option, bad choice) exits 2 like any other
-      // bad input; help and --version exit 0; `keys audit` sets its own codes (1 findings, 130).
+      // bad input; help and --version exit 0; `keys audit` sets its own codes (1 findings, 130), and
+      // `health` exits 1 when unhealthy.
       return err.code.startsWith('commander.') && err.exitCode !== 0 ? EXIT_ERROR : err.exitCode;
     }
     if (isTasukiError(err)) {

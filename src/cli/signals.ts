@@ -13,6 +13,10 @@ export interface SignalStop {
   /** After how long other workers take over the tasks of a worker that went away. */
   claimIdleMs: number;
   stop(): Promise<void>;
+  /** What the first signal's log line says (default: the worker's grace). */
+  stopping?: string;
+  /** What a second signal's line says becomes of the work (default: the worker's running tasks). */
+  abandoning?: string;
 }
 
 /**
@@ -25,18 +29,20 @@ export function stopOnSignals(s: SignalStop): Promise<void> {
     let signalled = false;
     const handler = (signal: NodeJS.Signals): void => {
       if (signalled) {
-        process.stderr.write(
-          `tasuki: second ${signal}: exiting now (code ${EXIT_SIGNALLED}) without waiting for running tasks; ` +
-            `other workers take them over after claimIdle (${formatMs(s.claimIdleMs)})\n`,
-        );
+        const what =
+          s.abandoning ??
+          `without waiting for running tasks; other workers take them over after claimIdle (${formatMs(s.claimIdleMs)})`;
+        process.stderr.write(`tasuki: second ${signal}: exiting now (code ${EXIT_SIGNALLED}) ${what}\n`);
         void exitWhenFlushed(EXIT_SIGNALLED);
         return;
       }
       signalled = true;
+      const what =
+        s.stopping ??
+        `no new tasks; running tasks get up to ${formatMs(s.graceMs)} (grace) to finish, then are handed back`;
       s.log.info(
         { signal, graceMs: s.graceMs },
-        `${signal}: shutting down: no new tasks; running tasks get up to ${formatMs(s.graceMs)} (grace) to finish, ` +
-          `then are handed back; send ${signal} again to exit at once`,
+        `${signal}: shutting down: ${what}; send ${signal} again to exit at once`,
       );
       s.stop().then(resolve, reject);
     };

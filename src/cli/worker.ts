@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { OptionsError, Worker } from '../index.js';
+import { HealthBeacon, healthFile } from './health.js';
 import { loadApp } from './load-app.js';
 import { metricsOptions, startMetrics, type MetricsCliOptions } from './metrics.js';
 import { cliDuration, cliInteger, names, parseCli, parseQueues } from './options.js';
@@ -13,6 +14,7 @@ interface WorkerOpts extends MetricsCliOptions {
   prefetch?: string;
   grace: string;
   claimIdle: string;
+  healthFile?: string;
 }
 
 const Options = z.object({
@@ -35,6 +37,7 @@ export function registerWorker(program: Command): void {
       "take over a dead worker's tasks after this long without heartbeat",
       '30s',
     )
+    .option('--health-file <path>', 'heartbeat file for `tasuki health` (default: $TASUKI_HEALTH_FILE)')
     .action(async (opts: WorkerOpts) => {
       const o = parseCli(Options, {
         '--concurrency': opts.concurrency,
@@ -68,17 +71,31 @@ export function registerWorker(program: Command): void {
       });
       // Handlers before start: a signal that comes while starting (or the moment "worker started" is
       // logged) stops the worker once started, instead of killing the process mid-start.
+      // The container's health check (`tasuki health`): fresh while the worker runs and Redis answers.
+      let running = false;
+      const health = new HealthBeacon(
+        healthFile(opts.healthFile),
+        'worker',
+        async () => running && (await app.redis()).ping().then(() => ({})),
+        app.log,
+      );
       const stopped = stopOnSignals({
         log: app.log,
         graceMs: o['--grace'],
         claimIdleMs: o['--claim-idle'],
-        stop: () => worker.stop(),
+        stop: () => {
+          running = false;
+          health.stop();
+          return worker.stop();
+        },
       });
       let metrics: Awaited<ReturnType<typeof startMetrics>>;
       try {
         // Before the worker starts: a port in use is a clear error, not a worker without metrics.
         metrics = await startMetrics(app, opts, worker);
         await worker.start();
+        running = true;
+        health.start();
         await stopped;
       } finally {
         await metrics?.close();

@@ -24,6 +24,9 @@ export interface TasukiKeys {
   readonly lock: KeyDef<'{lock:<name>}'>;
   readonly lockFence: KeyDef<'{lock:<name>}:fence'>;
   readonly rateLimit: KeyDef<'{rl:<task>}:<limit>:<key>'>;
+  readonly schedules: KeyDef<'beat:schedules'>;
+  readonly tick: KeyDef<'{q:<queue>}:tick:<schedule>'>;
+  readonly beatFence: KeyDef<'{q:<queue>}:beat-fence'>;
 }
 
 /** Declares tasuki's keys in a new keyspace with the given prefix. */
@@ -175,6 +178,48 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       maxBytes: 256,
       purpose:
         'GCRA state of one rate limit of a task (per key value for keyed limits): one integer, whatever the traffic; expires when its arrival time passes.',
+    }),
+    schedules: space.define({
+      id: 'beat.schedules',
+      pattern: 'beat:schedules',
+      owner: `${TASUKI_OWNER}/beat`,
+      version: 1,
+      type: 'hash',
+      noTtlReason:
+        'the schedules themselves: live until removed (`tasuki schedule remove`); one small JSON value per schedule',
+      codec:
+        'hash: field = schedule name, value = JSON schedule (task, args, timing, paused, since, who wrote it and when)',
+      maxBytes: 4 * 1024 * 1024,
+      purpose: 'Every periodic schedule, read by each beat replica, the CLI and the dashboard.',
+    }),
+    tick: space.define({
+      id: 'beat.tick',
+      // In the queue's hash tag: beat_tick.lua claims the tick and writes the task in one slot.
+      pattern: '{q:<queue>}:tick:<schedule>',
+      owner: `${TASUKI_OWNER}/beat`,
+      version: 1,
+      type: 'hash',
+      // Set on every write to a week, or two periods of the schedule when longer (see docs/beat.md).
+      ttlMs: 7 * DAY_MS,
+      codec:
+        'hash: t = last claimed tick (ms), f = fencing token, b = beat id, at = written (Redis ms), id = task id',
+      maxBytes: 512,
+      purpose:
+        'The last tick of a schedule claimed on this queue: beat_tick.lua enqueues a tick only when it is later, so no tick runs twice.',
+    }),
+    beatFence: space.define({
+      id: 'beat.fence',
+      // In the queue's hash tag, so beat_tick.lua can compare a claim's lease token with it.
+      pattern: '{q:<queue>}:beat-fence',
+      owner: `${TASUKI_OWNER}/beat`,
+      version: 1,
+      type: 'hash',
+      // Written by each new active beat, with this TTL (the tick records' fence check covers its absence).
+      ttlMs: 7 * DAY_MS,
+      codec: 'hash: fence = lease token of the latest active beat on this queue, v = its beat id',
+      maxBytes: 256,
+      purpose:
+        'The newest beat lease seen on this queue: a claim with an older token (a paused ex-leader waking up) is refused.',
     }),
   };
 }

@@ -28,6 +28,8 @@ export const SCRIPT_KEYS = {
   lock_extend: ['lock'],
   fence_set: ['value'],
   rate_limit: ['limits...'],
+  beat_tick: ['tick', 'stream', 'fence'],
+  schedule_cas: ['schedules'],
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_KEYS;
@@ -161,6 +163,8 @@ export interface FinishedTask {
   due?: number | undefined;
   /** Retry: the message to park; dead: the dead letter. */
   payload?: string | undefined;
+  /** The entry's delivery count when the worker claimed it: recorded only if it is still that. */
+  deliveries: number;
 }
 
 /**
@@ -177,7 +181,11 @@ function outcomeArg(t: FinishedTask): string {
   return `${t.outcome}${drop ? '!' : ''}${t.parked ? '+' : ''}`;
 }
 
-/** Record finished attempts of one queue, ack and delete their entries. Reply: entries acknowledged. */
+/**
+ * Record finished attempts of one queue, ack and delete their entries — those still pending at the
+ * delivery count the worker claimed them at (held by `consumer`, or by one that undid its take-over).
+ * Reply: `[acknowledged, ...stale entry ids]`, the stale ones (taken over by another worker) left alone.
+ */
 export function finish(
   k: { stream: string; events: string; parked: string; delayed: string; dead: string },
   a: {
@@ -186,20 +194,38 @@ export function finish(
     eventsMaxLen: number;
     deadMaxLen: number;
     deadMinId: string;
+    /** The worker recording them (its consumer name). */
+    consumer: string;
     tasks: readonly FinishedTask[];
     /** The result key of a task id (a function, so no per-task copy is made to carry it). */
     resultKey: (id: string) => string;
   },
-): ScriptCall<number> {
+): ScriptCall<[number, ...string[]]> {
   const keys = [k.stream, k.events, k.parked, k.delayed, k.dead];
   let recordBytes = 0;
   for (const t of a.tasks) recordBytes += t.record.length;
   const inline = recordBytes <= INLINE_RECORDS_MAX ? '1' : '0';
-  const args: (string | number)[] = [a.group, a.ttlMs, a.eventsMaxLen, a.deadMaxLen, a.deadMinId, inline];
+  const args: (string | number)[] = [
+    a.group,
+    a.ttlMs,
+    a.eventsMaxLen,
+    a.deadMaxLen,
+    a.deadMinId,
+    inline,
+    a.consumer,
+  ];
   for (const t of a.tasks) {
     keys.push(a.resultKey(t.id));
     // The task id is sent empty when it is the entry id (most tasks): fewer bytes on the hot path.
-    args.push(t.entry, t.id === t.entry ? '' : t.id, t.record, outcomeArg(t), t.due ?? 0, t.payload ?? '');
+    args.push(
+      t.entry,
+      t.id === t.entry ? '' : t.id,
+      t.record,
+      outcomeArg(t),
+      t.due ?? 0,
+      t.payload ?? '',
+      t.deliveries,
+    );
   }
   return { script: 'finish', keys, args };
 }
@@ -328,4 +354,28 @@ export function rateLimit(
   const args: number[] = [];
   for (const l of a.limits) args.push(l.intervalUs, l.toleranceUs);
   return { script: 'rate_limit', keys: k.limits, args };
+}
+
+/**
+ * Claim tick `tick` of a schedule and enqueue `message` (see beat_tick.lua); `message` '' claims it
+ * as skipped. Reply: `[1, entry id]` enqueued, `[2, '']` skipped, `[0, last tick]` already claimed,
+ * `[-1, stored fence]` a newer lease claimed the last tick.
+ */
+export function beatTick(
+  k: { tick: string; stream: string; fence: string },
+  a: { tick: number; fence: string; beat: string; ttlMs: number; message: string },
+): ScriptCall<[1 | 2 | 0 | -1, string]> {
+  return {
+    script: 'beat_tick',
+    keys: [k.tick, k.stream, k.fence],
+    args: [a.tick, a.fence, a.beat, a.ttlMs, a.message],
+  };
+}
+
+/** Set (or delete, `value` '') one schedule if it is still `expected` ('' absent). Reply: 1 written, 0 changed. */
+export function scheduleCas(
+  k: { schedules: string },
+  a: { name: string; expected: string; value: string },
+): ScriptCall<0 | 1> {
+  return { script: 'schedule_cas', keys: [k.schedules], args: [a.name, a.expected, a.value] };
 }

@@ -18,6 +18,14 @@ export interface TaskContext {
   signal: AbortSignal;
   /** Logger bound to this task's id, name, queue and attempt. */
   log: Logger;
+  /**
+   * This attempt's fencing token: greater than the token of every earlier attempt of the task, and
+   * of this attempt's run on a worker presumed dead before another worker took it over. Pass it to
+   * the lock part's fenced writes (`fencedSet`, `fencedUpsert`, `fencedUpdate`) so a paused or
+   * cut-off worker's late write is refused with `StaleTokenError` (one write per resource per
+   * attempt: a second write with the same token is stale too). See docs/reliability.md.
+   */
+  fence: bigint;
 }
 
 /** A task's definition: name, argument schema, handler and defaults. */

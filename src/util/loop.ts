@@ -1,4 +1,4 @@
-/** The one lifecycle of every background loop (heartbeat, reclaimer, promoter, sweeper; beat to come). */
+/** The one lifecycle of every background loop (heartbeat, reclaimer, promoter, sweeper, beat). */
 import type { Logger } from '../log/logger.js';
 import { Incident } from './incident.js';
 

@@ -28,6 +28,22 @@ export function parseTaskId(id: string): { local: string; queue: string } {
   return { local, queue };
 }
 
+/** Bits of an attempt's fence that count its deliveries (see {@link attemptFence}). */
+const DELIVERY_BITS = 20n;
+const DELIVERY_MAX = (1 << 20) - 1;
+
+/**
+ * The fencing token of an attempt: the time of its stream entry (ms; a retry, a promotion or a
+ * hand-back is a newer entry) above the entry's delivery count (a take-over by another worker
+ * counts one more). Rises with every attempt and take-over of a task; fits a PostgreSQL `bigint` for
+ * entries made before the year 2248.
+ */
+export function attemptFence(entry: string, deliveries: number): bigint {
+  const ms = Number(entry.slice(0, entry.indexOf('-')));
+  const count = Math.min(Math.max(0, Math.trunc(deliveries)), DELIVERY_MAX);
+  return (BigInt(Number.isSafeInteger(ms) && ms > 0 ? ms : 0) << DELIVERY_BITS) | BigInt(count);
+}
+
 /** A new local id for a task that starts in the delayed set. */
 export function delayedLocalId(now: number): string {
   return `${now}-d${randomBytes(6).toString('hex')}`;

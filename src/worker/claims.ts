@@ -122,9 +122,13 @@ export class Reclaimer extends BackgroundLoop {
         const before = this.disconnects;
         const taken = await this.broker.reclaim(queue, this.host.name, this.idleMs, room);
         // A reclaim that spanned a lost connection ran at reconnect, before the owners could renew:
-        // what it took is not run here. Owners that finished record their outcome anyway (an ack
-        // does not ask who holds the entry); others find they lost it, and it is reclaimed later.
-        if (this.disconnects !== before) continue;
+        // what it took is not run here, and the take-over is undone (delivery counts restored, not
+        // idle), so an owner that finished meanwhile still records its outcome (fenced attempts
+        // accept the count it claimed at); others find they lost it, and it is reclaimed later.
+        if (this.disconnects !== before) {
+          if (taken.length) await this.broker.release(queue, this.host.name, 0, taken);
+          continue;
+        }
         if (taken.length) this.host.adopt(taken);
       }
     } catch (err) {

@@ -13,6 +13,7 @@ import type { Attempt } from './runner.js';
 const MAX_BATCH = 500;
 /** Wait before sending a refused batch again, ms. */
 const RESEND_MS = 500;
+const NONE_STALE: ReadonlySet<string> = new Set();
 
 export class Completer {
   private readonly pending = new Map<string, Attempt[]>();
@@ -22,13 +23,16 @@ export class Completer {
   private readonly incident: Incident;
 
   /**
-   * @param recorded - called with attempts once their outcome is recorded, so their deliveries can
-   *   be let go.
+   * @param recorded - called with attempts once the broker took them, so their deliveries can be
+   *   let go; `stale` names the entries whose outcome was not recorded because another worker took
+   *   them over meanwhile (fenced attempts).
    */
   constructor(
     private readonly broker: Broker,
+    /** The worker's consumer name: only what it still holds is recorded. */
+    private readonly consumer: string,
     log: Logger,
-    private readonly recorded: (attempts: readonly Attempt[]) => void,
+    private readonly recorded: (attempts: readonly Attempt[], stale: ReadonlySet<string>) => void,
   ) {
     this.incident = new Incident(log, 'recording finished tasks');
   }
@@ -70,13 +74,14 @@ export class Completer {
       outcome: a.outcome as Settlement['outcome'], // never 'release': add() keeps those out
       parked: a.parked,
       dropRecord: a.dropRecord,
+      deliveries: a.held.deliveries,
       due: a.due,
       payload: a.payload,
     }));
-    const p = this.broker.settle(queue, settlements).then(
-      () => {
+    const p = this.broker.settle(queue, this.consumer, settlements).then(
+      (stale) => {
         this.incident.ok();
-        this.recorded(attempts);
+        this.recorded(attempts, stale.length ? new Set(stale) : NONE_STALE);
       },
       async (err: unknown) => {
         this.incident.fail(err);

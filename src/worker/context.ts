@@ -3,7 +3,7 @@ import { TimeLimitError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Task, TaskContext } from '../task/task.js';
 import { toMs } from '../util/duration.js';
-import { formatTaskId } from '../wire/ids.js';
+import { attemptFence, formatTaskId } from '../wire/ids.js';
 import { abortHeld, signalOf, type Held } from './holdings.js';
 
 /** Who is running which attempt: what the context reads. */
@@ -41,6 +41,10 @@ class Context implements TaskContext {
 
   get signal(): AbortSignal {
     return signalOf(this.run.held);
+  }
+
+  get fence(): bigint {
+    return attemptFence(this.run.held.entry, this.run.held.deliveries);
   }
 
   get log(): Logger {

@@ -29,6 +29,8 @@ export class Fetcher {
   private wakeUp: (() => void) | undefined;
   private readonly incident: Incident;
   private readonly batch: number;
+  /** Deliveries asked for by the reads in flight. */
+  private reserved = 0;
 
   constructor(
     private readonly broker: Broker,
@@ -47,27 +49,36 @@ export class Fetcher {
     this.loop = this.run();
   }
 
-  /** Lets a loop waiting for room look again. */
+  /**
+   * Lets a loop waiting for room look again: at once when it is stopping or there is room for a
+   * read; otherwise the wait goes on (a wake per finished task would cost a promise each).
+   */
   wake(): void {
     const wake = this.wakeUp;
+    if (!wake || (this.running && this.readSize() === 0)) return;
     this.wakeUp = undefined;
-    wake?.();
+    wake();
+  }
+
+  /** How many deliveries the next read may ask for now; 0: none may start. */
+  private readSize(): number {
+    if (this.reads.size >= 2) return 0;
+    const held = this.host.heldCount();
+    const room = this.capacity - held - this.reserved;
+    const idle = held === 0 && this.reserved === 0;
+    return room <= 0 || (room < this.batch && !idle) ? 0 : Math.min(room, this.batch);
   }
 
   private async run(): Promise<void> {
-    let reserved = 0;
     while (this.running) {
-      const held = this.host.heldCount();
-      const room = this.capacity - held - reserved;
-      const idle = held === 0 && reserved === 0;
-      if (this.reads.size >= 2 || room <= 0 || (room < this.batch && !idle)) {
+      const count = this.readSize();
+      if (count === 0) {
         await new Promise<void>((resolve) => (this.wakeUp = resolve));
         continue;
       }
-      const count = Math.min(room, this.batch);
-      reserved += count;
+      this.reserved += count;
       const read = this.read(count).finally(() => {
-        reserved -= count;
+        this.reserved -= count;
         this.reads.delete(read);
         this.wake();
       });

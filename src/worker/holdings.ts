@@ -94,13 +94,14 @@ export class Holdings {
     return [...this.byQueue.values()].flatMap((m) => [...m.values()]);
   }
 
-  /** Takes a new delivery; it waits to run. */
-  take(held: Held): void {
+  /** Takes a new delivery; it waits to run. False when it is held already (or not for a served queue). */
+  take(held: Held): boolean {
     const map = this.byQueue.get(held.queue);
-    if (!map || map.has(held.entry)) return;
+    if (!map || map.has(held.entry)) return false;
     map.set(held.entry, held);
     this.total++;
     this.ready.push(held);
+    return true;
   }
 
   /** The next delivery to run, if any. */

@@ -16,16 +16,50 @@ export interface OutcomeCounts {
   released: number;
   /** Held back by a rate limit until its slot (not run, no attempt used). */
   limited: number;
+  /**
+   * Finished here after another worker had taken the task over (this one was presumed dead: paused,
+   * or cut off from Redis): the outcome was discarded, not recorded (fenced attempts), and is not
+   * counted above.
+   */
+  discarded: number;
 }
 
-export function countOutcome(counts: OutcomeCounts, attempt: Attempt): void {
+/** Counts with nothing counted yet. */
+export function noOutcomes(): OutcomeCounts {
+  return { succeeded: 0, failed: 0, retried: 0, expired: 0, released: 0, limited: 0, discarded: 0 };
+}
+
+/** Counts a finished attempt by its outcome (`by` -1 takes it back out: its outcome was discarded). */
+export function countOutcome(counts: OutcomeCounts, attempt: Attempt, by: 1 | -1 = 1): void {
   const state = attempt.record.state;
-  if (attempt.outcome === 'release') counts.released++;
-  else if (attempt.outcome === 'retry') counts.retried++;
-  else if (attempt.outcome === 'defer') counts.limited++;
-  else if (state === 'succeeded') counts.succeeded++;
-  else if (state === 'expired') counts.expired++;
-  else counts.failed++;
+  if (attempt.outcome === 'release') counts.released += by;
+  else if (attempt.outcome === 'retry') counts.retried += by;
+  else if (attempt.outcome === 'defer') counts.limited += by;
+  else if (state === 'succeeded') counts.succeeded += by;
+  else if (state === 'expired') counts.expired += by;
+  else counts.failed += by;
+}
+
+/**
+ * Outcomes the broker did not record because another worker took their tasks over while they ran
+ * here (fenced attempts): taken back out of the counts, counted as discarded, and said in the log.
+ */
+export function discardOutcomes(
+  counts: OutcomeCounts,
+  log: Logger,
+  attempts: readonly Attempt[],
+  stale: ReadonlySet<string>,
+): void {
+  for (const a of attempts) {
+    if (!stale.has(a.held.entry)) continue;
+    countOutcome(counts, a, -1);
+    counts.discarded++;
+    log.warn(
+      { taskId: formatTaskId(a.local, a.held.queue), entry: a.held.entry, outcome: a.record.state },
+      'discarded the outcome of a task another worker took over while it ran here ' +
+        '(this worker was presumed dead: paused or cut off from Redis past claimIdle); it was not recorded',
+    );
+  }
 }
 
 /** One log line per finished attempt; succeeded lines (info) build no fields unless info is on. */

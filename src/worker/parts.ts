@@ -69,14 +69,15 @@ export interface Running {
 
 /**
  * Connects and builds a worker's parts (nothing started yet), once every queue can be served (its
- * consumer group exists). `recorded` is called with attempts whose outcome Redis has stored.
+ * consumer group exists). `recorded` is called with attempts the broker took (`stale`: entries whose
+ * outcome it did not record, another worker having taken them over).
  */
 export async function openParts(
   app: WorkerHost,
   worker: ClaimHost & FetchHost & PresenceHost,
   options: ResolvedWorkerOptions,
   log: Logger,
-  recorded: (attempts: readonly Attempt[]) => void,
+  recorded: (attempts: readonly Attempt[], stale: ReadonlySet<string>) => void,
 ): Promise<Running> {
   const redis = await app.connectRedis('tasuki:worker');
   const blocking = await app.connectRedis('tasuki:worker-fetch').catch((err: unknown) => {
@@ -114,7 +115,7 @@ export async function openParts(
     broker,
     promoter,
     fetcher: new Fetcher(broker, worker, log, options.concurrency + options.prefetch, options.blockMs),
-    completer: new Completer(broker, log, recorded),
+    completer: new Completer(broker, worker.name, log, recorded),
     heartbeat,
     reclaimer,
     limiter: new RateLimiter(redis, app.keys),

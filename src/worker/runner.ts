@@ -98,6 +98,9 @@ function recordOf(run: Run, state: TaskRecord['state']): TaskRecord {
     worker: run.worker,
     startedAt: run.startedAt,
     finishedAt: Date.now(),
+    // In the literal, so setting it (most records) needs no second allocation; JSON leaves it out
+    // while undefined.
+    result: undefined,
   };
 }
 

@@ -1,8 +1,8 @@
 /**
  * The worker: its lifecycle and the path of a task through it. Its parts live beside it — how they
- * open and close (parts.ts), options (options.ts), the fetch loop (fetcher.ts), what it holds (holdings.ts), one attempt (runner.ts), recording outcomes
- * (completer.ts), claims (claims.ts), promotion (promoter.ts) — and it talks to Redis only through
- * the broker contract (src/broker).
+ * open and close (parts.ts), options (options.ts), the fetch loop (fetcher.ts), what it holds
+ * (holdings.ts), one attempt (runner.ts), recording outcomes (completer.ts), claims (claims.ts),
+ * promotion (promoter.ts) — and it talks to Redis only through the broker contract (src/broker).
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -17,7 +17,14 @@ import { Holdings, type Held } from './holdings.js';
 import { emitAttempt } from './events.js';
 import { deleteFinishedPayloads } from './payload-cleanup.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
-import { countOutcome, handBackMessages, logOutcome, type OutcomeCounts } from './outcomes.js';
+import {
+  countOutcome,
+  discardOutcomes,
+  handBackMessages,
+  logOutcome,
+  noOutcomes,
+  type OutcomeCounts,
+} from './outcomes.js';
 import { closeParts, openParts, REDIS_WAIT_MS, type Running, type WorkerHost } from './parts.js';
 import { runAttempt, type Attempt, type RunnerSettings } from './runner.js';
 
@@ -44,15 +51,10 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
   private stopping: Promise<void> | undefined;
   private active = 0;
   private idle: (() => void) | undefined;
+  /** Tasks a stop could neither finish nor hand back (Redis away): they recover after claimIdle. */
+  private abandoned = 0;
   /** Attempts finished by this worker, by what became of them. */
-  readonly counts: OutcomeCounts = {
-    succeeded: 0,
-    failed: 0,
-    retried: 0,
-    expired: 0,
-    released: 0,
-    limited: 0,
-  };
+  readonly counts: OutcomeCounts = noOutcomes();
 
   constructor(
     private readonly app: WorkerHost,
@@ -158,15 +160,10 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
 
   /** @internal Deliveries taken over from a dead worker. */
   adopt(deliveries: Delivery[]): void {
-    let adopted = 0;
-    for (const d of deliveries) {
-      if (this.holdings.has(d.queue, d.entry)) continue;
-      this.holdings.take(d);
-      adopted++;
-    }
-    if (adopted) {
-      this.log.info({ count: adopted }, 'took over tasks of a dead worker');
-      this.parts?.heartbeat.grew(deliveries);
+    const adopted = deliveries.filter((d) => this.holdings.take(d));
+    if (adopted.length) {
+      this.log.info({ count: adopted.length }, 'took over tasks of a dead worker');
+      this.parts?.heartbeat.grew(adopted);
     }
     this.pump();
   }
@@ -199,12 +196,18 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
     if (this.active === 0) this.idle?.();
   };
 
-  /** Outcomes recorded: let their deliveries go. */
-  private readonly recorded = (attempts: readonly Attempt[]): void => {
+  /**
+   * The broker took these outcomes: let their deliveries go. Those in `stale` were not recorded:
+   * another worker took the task over while it ran here (fenced attempts).
+   */
+  private readonly recorded = (attempts: readonly Attempt[], stale: ReadonlySet<string>): void => {
     for (const a of attempts) this.holdings.release(a.held);
-    // Events once outcomes are in Redis: a listener that looks the task up finds its record.
-    if (this.listening) for (const a of attempts) emitAttempt(this, a);
-    if (this.app.payloadStore) deleteFinishedPayloads(this.app.payloadStore, attempts, this.log);
+    const done = stale.size ? attempts.filter((a) => !stale.has(a.held.entry)) : attempts;
+    if (stale.size) discardOutcomes(this.counts, this.log, attempts, stale);
+    // Events once outcomes are in Redis (discarded stale ones have none): a listener that looks the
+    // task up finds its record.
+    if (this.listening) for (const a of done) emitAttempt(this, a);
+    if (this.app.payloadStore) deleteFinishedPayloads(this.app.payloadStore, done, this.log);
     this.parts?.fetcher.wake();
   };
 
@@ -229,12 +232,24 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
     logOutcome(this.log, this.logInfo, attempt);
   }
 
-  /** Hands held deliveries back to their queue as new entries, so other workers run them at once. */
-  private async handBack(parts: Running, list: Held[]): Promise<string[]> {
-    const { byQueue, ids, taken } = handBackMessages(list);
-    for (const held of taken) this.holdings.drop(held, new TasukiError('E_LOST', 'handed back at shutdown'));
-    for (const [queue, tasks] of byQueue) await parts.broker.handBack(queue, this.name, tasks);
-    return ids;
+  /**
+   * Hands held deliveries back to their queue as new entries, so other workers run them at once;
+   * resolves their task ids. Redis away (past {@link REDIS_WAIT_MS}): none, and they are counted
+   * as abandoned (they recover after claimIdle).
+   */
+  private async handBack(parts: Running, list: Held[], what: string): Promise<string[]> {
+    const send = async (): Promise<string[]> => {
+      const { byQueue, ids, taken } = handBackMessages(list);
+      for (const held of taken)
+        this.holdings.drop(held, new TasukiError('E_LOST', 'handed back at shutdown'));
+      for (const [queue, tasks] of byQueue) await parts.broker.handBack(queue, this.name, tasks);
+      return ids;
+    };
+    return within(send(), REDIS_WAIT_MS, 'hand-back').catch((err: unknown) => {
+      this.abandoned += list.length;
+      this.log.error({ err }, `could not hand back ${what} tasks; they recover after claimIdle`);
+      return [];
+    });
   }
 
   /**
@@ -253,16 +268,7 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
     if (!parts) return;
     const started = Date.now();
     await parts.fetcher.stop();
-    const unstarted = this.holdings.takeUnstarted();
-    /** Tasks that could be neither finished nor handed back: they recover after claimIdle. */
-    let abandoned = 0;
-    const handedBack = await within(this.handBack(parts, unstarted), REDIS_WAIT_MS, 'hand-back').catch(
-      (err: unknown) => {
-        abandoned += unstarted.length;
-        this.log.error({ err }, 'could not hand back unstarted tasks; they recover after claimIdle');
-        return [];
-      },
-    );
+    const handedBack = await this.handBack(parts, this.holdings.takeUnstarted(), 'unstarted');
     let aborted: string[] = [];
     if (this.active > 0) {
       const timedOut = await new Promise<boolean>((resolve) => {
@@ -278,13 +284,7 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
       if (timedOut) {
         // Still running: held, and not finished (finished ones wait for their outcome to be recorded).
         const running = this.holdings.all().filter((h) => !this.holdings.isFinished(h));
-        aborted = await within(this.handBack(parts, running), REDIS_WAIT_MS, 'hand-back').catch(
-          (err: unknown) => {
-            abandoned += running.length;
-            this.log.error({ err }, 'could not hand back running tasks; they recover after claimIdle');
-            return [];
-          },
-        );
+        aborted = await this.handBack(parts, running, 'running');
         if (aborted.length) {
           this.log.warn(
             { tasks: aborted },
@@ -299,7 +299,7 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
         ...this.counts,
         handedBack: handedBack.length + aborted.length,
         aborted: aborted.length,
-        abandoned,
+        abandoned: this.abandoned,
         ms: Date.now() - started,
       },
       'worker stopped',

@@ -1,4 +1,8 @@
---[[ finish: record finished attempts of one queue; ack and delete their entries in one step.
+--[[ finish: record finished attempts of one queue; ack and delete their entries in one step —
+only entries still pending at the delivery count this worker claimed them at (fenced attempts): an
+entry another worker took over since (its count is higher), or that is no longer pending, is left
+alone and returned, so a late outcome of a worker presumed dead (paused, cut off) is never recorded
+over the live attempt's.
 KEYS[1] stream      the queue's stream
 KEYS[2] events      the queue's completion events
 KEYS[3] parked      the queue's parked messages
@@ -11,7 +15,9 @@ ARGV[3] maxlen      approximate cap of the events stream
 ARGV[4] deadmaxlen  approximate cap of the dead-letter stream
 ARGV[5] deadminid   dead letters older than this stream id are trimmed ("0" keeps all)
 ARGV[6] inline      "1" to copy the records into the completion event (small batches), so waiters need no read
-ARGV[7..] tasks     six values per task: entry id, task id ("" when it is the entry id), record, outcome, due, payload.
+ARGV[7] consumer    the worker recording them
+ARGV[8..] tasks     seven values per task: entry id, task id ("" when it is the entry id), record, outcome, due, payload,
+                    deliveries (the entry's delivery count when this worker claimed it: its attempt's fence).
                     outcome is "done" (record only), "retry" (park payload, a message, until due),
                     "dead" (append payload, a dead letter, to the dead-letter stream),
                     or "defer" (a rate limit holds it back: park payload until due, store no record
@@ -19,12 +25,46 @@ ARGV[7..] tasks     six values per task: entry id, task id ("" when it is the en
                     a "!" after it ("done!", "retry!") says store no record under the result key:
                     the record goes in the completion event instead, for waiters (storeResult: false);
                     a "+" last ("done+", "done!+") says the task id is parked and its field must go.
-Returns: the number of entries acknowledged.
+Returns: {acknowledged, stale entry ids...}: how many entries were acknowledged, then the entries
+fenced out (not held by this consumer with that delivery count), of which nothing was recorded.
 ]]
-local n = (#ARGV - 6) / 6
+local PER = 7
+local n = (#ARGV - 7) / PER
+-- What this consumer holds, with each entry's delivery count (its own pending list only: bounded by
+-- what the worker holds, whatever the size of the group).
+-- No group (the stream was deleted under the worker: FLUSHALL, a restart without persistence): it
+-- holds nothing any more, so every entry is stale.
+local held = {}
+local ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1000000, ARGV[7])
+if ok then
+  for _, p in ipairs(pending) do
+    held[p[1]] = p[4]
+  end
+end
+local live = {}
 local entries = {}
+local stale = {}
 for i = 1, n do
-  entries[i] = ARGV[6 + (i - 1) * 6 + 1]
+  local base = 7 + (i - 1) * PER
+  local entry = ARGV[base + 1]
+  local token = tonumber(ARGV[base + 7])
+  local mine = held[entry] ~= nil and held[entry] == token
+  if not mine and ok then
+    -- Held by another consumer at the same delivery count: a take-over that was undone (a reclaim
+    -- that spanned a lost connection is released again by its worker, its count restored) — nobody
+    -- else ran it, so this outcome stands. Rare: one lookup per such entry.
+    local p = redis.call('XPENDING', KEYS[1], ARGV[1], entry, entry, 1)
+    mine = p[1] ~= nil and p[1][4] == token
+  end
+  if mine then
+    live[i] = true
+    entries[#entries + 1] = entry
+  else
+    stale[#stale + 1] = entry
+  end
+end
+if #entries == 0 then
+  return {0, unpack(stale)}
 end
 -- Ack and delete first. At maxmemory Redis refuses a script whose first write is a command that
 -- may grow memory (SET, XADD) but lets the rest run once the script has written: XACK and XDEL free
@@ -37,8 +77,8 @@ local dead = 0
 local records = {}
 local inline = ARGV[6] == '1'
 local withRecords = inline
-for i = 1, n do
-  local base = 6 + (i - 1) * 6
+-- One finished attempt (task i, its values from ARGV[base + 1]).
+local function record(i, base)
   local id = ARGV[base + 2]
   if id == '' then
     id = ARGV[base + 1]
@@ -72,6 +112,12 @@ for i = 1, n do
     end
   end
 end
+
+for i = 1, n do
+  if live[i] then
+    record(i, 7 + (i - 1) * PER)
+  end
+end
 if #unpark > 0 then
   redis.call('HDEL', KEYS[3], unpack(unpark))
 end
@@ -79,7 +125,7 @@ if dead > 0 and ARGV[5] ~= '0' then
   redis.call('XTRIM', KEYS[5], 'MINID', '~', ARGV[5])
 end
 if #announced == 0 then
-  return acked
+  return {acked, unpack(stale)}
 end
 if withRecords then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', '$EVENT_IDS_FIELD', table.concat(announced, ' '), '$EVENT_RECORDS_FIELD', table.concat(records, '\n'))
@@ -93,4 +139,4 @@ if withRecords then
 else
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', '$EVENT_IDS_FIELD', table.concat(announced, ' '))
 end
-return acked
+return {acked, unpack(stale)}
