@@ -42,7 +42,7 @@ export class TasukiMetrics {
   private readonly deadLetters: Counter<'queue' | 'task' | 'reason'>;
   private readonly lockAcquired: Counter;
   private readonly lockLost: Counter;
-  private readonly ticks: Counter<'schedule'>;
+  private readonly ticks: Counter<'schedule' | 'outcome'>;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
@@ -88,8 +88,8 @@ export class TasukiMetrics {
     });
     this.ticks = new Counter({
       name: 'tasuki_beat_ticks_total',
-      help: 'Ticks of periodic schedules enqueued by beat, by schedule.',
-      labelNames: ['schedule'],
+      help: 'Ticks of periodic schedules claimed by beat, by schedule and outcome (enqueued, skipped).',
+      labelNames: ['schedule', 'outcome'],
       registers,
     });
     this.queueGauges(registers);
@@ -163,9 +163,9 @@ export class TasukiMetrics {
     return stop;
   }
 
-  /** Counts one tick of a periodic schedule (for beat). */
-  beatTick(schedule: string): void {
-    this.ticks.inc({ schedule });
+  /** Counts one tick of a periodic schedule (beat's `onTick`): `enqueued`, or `skipped` by its misfire policy. */
+  beatTick(schedule: string, outcome: 'enqueued' | 'skipped' = 'enqueued'): void {
+    this.ticks.inc({ schedule, outcome });
   }
 
   private count(e: TaskEvent): void {

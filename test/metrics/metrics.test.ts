@@ -150,3 +150,28 @@ test('metrics of a process that runs no worker: observe an app subscription', as
     metrics.close();
   }
 });
+
+test('tasuki beat --metrics-port counts its ticks and its lease acquisitions', async () => {
+  const prefix = randomPrefix();
+  const child = spawnCli(['beat', '--app', 'test/beat/fixtures/app.ts', '--metrics-port', '0'], {
+    REDIS_URL: server().url,
+    PREFIX: prefix,
+    TASUKI_LOG_LEVEL: 'info',
+  });
+  const done = finished(child, 120_000);
+  const line = await waitForOutput(child, /serving metrics.*\n/, 90_000);
+  const url = /"url":"([^"]+)"/.exec(line)?.[1];
+  assert.ok(url, line);
+  let text = '';
+  await until(
+    async () =>
+      (text = await (await fetch(url)).text()).includes(
+        'tasuki_beat_ticks_total{schedule="every-second",outcome="enqueued"}',
+      ),
+    20_000,
+    'a tick counted',
+  );
+  assert.ok((sample(text, 'tasuki_lock_acquisitions_total') ?? 0) >= 1, 'the lease is a lock acquisition');
+  child.kill('SIGTERM');
+  assert.equal((await done).code, 0);
+});
