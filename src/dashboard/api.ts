@@ -123,6 +123,24 @@ export function api(app: Tasuki, live: LiveFeed): Hono {
     return c.json({ purged: await app.deadLetters.purge(queue, sel.ids ? { ids: sel.ids } : { all: true }) });
   });
 
+  r.get('/schedules', async (c) => c.json({ schedules: await app.schedules.list() }));
+
+  r.post('/schedules/:name/:action', async (c) => {
+    const name = c.req.param('name');
+    const action = c.req.param('action');
+    const body = (await c.req.json().catch(() => ({}))) as { confirm?: unknown };
+    if (body.confirm !== true) {
+      throw new TasukiError('E_OPTIONS', 'not done: send { "confirm": true } to confirm this action');
+    }
+    if (action === 'pause') return c.json({ schedule: await app.schedules.pause(name) });
+    if (action === 'resume') return c.json({ schedule: await app.schedules.resume(name) });
+    if (action === 'run') return c.json({ taskId: (await app.schedules.run(name)).id });
+    throw new TasukiError(
+      'E_NOT_FOUND',
+      `no action "${action.slice(0, 20)}" on schedules: use pause, resume or run`,
+    );
+  });
+
   r.get('/locks', async (c) => c.json(await app.inspect.locks(clamp(c.req.query('limit'), 200, 1000))));
 
   r.get('/memory', async (c) => {

@@ -377,3 +377,54 @@ test('API: locks held, Redis memory and the key audit by owner', async () => {
     await dashboard.close();
   }
 });
+
+test('API: schedules listed, paused, resumed and run now, each a confirmed POST', async () => {
+  const app = newApp(server(), { queues: ['q'] });
+  app.task({
+    name: 'report',
+    queue: 'q',
+    schema: z.object({ day: z.string() }),
+    handler: () => 0,
+  });
+  await app.schedules.add({ name: 'nightly', task: 'report', args: { day: 'today' }, every: '1h' });
+  const dashboard = createDashboard(app);
+  const request = (path: string, init?: RequestInit): Promise<Response> =>
+    Promise.resolve(dashboard.hono.request(path, init));
+  try {
+    const csrf = await csrfOf(request);
+    const headers = { 'content-type': 'application/json', 'x-tasuki-csrf': csrf };
+    const list = (await (await request('/api/schedules')).json()) as {
+      schedules: { name: string; task: string; paused: boolean; every: number }[];
+    };
+    assert.deepEqual(
+      list.schedules.map((s) => [s.name, s.task, s.paused, s.every]),
+      [['nightly', 'report', false, 3_600_000]],
+    );
+    const unconfirmed = await request('/api/schedules/nightly/pause', {
+      method: 'POST',
+      headers,
+      body: '{}',
+    });
+    assert.equal(unconfirmed.status, 400);
+    const body = JSON.stringify({ confirm: true });
+    assert.equal(
+      (await request('/api/schedules/nightly/pause', { method: 'POST', headers, body })).status,
+      200,
+    );
+    assert.equal((await app.schedules.list())[0]?.paused, true);
+    assert.equal(
+      (await request('/api/schedules/nightly/resume', { method: 'POST', headers, body })).status,
+      200,
+    );
+    assert.equal((await app.schedules.list())[0]?.paused, false);
+    const run = (await (
+      await request('/api/schedules/nightly/run', { method: 'POST', headers, body })
+    ).json()) as {
+      taskId: string;
+    };
+    assert.equal((await app.getTask(run.taskId))?.state, 'queued');
+    assert.equal((await request('/api/schedules/nope/pause', { method: 'POST', headers, body })).status, 404);
+  } finally {
+    await dashboard.close();
+  }
+});

@@ -25,7 +25,7 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 test(
-  'in Chromium: a task appears and completes, its page shows its result, a dead letter is retried',
+  'in Chromium: a task appears and completes, its page shows its result, a dead letter is retried, a schedule is paused',
   {
     skip: CHROMIUM
       ? false
@@ -103,6 +103,13 @@ test(
       await page.goto(`${served.url}#/workers`);
       await page.waitForSelector(`#workers tr[data-worker="${worker.name}"]`);
       await shot(page, 'workers');
+      // A schedule is paused from its page (after a confirmation).
+      await app.schedules.add({ name: 'greet', task: 'hello', args: { who: 'beat' }, every: '1h' });
+      await page.goto(`${served.url}#/schedules`);
+      await page.click('#schedules tr[data-schedule="greet"] button:has-text("Pause")');
+      await page.waitForSelector('#schedules tr[data-schedule="greet"] td:has-text("paused")');
+      assert.equal((await app.schedules.list())[0]?.paused, true);
+      await shot(page, 'schedules');
       await page.goto(`${served.url}#/memory`);
       await page.click('#run-audit');
       await page.waitForSelector('#owners td:has-text("tasuki/queue")');

@@ -162,6 +162,17 @@ async function renderTask(id) {
   return out;
 }
 
+async function renderSchedules() {
+  const l = await get('/schedules');
+  const act = (name, action, question) => post('/schedules/' + encodeURIComponent(name) + '/' + action, {}, question).then((r) => r && (flash(action === 'run' ? 'enqueued ' + r.taskId : name + ' ' + (action === 'pause' ? 'paused' : 'resumed')), route())).catch((e) => flash(e.message));
+  const timing = (s) => (s.cron ? 'cron ' + s.cron + (s.timezone ? ' (' + s.timezone + ')' : '') : s.every ? 'every ' + age(s.every) : 'at ' + time(s.at));
+  if (!l.schedules.length) return [h('h2', {}, 'Schedules'), h('p', { class: 'muted' }, 'No schedules: declare them with app.schedule() or tasuki schedule add.')];
+  return [h('h2', {}, 'Schedules'), table(['Name', 'Task', 'Queue', 'Timing', 'State', 'Last tick', 'Next tick', ''], l.schedules.map((s) =>
+    h('tr', { 'data-schedule': s.name }, h('td', {}, s.name), h('td', {}, s.task), h('td', {}, s.queue), h('td', {}, timing(s)), h('td', { class: s.paused ? 'retried' : '' }, s.paused ? 'paused' : s.state),
+      h('td', {}, s.lastTaskId ? taskLink(s.lastTaskId) : time(s.lastTick)), h('td', {}, time(s.nextTick)),
+      h('td', {}, s.paused ? h('button', { on: { click: () => act(s.name, 'resume', 'Resume schedule ' + s.name + '?') } }, 'Resume') : h('button', { on: { click: () => act(s.name, 'pause', 'Pause schedule ' + s.name + '?') } }, 'Pause'), ' ', h('button', { on: { click: () => act(s.name, 'run', 'Enqueue ' + s.task + ' now?') } }, 'Run now')))), { id: 'schedules' })];
+}
+
 async function renderLocks() {
   const l = await get('/locks');
   return [h('h2', {}, 'Locks held'), l.locks.length ? table(['Name', 'Owner token', 'Fencing token', 'TTL'], l.locks.map((x) => h('tr', {}, h('td', {}, x.name), h('td', {}, x.owner), num(x.fence || '-'), h('td', { class: 'n' }, (x.ttlMs / 1000).toFixed(1) + 's'))), { id: 'locks' }) : h('p', { class: 'muted' }, 'No lock is held.'), l.more ? h('p', { class: 'muted' }, 'More locks are held than shown.') : ''];
@@ -196,6 +207,7 @@ async function route() {
     else if (parts[0] === 'task') content = await renderTask(parts[1]);
     else if (parts[0] === 'workers') content = state.overview ? [h('h2', {}, 'Workers'), workersTable(state.overview)] : [h('p', {}, 'loading…')];
     else if (parts[0] === 'locks') content = await renderLocks();
+    else if (parts[0] === 'schedules') content = await renderSchedules();
     else if (parts[0] === 'memory') content = await renderMemory(params);
     else content = renderOverview();
   } catch (e) {

@@ -58,6 +58,7 @@ export function page(csrfToken: string, prefix: string): string {
   <b>tasuki</b>
   <a href="#/" data-nav="overview">Queues</a>
   <a href="#/workers" data-nav="workers">Workers</a>
+  <a href="#/schedules" data-nav="schedules">Schedules</a>
   <a href="#/locks" data-nav="locks">Locks</a>
   <a href="#/memory" data-nav="memory">Memory &amp; keys</a>
   <span class="status" id="status">connecting…</span>
