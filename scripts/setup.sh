@@ -6,8 +6,10 @@
 #
 # scripts/setup.sh --postgres (npm run setup:postgres, which `npm test` runs first as its pretest):
 # the PostgreSQL server binaries (initdb, postgres) for the tests of fenced locks and the Postgres
-# stores, unless DATABASE_URL is set; and Debian's chromium for the dashboard's browser tests
-# (driven by playwright-core, which downloads no browser), unless CHROMIUM_PATH is set.
+# stores, unless DATABASE_URL is set; the MariaDB server binaries (mariadb-install-db, mariadbd)
+# for the MySQL/MariaDB tests (fenced rows, deadlock retry, sequences), unless MYSQL_URL is set; and
+# Debian's chromium for the dashboard's browser tests (driven by playwright-core, which downloads no
+# browser), unless CHROMIUM_PATH is set. Nothing else.
 #
 # scripts/setup.sh --browser: chromium only.
 #
@@ -78,6 +80,12 @@ if [ "$mode" = postgres ]; then
   if [ -z "${DATABASE_URL:-}" ] && ! command -v initdb >/dev/null 2>&1 &&
     ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     apt_install postgresql 'PostgreSQL (initdb)' 'or set DATABASE_URL to a database the tests may use'
+  fi
+  # Tests start a throw-away MariaDB in a temp dir on a free port (src/testing/mariadb.ts), or use
+  # MYSQL_URL. The package may also start a system server on 3306; tasuki's tests never use it.
+  if [ -z "${MYSQL_URL:-}" ] && ! command -v mariadbd >/dev/null 2>&1 && ! command -v mysqld >/dev/null 2>&1 &&
+    ! [ -x /usr/sbin/mariadbd ] && ! [ -x /usr/sbin/mysqld ]; then
+    apt_install mariadb-server 'MariaDB (mariadbd)' 'or set MYSQL_URL to a database server the tests may use'
   fi
   exit 0
 fi

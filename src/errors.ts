@@ -36,7 +36,8 @@ export type TasukiErrorCode =
   | 'E_LOCK_REPLICAS'
   | 'E_LOCK_STATE'
   | 'E_STALE_TOKEN'
-  | 'E_MEMORY_FULL';
+  | 'E_MEMORY_FULL'
+  | 'E_KEY_VALUE';
 
 export class TasukiError extends Error {
   readonly code: TasukiErrorCode;

@@ -71,6 +71,8 @@ export {
   fencedGet,
   fencedUpsert,
   fencedUpdate,
+  fencedUpsertMySql,
+  fencedUpdateMySql,
   withDeadlockRetry,
   isDeadlockError,
   type LockOptions,
@@ -78,6 +80,7 @@ export {
   type FencedValue,
   type SqlQueryable,
   type FencedRowWrite,
+  type MySqlQueryable,
   type DeadlockRetryOptions,
 } from './lock/index.js';
 export {
@@ -103,9 +106,36 @@ export {
   type AgeBasis,
   type OwnerTotal,
   type UnownedFamily,
+  type DeclaredTotal,
   type CreationReader,
   type CreationMetadata,
 } from './keys/audit.js';
+export {
+  defineKeyspace,
+  AppKeyspace,
+  KeyValueError,
+  type KeyspaceHost,
+  type KeyspaceOptions,
+  type GetOrSetOptions,
+  type WriteOptions,
+  type Migration,
+  type KeyValueProblem,
+  type CodecName,
+} from './keyspaces/index.js';
+export { parseHeader as parseEnvelope, type EnvelopeHeader } from './keys/envelope.js';
+export type { KeyValueFormat } from './keys/registry.js';
+export { Cache, createCache, Throttle, type CacheOptions, type ThrottleDecision } from './cache/index.js';
+export {
+  defineSequence,
+  RedisSequence,
+  PostgresSequence,
+  MySqlSequence,
+  SEQUENCE_TABLE,
+  type Sequence,
+  type SequenceHost,
+  type RedisSequenceOptions,
+  type SqlSequenceOptions,
+} from './sequences/index.js';
 export { TypedEmitter, type Listener, type ListenerErrorHandler } from './events/emitter.js';
 export {
   TaskEvents,

@@ -57,3 +57,4 @@ export class TestRedis {
 }
 
 export { TestPostgres, type TestPostgresOptions } from './postgres.js';
+export { TestMariaDb, findMysqlBinary, type TestMariaDbOptions } from './mariadb.js';
