@@ -30,6 +30,8 @@ export type TasukiErrorCode =
   | 'E_TIME_LIMIT'
   | 'E_EXPIRED'
   | 'E_RESULT'
+  | 'E_PROGRESS'
+  | 'E_ISOLATE'
   | 'E_LOST'
   | 'E_LOCK_TIMEOUT'
   | 'E_LOCK_LOST'

@@ -12,6 +12,8 @@ import { tasukiKeys, type TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Keyspace } from '../keys/registry.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { lookupTask, type TaskInfo } from '../results/lookup.js';
+import { followProgress, readProgress, type FollowProgressOptions } from '../progress/reader.js';
+import type { Progress } from '../progress/value.js';
 import { loadResult } from '../results/stored-result.js';
 import { ResultWaiter } from '../results/waiter.js';
 import { DeadLetters } from '../deadletters/dead-letters.js';
@@ -314,6 +316,30 @@ export class Tasuki {
     // A result too big for Redis: loaded from the payload store, so callers see it as any other.
     const { resultClaim, ...rest } = info;
     return { ...rest, result: await loadResult(this.payloadStore, id, resultClaim) };
+  }
+
+  /**
+   * The latest progress a task's handler reported (`ctx.progress`), with its attempt and time;
+   * `null` when it reported none, or its reports expired with its record (result TTL).
+   */
+  async getProgress(id: string): Promise<Progress | null> {
+    parseTaskId(id);
+    return readProgress(await this.redis(), this.keys, id);
+  }
+
+  /**
+   * A task's progress reports as they come: those kept so far (the last 100), then each new one,
+   * through a blocking read on a connection of its own (no polling). Ends once the task has finished
+   * (a retry goes on with the next attempt's reports), when it is unknown, or when `signal` aborts.
+   *
+   * @example
+   * ```ts
+   * for await (const p of app.followProgress(handle.id)) console.log(p.attempt, p.value);
+   * ```
+   */
+  followProgress(id: string, opts: FollowProgressOptions = {}): AsyncIterable<Progress> {
+    parseTaskId(id);
+    return followProgress(this, id, opts);
   }
 
   /** The payload store, or an `E_CONFIG` error saying how to configure one. */

@@ -11,6 +11,7 @@ import { checkEvictionPolicy } from '../limits/memory-guard.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import type { Logger } from '../log/logger.js';
 import type { PayloadStore } from '../payloads/store.js';
+import { ProgressWriter } from '../progress/writer.js';
 import type { BackgroundLoop } from '../util/loop.js';
 import { within } from '../util/within.js';
 import { ConsumerSweeper, Reclaimer, type ClaimHost, type ClaimRenewer } from './claims.js';
@@ -63,6 +64,8 @@ export interface Running {
   limiter: RateLimiter;
   /** Promotes due delayed tasks; woken early for tasks held back until their rate-limit slot. */
   promoter: Promoter;
+  /** Writes `ctx.progress` reports (on the command connection, before the attempt's settle call). */
+  progress: ProgressWriter;
   /** Background loops started after the heartbeat is running, stopped together at the end. */
   loops: Pick<BackgroundLoop, 'start' | 'stop'>[];
 }
@@ -119,6 +122,7 @@ export async function openParts(
     heartbeat,
     reclaimer,
     limiter: new RateLimiter(redis, app.keys),
+    progress: new ProgressWriter(redis, app.keys, app.resultTtlMs, log),
     loops: [
       heartbeat,
       reclaimer,

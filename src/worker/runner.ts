@@ -7,7 +7,9 @@
  */
 import { TaskArgsError, TasukiError, UnknownTaskError } from '../errors.js';
 import type { RateLimiter } from '../limits/rate-limiter.js';
+import type { IsolationPools } from '../isolation/pool.js';
 import type { Logger } from '../log/logger.js';
+import type { ProgressWriter } from '../progress/writer.js';
 import { claimOf, loadClaimed, PayloadMismatchError, PayloadMissingError } from '../payloads/claim.js';
 import type { PayloadStore } from '../payloads/store.js';
 import { validate } from '../task/schema.js';
@@ -48,6 +50,10 @@ export interface RunnerSettings {
   resultTtlMs: number;
   /** Reserves start slots of rate-limited tasks; set once the worker is connected. */
   limiter?: RateLimiter | undefined;
+  /** Where `ctx.progress` writes; set once the worker is connected. */
+  progress?: ProgressWriter | undefined;
+  /** The worker's isolate pools, for tasks with `isolation`. */
+  isolation?: IsolationPools | undefined;
 }
 
 /** When the rate-limit state cannot be read (Redis away), the task is held back this long, ms. */
@@ -260,7 +266,7 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
 
   let failure: unknown;
   try {
-    const returned = callHandler(task, checked.value, run, s.log);
+    const returned = callHandler(task, checked.value, run, s);
     // A handler that returns a plain value (not a promise) costs no extra turn of the event loop.
     const result = isThenable(returned) ? await returned : returned;
     const record = recordOf(run, 'succeeded');

@@ -14,6 +14,7 @@ import { within } from '../util/within.js';
 import type { ClaimHost } from './claims.js';
 import type { FetchHost } from './fetcher.js';
 import { Holdings, type Held } from './holdings.js';
+import { IsolationPools } from '../isolation/pool.js';
 import { emitAttempt } from './events.js';
 import { deleteFinishedPayloads } from './payload-cleanup.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
@@ -76,6 +77,7 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
       payloads: app.payloadStore,
       resultThreshold: app.payloadStore ? (app.payloadThreshold ?? 1024) : Infinity,
       resultTtlMs: app.resultTtlMs,
+      isolation: new IsolationPools(this.options.concurrency),
     };
     this.holdings = new Holdings(this.queues);
     this.listenerErrors = (err, event) => this.log.error({ err, event }, 'a task event listener threw');
@@ -96,6 +98,7 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
     const parts = await openParts(this.app, this, this.options, this.log, this.recorded);
     this.parts = parts;
     this.settings.limiter = parts.limiter;
+    this.settings.progress = parts.progress;
     // Claims must be renewed off the event loop before the first task runs: wait for the thread.
     parts.heartbeat.start();
     await parts.heartbeat.started();
@@ -213,6 +216,8 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
 
   private finish(attempt: Attempt): void {
     const held = attempt.held;
+    // The last progress report goes out before the outcome (same connection, so in that order).
+    held.progress?.end(!this.holdings.isDropped(held));
     if (this.holdings.isDropped(held)) return;
     countOutcome(this.counts, attempt);
     if (attempt.outcome === 'release') {
@@ -293,6 +298,7 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
         }
       }
     }
+    this.settings.isolation?.close();
     await closeParts(parts, this.queues, this.name, this.log);
     this.log.info(
       {
