@@ -140,3 +140,29 @@ export {
   type RedisSequenceOptions,
   type SqlSequenceOptions,
 } from './sequences/index.js';
+export { TypedEmitter, type Listener, type ListenerErrorHandler } from './events/emitter.js';
+export {
+  TaskEvents,
+  type TaskEventMap,
+  type TaskEvent,
+  type TaskEventType,
+  type TaskEventBase,
+  type SucceededEvent,
+  type RetriedEvent,
+  type DeadEvent,
+  type ExpiredEvent,
+  type ReleasedEvent,
+  type LimitedEvent,
+} from './events/event-map.js';
+export { TaskSubscription } from './events/subscription.js';
+export {
+  Inspector,
+  type HeldLock,
+  type ListOptions,
+  type ListedState,
+  type ListedTask,
+  type TaskPage,
+  type TaskMessageView,
+  type WorkerInfo,
+} from './inspect/inspector.js';
+export type { WorkerPresence } from './wire/presence.js';

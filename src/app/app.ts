@@ -18,6 +18,8 @@ import { loadResult } from '../results/stored-result.js';
 import { ResultWaiter } from '../results/waiter.js';
 import { DeadLetters } from '../deadletters/dead-letters.js';
 import { Locks } from '../lock/locks.js';
+import { TaskSubscription } from '../events/subscription.js';
+import { Inspector } from '../inspect/inspector.js';
 import { openPayloadStore } from '../payloads/open.js';
 import type { PayloadStore } from '../payloads/store.js';
 import type { LockOptions } from '../lock/options.js';
@@ -64,8 +66,10 @@ export class Tasuki {
   private connection: Promise<Redis> | undefined;
   private readonly waiter: ResultWaiter;
   private dlq: DeadLetters | undefined;
+  private inspector: Inspector | undefined;
   /** The store was made here from a path or URL, so closing the app closes it. */
   private readonly ownsPayloadStore: boolean;
+  private readonly subscriptions = new Set<TaskSubscription>();
   /** Admission before Redis is full (see docs/memory.md); started with the first connection. */
   readonly memoryGuard: MemoryGuard;
 
@@ -112,6 +116,16 @@ export class Tasuki {
   /** What the memory guard last read of Redis's memory (`undefined` before the first sample). */
   memoryReading(): MemoryReading | undefined {
     return this.memoryGuard.lastReading;
+  }
+
+  /** Read-only views for tools: pages of tasks, lag, workers, locks, memory (see src/inspect). */
+  get inspect(): Inspector {
+    return (this.inspector ??= new Inspector(this));
+  }
+
+  /** Throws `E_UNKNOWN_QUEUE` unless the app declares `queue`. */
+  checkQueue(queue: string): void {
+    if (!this.queues.includes(queue)) throw new UnknownQueueError(queue, this.queues, 'nothing was read');
   }
 
   /** The dead letters of this app's queues: list, show, retry, purge. */
@@ -379,12 +393,39 @@ export class Tasuki {
   }
 
   /**
+   * Task events of every worker on these queues (default: all of the app's), from any process:
+   * `succeeded`, `retried`, `dead`, `expired`, and `failed` / `task` for several at once. Built on
+   * the completion streams result waiters read, so it adds no Redis write. Close it when done (the
+   * app's close does too).
+   *
+   * @example
+   * ```ts
+   * const events = app.subscribe();
+   * events.on('dead', (e) => alert(`${e.task} ${e.id} failed: ${e.error.message}`));
+   * await events.ready;
+   * ```
+   */
+  subscribe(queues: readonly string[] = this.queues): TaskSubscription {
+    const unknown = queues.find((q) => !this.queues.includes(q));
+    if (unknown !== undefined) throw new UnknownQueueError(unknown, this.queues, 'nothing was subscribed to');
+    const sub = new TaskSubscription(this, [...new Set(queues)]);
+    this.subscriptions.add(sub);
+    const close = sub.close.bind(sub);
+    sub.close = () => {
+      this.subscriptions.delete(sub);
+      return close();
+    };
+    return sub;
+  }
+
+  /**
    * Closes the app: pending result waits reject with `E_CLOSED` at once, the connections close, and
    * every later call that needs Redis rejects with `E_CLOSED` (closing is final). Safe to repeat.
    */
   async close(): Promise<void> {
     this.waiter.close();
     this.memoryGuard.stop();
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
     const c = this.connection;
     this.connection = undefined;
     if (c) await (await c.catch(() => undefined))?.quit().catch(() => undefined);

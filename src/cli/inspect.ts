@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { GROUP, parseTaskId, TasukiError, type QueueStats, type Tasuki } from '../index.js';
 import { table } from './format.js';
 import { cliDuration, formatMs, names, parseCli, parseQueues } from './options.js';
+import { registerInspectViews } from './inspect-views.js';
 import { sourceOptions, withQueues, type AppSource } from './queues.js';
 
 /** The consumer group every worker reads through (docs/architecture.md). */
@@ -30,6 +31,7 @@ async function stalled(app: Tasuki, s: QueueStats, idleMs: number): Promise<numb
 
 export function registerInspect(program: Command): void {
   const inspect = program.command('inspect').description('look at tasks and queues (read-only)');
+  registerInspectViews(inspect);
 
   sourceOptions(
     inspect.command('task').description("a task's state, result or error, and latest progress, by id"),

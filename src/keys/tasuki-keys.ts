@@ -13,6 +13,7 @@ export const TASUKI_OWNER = 'tasuki';
 export interface TasukiKeys {
   readonly space: Keyspace;
   readonly queues: KeyDef<'queues'>;
+  readonly workers: KeyDef<'workers'>;
   readonly stream: KeyDef<'{q:<queue>}:stream'>;
   readonly delayed: KeyDef<'{q:<queue>}:delayed'>;
   readonly parked: KeyDef<'{q:<queue>}:parked'>;
@@ -44,6 +45,19 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       codec: 'text members',
       maxBytes: 64 * 1024,
       purpose: 'Which queues exist, so tools can list them without SCAN.',
+    }),
+    workers: space.define({
+      id: 'workers',
+      pattern: 'workers',
+      owner: `${TASUKI_OWNER}/worker`,
+      version: 1,
+      type: 'hash',
+      noTtlReason:
+        'one field per live worker, rewritten every 5 s; a worker deletes its own field when it stops, and readers delete fields silent for an hour (crashed workers)',
+      codec:
+        'hash: field = worker name, value = JSON presence (queues, concurrency, in flight, counts, times)',
+      maxBytes: 1024 * 1024,
+      purpose: 'Which workers are alive and what they do, for inspect and the dashboard.',
     }),
     stream: space.define({
       id: 'queue.stream',

@@ -19,6 +19,7 @@ import { Completer } from './completer.js';
 import { Fetcher, type FetchHost } from './fetcher.js';
 import { ThreadHeartbeat } from './heartbeat-thread.js';
 import type { ResolvedWorkerOptions } from './options.js';
+import { Presence, type PresenceHost } from './presence.js';
 import { Promoter } from './promoter.js';
 import type { Attempt, TaskRegistry } from './runner.js';
 
@@ -76,7 +77,7 @@ export interface Running {
  */
 export async function openParts(
   app: WorkerHost,
-  worker: ClaimHost & FetchHost,
+  worker: ClaimHost & FetchHost & PresenceHost,
   options: ResolvedWorkerOptions,
   log: Logger,
   recorded: (attempts: readonly Attempt[], stale: ReadonlySet<string>) => void,
@@ -126,6 +127,7 @@ export async function openParts(
       heartbeat,
       reclaimer,
       promoter,
+      new Presence(redis, app.keys, worker, log),
       // A consumer holding nothing and silent past claimIdle is a dead worker's (a live one that
       // is merely idle is re-created by its next read; the check and removal are one script).
       new ConsumerSweeper(

@@ -8,12 +8,14 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Delivery } from '../broker/broker.js';
 import { TasukiError } from '../errors.js';
+import { TaskEvents } from '../events/event-map.js';
 import type { Logger } from '../log/logger.js';
 import { within } from '../util/within.js';
 import type { ClaimHost } from './claims.js';
 import type { FetchHost } from './fetcher.js';
 import { Holdings, type Held } from './holdings.js';
 import { IsolationPools } from '../isolation/pool.js';
+import { emitAttempt } from './events.js';
 import { deleteFinishedPayloads } from './payload-cleanup.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import {
@@ -33,9 +35,10 @@ export type { WorkerHost } from './parts.js';
 /**
  * Runs an app's tasks from its queues: fetches in batches, runs up to `concurrency` handlers at once,
  * records finished attempts with one call per batch, renews its claims, takes over tasks of dead
- * workers, promotes delayed tasks, and on stop hands back what it has not started.
+ * workers, promotes delayed tasks, and on stop hands back what it has not started. Emits a task
+ * event per finished attempt (`worker.on('succeeded', e => ...)`; see src/events/event-map.ts).
  */
-export class Worker implements ClaimHost, FetchHost {
+export class Worker extends TaskEvents implements ClaimHost, FetchHost {
   readonly name: string;
   readonly queues: readonly string[];
   readonly concurrency: number;
@@ -58,6 +61,7 @@ export class Worker implements ClaimHost, FetchHost {
     private readonly app: WorkerHost,
     options: WorkerOptions = {},
   ) {
+    super();
     this.options = resolveWorkerOptions(options, app.queues);
     this.queues = this.options.queues;
     this.concurrency = this.options.concurrency;
@@ -76,6 +80,7 @@ export class Worker implements ClaimHost, FetchHost {
       isolation: new IsolationPools(this.options.concurrency),
     };
     this.holdings = new Holdings(this.queues);
+    this.listenerErrors = (err, event) => this.log.error({ err, event }, 'a task event listener threw');
   }
 
   /** Connects, makes sure each queue can be served (its consumer group exists), and starts fetching. */
@@ -202,6 +207,9 @@ export class Worker implements ClaimHost, FetchHost {
     for (const a of attempts) this.holdings.release(a.held);
     const done = stale.size ? attempts.filter((a) => !stale.has(a.held.entry)) : attempts;
     if (stale.size) discardOutcomes(this.counts, this.log, attempts, stale);
+    // Events once outcomes are in Redis (discarded stale ones have none): a listener that looks the
+    // task up finds its record.
+    if (this.listening) for (const a of done) emitAttempt(this, a);
     if (this.app.payloadStore) deleteFinishedPayloads(this.app.payloadStore, done, this.log);
     this.parts?.fetcher.wake();
   };
@@ -215,6 +223,7 @@ export class Worker implements ClaimHost, FetchHost {
     if (attempt.outcome === 'release') {
       // Left pending, idle and uncounted: any worker's reclaimer may take it at once.
       this.holdings.release(held);
+      if (this.listening) emitAttempt(this, attempt);
       void this.parts?.broker
         .release(held.queue, this.name, this.options.claimIdleMs, [held])
         .catch((err: unknown) =>
