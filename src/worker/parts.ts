@@ -9,6 +9,7 @@ import type { ConnectionOptions } from '../connection/connect.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { checkEvictionPolicy } from '../limits/memory-guard.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
+import { IsolationPools } from '../isolation/pool.js';
 import type { Logger } from '../log/logger.js';
 import type { PayloadStore } from '../payloads/store.js';
 import { ProgressWriter } from '../progress/writer.js';
@@ -21,7 +22,7 @@ import { ThreadHeartbeat } from './heartbeat-thread.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import { Presence, type PresenceHost } from './presence.js';
 import { Promoter } from './promoter.js';
-import type { Attempt, TaskRegistry } from './runner.js';
+import type { Attempt, RunnerSettings, TaskRegistry } from './runner.js';
 
 /** What a worker needs from its app (a `Tasuki` app is one). */
 export interface WorkerHost extends TaskRegistry {
@@ -68,6 +69,26 @@ export interface Running {
   progress: ProgressWriter;
   /** Background loops started after the heartbeat is running, stopped together at the end. */
   loops: Pick<BackgroundLoop, 'start' | 'stop'>[];
+}
+
+/** What the runner needs of a worker (the rate limiter and progress writer are set once connected). */
+export function runnerSettings(
+  app: WorkerHost,
+  options: ResolvedWorkerOptions,
+  worker: string,
+  log: Logger,
+): RunnerSettings {
+  return {
+    worker,
+    maxDeliveries: options.maxDeliveries,
+    unknownTasks: options.unknownTasks,
+    releaseForMs: options.releaseForMs,
+    log,
+    payloads: app.payloadStore,
+    resultThreshold: app.payloadStore ? (app.payloadThreshold ?? 1024) : Infinity,
+    resultTtlMs: app.resultTtlMs,
+    isolation: new IsolationPools(options.concurrency),
+  };
 }
 
 /**

@@ -14,7 +14,6 @@ import { within } from '../util/within.js';
 import type { ClaimHost } from './claims.js';
 import type { FetchHost } from './fetcher.js';
 import { Holdings, type Held } from './holdings.js';
-import { IsolationPools } from '../isolation/pool.js';
 import { emitAttempt } from './events.js';
 import { deleteFinishedPayloads } from './payload-cleanup.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
@@ -26,7 +25,14 @@ import {
   noOutcomes,
   type OutcomeCounts,
 } from './outcomes.js';
-import { closeParts, openParts, REDIS_WAIT_MS, type Running, type WorkerHost } from './parts.js';
+import {
+  closeParts,
+  openParts,
+  REDIS_WAIT_MS,
+  runnerSettings,
+  type Running,
+  type WorkerHost,
+} from './parts.js';
 import { runAttempt, type Attempt, type RunnerSettings } from './runner.js';
 
 export type { WorkerOptions } from './options.js';
@@ -68,17 +74,7 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
     this.name = this.options.name ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.log = (this.options.logger ?? app.log).child({ worker: this.name });
     this.logInfo = this.log.isLevelEnabled('info');
-    this.settings = {
-      worker: this.name,
-      maxDeliveries: this.options.maxDeliveries,
-      unknownTasks: this.options.unknownTasks,
-      releaseForMs: this.options.releaseForMs,
-      log: this.log,
-      payloads: app.payloadStore,
-      resultThreshold: app.payloadStore ? (app.payloadThreshold ?? 1024) : Infinity,
-      resultTtlMs: app.resultTtlMs,
-      isolation: new IsolationPools(this.options.concurrency),
-    };
+    this.settings = runnerSettings(app, this.options, this.name, this.log);
     this.holdings = new Holdings(this.queues);
     this.listenerErrors = (err, event) => this.log.error({ err, event }, 'a task event listener threw');
   }
