@@ -6,7 +6,12 @@
 #
 # scripts/setup.sh --postgres (npm run setup:postgres, which `npm test` runs first as its pretest):
 # the PostgreSQL server binaries (initdb, postgres) for the tests of fenced locks and the Postgres
-# stores, unless DATABASE_URL is set. Nothing else.
+# stores, unless DATABASE_URL is set; the MariaDB server binaries (mariadb-install-db, mariadbd)
+# for the MySQL/MariaDB tests (fenced rows, deadlock retry, sequences), unless MYSQL_URL is set; and
+# Debian's chromium for the dashboard's browser tests (driven by playwright-core, which downloads no
+# browser), unless CHROMIUM_PATH is set. Nothing else.
+#
+# scripts/setup.sh --browser: chromium only.
 #
 # Debian packages come from apt-get when we are root; otherwise the script says what to install
 # and stops.
@@ -17,8 +22,9 @@ mode=app
 case "${1:-}" in
   '') ;;
   --postgres) mode=postgres ;;
+  --browser) mode=browser ;;
   *)
-    echo "usage: scripts/setup.sh [--postgres]" >&2
+    echo "usage: scripts/setup.sh [--postgres | --browser]" >&2
     exit 2
     ;;
 esac
@@ -41,12 +47,45 @@ apt_install() {
   fi
 }
 
+# install_chromium: Debian's chromium for the browser tests. When it cannot be installed (not root,
+# no apt-get, no network) the browser tests skip and say so; nothing else depends on it.
+install_chromium() {
+  if [ -n "${CHROMIUM_PATH:-}" ] || command -v chromium >/dev/null 2>&1 ||
+    command -v chromium-browser >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: chromium not found; installing the Debian package chromium (browser tests)" >&2
+    if [ -z "$apt_updated" ]; then
+      apt-get update -qq || true
+      apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
+      echo "setup: could not install chromium; the dashboard's browser tests will skip" >&2
+  else
+    echo "setup: chromium is not installed; the dashboard's browser tests will skip" >&2
+    echo "       (install it with 'sudo apt-get install chromium', or set CHROMIUM_PATH)" >&2
+  fi
+}
+
+if [ "$mode" = browser ]; then
+  install_chromium
+  exit 0
+fi
+
 if [ "$mode" = postgres ]; then
+  install_chromium
   # Tests start a throw-away cluster on a free port (src/testing/postgres.ts), or use DATABASE_URL.
   # The package may also start a system cluster on 5432; tasuki's tests never use it.
   if [ -z "${DATABASE_URL:-}" ] && ! command -v initdb >/dev/null 2>&1 &&
     ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     apt_install postgresql 'PostgreSQL (initdb)' 'or set DATABASE_URL to a database the tests may use'
+  fi
+  # Tests start a throw-away MariaDB in a temp dir on a free port (src/testing/mariadb.ts), or use
+  # MYSQL_URL. The package may also start a system server on 3306; tasuki's tests never use it.
+  if [ -z "${MYSQL_URL:-}" ] && ! command -v mariadbd >/dev/null 2>&1 && ! command -v mysqld >/dev/null 2>&1 &&
+    ! [ -x /usr/sbin/mariadbd ] && ! [ -x /usr/sbin/mysqld ]; then
+    apt_install mariadb-server 'MariaDB (mariadbd)' 'or set MYSQL_URL to a database server the tests may use'
   fi
   exit 0
 fi

@@ -31,13 +31,16 @@ export type TasukiErrorCode =
   | 'E_TIME_LIMIT'
   | 'E_EXPIRED'
   | 'E_RESULT'
+  | 'E_PROGRESS'
+  | 'E_ISOLATE'
   | 'E_LOST'
   | 'E_LOCK_TIMEOUT'
   | 'E_LOCK_LOST'
   | 'E_LOCK_REPLICAS'
   | 'E_LOCK_STATE'
   | 'E_STALE_TOKEN'
-  | 'E_MEMORY_FULL';
+  | 'E_MEMORY_FULL'
+  | 'E_KEY_VALUE';
 
 export class TasukiError extends Error {
   readonly code: TasukiErrorCode;

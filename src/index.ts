@@ -19,6 +19,10 @@ export { parseRate, type Rate, type RateLimit } from './limits/rate.js';
 export { Task, TaskHandle, type TaskDefinition, type TaskContext } from './task/task.js';
 export type { EnqueueOptions } from './task/enqueue-options.js';
 export type { StandardSchemaV1, InferInput, InferOutput } from './task/schema.js';
+export type { Isolation, IsolationOptions } from './task/isolation.js';
+export { ProgressError, PROGRESS_MAX_BYTES, type Progress, type ProgressValue } from './progress/value.js';
+export type { FollowProgressOptions } from './progress/reader.js';
+export { IsolateCrashError } from './isolation/protocol.js';
 export { formatTaskId, parseTaskId } from './wire/ids.js';
 export { GROUP, MESSAGE_VERSION } from './wire/fields.js';
 export type { QueueStats } from './results/stats.js';
@@ -72,7 +76,7 @@ export {
   type SubscribeOptions,
   type ConsumeOptions,
 } from './channels/channel.js';
-export { taskEventSchema, TASK_EVENT_TYPES, type TaskEvent } from './channels/lifecycle.js';
+export { taskEventSchema, TASK_EVENT_TYPES, type TaskEvent as LifecycleEvent } from './channels/lifecycle.js';
 export { EmbeddedRedis, type EmbeddedRedisOptions } from './connection/embedded.js';
 export { createLogger, type Logger } from './log/logger.js';
 export type { Duration } from './util/duration.js';
@@ -89,6 +93,8 @@ export {
   fencedGet,
   fencedUpsert,
   fencedUpdate,
+  fencedUpsertMySql,
+  fencedUpdateMySql,
   withDeadlockRetry,
   isDeadlockError,
   type LockOptions,
@@ -96,6 +102,7 @@ export {
   type FencedValue,
   type SqlQueryable,
   type FencedRowWrite,
+  type MySqlQueryable,
   type DeadlockRetryOptions,
 } from './lock/index.js';
 export {
@@ -121,6 +128,59 @@ export {
   type AgeBasis,
   type OwnerTotal,
   type UnownedFamily,
+  type DeclaredTotal,
   type CreationReader,
   type CreationMetadata,
 } from './keys/audit.js';
+export {
+  defineKeyspace,
+  AppKeyspace,
+  KeyValueError,
+  type KeyspaceHost,
+  type KeyspaceOptions,
+  type GetOrSetOptions,
+  type WriteOptions,
+  type Migration,
+  type KeyValueProblem,
+  type CodecName,
+} from './keyspaces/index.js';
+export { parseHeader as parseEnvelope, type EnvelopeHeader } from './keys/envelope.js';
+export type { KeyValueFormat } from './keys/registry.js';
+export { Cache, createCache, Throttle, type CacheOptions, type ThrottleDecision } from './cache/index.js';
+export {
+  defineSequence,
+  RedisSequence,
+  PostgresSequence,
+  MySqlSequence,
+  SEQUENCE_TABLE,
+  type Sequence,
+  type SequenceHost,
+  type RedisSequenceOptions,
+  type SqlSequenceOptions,
+} from './sequences/index.js';
+export { TypedEmitter, type Listener, type ListenerErrorHandler } from './events/emitter.js';
+export {
+  TaskEvents,
+  type TaskEventMap,
+  type TaskEvent,
+  type TaskEventType,
+  type TaskEventBase,
+  type SucceededEvent,
+  type RetriedEvent,
+  type DeadEvent,
+  type ExpiredEvent,
+  type ReleasedEvent,
+  type LimitedEvent,
+} from './events/event-map.js';
+export { TaskSubscription } from './events/subscription.js';
+export {
+  Inspector,
+  type HeldLock,
+  type ListOptions,
+  type ListedState,
+  type ListedTask,
+  type TaskPage,
+  type TaskMessageView,
+  type WorkerInfo,
+} from './inspect/inspector.js';
+export type { WorkerPresence } from './wire/presence.js';

@@ -13,12 +13,16 @@ import { tasukiKeys, type TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Keyspace } from '../keys/registry.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { lookupTask, type TaskInfo } from '../results/lookup.js';
+import { followProgress, readProgress, type FollowProgressOptions } from '../progress/reader.js';
+import type { Progress } from '../progress/value.js';
 import { loadResult } from '../results/stored-result.js';
 import { ResultWaiter } from '../results/waiter.js';
 import { DeadLetters } from '../deadletters/dead-letters.js';
 import { Locks } from '../lock/locks.js';
 import { Channel, type ChannelOptions } from '../channels/channel.js';
 import { LifecyclePublisher, taskEventsChannel, type taskEventSchema } from '../channels/lifecycle.js';
+import { TaskSubscription } from '../events/subscription.js';
+import { Inspector } from '../inspect/inspector.js';
 import { openPayloadStore } from '../payloads/open.js';
 import type { PayloadStore } from '../payloads/store.js';
 import type { LockOptions } from '../lock/options.js';
@@ -69,8 +73,10 @@ export class Tasuki {
   private connection: Promise<RedisConnection> | undefined;
   private readonly waiter: ResultWaiter;
   private dlq: DeadLetters | undefined;
+  private inspector: Inspector | undefined;
   /** The store was made here from a path or URL, so closing the app closes it. */
   private readonly ownsPayloadStore: boolean;
+  private readonly subscriptions = new Set<TaskSubscription>();
   /** Admission before Redis is full (see docs/memory.md); started with the first connection. */
   readonly memoryGuard: MemoryGuard;
 
@@ -120,6 +126,16 @@ export class Tasuki {
   /** What the memory guard last read of Redis's memory (`undefined` before the first sample). */
   memoryReading(): MemoryReading | undefined {
     return this.memoryGuard.lastReading;
+  }
+
+  /** Read-only views for tools: pages of tasks, lag, workers, locks, memory (see src/inspect). */
+  get inspect(): Inspector {
+    return (this.inspector ??= new Inspector(this));
+  }
+
+  /** Throws `E_UNKNOWN_QUEUE` unless the app declares `queue`. */
+  checkQueue(queue: string): void {
+    if (!this.queues.includes(queue)) throw new UnknownQueueError(queue, this.queues, 'nothing was read');
   }
 
   /** The dead letters of this app's queues: list, show, retry, purge. */
@@ -334,6 +350,30 @@ export class Tasuki {
     return { ...rest, result: await loadResult(this.payloadStore, id, resultClaim) };
   }
 
+  /**
+   * The latest progress a task's handler reported (`ctx.progress`), with its attempt and time;
+   * `null` when it reported none, or its reports expired with its record (result TTL).
+   */
+  async getProgress(id: string): Promise<Progress | null> {
+    parseTaskId(id);
+    return readProgress(await this.redis(), this.keys, id);
+  }
+
+  /**
+   * A task's progress reports as they come: those kept so far (the last 100), then each new one,
+   * through a blocking read on a connection of its own (no polling). Ends once the task has finished
+   * (a retry goes on with the next attempt's reports), when it is unknown, or when `signal` aborts.
+   *
+   * @example
+   * ```ts
+   * for await (const p of app.followProgress(handle.id)) console.log(p.attempt, p.value);
+   * ```
+   */
+  followProgress(id: string, opts: FollowProgressOptions = {}): AsyncIterable<Progress> {
+    parseTaskId(id);
+    return followProgress(this, id, opts);
+  }
+
   /** The payload store, or an `E_CONFIG` error saying how to configure one. */
   private requirePayloadStore(what: string): PayloadStore {
     if (this.payloadStore) return this.payloadStore;
@@ -385,6 +425,32 @@ export class Tasuki {
   }
 
   /**
+   * Task events of every worker on these queues (default: all of the app's), from any process:
+   * `succeeded`, `retried`, `dead`, `expired`, and `failed` / `task` for several at once. Built on
+   * the completion streams result waiters read, so it adds no Redis write. Close it when done (the
+   * app's close does too).
+   *
+   * @example
+   * ```ts
+   * const events = app.subscribe();
+   * events.on('dead', (e) => alert(`${e.task} ${e.id} failed: ${e.error.message}`));
+   * await events.ready;
+   * ```
+   */
+  subscribe(queues: readonly string[] = this.queues): TaskSubscription {
+    const unknown = queues.find((q) => !this.queues.includes(q));
+    if (unknown !== undefined) throw new UnknownQueueError(unknown, this.queues, 'nothing was subscribed to');
+    const sub = new TaskSubscription(this, [...new Set(queues)]);
+    this.subscriptions.add(sub);
+    const close = sub.close.bind(sub);
+    sub.close = () => {
+      this.subscriptions.delete(sub);
+      return close();
+    };
+    return sub;
+  }
+
+  /**
    * Closes the app: pending result waits reject with `E_CLOSED` at once, the connections close, and
    * every later call that needs Redis rejects with `E_CLOSED` (closing is final). Safe to repeat.
    */
@@ -392,6 +458,7 @@ export class Tasuki {
     await this.lifecycle?.drain();
     this.waiter.close();
     this.memoryGuard.stop();
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
     const c = this.connection;
     this.connection = undefined;
     if (c) await (await c.catch(() => undefined))?.quit().catch(() => undefined);

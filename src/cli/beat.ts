@@ -3,10 +3,11 @@ import { z } from 'zod';
 import { Beat } from '../index.js';
 import { HealthBeacon, healthFile } from './health.js';
 import { loadApp } from './load-app.js';
+import { metricsOptions, startMetrics, type MetricsCliOptions } from './metrics.js';
 import { cliDuration, parseCli } from './options.js';
 import { stopOnSignals } from './signals.js';
 
-interface BeatOpts {
+interface BeatOpts extends MetricsCliOptions {
   app: string;
   lease: string;
   standbyInterval: string;
@@ -21,8 +22,7 @@ const Options = z.object({
 });
 
 export function registerBeat(program: Command): void {
-  program
-    .command('beat')
+  metricsOptions(program.command('beat'))
     .description(
       "enqueue the app's periodic schedules until SIGTERM/SIGINT; run any number: one is active, the others stand by",
     )
@@ -42,11 +42,20 @@ export function registerBeat(program: Command): void {
         '--refresh': opts.refresh,
       });
       const { app } = await loadApp(opts.app);
-      const beat = new Beat(app, {
-        lease: o['--lease'],
-        standbyInterval: o['--standby-interval'],
-        refresh: o['--refresh'],
+      // Before the beat starts: a metrics port in use is a clear error, not a beat without metrics.
+      const metrics = await startMetrics(app, opts).catch(async (err: unknown) => {
+        await app.close();
+        throw err;
       });
+      const beat = new Beat(
+        app,
+        {
+          lease: o['--lease'],
+          standbyInterval: o['--standby-interval'],
+          refresh: o['--refresh'],
+        },
+        metrics ? { onTick: (e) => metrics.metrics.beatTick(e.schedule, e.outcome) } : {},
+      );
       // Healthy while rounds reach Redis: a standby is healthy too (it is ready to take over).
       const maxRoundAge = Math.max(o['--lease'], o['--refresh'], o['--standby-interval']) * 2;
       const health = new HealthBeacon(
@@ -72,6 +81,7 @@ export function registerBeat(program: Command): void {
         health.start();
         await stopped;
       } finally {
+        await metrics?.close();
         await app.close();
       }
     });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { GROUP, parseTaskId, TasukiError, type QueueStats, type Tasuki } from '../index.js';
 import { table } from './format.js';
 import { cliDuration, formatMs, names, parseCli, parseQueues } from './options.js';
+import { registerInspectViews } from './inspect-views.js';
 import { sourceOptions, withQueues, type AppSource } from './queues.js';
 
 /** The consumer group every worker reads through (docs/architecture.md). */
@@ -30,8 +31,11 @@ async function stalled(app: Tasuki, s: QueueStats, idleMs: number): Promise<numb
 
 export function registerInspect(program: Command): void {
   const inspect = program.command('inspect').description('look at tasks and queues (read-only)');
+  registerInspectViews(inspect);
 
-  sourceOptions(inspect.command('task').description("a task's state, result or error, by id"))
+  sourceOptions(
+    inspect.command('task').description("a task's state, result or error, and latest progress, by id"),
+  )
     .argument('<id>', 'task id, as enqueue returned it (e.g. 1732391234567-0@emails)')
     .action(async (id: string, o: AppSource) => {
       const { queue } = parseTaskId(id);
@@ -43,7 +47,9 @@ export function registerInspect(program: Command): void {
             `no task ${id}: never enqueued under prefix "${app.keys.space.prefix}", or its record expired (resultTtl)`,
           );
         }
-        process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+        // The latest progress the handler reported (ctx.progress), when it reported any.
+        const progress = await app.getProgress(id);
+        process.stdout.write(JSON.stringify(progress ? { ...info, progress } : info, null, 2) + '\n');
       });
     });
 

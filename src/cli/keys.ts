@@ -8,45 +8,24 @@ import {
   failingKinds,
   FINDING_KINDS,
   maskUrl,
-  OptionsError,
   parseFailOn,
   redisUrlFromEnv,
   renderCatalogue,
-  tasukiKeys,
   TasukiError,
   type AuditProgress,
   type AuditReport,
   type CatalogueFormat,
-  type Keyspace,
-  type Tasuki,
 } from '../index.js';
 import { formatBytes, formatDuration, textTable } from '../keys/catalogue.js';
 import { exitWhenFlushed } from './exit.js';
-import { loadApp } from './load-app.js';
+import { keyspaceFor } from './keys-app.js';
+import { registerKeysMigrate } from './keys-migrate.js';
 import { cliInteger, parseCli } from './options.js';
 
 /** Exit code of `keys audit` when it found something `--fail-on` names. */
 export const EXIT_FINDINGS = 1;
 /** Exit code of `keys audit` when Ctrl-C (or SIGTERM) stopped it; the partial report is printed. */
 export const EXIT_INTERRUPTED = 130;
-
-/** The keyspace to use: the app's (with --app) or tasuki's own under a prefix (default `tsk`). */
-async function keyspaceFor(opts: {
-  app?: string;
-  prefix?: string;
-}): Promise<{ space: Keyspace; app?: Tasuki }> {
-  if (!opts.app) return { space: tasukiKeys(opts.prefix ?? 'tsk').space };
-  const { app } = await loadApp(opts.app);
-  if (opts.prefix !== undefined && opts.prefix !== app.keyspace.prefix) {
-    throw new OptionsError('command line', [
-      {
-        path: '--prefix',
-        message: `"${opts.prefix}" differs from the app's prefix "${app.keyspace.prefix}"; with --app the app's prefix is used, so drop --prefix`,
-      },
-    ]);
-  }
-  return { space: app.keyspace, app };
-}
 
 /** An integer option of at least `min`, parsed like every other CLI integer (src/util/options). */
 function intOption(name: string, value: string, min: number): number {
@@ -148,6 +127,24 @@ export function renderAuditTable(r: AuditReport, perKind = 20): string {
           o.createdAt === null ? '-' : new Date(o.createdAt).toISOString(),
         ]),
         [60, 20, 12, 8, 30, 24],
+      ),
+    );
+  }
+  if (r.declared.length) {
+    out.push('PER DECLARATION (format versions from value metadata)');
+    out.push(
+      textTable(
+        ['ID', 'OWNER', 'KEYS', 'MEMORY', 'NO TTL', 'VERSIONS'],
+        r.declared.map((d) => [
+          d.id,
+          d.owner,
+          String(d.keys),
+          formatBytes(d.bytes),
+          String(d.noTtl),
+          Object.entries(d.versions)
+            .map(([v, n]) => `v${v}: ${n}`)
+            .join(', ') || '-',
+        ]),
       ),
     );
   }
@@ -265,7 +262,9 @@ async function runAudit(opts: AuditOpts): Promise<void> {
 export function registerKeys(program: Command): void {
   const keys = program
     .command('keys')
-    .description('governed Redis keys: the catalogue of declared keys, and an audit of a live Redis');
+    .description(
+      'governed Redis keys: the catalogue of declared keys, an audit of a live Redis, and format migrations of app keyspaces',
+    );
 
   keys
     .command('catalogue')
@@ -306,4 +305,6 @@ export function registerKeys(program: Command): void {
     .option('--full-names', 'print long key names in full instead of shortened')
     .option('--no-progress', 'no progress bar (it is only drawn when stderr is a terminal)')
     .action(async (opts: AuditOpts) => runAudit(opts));
+
+  registerKeysMigrate(keys);
 }

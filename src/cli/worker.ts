@@ -3,10 +3,11 @@ import { z } from 'zod';
 import { OptionsError, Worker } from '../index.js';
 import { HealthBeacon, healthFile } from './health.js';
 import { loadApp } from './load-app.js';
+import { metricsOptions, startMetrics, type MetricsCliOptions } from './metrics.js';
 import { cliDuration, cliInteger, names, parseCli, parseQueues } from './options.js';
 import { stopOnSignals } from './signals.js';
 
-interface WorkerOpts {
+interface WorkerOpts extends MetricsCliOptions {
   app: string;
   queues?: string;
   concurrency: string;
@@ -24,8 +25,7 @@ const Options = z.object({
 });
 
 export function registerWorker(program: Command): void {
-  program
-    .command('worker')
+  metricsOptions(program.command('worker'))
     .description('run tasks from the given queues until SIGTERM/SIGINT')
     .requiredOption('--app <module>', 'module that exports the tasuki app (.js, or .ts with tsx installed)')
     .option('--queues <names>', 'comma-separated queues to serve (default: all of the app)')
@@ -89,12 +89,16 @@ export function registerWorker(program: Command): void {
           return worker.stop();
         },
       });
+      let metrics: Awaited<ReturnType<typeof startMetrics>>;
       try {
+        // Before the worker starts: a port in use is a clear error, not a worker without metrics.
+        metrics = await startMetrics(app, opts, worker);
         await worker.start();
         running = true;
         health.start();
         await stopped;
       } finally {
+        await metrics?.close();
         await app.close();
       }
     });

@@ -35,7 +35,7 @@ export function catalogueRow(def: KeyDef): CatalogueRow {
   const s = def.spec;
   return {
     id: s.id,
-    pattern: `${def.prefix}:v${s.version}:${s.pattern}`,
+    pattern: `${def.prefix}:v${def.nameVersion}:${s.pattern}`,
     owner: s.owner,
     version: s.version,
     type: s.type,

@@ -3,12 +3,15 @@
  * (a task record carries `worker` and `finishedAt`), and the audit reads it back from the head of
  * the value with a bounded GETRANGE. Apps can add readers for their own keys.
  */
+import { MAX_HEADER_BYTES, parseHeaderText } from './envelope.js';
 import type { KeyDef } from './registry.js';
 
 /** Creation metadata read from a value. */
 export interface CreationMetadata {
   createdAt: number;
   writer?: string | undefined;
+  /** Format version of the value, when its metadata says (app keyspace envelopes do). */
+  version?: number | undefined;
 }
 
 /**
@@ -56,9 +59,19 @@ export const TASUKI_CREATION_READERS: Readonly<Record<string, CreationReader>> =
   },
 });
 
+/** Reads the envelope every app keyspace value starts with (src/keys/envelope.ts). */
+export const ENVELOPE_READER: CreationReader = Object.freeze({
+  headBytes: MAX_HEADER_BYTES,
+  source: 'the value envelope (writer, written-at, format version)',
+  parse(head: string): CreationMetadata | undefined {
+    const h = parseHeaderText(head);
+    return h ? { createdAt: h.writtenAt, writer: h.writer, version: h.version } : undefined;
+  },
+});
+
 /**
- * The reader for a declaration: the app's reader for its id if given, else tasuki's for tasuki's own
- * keys (owner `tasuki/...`), else none.
+ * The reader for a declaration: the app's reader for its id if given, else the envelope reader for
+ * app keyspaces, else tasuki's for tasuki's own keys (owner `tasuki/...`), else none.
  */
 export function creationReader(
   def: KeyDef,
@@ -66,6 +79,7 @@ export function creationReader(
 ): CreationReader | undefined {
   return (
     readers[def.spec.id] ??
+    (def.spec.format ? ENVELOPE_READER : undefined) ??
     (def.spec.owner.startsWith('tasuki') ? TASUKI_CREATION_READERS[def.spec.id] : undefined)
   );
 }

@@ -56,8 +56,26 @@ export interface OldestKey {
   createdAt: number | null;
   /** Who wrote the value, when its metadata says. */
   writer: string | null;
+  /** Format version of the value, when its metadata says (app keyspace envelopes do). */
+  version: number | null;
   /** The metadata the age came from, e.g. `finishedAt of the task record`. */
   source: string;
+}
+
+/**
+ * Keys, memory and value format versions per declaration (a tasuki key or an app keyspace): the
+ * totals the audit keeps whatever the number of keys.
+ */
+export interface DeclaredTotal {
+  /** Declaration id, e.g. `task.result` or an app keyspace's name. */
+  id: string;
+  owner: string;
+  keys: number;
+  bytes: number;
+  /** Keys without a TTL (counted also when the declaration gives a reason for none). */
+  noTtl: number;
+  /** Values per format version, from their metadata (app keyspaces); empty when none carry one. */
+  versions: Record<string, number>;
 }
 
 /** Keys and memory per owner (`(unowned)` for keys no declaration matches). */
@@ -100,11 +118,14 @@ export interface AuditReport {
   };
   /** Findings per kind (all of them, even when the list below is cut at `maxFindings`). */
   counts: Record<FindingKind, number>;
+  /** The largest findings (by memory), at most `maxFindings`, largest first. */
   findings: KeyFinding[];
   /** Findings left out of {@link findings} because there were more than `maxFindings`. */
   findingsOmitted: number;
   oldest: OldestKey[];
   owners: OwnerTotal[];
+  /** Totals per declaration, largest first. */
+  declared: DeclaredTotal[];
   /** Undeclared keys by name shape, largest first (at most 50). */
   unownedFamilies: UnownedFamily[];
   /** Things the reader should know (idle time unavailable, cancelled...). */

@@ -13,6 +13,7 @@ export const TASUKI_OWNER = 'tasuki';
 export interface TasukiKeys {
   readonly space: Keyspace;
   readonly queues: KeyDef<'queues'>;
+  readonly workers: KeyDef<'workers'>;
   readonly stream: KeyDef<'{q:<queue>}:stream'>;
   readonly delayed: KeyDef<'{q:<queue>}:delayed'>;
   readonly parked: KeyDef<'{q:<queue>}:parked'>;
@@ -27,6 +28,7 @@ export interface TasukiKeys {
   readonly schedules: KeyDef<'beat:schedules'>;
   readonly tick: KeyDef<'{q:<queue>}:tick:<schedule>'>;
   readonly beatFence: KeyDef<'{q:<queue>}:beat-fence'>;
+  readonly progress: KeyDef<'{q:<queue>}:progress:<task>'>;
 }
 
 /** Declares tasuki's keys in a new keyspace with the given prefix. */
@@ -44,6 +46,19 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       codec: 'text members',
       maxBytes: 64 * 1024,
       purpose: 'Which queues exist, so tools can list them without SCAN.',
+    }),
+    workers: space.define({
+      id: 'workers',
+      pattern: 'workers',
+      owner: `${TASUKI_OWNER}/worker`,
+      version: 1,
+      type: 'hash',
+      noTtlReason:
+        'one field per live worker, rewritten every 5 s; a worker deletes its own field when it stops, and readers delete fields silent for an hour (crashed workers)',
+      codec:
+        'hash: field = worker name, value = JSON presence (queues, concurrency, in flight, counts, times)',
+      maxBytes: 1024 * 1024,
+      purpose: 'Which workers are alive and what they do, for inspect and the dashboard.',
     }),
     stream: space.define({
       id: 'queue.stream',
@@ -220,6 +235,22 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       maxBytes: 256,
       purpose:
         'The newest beat lease seen on this queue: a claim with an older token (a paused ex-leader waking up) is refused.',
+    }),
+    progress: space.define({
+      id: 'task.progress',
+      // In the queue's hash tag; <task> is the task id's local part (a stream id, never user data).
+      pattern: '{q:<queue>}:progress:<task>',
+      owner: `${TASUKI_OWNER}/progress`,
+      version: 1,
+      type: 'stream',
+      // Set on every write to the app's result TTL, so it goes with the task's record.
+      ttlMs: DAY_MS,
+      codec:
+        "stream entry: v = JSON progress value (at most 1 KiB), n = attempt; e = 1 on an attempt's last entry (r = 1: it repeats the previous value)",
+      // XADD MAXLEN 100 on every write: at most 100 entries of at most ~1.1 KiB.
+      maxBytes: 128 * 1024,
+      purpose:
+        "A task's progress reports (ctx.progress), throttled and capped: the latest is read with XREVRANGE COUNT 1, followers block on it with XREAD.",
     }),
   };
 }

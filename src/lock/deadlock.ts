@@ -30,6 +30,14 @@ const deadlockRetrySchema = z
   .strict();
 
 const PG_RETRYABLE = new Set(['40P01', '40001']);
+/**
+ * MySQL/MariaDB errors a re-run can fix: 1213 ER_LOCK_DEADLOCK (InnoDB chose this transaction as
+ * the deadlock victim; also Galera/Group Replication certification failures) and 1020 ER_CHECKREAD
+ * (MariaDB's serialization failure: with innodb_snapshot_isolation a row changed since the
+ * transaction's snapshot).
+ */
+const MYSQL_RETRYABLE_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_CHECKREAD']);
+const MYSQL_RETRYABLE_ERRNOS = new Set([1213, 1020]);
 
 function field(err: unknown, name: string): unknown {
   return typeof err === 'object' && err !== null ? (err as Record<string, unknown>)[name] : undefined;
@@ -38,13 +46,15 @@ function field(err: unknown, name: string): unknown {
 /**
  * True for errors a re-run of the whole transaction can fix: PostgreSQL deadlock_detected (40P01)
  * and serialization_failure (40001) from `pg`; MySQL/MariaDB deadlock 1213 (`errno` 1213 or code
- * `ER_LOCK_DEADLOCK`, from `mysql2` or `mysql`). Looks through `cause` as well.
+ * `ER_LOCK_DEADLOCK`) and MariaDB's serialization failure 1020 (`ER_CHECKREAD`), from `mysql2` or
+ * `mysql`. Looks through `cause` as well.
  */
 export function isDeadlockError(err: unknown): boolean {
   for (let e = err, depth = 0; e !== undefined && e !== null && depth < 5; e = field(e, 'cause'), depth++) {
     const code = field(e, 'code');
-    if (typeof code === 'string' && (PG_RETRYABLE.has(code) || code === 'ER_LOCK_DEADLOCK')) return true;
-    if (field(e, 'errno') === 1213) return true;
+    if (typeof code === 'string' && (PG_RETRYABLE.has(code) || MYSQL_RETRYABLE_CODES.has(code))) return true;
+    const errno = field(e, 'errno');
+    if (typeof errno === 'number' && MYSQL_RETRYABLE_ERRNOS.has(errno)) return true;
   }
   return false;
 }

@@ -9,4 +9,5 @@ export type { LockOptions, WaitReplicas } from './options.js';
 export { LockTimeoutError, LockLostError, LockReplicationError, StaleTokenError } from './errors.js';
 export { fencedSet, fencedGet, type FencedValue } from './fence-redis.js';
 export { fencedUpsert, fencedUpdate, type SqlQueryable, type FencedRowWrite } from './fence-postgres.js';
+export { fencedUpsertMySql, fencedUpdateMySql, type MySqlQueryable } from './fence-mysql.js';
 export { withDeadlockRetry, isDeadlockError, type DeadlockRetryOptions } from './deadlock.js';

@@ -7,6 +7,7 @@ import { lockAcquire, lockExtend, lockRelease, registerScripts, run } from '../s
 import type { Duration } from '../util/duration.js';
 import { quote } from '../util/options.js';
 import { LockLostError, LockReplicationError, LockTimeoutError } from './errors.js';
+import { lockEvents } from './lock-events.js';
 import {
   resolveExtendMs,
   resolveLockOptions,
@@ -256,6 +257,7 @@ export class Lock implements AsyncDisposable {
       lost: undefined,
     };
     this.#held = held;
+    if (lockEvents.listening) lockEvents.emit('acquired', { name: this.name, token });
     this.#armExpiry(held);
     if (this.options.autoRenew) this.#scheduleRenew(held);
   }
@@ -297,6 +299,7 @@ export class Lock implements AsyncDisposable {
     clearTimeout(held.expiryTimer);
     clearTimeout(held.renewTimer);
     held.controller.abort(held.lost);
+    if (lockEvents.listening) lockEvents.emit('lost', { name: this.name, token: held.token, reason });
     return held.lost;
   }
 

@@ -31,6 +31,8 @@ export const SCRIPT_KEYS = {
   rate_limit: ['limits...'],
   beat_tick: ['tick', 'stream', 'fence'],
   schedule_cas: ['schedules'],
+  keyspace_rewrite: ['value'],
+  sequence_next: ['counter'],
   channel_publish: ['channel'],
 } as const;
 
@@ -59,13 +61,13 @@ function commandName(name: ScriptName): string {
   return `tasuki_v1_${name}`;
 }
 
-type ScriptFn = (...args: (string | number)[]) => unknown;
+type ScriptFn = (...args: (string | number | Buffer)[]) => unknown;
 
 /** One call of a script: which script, its KEYS and ARGV, and the type of its reply. */
 export interface ScriptCall<Reply> {
   readonly script: ScriptName;
   readonly keys: readonly string[];
-  readonly args: readonly (string | number)[];
+  readonly args: readonly (string | number | Buffer)[];
   /** Phantom field carrying the reply type; never set. */
   readonly reply?: Reply;
 }
@@ -380,6 +382,28 @@ export function scheduleCas(
   a: { name: string; expected: string; value: string },
 ): ScriptCall<0 | 1> {
   return { script: 'schedule_cas', keys: [k.schedules], args: [a.name, a.expected, a.value] };
+}
+
+/**
+ * Replace an app keyspace value by its migrated form if it is unchanged since it was read. Reply:
+ * 1 rewritten, 0 changed or gone meanwhile (nothing done).
+ */
+export function keyspaceRewrite(
+  k: { value: string },
+  a: { expected: Buffer; value: Buffer; ttlMs: number },
+): ScriptCall<number> {
+  return { script: 'keyspace_rewrite', keys: [k.value], args: [a.expected, a.value, a.ttlMs] };
+}
+
+/**
+ * Allocate `n` ids of a sequence. Reply: `[1, last]` allocated (ids last-n+1..last), `[0, waitUs]`
+ * the counter is too far ahead of the clock (see sequence_next.lua).
+ */
+export function sequenceNext(
+  k: { counter: string },
+  a: { n: number; floor: 'clock' | 'none'; aheadUs: number },
+): ScriptCall<[0 | 1, string]> {
+  return { script: 'sequence_next', keys: [k.counter], args: [a.n, a.floor, a.aheadUs] };
 }
 
 /** Publish messages to a channel and trim it by length and age. Reply: the new entries' ids. */

@@ -1,9 +1,11 @@
 /** A task's definition: what `app.task()` takes, and its validation (one schema). */
 import { z } from 'zod';
 import type { Logger } from '../log/logger.js';
+import type { ProgressValue } from '../progress/value.js';
 import type { Duration } from '../util/duration.js';
 import { duration, integer, parseOptions, quote } from '../util/options.js';
 import { rateLimitProblem, type RateLimit } from '../limits/rate.js';
+import type { Isolation } from './isolation.js';
 import type { Backoff, RetryOn } from './retry.js';
 import { isStandardSchema, type InferOutput, type StandardSchemaV1 } from './schema.js';
 
@@ -18,6 +20,13 @@ export interface TaskContext {
   signal: AbortSignal;
   /** Logger bound to this task's id, name, queue and attempt. */
   log: Logger;
+  /**
+   * Reports progress: a number or small JSON (at most 1 KiB), e.g. `ctx.progress({ done, total })`.
+   * Throttled to one write per 250 ms per task; the last value is always written when the attempt
+   * ends. Anyone can read it (`handle.progress()`, `handle.followProgress()`, `app.getProgress(id)`).
+   * Throws `E_PROGRESS` for a value that is not JSON or too big; never fails on Redis (best effort).
+   */
+  progress(value: ProgressValue): void;
   /**
    * This attempt's fencing token: greater than the token of every earlier attempt of the task, and
    * of this attempt's run on a worker presumed dead before another worker took it over. Pass it to
@@ -66,6 +75,13 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
    * still stores its record (it says why). An enqueue may say otherwise (`storeResult` option).
    */
   storeResult?: boolean;
+  /**
+   * Run the handler outside the worker's event loop (see docs/isolation.md): `'thread'` in a pool of
+   * worker threads, `'process'` in a pool of child processes, each of which imports the module that
+   * defines the task. A CPU-bound handler then blocks neither heartbeats nor other tasks, its hard
+   * time limit ends the thread or process, and a crash fails the attempt, not the worker.
+   */
+  isolation?: Isolation;
 }
 
 /** Task names: 1-128 of letters, digits, `_ . : -`, starting with a letter or digit. */
@@ -112,6 +128,17 @@ const schema = z.strictObject({
   softTimeLimit: duration().optional(),
   payloadThreshold: integer(0).optional(),
   storeResult: z.boolean().optional(),
+  isolation: z
+    .union([
+      z.enum(['thread', 'process']),
+      z.strictObject({
+        kind: z.enum(['thread', 'process']),
+        module: z.union([z.string().min(1), z.instanceof(URL)]).optional(),
+        size: integer(1).optional(),
+        maxMemoryMb: integer(16).optional(),
+      }),
+    ])
+    .optional(),
   rateLimit: z
     .custom()
     .superRefine((value, ctx) => {

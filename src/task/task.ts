@@ -33,7 +33,10 @@ import { resolveOptions, type EnqueueOptions, type ResolvedOptions } from './enq
 import { validate, type Checked, type InferInput, type StandardSchemaV1 } from './schema.js';
 import type { Jsonified } from '../results/jsonified.js';
 import type { TaskInfo } from '../results/lookup.js';
+import type { FollowProgressOptions } from '../progress/reader.js';
+import type { Progress } from '../progress/value.js';
 import type { TaskDefinition } from './definition.js';
+import { registerForIsolate, resolveIsolation, type ResolvedIsolation } from './isolation.js';
 
 export type { TaskContext, TaskDefinition } from './definition.js';
 
@@ -85,6 +88,8 @@ function enqueueError(what: string, err: unknown, reading: MemoryReading | undef
 export interface ResultSource {
   waitForResult(id: string, opts?: { timeout?: Duration }): Promise<unknown>;
   getTask(id: string): Promise<TaskInfo | null>;
+  getProgress(id: string): Promise<Progress | null>;
+  followProgress(id: string, opts?: FollowProgressOptions): AsyncIterable<Progress>;
 }
 
 /**
@@ -132,6 +137,20 @@ export class TaskHandle<R = unknown> {
   info(): Promise<TaskInfo | null> {
     return this.#results.getTask(this.id);
   }
+
+  /** The latest progress the handler reported (`ctx.progress`), or `null` when none. */
+  progress(): Promise<Progress | null> {
+    return this.#results.getProgress(this.id);
+  }
+
+  /**
+   * The task's progress reports as they come, oldest first (see {@link Tasuki.followProgress}):
+   * `for await (const p of handle.followProgress()) console.log(p.value)`. Ends when the task has
+   * finished, or when `opts.signal` aborts.
+   */
+  followProgress(opts?: FollowProgressOptions): AsyncIterable<Progress> {
+    return this.#results.followProgress(this.id, opts);
+  }
 }
 
 interface Prepared {
@@ -153,6 +172,8 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
   private readonly inlineMax: number;
   /** The task's rate limits, ready for the worker; `undefined` without any (then they cost nothing). */
   readonly rateLimits: CompiledRateLimits | undefined;
+  /** Where the handler runs when not in the worker's event loop (the `isolation` option, resolved). */
+  readonly isolation: ResolvedIsolation | undefined;
 
   constructor(
     private readonly app: TaskHost,
@@ -165,6 +186,8 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       : app.payloadInlineLimit;
     this.inlineMax = Math.min(spill, app.maxPayloadBytes);
     this.rateLimits = compileRateLimits(definition.rateLimit);
+    this.isolation = resolveIsolation(definition.name, definition.isolation);
+    registerForIsolate(definition.name, definition);
   }
 
   /** Checks one item and encodes its message; synchronous unless the schema is asynchronous. */

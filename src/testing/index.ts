@@ -109,3 +109,4 @@ export type { ClusterNodeInfo, EmbeddedClusterOptions } from '../connection/embe
 export { makeTestCertificates } from './tls.js';
 export type { TlsFiles } from '../connection/embedded.js';
 export { TestPostgres, type TestPostgresOptions } from './postgres.js';
+export { TestMariaDb, findMysqlBinary, type TestMariaDbOptions } from './mariadb.js';

@@ -1,6 +1,9 @@
 /** What a handler gets as `ctx`, and the soft and hard time limits around its call. */
 import { TimeLimitError } from '../errors.js';
+import type { IsolationPools } from '../isolation/pool.js';
 import type { Logger } from '../log/logger.js';
+import type { ProgressWriter } from '../progress/writer.js';
+import { encodeProgress, type ProgressValue } from '../progress/value.js';
 import type { Task, TaskContext } from '../task/task.js';
 import { toMs } from '../util/duration.js';
 import { attemptFence, formatTaskId } from '../wire/ids.js';
@@ -15,6 +18,15 @@ export interface AttemptIdentity {
   readonly attempt: number;
 }
 
+/** What a handler's call needs from its worker besides the task (the runner's settings are one). */
+export interface HandlerHost {
+  log: Logger;
+  /** Where `ctx.progress` writes (set once the worker is connected). */
+  progress?: ProgressWriter | undefined;
+  /** The worker's isolate pools, for tasks with `isolation`. */
+  isolation?: IsolationPools | undefined;
+}
+
 /**
  * A class, so that making one per task is cheap; the id string, the AbortController and the child
  * logger are made only if the handler asks for them.
@@ -24,7 +36,7 @@ class Context implements TaskContext {
 
   constructor(
     private readonly run: AttemptIdentity,
-    private readonly baseLog: Logger,
+    private readonly host: HandlerHost,
   ) {}
 
   get id(): string {
@@ -48,23 +60,68 @@ class Context implements TaskContext {
   }
 
   get log(): Logger {
-    return (this.taskLog ??= this.baseLog.child({
+    return (this.taskLog ??= this.host.log.child({
       taskId: this.id,
       task: this.run.name,
       queue: this.run.held.queue,
       attempt: this.run.attempt,
     }));
   }
+
+  /** The attempt's progress tracker is made on the first report: a task that never reports pays nothing. */
+  progress(value: ProgressValue): void {
+    const held = this.run.held;
+    if (held.progress === undefined) {
+      const writer = this.host.progress;
+      if (writer === undefined) {
+        encodeProgress(value); // not connected (yet): nowhere to write; still check the value
+        return;
+      }
+      held.progress = writer.tracker(held.queue, this.run.local, this.run.attempt);
+    }
+    held.progress.report(value);
+  }
 }
 
 /** Calls the handler under the task's soft and hard time limits. */
-export function callHandler(task: Task, args: unknown, run: AttemptIdentity, log: Logger): unknown {
+export function callHandler(task: Task, args: unknown, run: AttemptIdentity, host: HandlerHost): unknown {
   const definition = task.definition;
-  const ctx = new Context(run, log);
+  const ctx = new Context(run, host);
   const hard = definition.timeLimit === undefined ? undefined : toMs(definition.timeLimit);
   const soft = definition.softTimeLimit === undefined ? undefined : toMs(definition.softTimeLimit);
+  if (task.isolation !== undefined && host.isolation !== undefined) {
+    return callIsolated(host.isolation, task, args, ctx, run.held, soft, hard);
+  }
   if (hard === undefined && soft === undefined) return definition.handler(args, ctx);
   return limited(definition.handler(args, ctx), run.held, soft, hard);
+}
+
+/**
+ * An isolated task runs in one of the worker's isolates (src/isolation/), under the same limits,
+ * counted from when its handler is called there: starting an isolate and loading the task's module
+ * is not the handler's time.
+ */
+function callIsolated(
+  pools: IsolationPools,
+  task: Task,
+  args: unknown,
+  ctx: Context,
+  held: Held,
+  soft: number | undefined,
+  hard: number | undefined,
+): Promise<unknown> {
+  if (hard === undefined && soft === undefined) return pools.run(task, args, ctx);
+  return new Promise((resolve, reject) => {
+    let limitedRun: Promise<unknown> | undefined;
+    const done: Promise<unknown> = pools.run(task, args, ctx, () => {
+      limitedRun = limited(done, held, soft, hard);
+      limitedRun.then(resolve, reject);
+    });
+    done.then(
+      (value) => limitedRun === undefined && resolve(value),
+      (err: unknown) => limitedRun === undefined && reject(err as Error),
+    );
+  });
 }
 
 async function limited(

@@ -4,6 +4,7 @@
  * takes over a task whose outcome is only waiting for Redis.
  */
 import type { Delivery } from '../broker/broker.js';
+import type { ProgressTracker } from '../progress/writer.js';
 import type { TaskMessage } from '../wire/message.js';
 
 /** A delivery a worker holds, with what its attempt learns about it. */
@@ -12,6 +13,8 @@ export interface Held extends Delivery {
   controller?: AbortController;
   /** Why the attempt was aborted, if it was (before or after the handler read its signal). */
   abortReason?: Error;
+  /** The attempt's progress, made on its first `ctx.progress` (absent for most tasks). */
+  progress?: ProgressTracker;
   /** Decoded message, once decoded. */
   message?: TaskMessage;
   /** The attempt finished; its outcome waits to be recorded (set by {@link Holdings}). */

@@ -9,8 +9,10 @@ import type { ConnectionOptions } from '../connection/connect.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { checkEvictionPolicy } from '../limits/memory-guard.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
+import { IsolationPools } from '../isolation/pool.js';
 import type { Logger } from '../log/logger.js';
 import type { PayloadStore } from '../payloads/store.js';
+import { ProgressWriter } from '../progress/writer.js';
 import type { BackgroundLoop } from '../util/loop.js';
 import { within } from '../util/within.js';
 import { ConsumerSweeper, Reclaimer, type ClaimHost, type ClaimRenewer } from './claims.js';
@@ -18,8 +20,9 @@ import { Completer } from './completer.js';
 import { Fetcher, type FetchHost } from './fetcher.js';
 import { ThreadHeartbeat } from './heartbeat-thread.js';
 import type { ResolvedWorkerOptions } from './options.js';
+import { Presence, type PresenceHost } from './presence.js';
 import { Promoter } from './promoter.js';
-import type { Attempt, TaskRegistry } from './runner.js';
+import type { Attempt, RunnerSettings, TaskRegistry } from './runner.js';
 
 /** A lifecycle event of an attempt (see src/channels/lifecycle.ts, which publishes them). */
 export interface AttemptEvent {
@@ -81,8 +84,30 @@ export interface Running {
   limiter: RateLimiter;
   /** Promotes due delayed tasks; woken early for tasks held back until their rate-limit slot. */
   promoter: Promoter;
+  /** Writes `ctx.progress` reports (on the command connection, before the attempt's settle call). */
+  progress: ProgressWriter;
   /** Background loops started after the heartbeat is running, stopped together at the end. */
   loops: Pick<BackgroundLoop, 'start' | 'stop'>[];
+}
+
+/** What the runner needs of a worker (the rate limiter and progress writer are set once connected). */
+export function runnerSettings(
+  app: WorkerHost,
+  options: ResolvedWorkerOptions,
+  worker: string,
+  log: Logger,
+): RunnerSettings {
+  return {
+    worker,
+    maxDeliveries: options.maxDeliveries,
+    unknownTasks: options.unknownTasks,
+    releaseForMs: options.releaseForMs,
+    log,
+    payloads: app.payloadStore,
+    resultThreshold: app.payloadStore ? (app.payloadThreshold ?? 1024) : Infinity,
+    resultTtlMs: app.resultTtlMs,
+    isolation: new IsolationPools(options.concurrency),
+  };
 }
 
 /**
@@ -92,7 +117,7 @@ export interface Running {
  */
 export async function openParts(
   app: WorkerHost,
-  worker: ClaimHost & FetchHost,
+  worker: ClaimHost & FetchHost & PresenceHost,
   options: ResolvedWorkerOptions,
   log: Logger,
   recorded: (attempts: readonly Attempt[], stale: ReadonlySet<string>) => void,
@@ -137,10 +162,12 @@ export async function openParts(
     heartbeat,
     reclaimer,
     limiter: new RateLimiter(redis, app.keys),
+    progress: new ProgressWriter(redis, app.keys, app.resultTtlMs, log),
     loops: [
       heartbeat,
       reclaimer,
       promoter,
+      new Presence(redis, app.keys, worker, log),
       // A consumer holding nothing and silent past claimIdle is a dead worker's (a live one that
       // is merely idle is re-created by its next read; the check and removal are one script).
       new ConsumerSweeper(

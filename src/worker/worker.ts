@@ -8,11 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Delivery } from '../broker/broker.js';
 import { TasukiError } from '../errors.js';
+import { TaskEvents } from '../events/event-map.js';
 import type { Logger } from '../log/logger.js';
 import { within } from '../util/within.js';
 import type { ClaimHost } from './claims.js';
 import type { FetchHost } from './fetcher.js';
 import { Holdings, type Held } from './holdings.js';
+import { emitAttempt } from './events.js';
 import { deleteFinishedPayloads } from './payload-cleanup.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import {
@@ -25,7 +27,14 @@ import {
   startedEvent,
   type OutcomeCounts,
 } from './outcomes.js';
-import { closeParts, openParts, REDIS_WAIT_MS, type Running, type WorkerHost } from './parts.js';
+import {
+  closeParts,
+  openParts,
+  REDIS_WAIT_MS,
+  runnerSettings,
+  type Running,
+  type WorkerHost,
+} from './parts.js';
 import { runAttempt, type Attempt, type RunnerSettings } from './runner.js';
 
 export type { WorkerOptions } from './options.js';
@@ -34,9 +43,10 @@ export type { WorkerHost } from './parts.js';
 /**
  * Runs an app's tasks from its queues: fetches in batches, runs up to `concurrency` handlers at once,
  * records finished attempts with one call per batch, renews its claims, takes over tasks of dead
- * workers, promotes delayed tasks, and on stop hands back what it has not started.
+ * workers, promotes delayed tasks, and on stop hands back what it has not started. Emits a task
+ * event per finished attempt (`worker.on('succeeded', e => ...)`; see src/events/event-map.ts).
  */
-export class Worker implements ClaimHost, FetchHost {
+export class Worker extends TaskEvents implements ClaimHost, FetchHost {
   readonly name: string;
   readonly queues: readonly string[];
   readonly concurrency: number;
@@ -59,23 +69,16 @@ export class Worker implements ClaimHost, FetchHost {
     private readonly app: WorkerHost,
     options: WorkerOptions = {},
   ) {
+    super();
     this.options = resolveWorkerOptions(options, app.queues);
     this.queues = this.options.queues;
     this.concurrency = this.options.concurrency;
     this.name = this.options.name ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.log = (this.options.logger ?? app.log).child({ worker: this.name });
     this.logInfo = this.log.isLevelEnabled('info');
-    this.settings = {
-      worker: this.name,
-      maxDeliveries: this.options.maxDeliveries,
-      unknownTasks: this.options.unknownTasks,
-      releaseForMs: this.options.releaseForMs,
-      log: this.log,
-      payloads: app.payloadStore,
-      resultThreshold: app.payloadStore ? (app.payloadThreshold ?? 1024) : Infinity,
-      resultTtlMs: app.resultTtlMs,
-    };
+    this.settings = runnerSettings(app, this.options, this.name, this.log);
     this.holdings = new Holdings(this.queues);
+    this.listenerErrors = (err, event) => this.log.error({ err, event }, 'a task event listener threw');
   }
 
   /** Connects, makes sure each queue can be served (its consumer group exists), and starts fetching. */
@@ -93,6 +96,7 @@ export class Worker implements ClaimHost, FetchHost {
     const parts = await openParts(this.app, this, this.options, this.log, this.recorded);
     this.parts = parts;
     this.settings.limiter = parts.limiter;
+    this.settings.progress = parts.progress;
     // Claims must be renewed off the event loop before the first task runs: wait for the thread.
     parts.heartbeat.start();
     await parts.heartbeat.started();
@@ -205,6 +209,9 @@ export class Worker implements ClaimHost, FetchHost {
     for (const a of attempts) this.holdings.release(a.held);
     const done = stale.size ? attempts.filter((a) => !stale.has(a.held.entry)) : attempts;
     if (stale.size) discardOutcomes(this.counts, this.log, attempts, stale);
+    // Events once outcomes are in Redis (discarded stale ones have none): a listener that looks the
+    // task up finds its record.
+    if (this.listening) for (const a of done) emitAttempt(this, a);
     if (this.app.payloadStore) deleteFinishedPayloads(this.app.payloadStore, done, this.log);
     if (this.app.lifecycle) this.app.lifecycle.emit(attemptEvents(done));
     this.parts?.fetcher.wake();
@@ -212,11 +219,14 @@ export class Worker implements ClaimHost, FetchHost {
 
   private finish(attempt: Attempt): void {
     const held = attempt.held;
+    // The last progress report goes out before the outcome (same connection, so in that order).
+    held.progress?.end(!this.holdings.isDropped(held));
     if (this.holdings.isDropped(held)) return;
     countOutcome(this.counts, attempt);
     if (attempt.outcome === 'release') {
       // Left pending, idle and uncounted: any worker's reclaimer may take it at once.
       this.holdings.release(held);
+      if (this.listening) emitAttempt(this, attempt);
       void this.parts?.broker
         .release(held.queue, this.name, this.options.claimIdleMs, [held])
         .catch((err: unknown) =>
@@ -291,6 +301,7 @@ export class Worker implements ClaimHost, FetchHost {
         }
       }
     }
+    this.settings.isolation?.close();
     await closeParts(parts, this.queues, this.name, this.log);
     this.log.info(
       {

@@ -179,6 +179,22 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
     ),
     1,
   );
+  // App keyspace and sequence scripts take one key each: any key is one slot.
+  const appKey = k.lock.key({ name: 'app-value' });
+  await redis.set(appKey, 'v1');
+  assert.equal(
+    await run(
+      scripts.keyspaceRewrite(
+        { value: appKey },
+        { expected: Buffer.from('v1'), value: Buffer.from('v2'), ttlMs: 60_000 },
+      ),
+    ),
+    1,
+  );
+  const next = await run(
+    scripts.sequenceNext({ counter: k.lockFence.key({ name: 'ids' }) }, { n: 3, floor: 'none', aheadUs: 0 }),
+  );
+  assert.deepEqual(next, [1, '3']);
   const published = await run(
     scripts.channelPublish(
       { channel: k.channel.key({ channel: 'news' }) },

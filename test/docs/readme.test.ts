@@ -36,3 +36,9 @@ test('the README quick start is examples/quickstart.ts, and it runs', async () =
   assert.match(run.stdout, /state: 'succeeded'/);
   assert.match(run.stdout, /"msg":"resizing"/);
 });
+
+test('the README keyspaces example is examples/keyspaces.ts (type-checked with the examples)', () => {
+  const readme = readFileSync(`${ROOT}/README.md`, 'utf8');
+  const block = /### Your app's keys[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.equal(block, readFileSync(`${ROOT}/examples/keyspaces.ts`, 'utf8'));
+});

@@ -38,10 +38,11 @@ test('scripts never build key names from strings: every key comes through KEYS',
       /^(?:#!lua[^\n]*\n)?--\[\[[\s\S]*?\]\]/,
       '',
     );
-    // A container command's subcommand comes before its key: XGROUP DELCONSUMER <key>.
+    // A container command's subcommand comes before its key: XGROUP DELCONSUMER <key>,
+    // MEMORY USAGE <key>, OBJECT IDLETIME <key>.
     const calls = [
       ...source.matchAll(
-        /redis\.p?call\(?,?\s*'(\w+)'\s*,\s*(?:'(?:CREATECONSUMER|DELCONSUMER|CONSUMERS|GROUPS)'\s*,\s*)?([^,)]+)/g,
+        /redis\.p?call\(?,?\s*'(\w+)'\s*,\s*(?:'(?:CREATECONSUMER|DELCONSUMER|CONSUMERS|GROUPS|USAGE|IDLETIME)'\s*,\s*)?([^,)]+)/g,
       ),
     ];
     for (const [call, command, firstArg] of calls) {

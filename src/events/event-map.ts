@@ -1,0 +1,161 @@
+/**
+ * The one map of task events. A worker emits them in process (`worker.on('succeeded', ...)`), an
+ * app subscription emits the same shapes for every worker's tasks across processes
+ * (`app.subscribe()`), and the metrics and the dashboard read them — so a name or a field means the
+ * same thing wherever it is seen.
+ */
+import type { DeadReason, StoredError, TaskRecord } from '../wire/record.js';
+import { TypedEmitter } from './emitter.js';
+
+/** What every task event says: which task, which attempt, who ran it and when. */
+export interface TaskEventBase {
+  /** Task id, `<local>@<queue>`. */
+  id: string;
+  queue: string;
+  /** Task name. */
+  task: string;
+  /** The attempt this event is about (the first is 1). */
+  attempt: number;
+  /** Name of the worker that ran the attempt. */
+  worker: string;
+  /** When the attempt started and finished (ms since the epoch). */
+  startedAt: number;
+  finishedAt: number;
+}
+
+/** The handler returned. `result` is `undefined` when the result went to the payload store. */
+export interface SucceededEvent extends TaskEventBase {
+  type: 'succeeded';
+  result?: unknown;
+}
+
+/** The attempt failed and the task will run again at `retryAt`. */
+export interface RetriedEvent extends TaskEventBase {
+  type: 'retried';
+  error: StoredError;
+  retryAt: number;
+}
+
+/** The task will not run again: it failed its last attempt or could not run; see the dead letters. */
+export interface DeadEvent extends TaskEventBase {
+  type: 'dead';
+  error: StoredError;
+  reason: DeadReason;
+}
+
+/** The task's expiry passed before it started; it did not run. */
+export interface ExpiredEvent extends TaskEventBase {
+  type: 'expired';
+}
+
+/** (Worker only.) This worker cannot run the task (unknown task, newer format) and left it for another. */
+export interface ReleasedEvent extends TaskEventBase {
+  type: 'released';
+  error: StoredError;
+}
+
+/** (Worker only.) A rate limit held the task back until `slotAt`; it did not run, no attempt used. */
+export interface LimitedEvent extends TaskEventBase {
+  type: 'limited';
+  slotAt: number;
+}
+
+/** Any task event. */
+export type TaskEvent =
+  SucceededEvent | RetriedEvent | DeadEvent | ExpiredEvent | ReleasedEvent | LimitedEvent;
+
+/** Names of task events, by what became of an attempt. */
+export type TaskEventType = TaskEvent['type'];
+
+/**
+ * Every event name and what its listeners get. `failed` is every failed attempt (a `retried` or a
+ * `dead` event, given to both names); `task` is every event.
+ */
+export interface TaskEventMap {
+  succeeded: SucceededEvent;
+  retried: RetriedEvent;
+  dead: DeadEvent;
+  expired: ExpiredEvent;
+  released: ReleasedEvent;
+  limited: LimitedEvent;
+  failed: RetriedEvent | DeadEvent;
+  task: TaskEvent;
+}
+
+/** Emits task events; a {@link Worker} is one, and so is an app subscription. */
+export class TaskEvents extends TypedEmitter<TaskEventMap> {
+  /** @internal Gives `event` to the listeners of its type, of `failed` when it is one, and of `task`. */
+  emitTask(event: TaskEvent): void {
+    this.emit(event.type, event);
+    if (event.type === 'retried' || event.type === 'dead') this.emit('failed', event);
+    this.emit('task', event);
+  }
+}
+
+/**
+ * The event a finished task's record stands for (records are what workers store and announce):
+ * `succeeded`, `retried` (state `retrying`), `dead` (state `failed`) or `expired`; `undefined` for a
+ * record of a task that has not finished an attempt.
+ */
+export function eventOfRecord(r: TaskRecord, local: string, queue: string): TaskEvent | undefined {
+  // One object literal per event (no spread of a shared base): this runs once per task while
+  // anyone listens, so it allocates one object and copies nothing twice.
+  const id = `${local}@${queue}`;
+  switch (r.state) {
+    case 'succeeded':
+      return {
+        type: 'succeeded',
+        id,
+        queue,
+        task: r.task,
+        attempt: r.attempt,
+        worker: r.worker,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt,
+        result: r.result,
+      };
+    case 'retrying':
+      return {
+        type: 'retried',
+        id,
+        queue,
+        task: r.task,
+        attempt: r.attempt,
+        worker: r.worker,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt,
+        error: errorOf(r),
+        retryAt: r.retryAt ?? r.finishedAt,
+      };
+    case 'failed':
+      return {
+        type: 'dead',
+        id,
+        queue,
+        task: r.task,
+        attempt: r.attempt,
+        worker: r.worker,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt,
+        error: errorOf(r),
+        reason: r.reason ?? 'max-attempts',
+      };
+    case 'expired':
+      return {
+        type: 'expired',
+        id,
+        queue,
+        task: r.task,
+        attempt: r.attempt,
+        worker: r.worker,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt,
+      };
+    default:
+      return undefined;
+  }
+}
+
+function errorOf(r: TaskRecord): StoredError {
+  return r.error ?? { name: 'Error', message: r.state };
+}

@@ -1,0 +1,33 @@
+/**
+ * The worker's task events: one per finished attempt, built only when someone listens (the worker
+ * checks `listening` first, so an unobserved worker allocates nothing here). The shapes are the one
+ * event map's (src/events/event-map.ts), the same an app subscription sees across processes.
+ */
+import { eventOfRecord, type TaskEvent, type TaskEvents } from '../events/event-map.js';
+import type { Attempt } from './runner.js';
+
+/** Gives the event of a finished attempt to the worker's listeners. */
+export function emitAttempt(events: TaskEvents, attempt: Attempt): void {
+  const event = attemptEvent(attempt);
+  if (event) events.emitTask(event);
+}
+
+function attemptEvent(attempt: Attempt): TaskEvent | undefined {
+  const r = attempt.record;
+  const queue = attempt.held.queue;
+  if (attempt.outcome === 'release' || attempt.outcome === 'defer') {
+    const base = {
+      id: `${attempt.local}@${queue}`,
+      queue,
+      task: r.task,
+      attempt: r.attempt,
+      worker: r.worker,
+      startedAt: r.startedAt,
+      finishedAt: r.finishedAt,
+    };
+    return attempt.outcome === 'release'
+      ? { ...base, type: 'released', error: r.error ?? { name: 'Error', message: r.reason ?? 'released' } }
+      : { ...base, type: 'limited', slotAt: attempt.due ?? r.finishedAt };
+  }
+  return eventOfRecord(r, attempt.local, queue);
+}
