@@ -106,7 +106,7 @@ export class TaskSubscription extends TaskEvents {
         'STREAMS',
         ...qs.map((queue) => this.host.keys.events.key({ queue })),
         ...qs.map((q) => this.cursors.get(q) as string),
-      ) as Promise<Reply>;
+      );
     if (!isCluster(conn)) return xread(this.queues, BLOCK_MS);
     const groups = groupBySlot(this.queues, (queue) => this.host.keys.events.key({ queue }));
     const got = await readAcrossSlots(groups, this.turn++, Infinity, BLOCK_MS, async (qs, _n, block) => {
