@@ -15,12 +15,14 @@ export interface Calls {
   deleted: string[];
 }
 
-/** A real store whose calls are counted; `down` makes every call fail as an unreachable store would. */
+/**
+ * A real store whose calls are counted; `down` makes every call fail as an unreachable store would,
+ * `failing` the next that many calls (then it is back by itself, wherever the test is).
+ */
 export class CountingStore implements PayloadStore {
   readonly calls: Calls = { put: 0, putMany: 0, get: 0, delete: 0, deleted: [] };
   down = false;
-  /** The next this many calls fail as `down` would, then the store is back by itself. */
-  downFor = 0;
+  failing = 0;
 
   constructor(readonly inner: PayloadStore) {}
 
@@ -29,9 +31,10 @@ export class CountingStore implements PayloadStore {
   }
 
   private check(): void {
-    const down = this.down || this.downFor > 0;
-    if (this.downFor > 0) this.downFor--;
-    if (down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432 (store down in this test)');
+    const failNow = this.failing > 0;
+    if (failNow) this.failing--;
+    if (this.down || failNow)
+      throw new Error('connect ECONNREFUSED 127.0.0.1:5432 (store down in this test)');
   }
 
   async put(p: NewPayload): Promise<void> {
