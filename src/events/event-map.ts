@@ -5,6 +5,7 @@
  * same thing wherever it is seen.
  */
 import type { DeadReason, StoredError, TaskRecord } from '../wire/record.js';
+import { formatTaskId } from '../wire/ids.js';
 import { TypedEmitter } from './emitter.js';
 
 /** What every task event says: which task, which attempt, who ran it and when. */
@@ -100,7 +101,7 @@ export class TaskEvents extends TypedEmitter<TaskEventMap> {
 export function eventOfRecord(r: TaskRecord, local: string, queue: string): TaskEvent | undefined {
   // One object literal per event (no spread of a shared base): this runs once per task while
   // anyone listens, so it allocates one object and copies nothing twice.
-  const id = `${local}@${queue}`;
+  const id = formatTaskId(local, queue);
   switch (r.state) {
     case 'succeeded':
       return {

@@ -6,6 +6,7 @@
 import { TasukiError } from '../errors.js';
 import type { FencedRowWrite } from './fence-postgres.js';
 import { StaleTokenError } from './errors.js';
+import { rowKey, tokenText } from './token.js';
 
 /**
  * What the MySQL helpers need: a `mysql2/promise` `Pool`, `PoolConnection` or `Connection`
@@ -46,15 +47,8 @@ interface Plan {
 }
 
 function plan(w: FencedRowWrite): Plan {
-  if (typeof w.token !== 'bigint' || w.token < 0n) {
-    throw new TasukiError(
-      'E_OPTIONS',
-      `fencing token must be a non-negative bigint (lock.token), got ${String(w.token)}`,
-    );
-  }
-  const keys = Object.entries(w.key);
-  if (keys.length === 0)
-    throw new TasukiError('E_OPTIONS', `fenced write to ${w.table}: key must name at least one column`);
+  const token = tokenText(w.token);
+  const keys = rowKey(w);
   const vals = Object.entries(w.values);
   return {
     tbl: table(w.table),
@@ -63,7 +57,7 @@ function plan(w: FencedRowWrite): Plan {
     keyVals: keys.map(([, v]) => v),
     valCols: vals.map(([c]) => ident(c, 'column')),
     valVals: vals.map(([, v]) => v),
-    token: w.token.toString(),
+    token,
   };
 }
 

@@ -1,5 +1,6 @@
 import { TasukiError } from '../errors.js';
 import { StaleTokenError } from './errors.js';
+import { rowKey, tokenText } from './token.js';
 
 /**
  * What the PostgreSQL helpers need: a `pg` `Pool`, `PoolClient` or `Client` (anything with `query`).
@@ -49,21 +50,14 @@ function plan(w: FencedRowWrite): {
   keyVals: unknown[];
   token: string;
 } {
-  if (typeof w.token !== 'bigint' || w.token < 0n) {
-    throw new TasukiError(
-      'E_OPTIONS',
-      `fencing token must be a non-negative bigint (lock.token), got ${String(w.token)}`,
-    );
-  }
-  const keyEntries = Object.entries(w.key);
-  if (keyEntries.length === 0)
-    throw new TasukiError('E_OPTIONS', `fenced write to ${w.table}: key must name at least one column`);
+  const token = tokenText(w.token);
+  const keyEntries = rowKey(w);
   return {
     tbl: table(w.table),
     fence: ident(w.fenceColumn ?? 'fence', 'fence column'),
     keyCols: keyEntries.map(([c]) => ident(c, 'key column')),
     keyVals: keyEntries.map(([, v]) => v),
-    token: w.token.toString(),
+    token,
   };
 }
 

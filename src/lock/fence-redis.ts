@@ -5,6 +5,7 @@ import { fenceSet, registerScripts, run } from '../scripts/catalogue.js';
 import type { Duration } from '../util/duration.js';
 import { parseOptions } from '../util/options.js';
 import { StaleTokenError } from './errors.js';
+import { tokenText } from './token.js';
 import { wholeMs } from './options.js';
 import { isOom } from './timing.js';
 
@@ -14,16 +15,6 @@ const fencedSetSchema = z.object({ ttl: wholeMs().optional() }).strict();
 export interface FencedValue {
   value: string;
   token: bigint;
-}
-
-function checkToken(token: bigint): string {
-  if (typeof token !== 'bigint' || token < 0n) {
-    throw new TasukiError(
-      'E_OPTIONS',
-      `fencing token must be a non-negative bigint (lock.token), got ${String(token)}`,
-    );
-  }
-  return token.toString();
 }
 
 /**
@@ -42,7 +33,7 @@ export async function fencedSet(
   value: string,
   options: { ttl?: Duration } = {},
 ): Promise<void> {
-  const t = checkToken(token);
+  const t = tokenText(token);
   const ttlMs = parseOptions(fencedSetSchema, options, 'fencedSet options', 'E_OPTIONS').ttl ?? 0;
   registerScripts(redis);
   let reply: [0 | 1, string];

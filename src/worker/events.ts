@@ -5,6 +5,7 @@
  */
 import { eventOfRecord, type TaskEvent, type TaskEvents } from '../events/event-map.js';
 import type { Attempt } from './runner.js';
+import { formatTaskId } from '../wire/ids.js';
 
 /** Gives the event of a finished attempt to the worker's listeners. */
 export function emitAttempt(events: TaskEvents, attempt: Attempt): void {
@@ -17,7 +18,7 @@ function attemptEvent(attempt: Attempt): TaskEvent | undefined {
   const queue = attempt.held.queue;
   if (attempt.outcome === 'release' || attempt.outcome === 'defer') {
     const base = {
-      id: `${attempt.local}@${queue}`,
+      id: formatTaskId(attempt.local, queue),
       queue,
       task: r.task,
       attempt: r.attempt,
