@@ -94,8 +94,17 @@ async function waiting(
     ? await redis.xrevrange(stream, cursor ? `(${cursor}` : '+', floor, 'COUNT', limit)
     : await redis.xrange(stream, cursor ? `(${cursor}` : floor, '+', 'COUNT', limit);
   const tasks = entries.map(([entry, fields]) => listed(queue, 'waiting', entry, safeMessageOf(fields)));
-  const last = entries[entries.length - 1];
-  return entries.length === limit && last ? { tasks, next: last[0] } : { tasks };
+  return pageOf(tasks, entries, limit);
+}
+
+/** A page read from a stream or its pending list: full, it goes on after its last entry id. */
+function pageOf(
+  tasks: TaskPage['tasks'],
+  rows: readonly (readonly [string, ...unknown[]])[],
+  limit: number,
+): TaskPage {
+  const last = rows[rows.length - 1];
+  return rows.length === limit && last ? { tasks, next: last[0] } : { tasks };
 }
 
 async function active(
@@ -135,8 +144,7 @@ async function active(
       deliveries: Number(deliveries),
     };
   });
-  const last = rows[rows.length - 1];
-  return rows.length === limit && last ? { tasks, next: last[0] } : { tasks };
+  return pageOf(tasks, rows, limit);
 }
 
 async function delayed(
