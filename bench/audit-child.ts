@@ -27,6 +27,7 @@ process.stdout.write(
   JSON.stringify({
     ms: Math.round(ms),
     maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+    cpuMs: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000),
     scanned: report.scanned,
     findings: Object.values(report.counts).reduce((a, b) => a + b, 0),
     owners: report.owners.length,

@@ -11,6 +11,8 @@
  * with a TTL. `--before` also audits with another copy of the audit module, for before/after.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
@@ -57,10 +59,57 @@ async function seed(redis: Redis): Promise<void> {
   }
 }
 
-function auditChild(
-  url: string,
-  module?: string,
-): Promise<{ ms: number; maxRssMB: number; scanned: number }> {
+/** One run of a tool: wall time, its own CPU and redis-server's CPU (INFO cpu), in ms. */
+interface AuditRun {
+  ms: number;
+  maxRssMB: number;
+  scanned: number;
+  cpuMs: number;
+  redisCpuMs: number;
+}
+
+/** redis-server's CPU time so far (user + system), in ms. */
+async function redisCpuMs(url: string): Promise<number> {
+  const r = new Redis(url);
+  const info = await r.info('cpu');
+  r.disconnect();
+  const field = (name: string): number => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
+}
+
+/** `redis-cli --memkeys` on the Redis at `port`, timed, with its CPU read by /usr/bin/time. */
+async function memkeysRun(url: string, port: number): Promise<AuditRun> {
+  const cpuFile = `${tmpdir()}/tasuki-bench-memkeys-${process.pid}.time`;
+  const redis0 = await redisCpuMs(url);
+  const t1 = performance.now();
+  const run = spawnSync(
+    '/usr/bin/time',
+    ['-f', '%U %S %M', '-o', cpuFile, 'redis-cli', '-p', String(port), '--memkeys'],
+    {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
+  const ms = performance.now() - t1;
+  if (run.status !== 0) throw new Error(`redis-cli --memkeys failed: ${run.stderr}`);
+  const [user, sys, maxRssKB] = readFileSync(cpuFile, 'utf8').trim().split(/\s+/).map(Number);
+  rmSync(cpuFile, { force: true });
+  return {
+    ms,
+    maxRssMB: Math.round((maxRssKB ?? 0) / 1024),
+    scanned: 0,
+    cpuMs: ((user ?? 0) + (sys ?? 0)) * 1000,
+    redisCpuMs: (await redisCpuMs(url)) - redis0,
+  };
+}
+
+async function auditRun(url: string, module?: string): Promise<AuditRun> {
+  const redis0 = await redisCpuMs(url);
+  const run = await auditChild(url, module);
+  return { ...run, redisCpuMs: (await redisCpuMs(url)) - redis0 };
+}
+
+function auditChild(url: string, module?: string): Promise<AuditRun> {
   const prof = argv['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${argv['cpu-prof']}`] : [];
   const args = [...prof, '--import', 'tsx', 'bench/audit-child.ts', '--url', url, '--count', argv.count];
   if (module) args.push('--module', module);
@@ -69,9 +118,7 @@ function auditChild(
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise((resolve, reject) => {
     child.on('close', (code) =>
-      code === 0
-        ? resolve(JSON.parse(out) as { ms: number; maxRssMB: number; scanned: number })
-        : reject(new Error(`audit child exited ${code}`)),
+      code === 0 ? resolve(JSON.parse(out) as AuditRun) : reject(new Error(`audit child exited ${code}`)),
     );
   });
 }
@@ -89,39 +136,39 @@ try {
     `seeded ${dbsize.toLocaleString('en')} keys in ${((performance.now() - t0) / 1000).toFixed(1)} s (used_memory ${used})`,
   );
   // Repetitions alternate the two tools, so a busy machine slows both alike; medians are printed.
-  const memkeysMs: number[] = [];
-  const audits: { ms: number; maxRssMB: number; scanned: number }[] = [];
+  const memkeysRuns: AuditRun[] = [];
+  const audits: AuditRun[] = [];
+  const line = (r: AuditRun): string =>
+    `${(r.ms / 1000).toFixed(1)} s (CPU: itself ${(r.cpuMs / 1000).toFixed(1)} s, redis-server ${(r.redisCpuMs / 1000).toFixed(1)} s)`;
   for (let rep = 0; rep < Number(argv.reps); rep++) {
-    const t1 = performance.now();
-    const memkeys = spawnSync('redis-cli', ['-p', String(server.port), '--memkeys'], {
-      encoding: 'utf8',
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    if (memkeys.status !== 0) throw new Error(`redis-cli --memkeys failed: ${memkeys.stderr}`);
-    memkeysMs.push(performance.now() - t1);
-    audits.push(await auditChild(server.url));
-    console.log(
-      `  rep ${rep + 1}: redis-cli --memkeys ${((memkeysMs[rep] as number) / 1000).toFixed(1)} s, tasuki keys audit ${((audits[rep]?.ms ?? 0) / 1000).toFixed(1)} s`,
-    );
+    const memkeys = await memkeysRun(server.url, server.port);
+    memkeysRuns.push(memkeys);
+    const audit = await auditRun(server.url);
+    audits.push(audit);
+    console.log(`  rep ${rep + 1}: redis-cli --memkeys ${line(memkeys)}; tasuki keys audit ${line(audit)}`);
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-  const memkeysMedian = median(memkeysMs);
-  const audit = {
-    ms: median(audits.map((a) => a.ms)),
-    maxRssMB: Math.max(...audits.map((a) => a.maxRssMB)),
-    scanned: audits[0]?.scanned ?? 0,
-  };
-  const before = argv.before ? await auditChild(server.url, argv.before) : undefined;
+  const medianRun = (runs: AuditRun[]): AuditRun => ({
+    ms: median(runs.map((r) => r.ms)),
+    cpuMs: median(runs.map((r) => r.cpuMs)),
+    redisCpuMs: median(runs.map((r) => r.redisCpuMs)),
+    maxRssMB: Math.max(...runs.map((r) => r.maxRssMB)),
+    scanned: runs[0]?.scanned ?? 0,
+  });
+  const memkeys = medianRun(memkeysRuns);
+  const audit = medianRun(audits);
+  const before = argv.before ? await auditRun(server.url, argv.before) : undefined;
   const version = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim().split(' ')[2];
   console.log(`redis-server ${version}; ${dbsize.toLocaleString('en')} keys; SCAN COUNT ${argv.count}`);
-  console.log(`redis-cli --memkeys      ${(memkeysMedian / 1000).toFixed(1)} s (median)`);
+  console.log(`medians of ${argv.reps}:`);
+  console.log(`redis-cli --memkeys      ${line(memkeys)}, peak RSS ${memkeys.maxRssMB} MB`);
   console.log(
-    `tasuki keys audit        ${(audit.ms / 1000).toFixed(1)} s (median), peak RSS ${audit.maxRssMB} MB (${audit.scanned.toLocaleString('en')} keys)`,
+    `tasuki keys audit        ${line(audit)}, peak RSS ${audit.maxRssMB} MB (${audit.scanned.toLocaleString('en')} keys)`,
   );
-  if (before)
-    console.log(
-      `audit (--before module)  ${(before.ms / 1000).toFixed(1)} s, peak RSS ${before.maxRssMB} MB`,
-    );
+  console.log(
+    `audit / memkeys          ${(audit.ms / memkeys.ms).toFixed(2)}x the time, ${(audit.redisCpuMs / memkeys.redisCpuMs).toFixed(2)}x redis-server's CPU`,
+  );
+  if (before) console.log(`audit (--before module)  ${line(before)}, peak RSS ${before.maxRssMB} MB`);
 } finally {
   await server.destroy();
 }
