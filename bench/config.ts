@@ -1,6 +1,8 @@
 /** What the bench measures, and how much of it: the full run (issue 3) and the smoke run (CI). */
 
-export const SYSTEMS = ['tasuki', 'bullmq', 'bee-queue'] as const;
+export const SYSTEMS = ['tasuki', 'tasuki-full', 'bullmq', 'bee-queue'] as const;
+/** tasuki's rows: bare, and with the features a production user turns on (issue 18, point 1). */
+export const TASUKI_SYSTEMS: readonly SystemName[] = ['tasuki', 'tasuki-full'];
 export type SystemName = (typeof SYSTEMS)[number];
 
 /** Scenario names, exactly as issue 3 spells them (they are the `scenario` of each row). */

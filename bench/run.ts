@@ -193,6 +193,10 @@ async function main(): Promise<number> {
       : { args: ['--slowlog-log-slower-than', String(slowUs), '--slowlog-max-len', '1024'] },
   );
   const stats = await Stats.open(redis.port);
+  // A maxmemory, as production has, so tasuki-full's memory guard samples and admits (the 1 MB
+  // scenarios stay far below it); noeviction, as every queue here requires.
+  await stats.client.config('SET', 'maxmemory', '4gb');
+  await stats.client.config('SET', 'maxmemory-policy', 'noeviction');
   // tasuki's payload store (the claim check) for this run; removed at the end.
   const payloadDir = mkdtempSync(join(tmpdir(), 'tasuki-bench-payloads-'));
   const loaded = await Promise.all(systems.map((n) => loadSystem(n)));
@@ -305,7 +309,10 @@ async function main(): Promise<number> {
     share('drain-c50', 'ceiling-drain-');
   }
   const t = targets(main);
-  if (t.length) console.log(`\nIssue 3 targets:\n${t.map((x) => `  ${x}`).join('\n')}`);
+  if (t.length)
+    console.log(
+      `\nIssue 18 targets (tasuki with everything on against each peer):\n${t.map((x) => `  ${x}`).join('\n')}`,
+    );
   for (const [system, mix] of commandMix) {
     const top = Object.entries(mix)
       .sort((a, b) => b[1] - a[1])

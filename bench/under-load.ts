@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { Row } from './config.js';
+import { TASUKI_SYSTEMS, type Row, type SystemName } from './config.js';
 import { lowerIsBetter } from './report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -60,12 +60,15 @@ try {
 const value = (rows: Row[], scenario: string, system: string): number | undefined =>
   rows.find((r) => r.scenario === scenario && r.system === system)?.median;
 const scenarios = [...new Set(quiet.map((r) => r.scenario))];
-const peers = [...new Set(quiet.map((r) => r.system))].filter((s) => s !== 'tasuki');
+const present = [...new Set(quiet.map((r) => r.system))];
+const ours = present.filter((s) => TASUKI_SYSTEMS.includes(s));
+const peers = present.filter((s) => !TASUKI_SYSTEMS.includes(s));
 const fmt = (x: number | undefined, digits = 2): string =>
   x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
 
 interface Comparison {
   scenario: string;
+  tasuki: SystemName;
   peer: string;
   quietRatio: number;
   loadedRatio: number;
@@ -76,9 +79,9 @@ interface Comparison {
 const comparisons: Comparison[] = [];
 for (const scenario of scenarios) {
   const lower = lowerIsBetter(scenario);
-  for (const peer of peers) {
-    const tq = value(quiet, scenario, 'tasuki');
-    const tl = value(loaded, scenario, 'tasuki');
+  for (const [tasuki, peer] of ours.flatMap((t) => peers.map((p) => [t, p] as const))) {
+    const tq = value(quiet, scenario, tasuki);
+    const tl = value(loaded, scenario, tasuki);
     const pq = value(quiet, scenario, peer);
     const pl = value(loaded, scenario, peer);
     if (tq === undefined || tl === undefined || pq === undefined || pl === undefined) continue;
@@ -87,6 +90,7 @@ for (const scenario of scenarios) {
     const kept = (q: number, l: number): number => (lower ? q / l : l / q);
     comparisons.push({
       scenario,
+      tasuki,
       peer,
       quietRatio: ratio(tq, pq),
       loadedRatio: ratio(tl, pl),
@@ -101,11 +105,11 @@ const lines = [
   `tasuki's lead, quiet and with ${hogs} CPU hog${hogs === 1 ? '' : 's'} (higher is better for tasuki in every column;`,
   'for latency and cost rows the ratio is peer / tasuki). "kept": loaded figure / quiet figure, as a fraction.',
   '',
-  '| scenario | peer | lead quiet | lead loaded | tasuki kept | peer kept | tasuki loses its lead |',
-  '| --- | --- | ---: | ---: | ---: | ---: | --- |',
+  '| scenario | tasuki | peer | lead quiet | lead loaded | tasuki kept | peer kept | tasuki loses its lead |',
+  '| --- | --- | --- | ---: | ---: | ---: | ---: | --- |',
   ...comparisons.map(
     (c) =>
-      `| ${c.scenario} | ${c.peer} | ${fmt(c.quietRatio)}× | ${fmt(c.loadedRatio)}× | ${fmt(c.tasukiKept)} | ${fmt(c.peerKept)} | ` +
+      `| ${c.scenario} | ${c.tasuki} | ${c.peer} | ${fmt(c.quietRatio)}× | ${fmt(c.loadedRatio)}× | ${fmt(c.tasukiKept)} | ${fmt(c.peerKept)} | ` +
       `${c.loadedRatio >= c.quietRatio * 0.95 ? 'no (within 5 %)' : 'faster than the peer'} |`,
   ),
 ];

@@ -2,13 +2,24 @@ import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 // The built package (dist/, through the package's own name), as users load it: `npm run bench` builds first.
 import { createLogger, tasuki, Worker, type Tasuki } from 'tasuki';
-import type { Payload } from '../config.js';
+import { TasukiMetrics } from 'tasuki/metrics';
+import type { Payload, SystemName } from '../config.js';
 import { deferred, sleep, type BenchWorker, type Producer, type System, type Target } from './system.js';
+
+/**
+ * The two configurations of issue 18, point 1. `tasuki`: bare — results stored, the claim check for
+ * arguments over 1 KiB (the 10 KB and 1 MB scenarios need somewhere to put them), nothing else.
+ * `tasuki-full`: what a production user turns on — the same, plus the memory guard (the bench's
+ * Redis has a maxmemory, so it samples and admits every enqueue), Prometheus metrics fed by the
+ * worker's task events, and an app subscription to every task's events in the producer.
+ */
+type Configuration = Extract<SystemName, 'tasuki' | 'tasuki-full'>;
 
 const schema = z.object({ i: z.number(), pad: z.string().optional() });
 
-function app(t: Target): Tasuki {
+function app(t: Target, configuration: Configuration): Tasuki {
   return tasuki({
+    memoryGuard: configuration === 'tasuki-full' ? {} : false,
     redis: `redis://${t.host}:${t.port}`,
     queues: [t.queue],
     logger: createLogger({ level: 'silent' }),
@@ -19,59 +30,76 @@ function app(t: Target): Tasuki {
   });
 }
 
-export const tasukiSystem: System = {
-  name: 'tasuki',
+function system(configuration: Configuration): System {
+  return {
+    name: configuration,
 
-  async producer(t): Promise<Producer> {
-    const a = app(t);
-    const task = a.task({ name: 'noop', queue: t.queue, schema, handler: () => null });
-    await a.redis();
-    return {
-      async enqueue(p: Payload) {
-        await task.enqueue(p);
-      },
-      async enqueueBulk(ps) {
-        await task.enqueueMany(ps.map((args) => ({ args })));
-      },
-      async run(p, timeoutMs) {
-        const handle = await task.enqueue(p);
-        await handle.result({ timeout: timeoutMs });
-      },
-      close: () => a.close(),
-    };
-  },
+    async producer(t): Promise<Producer> {
+      const a = app(t, configuration);
+      const task = a.task({ name: 'noop', queue: t.queue, schema, handler: () => null });
+      await a.redis();
+      // Full: someone follows every task's events (as a dashboard or an app listener would).
+      const subscription = configuration === 'tasuki-full' ? a.subscribe([t.queue]) : undefined;
+      let seen = 0;
+      subscription?.on('succeeded', () => void seen++);
+      await subscription?.ready;
+      return {
+        async enqueue(p: Payload) {
+          await task.enqueue(p);
+        },
+        async enqueueBulk(ps) {
+          await task.enqueueMany(ps.map((args) => ({ args })));
+        },
+        async run(p, timeoutMs) {
+          const handle = await task.enqueue(p);
+          await handle.result({ timeout: timeoutMs });
+        },
+        async close() {
+          await subscription?.close();
+          await a.close();
+        },
+      };
+    },
 
-  async worker(spec): Promise<BenchWorker> {
-    const a = app(spec);
-    let calls = 0;
-    const finished = deferred<number>();
-    const w = new Worker(a, { concurrency: spec.concurrency });
-    const settled = (): number => w.counts.succeeded + w.counts.failed;
-    // tasuki has no per-task completion event: once the last handler has run, wait until the worker
-    // counted every task and holds none (every outcome recorded: the last finish script replied).
-    // The worker's stop is not timed, as the peers' close is not.
-    const watch = async (): Promise<void> => {
-      while (settled() < spec.expect || w.holding > 0) await sleep(1);
-      finished.resolve(performance.now());
-    };
-    a.task({
-      name: 'noop',
-      queue: spec.queue,
-      schema,
-      handler: () => {
-        spec.onTask();
-        if (++calls === spec.expect) void watch();
-        return null;
-      },
-    });
-    await w.start();
-    return {
-      done: finished.promise,
-      failures: () => w.counts.failed,
-      async stop() {
-        await w.stop();
-        await a.close();
-      },
-    };
-  },
-};
+    async worker(spec): Promise<BenchWorker> {
+      const a = app(spec, configuration);
+      let calls = 0;
+      const finished = deferred<number>();
+      const w = new Worker(a, { concurrency: spec.concurrency });
+      const settled = (): number => w.counts.succeeded + w.counts.failed;
+      // tasuki has no per-task completion event: once the last handler has run, wait until the worker
+      // counted every task and holds none (every outcome recorded: the last finish script replied).
+      // The worker's stop is not timed, as the peers' close is not.
+      const watch = async (): Promise<void> => {
+        while (settled() < spec.expect || w.holding > 0) await sleep(1);
+        finished.resolve(performance.now());
+      };
+      a.task({
+        name: 'noop',
+        queue: spec.queue,
+        schema,
+        handler: () => {
+          spec.onTask();
+          if (++calls === spec.expect) void watch();
+          return null;
+        },
+      });
+      // Full: the worker's events feed Prometheus metrics, as `tasuki worker --metrics-port` does.
+      const metrics = configuration === 'tasuki-full' ? new TasukiMetrics(a) : undefined;
+      metrics?.observe(w);
+      await w.start();
+      return {
+        done: finished.promise,
+        failures: () => w.counts.failed,
+        async stop() {
+          await w.stop();
+          metrics?.close();
+          await a.close();
+        },
+      };
+    },
+  };
+}
+
+export const tasukiSystem = system('tasuki');
+export const tasukiFullSystem = system('tasuki-full');

@@ -58,7 +58,10 @@ test(
         rows.some((r) => r.scenario === 'ceiling-drain-P1' && r.system === 'tasuki'),
         'no redis-benchmark ceiling row',
       );
-      assert.match(output, /\| scenario \| unit \| tasuki \| bullmq \| bee-queue \| tasuki \/ bullmq \|/);
+      assert.match(
+        output,
+        /\| scenario \| unit \| tasuki \| tasuki-full \| bullmq \| bee-queue \| tasuki \/ bullmq \| tasuki \/ bee-queue \| tasuki-full \/ bullmq \|/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
