@@ -295,7 +295,7 @@ const summary = {
   latencyMs: {
     p50: percentile(allLatencies, 0.5),
     p99: percentile(allLatencies, 0.99),
-    max: Math.max(...allLatencies),
+    max: allLatencies.reduce((a, b) => (b > a ? b : a), 0),
   },
   redisMB: { start: median(head.map((s) => s.redisMB)), end: median(tail.map((s) => s.redisMB)) },
   workerMB: { start: median(head.map((s) => s.workerMB)), end: median(tail.map((s) => s.workerMB)) },
