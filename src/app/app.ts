@@ -34,6 +34,7 @@ import { queueStats, type QueueStats } from '../results/stats.js';
 import { checkDefinition, type TaskDefinition } from '../task/definition.js';
 import type { StandardSchemaV1 } from '../task/schema.js';
 import { Task } from '../task/task.js';
+import type { TaskTracer } from '../task/tracer.js';
 import { checkSchedule, type ScheduleDefinition, type ScheduleSpec } from '../beat/definition.js';
 import { Schedules } from '../beat/schedules.js';
 import { resolveAppOptions, type AppOptions, type ResolvedAppOptions } from './options.js';
@@ -55,6 +56,8 @@ export class Tasuki {
   readonly idempotencyTtlMs: number;
   /** Publishes lifecycle events when the app option `events` is true; else `undefined`. */
   readonly lifecycle: LifecyclePublisher | undefined;
+  /** Traces enqueues and runs (app option `tracing`); `undefined`: untraced. */
+  readonly tracer: TaskTracer | undefined;
   /** Replicas an enqueue waits for (app option `enqueueReplicas`); `undefined` when none. */
   readonly enqueueReplicas: { count: number; timeoutMs: number } | undefined;
   readonly maxPayloadBytes: number;
@@ -87,6 +90,7 @@ export class Tasuki {
     this.keys = tasukiKeys(o.prefix);
     this.resultTtlMs = o.resultTtl;
     this.idempotencyTtlMs = o.idempotencyTtl;
+    this.tracer = o.tracing;
     this.enqueueReplicas =
       o.enqueueReplicas > 0 ? { count: o.enqueueReplicas, timeoutMs: o.enqueueReplicaTimeout } : undefined;
     this.maxPayloadBytes = o.maxPayloadBytes;

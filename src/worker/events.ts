@@ -3,7 +3,7 @@
  * checks `listening` first, so an unobserved worker allocates nothing here). The shapes are the one
  * event map's (src/events/event-map.ts), the same an app subscription sees across processes.
  */
-import { eventOfRecord, type TaskEvent, type TaskEvents } from '../events/event-map.js';
+import { eventOfRecord, type TaskEvent, type TaskEventType, type TaskEvents } from '../events/event-map.js';
 import type { Attempt } from './runner.js';
 import { formatTaskId } from '../wire/ids.js';
 
@@ -31,4 +31,20 @@ function attemptEvent(attempt: Attempt): TaskEvent | undefined {
       : { ...base, type: 'limited', slotAt: attempt.due ?? r.finishedAt };
   }
   return eventOfRecord(r, attempt.local, queue);
+}
+
+/** The event type an attempt's outcome is (what its event's `type` would be): for run spans. */
+export function outcomeOf(a: Attempt): TaskEventType {
+  if (a.outcome === 'release') return 'released';
+  if (a.outcome === 'defer') return 'limited';
+  switch (a.record.state) {
+    case 'succeeded':
+      return 'succeeded';
+    case 'retrying':
+      return 'retried';
+    case 'expired':
+      return 'expired';
+    default:
+      return 'dead';
+  }
 }

@@ -23,6 +23,7 @@ import type { ResolvedWorkerOptions } from './options.js';
 import { Presence, type PresenceHost } from './presence.js';
 import { Promoter } from './promoter.js';
 import type { Attempt, RunnerSettings, TaskRegistry } from './runner.js';
+import type { TaskTracer } from '../task/tracer.js';
 
 /** A lifecycle event of an attempt (see src/channels/lifecycle.ts, which publishes them). */
 export interface AttemptEvent {
@@ -59,6 +60,8 @@ export interface WorkerHost extends TaskRegistry {
   describeRedis(): string;
   /** Where lifecycle events go (app option `events: true`); `undefined`: none are published. */
   readonly lifecycle?: AttemptEvents | undefined;
+  /** Traces runs (app option `tracing`); `undefined`: untraced. */
+  readonly tracer?: TaskTracer | undefined;
   /**
    * How {@link connectRedis} connects (URL and settings), for the heartbeat thread's own connection.
    * Without it, or when its ioredis options cannot be passed to a thread, claims are renewed on the
@@ -107,6 +110,7 @@ export function runnerSettings(
     resultThreshold: app.payloadStore ? (app.payloadThreshold ?? 1024) : Infinity,
     resultTtlMs: app.resultTtlMs,
     isolation: new IsolationPools(options.concurrency),
+    tracer: app.tracer,
   };
 }
 
