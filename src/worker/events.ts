@@ -4,7 +4,7 @@
  * event map's (src/events/event-map.ts), the same an app subscription sees across processes.
  */
 import { eventOfRecord, type TaskEvent, type TaskEventType, type TaskEvents } from '../events/event-map.js';
-import type { Attempt } from './runner.js';
+import type { Attempt } from './attempt.js';
 import { formatTaskId } from '../wire/ids.js';
 
 /** Gives the event of a finished attempt to the worker's listeners. */
