@@ -22,6 +22,8 @@ import { Locks } from '../lock/locks.js';
 import { Channel, type ChannelOptions } from '../channels/channel.js';
 import { LifecyclePublisher, taskEventsChannel, type taskEventSchema } from '../channels/lifecycle.js';
 import { TaskSubscription } from '../events/subscription.js';
+import { TypedEmitter } from '../events/emitter.js';
+import type { EnqueueEventMap } from '../events/event-map.js';
 import { Inspector } from '../inspect/inspector.js';
 import { openPayloadStore } from '../payloads/open.js';
 import type { PayloadStore } from '../payloads/store.js';
@@ -54,8 +56,13 @@ export class Tasuki {
   readonly keys: TasukiKeys;
   readonly resultTtlMs: number;
   readonly idempotencyTtlMs: number;
-  /** Publishes lifecycle events when the app option `events` is true; else `undefined`. */
+  /** Publishes task events on the queues' channels when the app option `events` is true; else `undefined`. */
   readonly lifecycle: LifecyclePublisher | undefined;
+  /**
+   * `enqueued` events of the tasks this app writes (`app.enqueueEvents.on('enqueued', ...)`): built only
+   * while someone listens. Workers emit the rest of the task event map (`worker.on`).
+   */
+  readonly enqueueEvents = new TypedEmitter<EnqueueEventMap>();
   /** Traces enqueues and runs (app option `tracing`); `undefined`: untraced. */
   readonly tracer: TaskTracer | undefined;
   /** Replicas an enqueue waits for (app option `enqueueReplicas`); `undefined` when none. */
@@ -104,6 +111,7 @@ export class Tasuki {
     this.deadLetterRetentionMs = o.deadLetterRetention;
     this.log = o.logger ?? createLogger();
     this.lifecycle = o.events ? new LifecyclePublisher(this, this.log) : undefined;
+    this.lifecycle?.followEnqueues(this.enqueueEvents);
     this.waiter = new ResultWaiter(
       () => this.redis(),
       this.keys,

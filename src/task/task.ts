@@ -38,15 +38,12 @@ import type { Progress } from '../progress/value.js';
 import type { TaskDefinition } from './definition.js';
 import { registerForIsolate, resolveIsolation, type ResolvedIsolation } from './isolation.js';
 import type { TaskTracer } from './tracer.js';
+import type { TypedEmitter } from '../events/emitter.js';
+import type { EnqueueEventMap } from '../events/event-map.js';
 
 export type { TaskContext, TaskDefinition } from './definition.js';
 
 /** What a task needs from its app to enqueue and to be waited on (a `Tasuki` app is one). */
-/** Receives an `enqueued` lifecycle event per task created (src/channels/lifecycle.ts publishes them). */
-export interface EnqueueEvents {
-  emit(events: readonly { type: 'enqueued'; id: string; task: string; queue: string; at: number }[]): void;
-}
-
 export interface TaskHost extends ResultSource {
   readonly queues: readonly string[];
   readonly keys: TasukiKeys;
@@ -62,8 +59,8 @@ export interface TaskHost extends ResultSource {
   readonly payloadTtlMs: number;
   /** The app's command connection. */
   redis(): Promise<RedisConnection>;
-  /** Where lifecycle events go (the app option `events: true`); `undefined`: none are published. */
-  readonly lifecycle?: EnqueueEvents | undefined;
+  /** Where `enqueued` events go; built only while someone listens. */
+  readonly enqueueEvents?: TypedEmitter<EnqueueEventMap> | undefined;
   /** Traces enqueues (the app option `tracing`); `undefined`: untraced, and nothing is called. */
   readonly tracer?: TaskTracer | undefined;
   /** Replicas that must acknowledge an enqueue (0 or absent: none), and how long to wait for them. */
@@ -325,8 +322,9 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       const local = p.localId ?? (reply as string);
       handle = new TaskHandle<Jsonified<R>>(this.app, formatTaskId(local, queue), queue, this.name);
     }
-    if (this.app.lifecycle && handle.created) {
-      this.app.lifecycle.emit([{ type: 'enqueued', id: handle.id, task: this.name, queue, at: Date.now() }]);
+    const events = this.app.enqueueEvents;
+    if (events?.listening && handle.created) {
+      events.emit('enqueued', { type: 'enqueued', id: handle.id, queue, task: this.name, at: Date.now() });
     }
     return handle;
   }

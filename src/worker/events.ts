@@ -4,6 +4,7 @@
  * event map's (src/events/event-map.ts), the same an app subscription sees across processes.
  */
 import { eventOfRecord, type TaskEvent, type TaskEventType, type TaskEvents } from '../events/event-map.js';
+import type { Held } from './holdings.js';
 import type { Attempt } from './attempt.js';
 import { formatTaskId } from '../wire/ids.js';
 
@@ -11,6 +12,24 @@ import { formatTaskId } from '../wire/ids.js';
 export function emitAttempt(events: TaskEvents, attempt: Attempt): void {
   const event = attemptEvent(attempt);
   if (event) events.emitTask(event);
+}
+
+/**
+ * Gives `started` for a delivery whose attempt began, once its message is decoded (an undecodable
+ * one never starts: it is dead-lettered).
+ */
+export function emitStarted(events: TaskEvents, held: Held, worker: string): void {
+  const m = held.message;
+  if (m === undefined) return;
+  events.emit('started', {
+    type: 'started',
+    id: formatTaskId(m.id ?? held.entry, held.queue),
+    queue: held.queue,
+    task: m.name,
+    attempt: m.attempt ?? 1,
+    worker,
+    startedAt: Date.now(),
+  });
 }
 
 function attemptEvent(attempt: Attempt): TaskEvent | undefined {

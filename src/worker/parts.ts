@@ -24,22 +24,11 @@ import { Presence, type PresenceHost } from './presence.js';
 import { Promoter } from './promoter.js';
 import type { Attempt, RunnerSettings, TaskRegistry } from './runner.js';
 import type { TaskTracer } from '../task/tracer.js';
+import type { TaskEvents } from '../events/event-map.js';
 
-/** A lifecycle event of an attempt (see src/channels/lifecycle.ts, which publishes them). */
-export interface AttemptEvent {
-  type: 'started' | 'succeeded' | 'failed' | 'retried' | 'dead' | 'expired';
-  id: string;
-  task: string;
-  queue: string;
-  at: number;
-  attempt?: number;
-  worker?: string;
-  error?: string;
-}
-
-/** Receives the lifecycle events of recorded attempts. */
+/** Follows a worker's events to publish them (the app option `events: true`; src/channels/lifecycle.ts). */
 export interface AttemptEvents {
-  emit(events: readonly AttemptEvent[]): void;
+  followAttempts(source: TaskEvents): void;
 }
 
 /** What a worker needs from its app (a `Tasuki` app is one). */
@@ -58,7 +47,7 @@ export interface WorkerHost extends TaskRegistry {
   connectRedis(clientName: string): Promise<RedisConnection>;
   /** Where Redis is, password masked, for logs. */
   describeRedis(): string;
-  /** Where lifecycle events go (app option `events: true`); `undefined`: none are published. */
+  /** Publishes the worker's events (app option `events: true`); `undefined`: none are published. */
   readonly lifecycle?: AttemptEvents | undefined;
   /** Traces runs (app option `tracing`); `undefined`: untraced. */
   readonly tracer?: TaskTracer | undefined;
