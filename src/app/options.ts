@@ -34,9 +34,10 @@ export interface AppOptions {
   /** Longest an enqueue waits for {@link enqueueReplicas} (default `1s`); then `E_REPLICAS`. */
   enqueueReplicaTimeout?: Duration;
   /**
-   * Publish task lifecycle events (enqueued, started, succeeded, failed, retried, dead, expired) on
-   * the channel `tasuki.<queue>` of each queue (default false; see `app.taskEvents()` and
-   * docs/cluster.md). Costs one script call per queue per batch of events.
+   * Also publish the task event map's events (enqueued, started, succeeded, retried, dead, expired,
+   * released, limited) on the channel `tasuki.<queue>` of each queue, for any process to read and
+   * resume (default false; see `app.taskEvents()` and docs/dashboard.md#events). Costs one script
+   * call per queue per batch of events.
    */
   events?: boolean;
   /**
