@@ -158,6 +158,33 @@ test('bulk enqueue: one PRODUCER span for the batch; each run starts its own tra
   }
 });
 
+test('delayed and idempotent enqueues carry the context through their scripts; the runs are children', async () => {
+  const app = newApp(server(), { queues: ['q'], tracing: openTelemetry() });
+  const work = app.task({
+    name: 'later',
+    queue: 'q',
+    schema: z.object({ n: z.number() }),
+    handler: ({ n }) => n,
+  });
+  const delayed = await work.enqueue({ n: 1 }, { delay: 50 });
+  const unique = await work.enqueue({ n: 2 }, { idempotencyKey: 'once' });
+  const producers = otel.spans('tasuki enqueue later');
+  assert.deepEqual(
+    producers.map((p) => p.attributes['messaging.message.id']),
+    [delayed.id, unique.id],
+  );
+  await withWorker(app, async () => {
+    assert.equal(await delayed.result({ timeout: '20s' }), 1);
+    assert.equal(await unique.result({ timeout: '20s' }), 2);
+  });
+  const runs = otel.spans('tasuki run later');
+  for (const [i, h] of [delayed, unique].entries()) {
+    const run = runs.find((r) => r.attributes['messaging.message.id'] === h.id);
+    assert.equal(run?.parentSpanContext?.spanId, producers[i]?.spanContext().spanId);
+    assert.equal(run?.spanContext().traceId, producers[i]?.spanContext().traceId);
+  }
+});
+
 test('across processes: the run in this process is a child of the enqueue span of a producer process', async () => {
   const prefix = randomPrefix();
   const file = fileURLToPath(new URL('./fixtures/producer.ts', import.meta.url));
