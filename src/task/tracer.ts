@@ -54,7 +54,8 @@ export interface TaskTracer {
   ): Promise<H[]>;
   /**
    * Traces one attempt: `attempt` runs inside the run span's context (so the handler's own spans are
-   * its children); `end` says what became of it when it resolves.
+   * its children); `end` says what became of it when it resolves. It must call `attempt` exactly
+   * once and must not throw: what it returns is the attempt's outcome.
    */
   run<A>(start: RunSpanStart, attempt: () => Promise<A>, end: (attempt: A) => RunSpanEnd): Promise<A>;
 }
