@@ -76,7 +76,7 @@ export {
   type SubscribeOptions,
   type ConsumeOptions,
 } from './channels/channel.js';
-export { taskEventSchema, TASK_EVENT_TYPES, type TaskEvent as LifecycleEvent } from './channels/lifecycle.js';
+export { taskEventSchema, TASK_EVENT_TYPES, type LifecycleEvent } from './channels/lifecycle.js';
 export { EmbeddedRedis, type EmbeddedRedisOptions } from './connection/embedded.js';
 export { createLogger, type Logger } from './log/logger.js';
 export type { Duration } from './util/duration.js';
@@ -171,7 +171,11 @@ export {
   type ExpiredEvent,
   type ReleasedEvent,
   type LimitedEvent,
+  type EnqueuedEvent,
+  type StartedEvent,
+  type EnqueueEventMap,
 } from './events/event-map.js';
+export type { TaskTracer, TraceContext, RunSpanStart, RunSpanEnd, EnqueuedTask } from './task/tracer.js';
 export { TaskSubscription } from './events/subscription.js';
 export {
   Inspector,

@@ -22,6 +22,8 @@ import { Locks } from '../lock/locks.js';
 import { Channel, type ChannelOptions } from '../channels/channel.js';
 import { LifecyclePublisher, taskEventsChannel, type taskEventSchema } from '../channels/lifecycle.js';
 import { TaskSubscription } from '../events/subscription.js';
+import { TypedEmitter } from '../events/emitter.js';
+import type { EnqueueEventMap } from '../events/event-map.js';
 import { Inspector } from '../inspect/inspector.js';
 import { openPayloadStore } from '../payloads/open.js';
 import type { PayloadStore } from '../payloads/store.js';
@@ -34,6 +36,7 @@ import { queueStats, type QueueStats } from '../results/stats.js';
 import { checkDefinition, type TaskDefinition } from '../task/definition.js';
 import type { StandardSchemaV1 } from '../task/schema.js';
 import { Task } from '../task/task.js';
+import type { TaskTracer } from '../task/tracer.js';
 import { checkSchedule, type ScheduleDefinition, type ScheduleSpec } from '../beat/definition.js';
 import { Schedules } from '../beat/schedules.js';
 import { resolveAppOptions, type AppOptions, type ResolvedAppOptions } from './options.js';
@@ -53,8 +56,15 @@ export class Tasuki {
   readonly keys: TasukiKeys;
   readonly resultTtlMs: number;
   readonly idempotencyTtlMs: number;
-  /** Publishes lifecycle events when the app option `events` is true; else `undefined`. */
+  /** Publishes task events on the queues' channels when the app option `events` is true; else `undefined`. */
   readonly lifecycle: LifecyclePublisher | undefined;
+  /**
+   * `enqueued` events of the tasks this app writes (`app.enqueueEvents.on('enqueued', ...)`): built only
+   * while someone listens. Workers emit the rest of the task event map (`worker.on`).
+   */
+  readonly enqueueEvents = new TypedEmitter<EnqueueEventMap>();
+  /** Traces enqueues and runs (app option `tracing`); `undefined`: untraced. */
+  readonly tracer: TaskTracer | undefined;
   /** Replicas an enqueue waits for (app option `enqueueReplicas`); `undefined` when none. */
   readonly enqueueReplicas: { count: number; timeoutMs: number } | undefined;
   readonly maxPayloadBytes: number;
@@ -87,6 +97,7 @@ export class Tasuki {
     this.keys = tasukiKeys(o.prefix);
     this.resultTtlMs = o.resultTtl;
     this.idempotencyTtlMs = o.idempotencyTtl;
+    this.tracer = o.tracing;
     this.enqueueReplicas =
       o.enqueueReplicas > 0 ? { count: o.enqueueReplicas, timeoutMs: o.enqueueReplicaTimeout } : undefined;
     this.maxPayloadBytes = o.maxPayloadBytes;
@@ -100,6 +111,7 @@ export class Tasuki {
     this.deadLetterRetentionMs = o.deadLetterRetention;
     this.log = o.logger ?? createLogger();
     this.lifecycle = o.events ? new LifecyclePublisher(this, this.log) : undefined;
+    this.lifecycle?.followEnqueues(this.enqueueEvents);
     this.waiter = new ResultWaiter(
       () => this.redis(),
       this.keys,

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DAY_MS } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
 import type { PayloadStore } from '../payloads/store.js';
+import type { TaskTracer } from '../task/tracer.js';
 import type { Duration } from '../util/duration.js';
 import { duration, integer, parseOptions, quote } from '../util/options.js';
 import { QUEUE_NAME } from '../wire/ids.js';
@@ -33,11 +34,18 @@ export interface AppOptions {
   /** Longest an enqueue waits for {@link enqueueReplicas} (default `1s`); then `E_REPLICAS`. */
   enqueueReplicaTimeout?: Duration;
   /**
-   * Publish task lifecycle events (enqueued, started, succeeded, failed, retried, dead, expired) on
-   * the channel `tasuki.<queue>` of each queue (default false; see `app.taskEvents()` and
-   * docs/cluster.md). Costs one script call per queue per batch of events.
+   * Also publish the task event map's events (enqueued, started, succeeded, retried, dead, expired,
+   * released, limited) on the channel `tasuki.<queue>` of each queue, for any process to read and
+   * resume (default false; see `app.taskEvents()` and docs/dashboard.md#events). Costs one script
+   * call per queue per batch of events.
    */
   events?: boolean;
+  /**
+   * Trace enqueues and runs, with the trace context carried in each message (default: off, and an
+   * untraced app pays nothing for it). Pass `openTelemetry()` from `tasuki/tracing`; see
+   * docs/metrics.md#tracing.
+   */
+  tracing?: TaskTracer;
   /** Largest encoded arguments accepted by enqueue, in bytes, store or not (default 512 KiB). */
   maxPayloadBytes?: number;
   /** The claim check for big arguments (see docs/payloads.md). */
@@ -140,6 +148,16 @@ const schema = z.strictObject({
   enqueueReplicas: integer(0).default(0),
   enqueueReplicaTimeout: duration().default(1000),
   events: z.boolean().default(false),
+  tracing: z
+    .custom<TaskTracer>(
+      (v) =>
+        typeof v === 'object' &&
+        v !== null &&
+        typeof (v as TaskTracer).enqueue === 'function' &&
+        typeof (v as TaskTracer).run === 'function',
+      "must be a tracer, e.g. openTelemetry() from 'tasuki/tracing'",
+    )
+    .optional(),
   maxPayloadBytes: integer(1).default(512 * 1024),
   payloads,
   deadLetterMaxLen: integer(1).default(10_000),

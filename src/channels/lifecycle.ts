@@ -1,50 +1,76 @@
 /**
- * tasuki's own task lifecycle events, published on one channel per queue (`tasuki.<queue>`): what
- * metrics and the dashboard read. Off unless the app says `events: true` (each enqueue then costs
- * one more command, batched per event-loop turn, and each recorded batch one script call per queue).
+ * The task event map's events, published on one channel per queue (`tasuki.<queue>`) when the app
+ * says `events: true`: a durable, resumable copy of what the app's producers and workers emit in
+ * process (src/events/event-map.ts is the one source; this is a transport of it, not a second kind
+ * of event). Each enqueue and attempt then costs one more command, batched per event-loop turn and
+ * queue; without the option nothing listens and nothing is built.
  */
 import { z } from 'zod';
+import type { EnqueueEventMap, TaskEvent, TaskEvents } from '../events/event-map.js';
+import type { TypedEmitter } from '../events/emitter.js';
 import type { Logger } from '../log/logger.js';
 import { Channel, type ChannelHost } from './channel.js';
 
-/** What happened to a task. */
+/** The event types a queue's channel carries: every one of the event map but the aliases `failed`, `task`. */
 export const TASK_EVENT_TYPES = [
   'enqueued',
   'started',
   'succeeded',
-  'failed',
   'retried',
   'dead',
   'expired',
+  'released',
+  'limited',
 ] as const;
 
-/** Schema of a lifecycle event (zod, a Standard Schema). */
+const storedError = z.object({
+  name: z.string(),
+  message: z.string(),
+  stack: z.string().optional(),
+  code: z.string().optional(),
+});
+
+/**
+ * Schema of a channel's event (zod, a Standard Schema): an event of the task event map without a
+ * `succeeded` event's result (look the task up by id for it; a result can be megabytes).
+ */
 export const taskEventSchema = z.object({
   type: z.enum(TASK_EVENT_TYPES),
   /** Task id (`<local>@<queue>`). */
   id: z.string(),
   task: z.string(),
   queue: z.string(),
-  /** When it happened, ms since the epoch. */
-  at: z.number(),
+  /** enqueued: when it was written. */
+  at: z.number().optional(),
   attempt: z.number().int().optional(),
   worker: z.string().optional(),
-  /** failed, dead: the error's message. */
-  error: z.string().optional(),
+  startedAt: z.number().optional(),
+  finishedAt: z.number().optional(),
+  /** retried, dead, released. */
+  error: storedError.optional(),
+  /** retried: when it runs again. */
+  retryAt: z.number().optional(),
+  /** dead: why (`max-attempts`, `not-retryable`...). */
+  reason: z.string().optional(),
+  /** limited: the reserved start slot. */
+  slotAt: z.number().optional(),
 });
 
-/** A lifecycle event. */
-export type TaskEvent = z.infer<typeof taskEventSchema>;
+/** An event as a queue's channel carries it. */
+export type LifecycleEvent = z.infer<typeof taskEventSchema>;
 
-/** The channel of a queue's lifecycle events. */
+/** The channel of a queue's events. */
 export function taskEventsChannel(host: ChannelHost, queue: string): Channel<typeof taskEventSchema> {
   return new Channel(host, { name: `tasuki.${queue}`, schema: taskEventSchema, maxLen: 100_000 });
 }
 
-/** Publishes lifecycle events: collected for one event-loop turn, then one publish per queue. */
+/**
+ * Publishes the events of the emitters it follows (the app's enqueues, each worker): collected for
+ * one event-loop turn, then one publish per queue.
+ */
 export class LifecyclePublisher {
   private readonly channels = new Map<string, Channel<typeof taskEventSchema>>();
-  private pending = new Map<string, TaskEvent[]>();
+  private pending = new Map<string, LifecycleEvent[]>();
   private scheduled = false;
   private inflight = new Set<Promise<unknown>>();
 
@@ -53,14 +79,22 @@ export class LifecyclePublisher {
     private readonly log: Logger,
   ) {}
 
-  /** Queues events for publishing (never throws: a lost event is logged, never fails a task). */
-  emit(events: readonly TaskEvent[]): void {
-    for (const e of events) {
-      const list = this.pending.get(e.queue);
-      if (list) list.push(e);
-      else this.pending.set(e.queue, [e]);
-    }
-    if (!this.scheduled && events.length) {
+  /** Publishes the `enqueued` events of an app's producers. */
+  followEnqueues(source: TypedEmitter<EnqueueEventMap>): void {
+    source.on('enqueued', (e) => this.add(e));
+  }
+
+  /** Publishes a worker's `started` events and the outcome of each attempt. */
+  followAttempts(source: TaskEvents): void {
+    source.on('started', (e) => this.add(e)).on('task', (e) => this.add(withoutResult(e)));
+  }
+
+  /** Queues an event for publishing (never throws: a lost event is logged, never fails a task). */
+  private add(e: LifecycleEvent): void {
+    const list = this.pending.get(e.queue);
+    if (list) list.push(e);
+    else this.pending.set(e.queue, [e]);
+    if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
     }
@@ -90,4 +124,10 @@ export class LifecyclePublisher {
       await Promise.all(this.inflight);
     }
   }
+}
+
+function withoutResult(e: TaskEvent): LifecycleEvent {
+  if (e.type !== 'succeeded') return e;
+  const { result: _result, ...rest } = e;
+  return rest;
 }

@@ -1,8 +1,10 @@
 /**
- * The one map of task events. A worker emits them in process (`worker.on('succeeded', ...)`), an
- * app subscription emits the same shapes for every worker's tasks across processes
- * (`app.subscribe()`), and the metrics and the dashboard read them — so a name or a field means the
- * same thing wherever it is seen.
+ * The one map of task events. A worker emits them in process (`worker.on('succeeded', ...)`), the
+ * app emits `enqueued` for the tasks it writes (`app.enqueueEvents`), an app subscription emits the
+ * outcomes of every worker's tasks across processes (`app.subscribe()`), and the app option
+ * `events: true` publishes them on the queues' channels (src/channels/lifecycle.ts). Metrics, the
+ * dashboard and tracing read these types — so a name or a field means the same thing wherever it is
+ * seen.
  */
 import type { DeadReason, StoredError, TaskRecord } from '../wire/record.js';
 import { formatTaskId } from '../wire/ids.js';
@@ -61,7 +63,29 @@ export interface LimitedEvent extends TaskEventBase {
   slotAt: number;
 }
 
-/** Any task event. */
+/** (App only.) A task was written to its queue by this process. */
+export interface EnqueuedEvent {
+  type: 'enqueued';
+  /** Task id, `<local>@<queue>`. */
+  id: string;
+  queue: string;
+  task: string;
+  /** When the write was acknowledged (ms since the epoch). */
+  at: number;
+}
+
+/** (Worker only.) An attempt started: the task's handler is about to run. */
+export interface StartedEvent {
+  type: 'started';
+  id: string;
+  queue: string;
+  task: string;
+  attempt: number;
+  worker: string;
+  startedAt: number;
+}
+
+/** Any event of what became of an attempt (what `task` listeners get). */
 export type TaskEvent =
   SucceededEvent | RetriedEvent | DeadEvent | ExpiredEvent | ReleasedEvent | LimitedEvent;
 
@@ -70,9 +94,12 @@ export type TaskEventType = TaskEvent['type'];
 
 /**
  * Every event name and what its listeners get. `failed` is every failed attempt (a `retried` or a
- * `dead` event, given to both names); `task` is every event.
+ * `dead` event, given to both names); `task` is every outcome of an attempt (not `enqueued` or
+ * `started`, which say nothing of an outcome).
  */
 export interface TaskEventMap {
+  enqueued: EnqueuedEvent;
+  started: StartedEvent;
   succeeded: SucceededEvent;
   retried: RetriedEvent;
   dead: DeadEvent;
@@ -160,3 +187,6 @@ export function eventOfRecord(r: TaskRecord, local: string, queue: string): Task
 function errorOf(r: TaskRecord): StoredError {
   return r.error ?? { name: 'Error', message: r.state };
 }
+
+/** The events a producing app emits (`app.enqueueEvents`). */
+export type EnqueueEventMap = Pick<TaskEventMap, 'enqueued'>;

@@ -28,7 +28,7 @@ import * as scripts from '../scripts/catalogue.js';
 import type { Duration } from '../util/duration.js';
 import { delayedLocalId, formatTaskId } from '../wire/ids.js';
 import { CLAIM_MESSAGE_FIELD, MESSAGE_FIELD } from '../wire/fields.js';
-import { encodeClaimMessage, encodeMessage } from '../wire/message.js';
+import { encodeClaimMessage, encodeMessage, type TraceContext } from '../wire/message.js';
 import { resolveOptions, type EnqueueOptions, type ResolvedOptions } from './enqueue-options.js';
 import { validate, type Checked, type InferInput, type StandardSchemaV1 } from './schema.js';
 import type { Jsonified } from '../results/jsonified.js';
@@ -37,15 +37,13 @@ import type { FollowProgressOptions } from '../progress/reader.js';
 import type { Progress } from '../progress/value.js';
 import type { TaskDefinition } from './definition.js';
 import { registerForIsolate, resolveIsolation, type ResolvedIsolation } from './isolation.js';
+import type { TaskTracer } from './tracer.js';
+import type { TypedEmitter } from '../events/emitter.js';
+import type { EnqueueEventMap } from '../events/event-map.js';
 
 export type { TaskContext, TaskDefinition } from './definition.js';
 
 /** What a task needs from its app to enqueue and to be waited on (a `Tasuki` app is one). */
-/** Receives an `enqueued` lifecycle event per task created (src/channels/lifecycle.ts publishes them). */
-export interface EnqueueEvents {
-  emit(events: readonly { type: 'enqueued'; id: string; task: string; queue: string; at: number }[]): void;
-}
-
 export interface TaskHost extends ResultSource {
   readonly queues: readonly string[];
   readonly keys: TasukiKeys;
@@ -61,8 +59,10 @@ export interface TaskHost extends ResultSource {
   readonly payloadTtlMs: number;
   /** The app's command connection. */
   redis(): Promise<RedisConnection>;
-  /** Where lifecycle events go (the app option `events: true`); `undefined`: none are published. */
-  readonly lifecycle?: EnqueueEvents | undefined;
+  /** Where `enqueued` events go; built only while someone listens. */
+  readonly enqueueEvents?: TypedEmitter<EnqueueEventMap> | undefined;
+  /** Traces enqueues (the app option `tracing`); `undefined`: untraced, and nothing is called. */
+  readonly tracer?: TaskTracer | undefined;
   /** Replicas that must acknowledge an enqueue (0 or absent: none), and how long to wait for them. */
   readonly enqueueReplicas?: { count: number; timeoutMs: number } | undefined;
   /**
@@ -196,12 +196,13 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     options: EnqueueOptions | undefined,
     now: number,
     path: string,
+    trace?: TraceContext,
   ): Prepared | Promise<Prepared> {
     const opts = resolveOptions(options, this.queue, this.app.queues, now, path);
     const checked = validate(this.definition.schema, args);
     return checked instanceof Promise
-      ? checked.then((c) => this.encode(args, c, opts, now, path))
-      : this.encode(args, checked, opts, now, path);
+      ? checked.then((c) => this.encode(args, c, opts, now, path, trace))
+      : this.encode(args, checked, opts, now, path, trace);
   }
 
   private encode(
@@ -210,6 +211,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     opts: ResolvedOptions,
     now: number,
     path: string,
+    trace: TraceContext | undefined,
   ): Prepared {
     if (!checked.ok) {
       throw new TaskArgsError(
@@ -231,12 +233,13 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       ]);
     }
     const size = Buffer.byteLength(argsJson);
-    if (size > this.inlineMax) return this.claimCheck(argsJson, size, opts, now, path);
+    if (size > this.inlineMax) return this.claimCheck(argsJson, size, opts, now, path, trace);
     const localId = opts.due > 0 ? delayedLocalId(now) : undefined;
     const message = encodeMessage(this.name, argsJson, {
       id: localId,
       expiresAt: opts.expiresAt,
       storeResult: opts.storeResult,
+      trace,
     });
     return { opts, message, localId };
   }
@@ -251,6 +254,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     opts: ResolvedOptions,
     now: number,
     path: string,
+    trace: TraceContext | undefined,
   ): Prepared {
     const app = this.app;
     if (size > app.maxPayloadBytes) {
@@ -266,6 +270,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       id: localId,
       expiresAt: opts.expiresAt,
       storeResult: opts.storeResult,
+      trace,
     });
     return { opts, message, localId, payload };
   }
@@ -317,8 +322,9 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       const local = p.localId ?? (reply as string);
       handle = new TaskHandle<Jsonified<R>>(this.app, formatTaskId(local, queue), queue, this.name);
     }
-    if (this.app.lifecycle && handle.created) {
-      this.app.lifecycle.emit([{ type: 'enqueued', id: handle.id, task: this.name, queue, at: Date.now() }]);
+    const events = this.app.enqueueEvents;
+    if (events?.listening && handle.created) {
+      events.emit('enqueued', { type: 'enqueued', id: handle.id, queue, task: this.name, at: Date.now() });
     }
     return handle;
   }
@@ -327,8 +333,19 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
    * Enqueues one task. Arguments and options are checked first; on any error nothing is written.
    * One XADD (one ZADD+HSET script when delayed, one script with an idempotency key).
    */
-  async enqueue(args: InferInput<S>, options?: EnqueueOptions): Promise<TaskHandle<Jsonified<R>>> {
-    const p = await this.prepare(args, options, Date.now(), '');
+  enqueue(args: InferInput<S>, options?: EnqueueOptions): Promise<TaskHandle<Jsonified<R>>> {
+    // Not async: untraced, the enqueue's own promise is the only one made.
+    const tracer = this.app.tracer;
+    if (tracer === undefined) return this.enqueueOne(args, options, undefined);
+    return tracer.enqueue(this.name, (trace) => this.enqueueOne(args, options, trace));
+  }
+
+  private async enqueueOne(
+    args: InferInput<S>,
+    options: EnqueueOptions | undefined,
+    trace: TraceContext | undefined,
+  ): Promise<TaskHandle<Jsonified<R>>> {
+    const p = await this.prepare(args, options, Date.now(), '', trace);
     const redis = await this.app.redis();
     // A cached flag: no Redis call unless Redis was above the high watermark at the last sample.
     const held = this.app.admit?.(this.name, false, p.message.length + ENTRY_OVERHEAD_BYTES);
@@ -441,8 +458,17 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
    * written; items of one queue are written in one MULTI, so a Redis refusal (e.g. OOM) writes none
    * of them. Resolves the handles in the order given.
    */
-  async enqueueMany(
+  enqueueMany(
     items: readonly { args: InferInput<S>; options?: EnqueueOptions }[],
+  ): Promise<TaskHandle<Jsonified<R>>[]> {
+    const tracer = this.app.tracer;
+    if (tracer === undefined || !Array.isArray(items)) return this.enqueueAll(items, undefined);
+    return tracer.enqueueMany(this.name, items.length, (trace) => this.enqueueAll(items, trace));
+  }
+
+  private async enqueueAll(
+    items: readonly { args: InferInput<S>; options?: EnqueueOptions }[],
+    trace: TraceContext | undefined,
   ): Promise<TaskHandle<Jsonified<R>>[]> {
     if (!Array.isArray(items)) {
       throw new TaskArgsError(this.name, [
@@ -460,7 +486,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
           throw new TaskArgsError(this.name, [{ path: `[${i}]`, message: 'expected { args, options? }' }]);
         }
         const { args, options } = item as { args: unknown; options?: EnqueueOptions };
-        const p = this.prepare(args, options, now, `[${i}]`);
+        const p = this.prepare(args, options, now, `[${i}]`, trace);
         prepared.push(p instanceof Promise ? await p : p);
       } catch (err) {
         if (err instanceof TaskArgsError) issues.push(...err.issues);

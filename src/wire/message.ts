@@ -24,7 +24,7 @@ export const PAYLOAD_REF = /^[A-Za-z0-9_-]{16,64}$/;
 /**
  * The message a stream entry carries. Format 1, field `m`: a JSON array `[name, args]` or
  * `[name, args, meta]`. Format 2, field `m2` (a claim check, arguments in the payload store): a JSON
- * object `{"t":name,"p":{"ref","sha256","size"},"id"?,"n"?,"x"?,"s"?,"r"?}`. Kept short on purpose: a waiting
+ * object `{"t":name,"p":{"ref","sha256","size"},"id"?,"n"?,"x"?,"s"?,"r"?,"tp"?,"tl"?,"ts"?}`. Kept short on purpose: a waiting
  * task costs Redis little more than its arguments, or than its claim check. A task that runs
  * straight away has no `id`: its stream entry id is its id.
  */
@@ -51,6 +51,27 @@ export interface TaskMessage {
    * enqueue said (`storeResult`); `undefined`: as the task's definition says (default: stored).
    */
   storeResult?: boolean | undefined;
+  /**
+   * The trace context of the enqueue that made the task, when the producer traces (the app option
+   * `tracing`); `undefined` otherwise. Kept by retries and hand-backs.
+   */
+  trace?: TraceContext | undefined;
+}
+
+/**
+ * W3C trace context carried by a message (meta `tp` or `tl`, and `ts`): written only by a producer
+ * that traces, so an untraced message carries no byte of it.
+ */
+export interface TraceContext {
+  /** The W3C `traceparent` of the producer's span. */
+  traceparent: string;
+  /** The W3C `tracestate`, when the producer's trace has one. */
+  tracestate?: string | undefined;
+  /**
+   * The run links to the producer's span instead of being its child (meta `tl` in place of `tp`):
+   * a bulk enqueue, whose one span stands for many messages.
+   */
+  link?: boolean | undefined;
 }
 
 /** The meta of a message: short names, each present only when it says something. */
@@ -61,6 +82,10 @@ interface Meta {
   s?: number;
   /** storeResult: 0 or 1. */
   r?: 0 | 1;
+  /** Trace context: traceparent the run is a child of (`tp`) or links to (`tl`), and tracestate. */
+  tp?: string;
+  tl?: string;
+  ts?: string;
 }
 
 type MessageMeta = Omit<TaskMessage, 'name' | 'args' | 'claim'>;
@@ -72,9 +97,31 @@ function putMeta(m: Meta, meta: MessageMeta): boolean {
   if (meta.expiresAt !== undefined) m.x = meta.expiresAt;
   if (meta.slot !== undefined) m.s = meta.slot;
   if (meta.storeResult !== undefined) m.r = meta.storeResult ? 1 : 0;
+  const t = meta.trace;
+  if (t !== undefined) {
+    if (t.link) m.tl = t.traceparent;
+    else m.tp = t.traceparent;
+    if (t.tracestate) m.ts = t.tracestate;
+  }
   return (
-    m.id !== undefined || m.n !== undefined || m.x !== undefined || m.s !== undefined || m.r !== undefined
+    m.id !== undefined ||
+    m.n !== undefined ||
+    m.x !== undefined ||
+    m.s !== undefined ||
+    m.r !== undefined ||
+    t !== undefined
   );
+}
+
+/** The trace context of checked meta, or `undefined` (an untraced message: two property reads). */
+function traceOf(m: Record<string, unknown>): TraceContext | undefined {
+  if (m.tp === undefined && m.tl === undefined) return undefined;
+  const link = m.tp === undefined;
+  return {
+    traceparent: (link ? m.tl : m.tp) as string,
+    tracestate: m.ts as string | undefined,
+    link: link || undefined,
+  };
 }
 
 /**
@@ -90,6 +137,7 @@ function decoded(name: string, args: unknown, m: Record<string, unknown>): TaskM
     expiresAt: m.x as number | undefined,
     slot: m.s as number | undefined,
     storeResult: m.r === undefined ? undefined : m.r === 1,
+    trace: traceOf(m),
   };
 }
 
@@ -113,12 +161,14 @@ export function encodeClaimMessage(name: string, claim: PayloadClaim, meta: Mess
 /**
  * Re-encodes a decoded message with new meta (a retry's attempt, a hand-back's task id). The one
  * place a message is rebuilt; everything else passes the raw message on untouched. A claim-checked
- * message stays one: it keeps its claim, never the loaded arguments.
+ * message stays one: it keeps its claim, never the loaded arguments. The trace context is kept
+ * (a retry belongs to the trace of the enqueue that made the task).
  */
-export function reencodeMessage(msg: TaskMessage, meta: MessageMeta): string {
+export function reencodeMessage(msg: TaskMessage, meta: Omit<MessageMeta, 'trace'>): string {
+  const all: MessageMeta = msg.trace === undefined ? meta : { ...meta, trace: msg.trace };
   return msg.claim
-    ? encodeClaimMessage(msg.name, msg.claim, meta)
-    : encodeMessage(msg.name, JSON.stringify(msg.args), meta);
+    ? encodeClaimMessage(msg.name, msg.claim, all)
+    : encodeMessage(msg.name, JSON.stringify(msg.args), all);
 }
 
 /** The stream field a raw message belongs in: `m2` for a claim check (`{…}`), else `m`. */
@@ -209,6 +259,14 @@ function checkMeta(m: Record<string, unknown>): void {
     throw new PoisonMessageError('meta.s (rate-limit slot) is not a number');
   if (m.r !== undefined && m.r !== 0 && m.r !== 1)
     throw new PoisonMessageError('meta.r (store the result) is not 0 or 1');
+  // Trace fields are checked for type only: a malformed traceparent is the tracer's to ignore, and
+  // never costs a task its run.
+  if (
+    (m.tp !== undefined && typeof m.tp !== 'string') ||
+    (m.tl !== undefined && typeof m.tl !== 'string') ||
+    (m.ts !== undefined && typeof m.ts !== 'string')
+  )
+    throw new PoisonMessageError('meta.tp, tl or ts (trace context) is not a string');
 }
 
 /** Format 2: `{"t":name,"p":{"ref","sha256","size"},...meta}`. */

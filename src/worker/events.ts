@@ -3,14 +3,33 @@
  * checks `listening` first, so an unobserved worker allocates nothing here). The shapes are the one
  * event map's (src/events/event-map.ts), the same an app subscription sees across processes.
  */
-import { eventOfRecord, type TaskEvent, type TaskEvents } from '../events/event-map.js';
-import type { Attempt } from './runner.js';
+import { eventOfRecord, type TaskEvent, type TaskEventType, type TaskEvents } from '../events/event-map.js';
+import type { Held } from './holdings.js';
+import type { Attempt } from './attempt.js';
 import { formatTaskId } from '../wire/ids.js';
 
 /** Gives the event of a finished attempt to the worker's listeners. */
 export function emitAttempt(events: TaskEvents, attempt: Attempt): void {
   const event = attemptEvent(attempt);
   if (event) events.emitTask(event);
+}
+
+/**
+ * Gives `started` for a delivery whose attempt began, once its message is decoded (an undecodable
+ * one never starts: it is dead-lettered).
+ */
+export function emitStarted(events: TaskEvents, held: Held, worker: string): void {
+  const m = held.message;
+  if (m === undefined) return;
+  events.emit('started', {
+    type: 'started',
+    id: formatTaskId(m.id ?? held.entry, held.queue),
+    queue: held.queue,
+    task: m.name,
+    attempt: m.attempt ?? 1,
+    worker,
+    startedAt: Date.now(),
+  });
 }
 
 function attemptEvent(attempt: Attempt): TaskEvent | undefined {
@@ -31,4 +50,20 @@ function attemptEvent(attempt: Attempt): TaskEvent | undefined {
       : { ...base, type: 'limited', slotAt: attempt.due ?? r.finishedAt };
   }
   return eventOfRecord(r, attempt.local, queue);
+}
+
+/** The event type an attempt's outcome is (what its event's `type` would be): for run spans. */
+export function outcomeOf(a: Attempt): TaskEventType {
+  if (a.outcome === 'release') return 'released';
+  if (a.outcome === 'defer') return 'limited';
+  switch (a.record.state) {
+    case 'succeeded':
+      return 'succeeded';
+    case 'retrying':
+      return 'retried';
+    case 'expired':
+      return 'expired';
+    default:
+      return 'dead';
+  }
 }

@@ -4,7 +4,6 @@ import { formatTaskId } from '../wire/ids.js';
 import { decodeMessage, messageOf, reencodeMessage } from '../wire/message.js';
 import type { HandBack } from '../broker/broker.js';
 import type { Held } from './holdings.js';
-import type { AttemptEvent } from './parts.js';
 import type { Attempt } from './runner.js';
 
 /** Attempts finished by a worker, by what became of them. */
@@ -132,58 +131,4 @@ export function handBackMessages(list: readonly Held[]): {
     taken.push(held);
   }
   return { byQueue, ids, taken };
-}
-
-/**
- * The `started` event of a delivery about to run (its message decoded once more, only when events
- * are on); `undefined` for a message that cannot be decoded (its dead letter says why).
- */
-export function startedEvent(held: Held, worker: string): AttemptEvent | undefined {
-  try {
-    const m = decodeMessage(messageOf(held.fields));
-    const id = formatTaskId(m.id ?? held.entry, held.queue);
-    return {
-      type: 'started',
-      id,
-      task: m.name,
-      queue: held.queue,
-      at: Date.now(),
-      attempt: m.attempt ?? 1,
-      worker,
-    };
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The lifecycle events of recorded attempts: what became of each. A failed attempt is `failed` then
- * `retried` or `dead`. Attempts released or held back by a rate limit did not run: none.
- */
-export function attemptEvents(attempts: readonly Attempt[]): AttemptEvent[] {
-  const out: AttemptEvent[] = [];
-  for (const a of attempts) {
-    const r = a.record;
-    const queue = a.held.queue;
-    const base = {
-      id: formatTaskId(a.local, queue),
-      task: r.task,
-      queue,
-      attempt: r.attempt,
-      worker: r.worker,
-    };
-    const error = r.error ? { error: r.error.message } : {};
-    const at = r.finishedAt;
-    if (a.outcome === 'release' || a.outcome === 'defer') continue;
-    if (r.state === 'expired') {
-      out.push({ type: 'expired', ...base, at });
-      continue;
-    }
-    if (a.outcome === 'done') out.push({ type: 'succeeded', ...base, at });
-    else {
-      out.push({ type: 'failed', ...base, ...error, at });
-      out.push({ type: a.outcome === 'retry' ? 'retried' : 'dead', ...base, ...error, at });
-    }
-  }
-  return out;
 }

@@ -23,22 +23,12 @@ import type { ResolvedWorkerOptions } from './options.js';
 import { Presence, type PresenceHost } from './presence.js';
 import { Promoter } from './promoter.js';
 import type { Attempt, RunnerSettings, TaskRegistry } from './runner.js';
+import type { TaskTracer } from '../task/tracer.js';
+import type { TaskEvents } from '../events/event-map.js';
 
-/** A lifecycle event of an attempt (see src/channels/lifecycle.ts, which publishes them). */
-export interface AttemptEvent {
-  type: 'started' | 'succeeded' | 'failed' | 'retried' | 'dead' | 'expired';
-  id: string;
-  task: string;
-  queue: string;
-  at: number;
-  attempt?: number;
-  worker?: string;
-  error?: string;
-}
-
-/** Receives the lifecycle events of recorded attempts. */
+/** Follows a worker's events to publish them (the app option `events: true`; src/channels/lifecycle.ts). */
 export interface AttemptEvents {
-  emit(events: readonly AttemptEvent[]): void;
+  followAttempts(source: TaskEvents): void;
 }
 
 /** What a worker needs from its app (a `Tasuki` app is one). */
@@ -57,8 +47,10 @@ export interface WorkerHost extends TaskRegistry {
   connectRedis(clientName: string): Promise<RedisConnection>;
   /** Where Redis is, password masked, for logs. */
   describeRedis(): string;
-  /** Where lifecycle events go (app option `events: true`); `undefined`: none are published. */
+  /** Publishes the worker's events (app option `events: true`); `undefined`: none are published. */
   readonly lifecycle?: AttemptEvents | undefined;
+  /** Traces runs (app option `tracing`); `undefined`: untraced. */
+  readonly tracer?: TaskTracer | undefined;
   /**
    * How {@link connectRedis} connects (URL and settings), for the heartbeat thread's own connection.
    * Without it, or when its ioredis options cannot be passed to a thread, claims are renewed on the
@@ -107,6 +99,7 @@ export function runnerSettings(
     resultThreshold: app.payloadStore ? (app.payloadThreshold ?? 1024) : Infinity,
     resultTtlMs: app.resultTtlMs,
     isolation: new IsolationPools(options.concurrency),
+    tracer: app.tracer,
   };
 }
 

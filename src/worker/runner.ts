@@ -13,6 +13,7 @@ import type { ProgressWriter } from '../progress/writer.js';
 import { claimOf, loadClaimed, PayloadMismatchError, PayloadMissingError } from '../payloads/claim.js';
 import type { PayloadStore } from '../payloads/store.js';
 import { validate } from '../task/schema.js';
+import type { RunSpanEnd, RunSpanStart, TaskTracer } from '../task/tracer.js';
 import { RetryLater } from '../task/retry.js';
 import type { Task } from '../task/task.js';
 import {
@@ -36,6 +37,8 @@ import {
 } from './attempt.js';
 import { callHandler } from './context.js';
 import type { Held } from './holdings.js';
+import { outcomeOf } from './events.js';
+import { formatTaskId } from '../wire/ids.js';
 
 /** Where the runner finds tasks by name. */
 export interface TaskRegistry {
@@ -63,6 +66,8 @@ export interface RunnerSettings {
   progress?: ProgressWriter | undefined;
   /** The worker's isolate pools, for tasks with `isolation`. */
   isolation?: IsolationPools | undefined;
+  /** Traces each attempt (the app option `tracing`); `undefined`: untraced. */
+  tracer?: TaskTracer | undefined;
 }
 
 export type { Attempt } from './attempt.js';
@@ -74,8 +79,11 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-/** Runs one attempt of a held delivery and says what should become of it. Never throws. */
-export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSettings): Promise<Attempt> {
+/**
+ * Runs one attempt of a held delivery and says what should become of it. Never rejects. Not async:
+ * the message is decoded synchronously, and an untraced attempt makes no promise besides its run's.
+ */
+export function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSettings): Promise<Attempt> {
   const run: Run = {
     held,
     raw: undefined,
@@ -92,8 +100,10 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
     run.raw = messageOf(held.fields);
     msg = decodeMessage(run.raw);
   } catch (err) {
-    if (err instanceof NewerFormatError) return release(run, 'newer-format', err, s.releaseForMs);
-    return dead(run, 'undecodable', err);
+    if (err instanceof NewerFormatError) {
+      return Promise.resolve(release(run, 'newer-format', err, s.releaseForMs));
+    }
+    return Promise.resolve(dead(run, 'undecodable', err));
   }
   held.message = msg;
   run.name = msg.name;
@@ -102,6 +112,32 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
     run.local = msg.id;
     run.parked = msg.id !== held.entry;
   }
+  if (s.tracer === undefined) return runDecoded(tasks, run, msg, s);
+  return s.tracer.run(spanStart(run, msg), () => runDecoded(tasks, run, msg, s), spanEnd);
+}
+
+function spanStart(run: Run, msg: TaskMessage): RunSpanStart {
+  return {
+    id: formatTaskId(run.local, run.held.queue),
+    queue: run.held.queue,
+    task: run.name,
+    attempt: run.attempt,
+    worker: run.worker,
+    trace: msg.trace,
+  };
+}
+
+function spanEnd(a: Attempt): RunSpanEnd {
+  return { outcome: outcomeOf(a), error: a.record.error };
+}
+
+/** A decoded message's attempt: everything after decoding (the part a run span covers). */
+async function runDecoded(
+  tasks: TaskRegistry,
+  run: Run,
+  msg: TaskMessage,
+  s: RunnerSettings,
+): Promise<Attempt> {
   if (msg.expiresAt !== undefined && msg.expiresAt < run.startedAt) {
     const record = recordOf(run, 'expired');
     record.error = toStoredError(
@@ -121,13 +157,13 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
   }
   run.storeResult = msg.storeResult ?? task.definition.storeResult ?? true;
   // Only tasks that would run count deliveries: an unknown or expired one never crashed a worker.
-  if (held.deliveries > s.maxDeliveries) {
+  if (run.held.deliveries > s.maxDeliveries) {
     return dead(
       run,
       'max-deliveries',
       new TasukiError(
         'E_LOST',
-        `delivered ${held.deliveries} times without finishing (its workers died or lost it each time); limit is ${s.maxDeliveries}`,
+        `delivered ${run.held.deliveries} times without finishing (its workers died or lost it each time); limit is ${s.maxDeliveries}`,
       ),
     );
   }

@@ -14,17 +14,15 @@ import { within } from '../util/within.js';
 import type { ClaimHost } from './claims.js';
 import type { FetchHost } from './fetcher.js';
 import { Holdings, type Held } from './holdings.js';
-import { emitAttempt } from './events.js';
+import { emitAttempt, emitStarted } from './events.js';
 import { deleteFinishedPayloads } from './payload-cleanup.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import {
-  attemptEvents,
   countOutcome,
   discardOutcomes,
   handBackMessages,
   logOutcome,
   noOutcomes,
-  startedEvent,
   type OutcomeCounts,
 } from './outcomes.js';
 import {
@@ -78,6 +76,8 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
     this.logInfo = this.log.isLevelEnabled('info');
     this.settings = runnerSettings(app, this.options, this.name, this.log);
     this.holdings = new Holdings(this.queues);
+    // The app option `events: true`: this worker's events are published on the queues' channels.
+    app.lifecycle?.followAttempts(this);
     this.listenerErrors = (err, event) => this.log.error({ err, event }, 'a task event listener threw');
   }
 
@@ -184,11 +184,10 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
       const next = this.holdings.next();
       if (!next) return;
       this.active++;
-      if (this.app.lifecycle) {
-        const started = startedEvent(next, this.name);
-        if (started) this.app.lifecycle.emit([started]);
-      }
-      void runAttempt(this.app, next, this.settings).then(this.settle);
+      const running = runAttempt(this.app, next, this.settings);
+      // The message was decoded by now (runAttempt decodes before its first await).
+      if (this.listening && this.hasListeners('started')) emitStarted(this, next, this.name);
+      void running.then(this.settle);
     }
   }
 
@@ -213,7 +212,6 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
     // task up finds its record.
     if (this.listening) for (const a of done) emitAttempt(this, a);
     if (this.app.payloadStore) deleteFinishedPayloads(this.app.payloadStore, done, this.log);
-    if (this.app.lifecycle) this.app.lifecycle.emit(attemptEvents(done));
     this.parts?.fetcher.wake();
   };
 

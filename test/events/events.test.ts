@@ -1,13 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
-import { tasuki, Worker, type TaskEvent, type TaskEventMap, type TaskEvents } from '../../src/index.js';
+import {
+  tasuki,
+  Worker,
+  type EnqueuedEvent,
+  type TaskEvent,
+  type TaskEventMap,
+  type TaskEvents,
+} from '../../src/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { newApp, until, useRedis } from '../support/redis.js';
 
 const server = useRedis();
 
-/** Collects the events of one name until `n` have arrived. */
+/** Collects the events of one name as they arrive. */
 function collect<K extends keyof TaskEventMap>(emitter: TaskEvents, name: K): TaskEventMap[K][] {
   const seen: TaskEventMap[K][] = [];
   emitter.on(name, (e) => seen.push(e));
@@ -67,6 +74,52 @@ test('worker.on: succeeded, retried, dead and failed carry the task, attempt and
     );
     assert.equal(all.length, 3);
     assert.equal(worker.listenerCount('succeeded'), 2);
+  } finally {
+    await worker.stop();
+  }
+});
+
+test('app.enqueueEvents `enqueued` and worker `started`: the same map, in order, each only while listened to', async () => {
+  const app = newApp(server(), { queues: ['q'] });
+  const t = app.task({ name: 't', queue: 'q', schema: z.object({ n: z.number() }), handler: ({ n }) => n });
+  const order: string[] = [];
+  const enqueued: EnqueuedEvent[] = [];
+  app.enqueueEvents.on('enqueued', (e) => {
+    enqueued.push(e);
+    order.push(`enqueued:${e.id}`);
+  });
+  const worker = new Worker(app);
+  const outcomes = collect(worker, 'task');
+  assert.equal(
+    worker.hasListeners('started'),
+    false,
+    'a worker observed for outcomes builds no started event',
+  );
+  const started = collect(worker, 'started');
+  worker
+    .on('started', (e) => order.push(`started:${e.id}`))
+    .on('task', (e) => order.push(`${e.type}:${e.id}`));
+  const handle = await t.enqueue({ n: 1 });
+  const [bulk] = await t.enqueueMany([{ args: { n: 2 } }]);
+  const repeat = await t.enqueue({ n: 3 }, { idempotencyKey: 'k' });
+  assert.equal((await t.enqueue({ n: 3 }, { idempotencyKey: 'k' })).created, false);
+  assert.deepEqual(
+    enqueued.map((e) => [e.type, e.id, e.queue, e.task]),
+    [handle, bulk, repeat].map((h) => ['enqueued', h?.id, 'q', 't']),
+    'one per task created; an idempotent repeat created none',
+  );
+  await worker.start();
+  try {
+    for (const h of [handle, bulk, repeat]) await h?.result();
+    await until(() => outcomes.length === 3, 5000, 'outcomes');
+    assert.deepEqual(
+      started.map((e) => [e.type, e.id, e.task, e.attempt, e.worker]),
+      [handle, bulk, repeat].map((h) => ['started', h?.id, 't', 1, worker.name]),
+    );
+    for (const h of [handle, bulk, repeat]) {
+      const mine = order.filter((o) => o.endsWith(`:${h?.id}`));
+      assert.deepEqual(mine, [`enqueued:${h?.id}`, `started:${h?.id}`, `succeeded:${h?.id}`]);
+    }
   } finally {
     await worker.stop();
   }

@@ -39,6 +39,7 @@ test('a claim-checked message (format 2) is a JSON object carrying the claim, ne
     expiresAt: undefined,
     slot: undefined,
     storeResult: undefined,
+    trace: undefined,
   });
   const meta = encodeClaimMessage('big.task', CLAIM, { id: '1-d0a', attempt: 3, expiresAt: 5, slot: 7 });
   const m = decodeMessage(meta);
@@ -115,6 +116,7 @@ test('decode(encode(m)) gives m back, for any JSON arguments and every meta', ()
         expiresAt: meta.expiresAt,
         slot: meta.slot,
         storeResult: meta.storeResult,
+        trace: meta.trace,
       },
       name,
     );
@@ -132,6 +134,7 @@ test('reencodeMessage keeps name and arguments and replaces the meta', () => {
     expiresAt: 77,
     slot: undefined,
     storeResult: undefined,
+    trace: undefined,
   });
   assert.equal(reencodeMessage(first, {}), '["t",{"n":[1,2]}]');
 });
@@ -145,6 +148,7 @@ test('decode: meta may be absent or null; unknown meta fields are ignored', () =
     expiresAt: undefined,
     slot: undefined,
     storeResult: undefined,
+    trace: undefined,
   });
   assert.deepEqual(decodeMessage('["t",{},null]'), {
     name: 't',
@@ -154,6 +158,7 @@ test('decode: meta may be absent or null; unknown meta fields are ignored', () =
     expiresAt: undefined,
     slot: undefined,
     storeResult: undefined,
+    trace: undefined,
   });
   assert.deepEqual(decodeMessage('["t",{},{"future":1,"n":2}]').attempt, 2);
   assert.equal(decodeMessage('  ["t" , 1 ]\n').args, 1, 'JSON whitespace is fine');
@@ -267,4 +272,32 @@ test('messageOf: only a newer format is NewerFormatError naming the newest versi
       JSON.stringify(fields),
     );
   }
+});
+
+test('trace context: meta "tp" (child) or "tl" (link) and "ts", in both formats; kept by a re-encode', () => {
+  const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  const child = encodeMessage('t', '{}', { trace: { traceparent: tp, tracestate: 'k=v' } });
+  assert.equal(child, `["t",{},{"tp":"${tp}","ts":"k=v"}]`);
+  assert.deepEqual(decodeMessage(child).trace, { traceparent: tp, tracestate: 'k=v', link: undefined });
+  const linked = encodeMessage('t', '{}', { trace: { traceparent: tp, link: true } });
+  assert.equal(linked, `["t",{},{"tl":"${tp}"}]`);
+  assert.deepEqual(decodeMessage(linked).trace, { traceparent: tp, tracestate: undefined, link: true });
+  // A retry (or hand-back) re-encodes with new meta: the trace context stays with the task.
+  const retry = reencodeMessage(decodeMessage(linked), { id: '9-0', attempt: 2 });
+  assert.equal(retry, `["t",{},{"id":"9-0","n":2,"tl":"${tp}"}]`);
+  const claimed = encodeClaimMessage('big.task', CLAIM, { trace: { traceparent: tp } });
+  assert.deepEqual(decodeMessage(claimed).trace, { traceparent: tp, tracestate: undefined, link: undefined });
+  const again = decodeMessage(reencodeMessage(decodeMessage(claimed), { attempt: 3 }));
+  assert.equal(again.trace?.traceparent, tp);
+  assert.equal(again.claim?.ref, CLAIM.ref);
+  // Untraced: not a byte of it.
+  assert.equal(encodeMessage('t', '{}'), '["t",{}]');
+  assert.equal(decodeMessage('["t",{}]').trace, undefined);
+});
+
+test('poison: trace meta that is not a string; a malformed traceparent string is left to the tracer', () => {
+  for (const key of ['tp', 'tl', 'ts']) {
+    for (const v of ['1', 'null', '{}', '[]']) poison(`["t",{},{"${key}":${v}}]`, /trace context/);
+  }
+  assert.equal(decodeMessage('["t",{},{"tp":"garbage"}]').trace?.traceparent, 'garbage');
 });
