@@ -24,7 +24,7 @@ export const PAYLOAD_REF = /^[A-Za-z0-9_-]{16,64}$/;
 /**
  * The message a stream entry carries. Format 1, field `m`: a JSON array `[name, args]` or
  * `[name, args, meta]`. Format 2, field `m2` (a claim check, arguments in the payload store): a JSON
- * object `{"t":name,"p":{"ref","sha256","size"},"id"?,"n"?,"x"?,"s"?,"r"?}`. Kept short on purpose: a waiting
+ * object `{"t":name,"p":{"ref","sha256","size"},"id"?,"n"?,"x"?,"s"?,"r"?,"c"?}`. Kept short on purpose: a waiting
  * task costs Redis little more than its arguments, or than its claim check. A task that runs
  * straight away has no `id`: its stream entry id is its id.
  */
@@ -51,6 +51,12 @@ export interface TaskMessage {
    * enqueue said (`storeResult`); `undefined`: as the task's definition says (default: stored).
    */
   storeResult?: boolean | undefined;
+  /**
+   * The task is a member of a canvas (chain, group, chord): its reference
+   * `<canvas local id>@<home queue>:<node>`. Its final outcome makes the settle step append a
+   * continuation to its queue (see docs/canvas.md). Absent for every other task.
+   */
+  canvas?: string | undefined;
 }
 
 /** The meta of a message: short names, each present only when it says something. */
@@ -61,6 +67,8 @@ interface Meta {
   s?: number;
   /** storeResult: 0 or 1. */
   r?: 0 | 1;
+  /** Canvas member reference. */
+  c?: string;
 }
 
 type MessageMeta = Omit<TaskMessage, 'name' | 'args' | 'claim'>;
@@ -72,8 +80,14 @@ function putMeta(m: Meta, meta: MessageMeta): boolean {
   if (meta.expiresAt !== undefined) m.x = meta.expiresAt;
   if (meta.slot !== undefined) m.s = meta.slot;
   if (meta.storeResult !== undefined) m.r = meta.storeResult ? 1 : 0;
+  if (meta.canvas !== undefined) m.c = meta.canvas;
   return (
-    m.id !== undefined || m.n !== undefined || m.x !== undefined || m.s !== undefined || m.r !== undefined
+    m.id !== undefined ||
+    m.n !== undefined ||
+    m.x !== undefined ||
+    m.s !== undefined ||
+    m.r !== undefined ||
+    m.c !== undefined
   );
 }
 
@@ -90,6 +104,7 @@ function decoded(name: string, args: unknown, m: Record<string, unknown>): TaskM
     expiresAt: m.x as number | undefined,
     slot: m.s as number | undefined,
     storeResult: m.r === undefined ? undefined : m.r === 1,
+    canvas: m.c as string | undefined,
   };
 }
 
@@ -209,7 +224,15 @@ function checkMeta(m: Record<string, unknown>): void {
     throw new PoisonMessageError('meta.s (rate-limit slot) is not a number');
   if (m.r !== undefined && m.r !== 0 && m.r !== 1)
     throw new PoisonMessageError('meta.r (store the result) is not 0 or 1');
+  if (m.c !== undefined && !(typeof m.c === 'string' && CANVAS_REF.test(m.c)))
+    throw new PoisonMessageError('meta.c (canvas member) is not a canvas reference');
 }
+
+/**
+ * A canvas member's reference: `<canvas local id>@<home queue>:<node index>`. Only characters JSON
+ * needs no escape for, so the settle script can write it into a continuation as it is.
+ */
+export const CANVAS_REF = /^\d+-[0-9a-z]+@[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:\d{1,6}$/;
 
 /** Format 2: `{"t":name,"p":{"ref","sha256","size"},...meta}`. */
 function decodeClaimMessage(m: Record<string, unknown>, raw: string): TaskMessage {
