@@ -320,6 +320,7 @@ test('nothing is left behind but records with TTLs; plain tasks carry no canvas 
   await drained(app);
   await worker.stop();
   const redis = server().client();
+  await redis.exists(app.keys.stream.key({ queue: 'default' })); // connected (a cluster: every node known)
   const keys = await redis.keys(`${app.keys.space.prefix}:*`);
   const noTtl = ['queues', 'workers', ':stream', ':events', ':dead', ':delayed', ':parked'];
   for (const key of keys) {
@@ -339,7 +340,9 @@ test('nothing is left behind but records with TTLs; plain tasks carry no canvas 
 
 test('a canvas is checked before anything is written', async () => {
   const { app, num, inc, boom } = await setup({ start: false });
-  const before = await server().client().keys(`${app.keys.space.prefix}:*`);
+  const redis = server().client();
+  await redis.exists(app.keys.stream.key({ queue: 'default' }));
+  const before = await redis.keys(`${app.keys.space.prefix}:*`);
   // A compile error too: the head of a chain has no input (the cast shows the check at run time).
   const headless = chain(inc.s(), inc.s()) as unknown as Chain<unknown, number>;
   await assert.rejects(
@@ -360,5 +363,5 @@ test('a canvas is checked before anything is written', async () => {
     () => app.task({ name: 'tasuki.canvas', schema: z.object({}), handler: () => 1 }),
     /already defined/,
   );
-  assert.deepEqual(await server().client().keys(`${app.keys.space.prefix}:*`), before);
+  assert.deepEqual(await redis.keys(`${app.keys.space.prefix}:*`), before);
 });
