@@ -365,3 +365,44 @@ test('a canvas is checked before anything is written', async () => {
   );
   assert.deepEqual(await redis.keys(`${app.keys.space.prefix}:*`), before);
 });
+
+test('a result the next member refuses fails that member (invalid-args), and the canvas', async () => {
+  const { app, worker, runs, num, sum } = await setup();
+  // Typed code would not compile (sum takes number[]); a cast stands for untyped callers.
+  const handle = await chain(num.s({ n: 1 }), sum.s() as never).enqueue();
+  const err = await handle.result({ timeout: '30s' }).then(
+    () => assert.fail('the chain resolved'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof CanvasFailedError);
+  assert.equal(err.member.task, 'sum');
+  assert.equal(err.remote.code, 'E_TASK_ARGS');
+  assert.equal((await handle.members[1]!.info())?.error?.code, 'E_TASK_ARGS');
+  const dead = await app.deadLetters.list('alpha');
+  assert.equal(dead[0]?.reason, 'invalid-args');
+  await drained(app);
+  assert.equal(runs.get('sum'), undefined);
+  await worker.stop();
+});
+
+test('types: a member that takes its input must accept what comes before it', () => {
+  const app = newApp(server(), { queues: QUEUES });
+  const n = app.task({ name: 'n', schema: z.object({ n: z.number() }), handler: ({ n }) => n });
+  const text = app.task({ name: 'text', schema: z.string(), handler: (s) => s.length });
+  const total = app.task({ name: 'total', schema: z.array(z.number()), handler: (ns) => ns.length });
+  // Checked by the compiler (npm run typecheck covers the tests); nothing is enqueued here.
+  const ok = chain(n.s({ n: 1 }), n.s({ n: 2 }), text.s('bound: ignores its input'));
+  const okChord = chord([n.s({ n: 1 }), text.s('x')], total.s());
+  // @ts-expect-error text takes a string, n resolves a number
+  const bad = chain(n.s({ n: 1 }), text.s());
+  // @ts-expect-error a chord's callback takes the tuple of the header's results
+  const badChord = chord([n.s({ n: 1 }), n.s({ n: 2 })], text.s());
+  const headless = (): unknown =>
+    // @ts-expect-error the head of a canvas needs its arguments: nothing comes before it
+    chain(text.s(), n.s({ n: 1 })).enqueue();
+  const results: Promise<[number, number]> = group([n.s({ n: 1 }), text.s('x')])
+    .enqueue()
+    .then((h) => h.result());
+  void results.catch(() => undefined);
+  assert.ok(ok && okChord && bad && badChord && headless);
+});
