@@ -37,42 +37,44 @@ export type InputOfAll<M extends readonly AnyCanvas[]> = [M[number]] extends [
 /** A group's result: its members' results, in order. */
 export type OutputsOf<M extends readonly AnyCanvas[]> = { -readonly [K in keyof M]: OutputOf<M[K]> };
 
-/** Members run one after another, each with the previous one's result; resolves the last one's. */
-export class Chain<In, Out> {
-  /** Phantom: the input the chain's head accepts. Never set. */
+/** A list of members: a {@link Chain} or a {@link Group}. */
+abstract class Members<In, Out> {
+  /** Phantom: the input the list accepts. Never set. */
   declare readonly __in: (input: In) => void;
-  /** Phantom: what the chain resolves. Never set. */
+  /** Phantom: what the list resolves. Never set. */
   declare readonly __out: () => Out;
-  readonly kind = 'chain' as const;
 
-  constructor(readonly members: readonly AnyCanvas[]) {
-    checkMembers('chain', members);
+  constructor(
+    readonly kind: 'chain' | 'group',
+    readonly members: readonly AnyCanvas[],
+  ) {
+    checkMembers(kind, members);
   }
 
   /**
    * Stores the canvas and enqueues its first member(s). Everything is checked first (bound
    * arguments against their schemas, queues, the head has arguments); on any error nothing is written.
    */
-  enqueue(this: Chain<unknown, Out>): Promise<CanvasHandle<Out>> {
+  enqueue(this: Members<unknown, Out>): Promise<CanvasHandle<Out>> {
     return enqueueCanvas<Out>(this);
   }
 }
 
-/** Members run side by side, each with the group's input; resolves their results in order. */
-export class Group<In, Out> {
-  /** Phantom: the input every member accepts. Never set. */
-  declare readonly __in: (input: In) => void;
-  /** Phantom: the members' results in order. Never set. */
-  declare readonly __out: () => Out;
-  readonly kind = 'group' as const;
+/** Members run one after another, each with the previous one's result; resolves the last one's. */
+export class Chain<In, Out> extends Members<In, Out> {
+  declare readonly kind: 'chain';
 
-  constructor(readonly members: readonly AnyCanvas[]) {
-    checkMembers('group', members);
+  constructor(members: readonly AnyCanvas[]) {
+    super('chain', members);
   }
+}
 
-  /** See {@link Chain.enqueue}. */
-  enqueue(this: Group<unknown, Out>): Promise<CanvasHandle<Out>> {
-    return enqueueCanvas<Out>(this);
+/** Members run side by side, each with the group's input; resolves their results in order. */
+export class Group<In, Out> extends Members<In, Out> {
+  declare readonly kind: 'group';
+
+  constructor(members: readonly AnyCanvas[]) {
+    super('group', members);
   }
 }
 
@@ -81,7 +83,7 @@ function checkMembers(kind: string, members: readonly unknown[]): void {
     throw new TasukiError('E_CANVAS', `a ${kind} needs at least one member (got ${JSON.stringify(members)})`);
   }
   members.forEach((m, i) => {
-    if (!(m instanceof Signature || m instanceof Chain || m instanceof Group)) {
+    if (!(m instanceof Signature || m instanceof Members)) {
       throw new TasukiError(
         'E_CANVAS',
         `${kind} member [${i}] is not a canvas member; use task.s(args), task.s(), chain(), group() or chord()`,
