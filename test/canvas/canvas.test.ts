@@ -406,3 +406,17 @@ test('types: a member that takes its input must accept what comes before it', ()
   void results.catch(() => undefined);
   assert.ok(ok && okChord && bad && badChord && headless);
 });
+
+test('members can be looked up by id: queued once enqueued, unknown until then', async () => {
+  const { app, worker, num, inc } = await setup({ start: false });
+  const handle = await chain(num.s({ n: 1 }), inc.s()).enqueue();
+  assert.equal((await handle.members[0]!.info())?.state, 'queued');
+  assert.equal(await handle.members[1]!.info(), null, 'the second member is enqueued after the first');
+  assert.equal((await handle.info())?.state, 'queued');
+  await worker.start();
+  assert.equal(await handle.result({ timeout: '30s' }), 2);
+  assert.equal((await handle.members[1]!.info())?.state, 'succeeded');
+  assert.equal((await app.getTask(handle.id))?.state, 'succeeded');
+  await drained(app);
+  await worker.stop();
+});
