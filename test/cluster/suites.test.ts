@@ -24,6 +24,7 @@ export const CLUSTER_SUITES = [
   'test/beat/schedules.test.ts',
   'test/beat/processes.test.ts',
   'test/canvas/canvas.test.ts',
+  'test/canvas/processes.test.ts',
 ];
 
 test('the core, reliability and lock suites pass against a Redis Cluster', { timeout: 900_000 }, async () => {
