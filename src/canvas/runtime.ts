@@ -10,7 +10,7 @@
  * canvas ends once (`canvas_close`).
  */
 import type { RedisConnection } from '../connection/redis.js';
-import { TasukiError, UnknownTaskError, type RemoteError } from '../errors.js';
+import { PayloadTooLargeError, TasukiError, UnknownTaskError, type RemoteError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { PayloadStore } from '../payloads/store.js';
 import { loadResult } from '../results/stored-result.js';
@@ -20,7 +20,7 @@ import type { SignatureTask } from '../task/signature.js';
 import type { ResultSource } from '../task/task.js';
 import { CANVAS_TASK } from '../wire/fields.js';
 import { formatTaskId } from '../wire/ids.js';
-import { encodeRecord, type TaskRecord } from '../wire/record.js';
+import { encodeRecord, toStoredError, type TaskRecord } from '../wire/record.js';
 import {
   decodeDefinition,
   memberLocal,
@@ -170,7 +170,22 @@ export class CanvasRuntime {
     const task = this.host.getTaskDefinition(n.t);
     if (!task) throw new UnknownTaskError(n.t, this.host.taskNames());
     const id = memberLocal(def, node);
-    const { message, payload } = task.memberMessage(args, { id, canvas: memberRef(def, node), queue: n.q });
+    let encoded: ReturnType<SignatureTask['memberMessage']>;
+    try {
+      encoded = task.memberMessage(args, { id, canvas: memberRef(def, node), queue: n.q });
+    } catch (err) {
+      // The previous result cannot be this member's arguments (too big without a payload store):
+      // no attempt will ever change that, so the member fails, and the canvas with it.
+      if (!(err instanceof PayloadTooLargeError)) throw err;
+      await this.fail(def, {
+        id: formatTaskId(id, n.q),
+        task: n.t,
+        state: 'failed',
+        error: toStoredError(err),
+      });
+      return;
+    }
+    const { message, payload } = encoded;
     if (payload !== undefined) await (this.host.payloadStore as PayloadStore).put(payload);
     const k = this.host.keys;
     await scripts.run(

@@ -420,3 +420,20 @@ test('members can be looked up by id: queued once enqueued, unknown until then',
   await drained(app);
   await worker.stop();
 });
+
+test('a result too big to be the next arguments (no payload store) fails the canvas, not retried', async () => {
+  const app = newApp(server(), { payloads: { inlineLimit: 1024 } });
+  const big = app.task({ name: 'big', schema: z.object({}), handler: () => 'x'.repeat(4096) });
+  const after = app.task({ name: 'after', schema: z.string(), handler: (s) => s.length });
+  const worker = new Worker(app, { logger: silentLogger() });
+  await worker.start();
+  const handle = await chain(big.s({}), after.s()).enqueue();
+  await assert.rejects(handle.result({ timeout: '30s' }), (e: unknown) => {
+    assert.ok(e instanceof CanvasFailedError);
+    assert.equal(e.member.id, handle.members[1]?.id);
+    assert.equal(e.remote.code, 'E_PAYLOAD_TOO_LARGE');
+    return true;
+  });
+  assert.equal(await handle.members[1]!.info(), null, 'never enqueued');
+  await worker.stop();
+});
