@@ -10,7 +10,13 @@
  * canvas ends once (`canvas_close`).
  */
 import type { RedisConnection } from '../connection/redis.js';
-import { PayloadTooLargeError, TasukiError, UnknownTaskError, type RemoteError } from '../errors.js';
+import {
+  PayloadTooLargeError,
+  TaskArgsError,
+  TasukiError,
+  UnknownTaskError,
+  type RemoteError,
+} from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { PayloadStore } from '../payloads/store.js';
 import { loadResult } from '../results/stored-result.js';
@@ -174,9 +180,10 @@ export class CanvasRuntime {
     try {
       encoded = task.memberMessage(args, { id, canvas: memberRef(def, node), queue: n.q });
     } catch (err) {
-      // The previous result cannot be this member's arguments (too big without a payload store):
-      // no attempt will ever change that, so the member fails, and the canvas with it.
-      if (!(err instanceof PayloadTooLargeError)) throw err;
+      // The previous result cannot be this member's arguments (too big without a payload store, or
+      // nothing at all: a handler that returned undefined): no attempt will ever change that, so
+      // the member fails, and the canvas with it.
+      if (!(err instanceof PayloadTooLargeError || err instanceof TaskArgsError)) throw err;
       await this.fail(def, {
         id: formatTaskId(id, n.q),
         task: n.t,

@@ -421,7 +421,7 @@ test('members can be looked up by id: queued once enqueued, unknown until then',
   await worker.stop();
 });
 
-test('a result too big to be the next arguments (no payload store) fails the canvas, not retried', async () => {
+test('a result that cannot be the next arguments (too big without a store, none) fails the canvas', async () => {
   const app = newApp(server(), { payloads: { inlineLimit: 1024 } });
   const big = app.task({ name: 'big', schema: z.object({}), handler: () => 'x'.repeat(4096) });
   const after = app.task({ name: 'after', schema: z.string(), handler: (s) => s.length });
@@ -435,5 +435,14 @@ test('a result too big to be the next arguments (no payload store) fails the can
     return true;
   });
   assert.equal(await handle.members[1]!.info(), null, 'never enqueued');
+  // A handler that returns nothing has no result to pass on: the next member fails the same way.
+  const nothing = app.task({ name: 'nothing', schema: z.object({}), handler: () => undefined });
+  const empty = await chain(nothing.s({}), after.s() as never).enqueue();
+  await assert.rejects(empty.result({ timeout: '30s' }), (e: unknown) => {
+    assert.ok(e instanceof CanvasFailedError);
+    assert.equal(e.member.id, empty.members[1]?.id);
+    assert.equal(e.remote.code, 'E_TASK_ARGS');
+    return true;
+  });
   await worker.stop();
 });
