@@ -16,7 +16,7 @@ import {
   type ListNode,
 } from './definition.js';
 import { CanvasHandle } from './handle.js';
-import { runtimeOf, type CanvasHost } from './runtime.js';
+import { MemberNotStarted, runtimeOf, type CanvasHost, type Start } from './runtime.js';
 
 /** Anything a canvas is made of: a task signature, a chain or a group (a chord is a chain). */
 export type Canvas<In, Out> = Signature<In, Out> | Chain<In, Out> | Group<In, Out>;
@@ -274,8 +274,14 @@ async function enqueueCanvas<Out>(root: AnyCanvas): Promise<CanvasHandle<Out>> {
     );
   }
   const runtime = runtimeOf(host);
+  let starts: Start[];
+  try {
+    starts = runtime.prepare(def, 0, undefined);
+  } catch (err) {
+    throw err instanceof MemberNotStarted ? err.reason : err;
+  }
   await runtime.open(def, encoded);
-  await runtime.start(def, 0, undefined);
+  await runtime.start(starts);
   const members = leaves.map((l) => {
     const queue = l.sig.queue;
     return new TaskHandle(host, formatTaskId(memberLocal(def, l.node), queue), queue, l.sig.task.name);

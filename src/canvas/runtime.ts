@@ -18,7 +18,7 @@ import {
   type RemoteError,
 } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
-import type { PayloadStore } from '../payloads/store.js';
+import type { NewPayload, PayloadStore } from '../payloads/store.js';
 import { loadResult } from '../results/stored-result.js';
 import { EVENTS_MAX_LEN } from '../broker/redis-streams.js';
 import * as scripts from '../scripts/catalogue.js';
@@ -27,14 +27,7 @@ import type { ResultSource } from '../task/task.js';
 import { CANVAS_TASK } from '../wire/fields.js';
 import { formatTaskId } from '../wire/ids.js';
 import { encodeRecord, toStoredError, type TaskRecord } from '../wire/record.js';
-import {
-  decodeDefinition,
-  memberLocal,
-  memberRef,
-  parseRef,
-  type CanvasDefinition,
-  type TaskNode,
-} from './definition.js';
+import { decodeDefinition, memberLocal, memberRef, parseRef, type CanvasDefinition } from './definition.js';
 
 /** What a canvas needs from its app (a `Tasuki` app is one). */
 export interface CanvasHost extends ResultSource {
@@ -65,6 +58,25 @@ export interface Continuation {
   r: TaskRecord;
 }
 
+/** A member ready to be enqueued: its task id (local part), queue, message and claim-checked payload. */
+export interface Start {
+  id: string;
+  queue: string;
+  message: string;
+  payload?: NewPayload | undefined;
+}
+
+/** A member that cannot start with the input it was given (see {@link CanvasRuntime.prepare}). */
+export class MemberNotStarted extends TasukiError {
+  constructor(
+    readonly failure: CanvasFailure,
+    readonly reason: TasukiError,
+  ) {
+    super(reason.code, reason.message, { cause: reason });
+    this.name = 'MemberNotStarted';
+  }
+}
+
 /** Definitions read by this process, by canvas id: they never change. Bounded. */
 const CACHE_MAX = 256;
 
@@ -73,12 +85,40 @@ export class CanvasRuntime {
 
   constructor(private readonly host: CanvasHost) {}
 
-  /** Starts the node with `input` (the previous member's result; `undefined` at the head). */
-  async start(def: CanvasDefinition, node: number, input: unknown): Promise<void> {
+  /**
+   * The messages of the members that start when the node starts with `input` (the previous member's
+   * result; `undefined` at the head). Throws `E_PAYLOAD_TOO_LARGE` or `E_TASK_ARGS` when an input
+   * cannot be a member's arguments, before anything is written.
+   */
+  prepare(def: CanvasDefinition, node: number, input: unknown): Start[] {
     const n = def.n[node] as CanvasDefinition['n'][number];
-    if (n.k === 't') return this.enqueue(def, node, n, n.b === 1 ? n.a : input);
-    if (n.k === 'c') return this.start(def, n.m[0] as number, input);
-    await Promise.all(n.m.map((m) => this.start(def, m, input)));
+    if (n.k !== 't') {
+      return n.k === 'c'
+        ? this.prepare(def, n.m[0] as number, input)
+        : n.m.flatMap((m) => this.prepare(def, m, input));
+    }
+    const task = this.host.getTaskDefinition(n.t);
+    if (!task) throw new UnknownTaskError(n.t, this.host.taskNames());
+    const id = memberLocal(def, node);
+    try {
+      const args = n.b === 1 ? n.a : input;
+      return [
+        { ...task.memberMessage(args, { id, canvas: memberRef(def, node), queue: n.q }), id, queue: n.q },
+      ];
+    } catch (err) {
+      if (err instanceof PayloadTooLargeError || err instanceof TaskArgsError) {
+        throw new MemberNotStarted(
+          { id: formatTaskId(id, n.q), task: n.t, state: 'failed', error: toStoredError(err) },
+          err,
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** Enqueues prepared members, each at most once (a continuation may run twice). */
+  async start(starts: readonly Start[]): Promise<void> {
+    await Promise.all(starts.map((s) => this.enqueue(s)));
   }
 
   /** One continuation: the member at its reference finished with its record. */
@@ -137,6 +177,23 @@ export class CanvasRuntime {
     return raw === null ? undefined : (JSON.parse(raw) as CanvasFailure);
   }
 
+  /**
+   * Starts what comes next with a member's result. An input that cannot be that member's arguments
+   * (too big without a payload store, or nothing at all: a handler that returned undefined) will
+   * never be: that member fails, and the canvas with it, instead of the continuation retrying.
+   */
+  private async next(def: CanvasDefinition, node: number, input: unknown): Promise<void> {
+    let starts: Start[];
+    try {
+      starts = this.prepare(def, node, input);
+    } catch (err) {
+      if (!(err instanceof MemberNotStarted)) throw err;
+      await this.fail(def, err.failure);
+      return;
+    }
+    await this.start(starts);
+  }
+
   /** The node finished with `value`: what comes after it, up the tree. */
   private async completed(def: CanvasDefinition, node: number, value: unknown): Promise<void> {
     const n = def.n[node] as CanvasDefinition['n'][number];
@@ -147,7 +204,7 @@ export class CanvasRuntime {
     const parent = def.n[n.p] as CanvasDefinition['n'][number];
     if (parent.k === 'c') {
       const next = parent.m[n.i + 1];
-      return next === undefined ? this.completed(def, n.p, value) : this.start(def, next, value);
+      return next === undefined ? this.completed(def, n.p, value) : this.next(def, next, value);
     }
     if (parent.k !== 'g') throw new TasukiError('E_CANVAS', `canvas ${def.id}: node ${n.p} has no members`);
     const [state, ...values] = await scripts.run(
@@ -172,36 +229,16 @@ export class CanvasRuntime {
     }
   }
 
-  private async enqueue(def: CanvasDefinition, node: number, n: TaskNode, args: unknown): Promise<void> {
-    const task = this.host.getTaskDefinition(n.t);
-    if (!task) throw new UnknownTaskError(n.t, this.host.taskNames());
-    const id = memberLocal(def, node);
-    let encoded: ReturnType<SignatureTask['memberMessage']>;
-    try {
-      encoded = task.memberMessage(args, { id, canvas: memberRef(def, node), queue: n.q });
-    } catch (err) {
-      // The previous result cannot be this member's arguments (too big without a payload store, or
-      // nothing at all: a handler that returned undefined): no attempt will ever change that, so
-      // the member fails, and the canvas with it.
-      if (!(err instanceof PayloadTooLargeError || err instanceof TaskArgsError)) throw err;
-      await this.fail(def, {
-        id: formatTaskId(id, n.q),
-        task: n.t,
-        state: 'failed',
-        error: toStoredError(err),
-      });
-      return;
-    }
-    const { message, payload } = encoded;
+  private async enqueue({ id, queue, message, payload }: Start): Promise<void> {
     if (payload !== undefined) await (this.host.payloadStore as PayloadStore).put(payload);
     const k = this.host.keys;
     await scripts.run(
       await this.host.redis(),
       scripts.canvasStart(
         {
-          member: k.canvasMember.key({ queue: n.q, task: id }),
-          stream: k.stream.key({ queue: n.q }),
-          parked: k.parked.key({ queue: n.q }),
+          member: k.canvasMember.key({ queue, task: id }),
+          stream: k.stream.key({ queue }),
+          parked: k.parked.key({ queue }),
         },
         { ttlMs: this.host.resultTtlMs, message, id },
       ),

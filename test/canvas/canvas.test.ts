@@ -435,6 +435,15 @@ test('a result that cannot be the next arguments (too big without a store, none)
     return true;
   });
   assert.equal(await handle.members[1]!.info(), null, 'never enqueued');
+  // Bound arguments too big: the enqueue throws, and writes nothing.
+  await assert.rejects(
+    chain(after.s('x'.repeat(4096))).enqueue(),
+    (e: unknown) => e instanceof TasukiError && e.code === 'E_PAYLOAD_TOO_LARGE',
+  );
+  const redis = server().client();
+  await redis.exists(app.keys.stream.key({ queue: 'default' }));
+  const canvases = (await redis.keys(`${app.keys.space.prefix}:*`)).filter((k) => k.includes(':canvas:'));
+  assert.equal(canvases.length, 1, 'only the canvas above');
   // A handler that returns nothing has no result to pass on: the next member fails the same way.
   const nothing = app.task({ name: 'nothing', schema: z.object({}), handler: () => undefined });
   const empty = await chain(nothing.s({}), after.s() as never).enqueue();
