@@ -40,7 +40,9 @@ export type TasukiErrorCode =
   | 'E_LOCK_STATE'
   | 'E_STALE_TOKEN'
   | 'E_MEMORY_FULL'
-  | 'E_KEY_VALUE';
+  | 'E_KEY_VALUE'
+  | 'E_CANVAS'
+  | 'E_CANVAS_FAILED';
 
 export class TasukiError extends Error {
   readonly code: TasukiErrorCode;

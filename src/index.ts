@@ -18,6 +18,21 @@ export { MemoryGuard, parseMemoryInfo, type MemoryInfo } from './limits/memory-g
 export { parseRate, type Rate, type RateLimit } from './limits/rate.js';
 export { Task, TaskHandle, type TaskDefinition, type TaskContext } from './task/task.js';
 export type { EnqueueOptions } from './task/enqueue-options.js';
+export { Signature, type SignatureOptions } from './task/signature.js';
+export {
+  chain,
+  chord,
+  group,
+  Chain,
+  Group,
+  CanvasFailedError,
+  CanvasHandle,
+  type AnyCanvas,
+  type Canvas,
+  type CanvasFailure,
+  type OutputOf,
+  type OutputsOf,
+} from './canvas/index.js';
 export type { StandardSchemaV1, InferInput, InferOutput } from './task/schema.js';
 export type { Isolation, IsolationOptions } from './task/isolation.js';
 export { ProgressError, PROGRESS_MAX_BYTES, type Progress, type ProgressValue } from './progress/value.js';

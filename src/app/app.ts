@@ -40,6 +40,8 @@ import type { TaskTracer } from '../task/tracer.js';
 import { checkSchedule, type ScheduleDefinition, type ScheduleSpec } from '../beat/definition.js';
 import { Schedules } from '../beat/schedules.js';
 import { resolveAppOptions, type AppOptions, type ResolvedAppOptions } from './options.js';
+import { continuationTask } from '../canvas/index.js';
+import { CANVAS_TASK } from '../wire/fields.js';
 
 export type { AppOptions, MemoryGuardOptions } from './options.js';
 
@@ -78,6 +80,8 @@ export class Tasuki {
   readonly log: Logger;
   private readonly options: ResolvedAppOptions;
   private readonly tasks = new Map<string, Task>();
+  /** The internal task that carries canvases on (docs/canvas.md); made on first use. */
+  private canvasTask: Task | undefined;
   private readonly declared = new Map<string, ScheduleSpec>();
   private schedulesApi: Schedules | undefined;
   private connection: Promise<RedisConnection> | undefined;
@@ -198,7 +202,7 @@ export class Tasuki {
   /** Defines a task. Its name must be unique in the app and its queue one the app declares. */
   task<S extends StandardSchemaV1, R>(definition: TaskDefinition<S, R>): Task<S, R> {
     checkDefinition(definition);
-    if (this.tasks.has(definition.name)) {
+    if (this.tasks.has(definition.name) || definition.name === CANVAS_TASK) {
       throw new TasukiError(
         'E_DUPLICATE_TASK',
         `task "${definition.name}" is already defined in this app; task names must be unique`,
@@ -257,7 +261,12 @@ export class Tasuki {
 
   /** The task with this name, if defined. */
   getTaskDefinition(name: string): Task | undefined {
-    return this.tasks.get(name);
+    return this.tasks.get(name) ?? (name === CANVAS_TASK ? this.continuation() : undefined);
+  }
+
+  /** The internal `tasuki.canvas` task every app's workers run (it is not listed in taskNames()). */
+  private continuation(): Task {
+    return (this.canvasTask ??= new Task(this, continuationTask(this)) as unknown as Task);
   }
 
   /** Names of every defined task. */

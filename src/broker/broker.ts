@@ -41,6 +41,14 @@ export interface Settlement {
   payload?: string | undefined;
   /** The delivery's count when this worker claimed it (its attempt's fence): recorded only if still so. */
   deliveries: number;
+  /**
+   * A canvas member's reference (its message's meta `c`); `undefined` for every other task. With a
+   * final outcome (`done`, `dead`) the broker appends the member's continuation (an internal
+   * `tasuki.canvas` message carrying the reference and the record) to the member's queue in the same
+   * atomic step as the outcome, so a chord's counter can neither miss a member nor count a fenced-out
+   * attempt (see docs/canvas.md).
+   */
+  canvas?: string | undefined;
 }
 
 /** A delivery given back so another worker runs it at once. */

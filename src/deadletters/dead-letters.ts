@@ -141,7 +141,7 @@ export class DeadLetters {
         tasks.push({
           deadEntry: d.deadId,
           id: local,
-          message: reencodeMessage(m, { id: local, storeResult: m.storeResult }),
+          message: reencodeMessage(m, { id: local, storeResult: m.storeResult, canvas: m.canvas }),
           resultKey: this.app.keys.result.key({ queue, task: local }),
         });
       } catch {

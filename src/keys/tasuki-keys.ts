@@ -29,6 +29,8 @@ export interface TasukiKeys {
   readonly tick: KeyDef<'{q:<queue>}:tick:<schedule>'>;
   readonly beatFence: KeyDef<'{q:<queue>}:beat-fence'>;
   readonly progress: KeyDef<'{q:<queue>}:progress:<task>'>;
+  readonly canvas: KeyDef<'{q:<queue>}:canvas:<canvas>'>;
+  readonly canvasMember: KeyDef<'{q:<queue>}:cvm:<task>'>;
 }
 
 /** Declares tasuki's keys in a new keyspace with the given prefix. */
@@ -251,6 +253,31 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       maxBytes: 128 * 1024,
       purpose:
         "A task's progress reports (ctx.progress), throttled and capped: the latest is read with XREVRANGE COUNT 1, followers block on it with XREAD.",
+    }),
+    canvas: space.define({
+      id: 'canvas.state',
+      pattern: '{q:<queue>}:canvas:<canvas>',
+      owner: `${TASUKI_OWNER}/canvas`,
+      version: 1,
+      type: 'hash',
+      ttlMs: DAY_MS,
+      codec:
+        'hash: d = JSON definition (nodes: task, queue, bound args, parent), v<group>:<i> = JSON result of a group member, n<group> = members joined, x = JSON failure (member id, task, error), z = 1 once finished',
+      maxBytes: 4 * 1024 * 1024,
+      purpose:
+        "A canvas (chain, group, chord): its shape and its groups' joined results, in the slot of its home queue (its first task's); TTL: the app's resultTtl, renewed on each join.",
+    }),
+    canvasMember: space.define({
+      id: 'canvas.member',
+      pattern: '{q:<queue>}:cvm:<task>',
+      owner: `${TASUKI_OWNER}/canvas`,
+      version: 1,
+      type: 'string',
+      ttlMs: DAY_MS,
+      codec: 'text: the stream entry id the canvas member was added as',
+      maxBytes: 128,
+      purpose:
+        "Marks a canvas member as enqueued, so a continuation that runs twice (a reclaimed worker) never enqueues it twice; TTL: the app's resultTtl.",
     }),
   };
 }

@@ -34,6 +34,10 @@ export const SCRIPT_KEYS = {
   keyspace_rewrite: ['value'],
   sequence_next: ['counter'],
   channel_publish: ['channel'],
+  canvas_open: ['canvas', 'result'],
+  canvas_start: ['member', 'stream', 'parked'],
+  canvas_join: ['canvas'],
+  canvas_close: ['canvas', 'result', 'events'],
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_KEYS;
@@ -169,6 +173,8 @@ export interface FinishedTask {
   payload?: string | undefined;
   /** The entry's delivery count when the worker claimed it: recorded only if it is still that. */
   deliveries: number;
+  /** A canvas member's reference: a final outcome appends its continuation (see finish.lua). */
+  canvas?: string | undefined;
 }
 
 /**
@@ -178,9 +184,15 @@ export interface FinishedTask {
  */
 export const INLINE_RECORDS_MAX = 1024;
 
-/** A finished task's outcome as finish.lua reads it: `done`, then `!` (store no record), then `+` (parked). */
+/**
+ * A finished task's outcome as finish.lua reads it: `done`, then `!` (store no record), then `+`
+ * (parked), then `^<ref>` for a canvas member's final outcome (`done`, `dead`).
+ */
 function outcomeArg(t: FinishedTask): string {
   const drop = t.dropRecord && (t.outcome === 'done' || t.outcome === 'retry');
+  if (t.canvas !== undefined && (t.outcome === 'done' || t.outcome === 'dead')) {
+    return `${t.outcome}${drop ? '!' : ''}${t.parked ? '+' : ''}^${t.canvas}`;
+  }
   if (!drop && !t.parked) return t.outcome;
   return `${t.outcome}${drop ? '!' : ''}${t.parked ? '+' : ''}`;
 }
@@ -412,4 +424,54 @@ export function channelPublish(
   a: { maxLen: number; minId: string; messages: readonly string[] },
 ): ScriptCall<string[]> {
   return { script: 'channel_publish', keys: [k.channel], args: [a.maxLen, a.minId, ...a.messages] };
+}
+
+/** Store a new canvas's definition and its pending record (see canvas_open.lua). Reply: 1. */
+export function canvasOpen(
+  k: { canvas: string; result: string },
+  a: { ttlMs: number; definition: string; record: string },
+): ScriptCall<number> {
+  return { script: 'canvas_open', keys: [k.canvas, k.result], args: [a.ttlMs, a.definition, a.record] };
+}
+
+/** Enqueue a canvas member at most once under its task id. Reply: 1 enqueued now, 0 already. */
+export function canvasStart(
+  k: { member: string; stream: string; parked: string },
+  a: { ttlMs: number; message: string; id: string },
+): ScriptCall<number> {
+  return {
+    script: 'canvas_start',
+    keys: [k.member, k.stream, k.parked],
+    args: [a.ttlMs, a.message, a.id],
+  };
+}
+
+/**
+ * Record a group member's result once. Reply: `[-1]` the canvas failed, `[0]` members missing,
+ * `[1, ...values]` every member's result (JSON) in order.
+ */
+export function canvasJoin(
+  k: { canvas: string },
+  a: { ttlMs: number; group: number; member: number; value: string; size: number },
+): ScriptCall<[-1 | 0 | 1, ...string[]]> {
+  return { script: 'canvas_join', keys: [k.canvas], args: [a.ttlMs, a.group, a.member, a.value, a.size] };
+}
+
+/** Record how a canvas ended, once. Reply: 1 ended now, 0 it had ended already. */
+export function canvasClose(
+  k: { canvas: string; result: string; events: string },
+  a: {
+    ttlMs: number;
+    outcome: 'ok' | 'failed';
+    record: string;
+    id: string;
+    eventsMaxLen: number;
+    failure: string;
+  },
+): ScriptCall<number> {
+  return {
+    script: 'canvas_close',
+    keys: [k.canvas, k.result, k.events],
+    args: [a.ttlMs, a.outcome, a.record, a.id, a.eventsMaxLen, a.failure],
+  };
 }

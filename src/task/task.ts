@@ -40,6 +40,7 @@ import { registerForIsolate, resolveIsolation, type ResolvedIsolation } from './
 import type { TaskTracer } from './tracer.js';
 import type { TypedEmitter } from '../events/emitter.js';
 import type { EnqueueEventMap } from '../events/event-map.js';
+import { Signature, type SignatureOptions } from './signature.js';
 
 export type { TaskContext, TaskDefinition } from './definition.js';
 
@@ -190,6 +191,55 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     registerForIsolate(definition.name, definition);
   }
 
+  /** The app this task belongs to (a canvas checks that all its members share one). */
+  get host(): TaskHost {
+    return this.app;
+  }
+
+  /**
+   * This task as a canvas member (see `chain`, `group`, `chord` and docs/canvas.md). Without
+   * arguments it takes the previous member's result as its arguments (typed: that result must be
+   * what this task's schema accepts); with arguments it runs with them and ignores its input.
+   *
+   * @example
+   * ```ts
+   * await chain(fetchPage.s({ url }), parsePage.s(), store.s()).enqueue();
+   * ```
+   */
+  s(): Signature<InferInput<S>, Jsonified<R>>;
+  s(args: InferInput<S>, options?: SignatureOptions): Signature<unknown, Jsonified<R>>;
+  s(...given: [] | [args: InferInput<S>, options?: SignatureOptions]): Signature<never, Jsonified<R>> {
+    return given.length === 0
+      ? new Signature(this, false, undefined)
+      : new Signature(this, true, given[0], given[1] ?? {});
+  }
+
+  /** Checks arguments against the schema (a canvas's bound arguments, before anything is written). */
+  async checkArgs(args: unknown, path: string): Promise<void> {
+    const checked = await validate(this.definition.schema, args);
+    if (!checked.ok) {
+      throw new TaskArgsError(
+        this.name,
+        checked.issues.map((i) => ({ ...i, path: [path, i.path].filter(Boolean).join('.') })),
+      );
+    }
+  }
+
+  /**
+   * The message of a canvas member: its task id and canvas reference in the meta, its arguments
+   * claim-checked when big. Not validated here: the arguments may be the previous member's result,
+   * and the worker validates every message it runs (a mismatch fails the member, and the canvas).
+   */
+  memberMessage(
+    args: unknown,
+    member: { id: string; canvas: string; queue: string },
+  ): { message: string; payload?: NewPayload | undefined } {
+    const now = Date.now();
+    const opts = resolveOptions({ queue: member.queue }, this.queue, this.app.queues, now, '');
+    const p = this.encode(args, { ok: true, value: args }, opts, now, '', undefined, member);
+    return { message: p.message, payload: p.payload };
+  }
+
   /** Checks one item and encodes its message; synchronous unless the schema is asynchronous. */
   private prepare(
     args: unknown,
@@ -212,6 +262,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     now: number,
     path: string,
     trace: TraceContext | undefined,
+    member?: { id: string; canvas: string },
   ): Prepared {
     if (!checked.ok) {
       throw new TaskArgsError(
@@ -233,13 +284,14 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       ]);
     }
     const size = Buffer.byteLength(argsJson);
-    if (size > this.inlineMax) return this.claimCheck(argsJson, size, opts, now, path, trace);
-    const localId = opts.due > 0 ? delayedLocalId(now) : undefined;
+    if (size > this.inlineMax) return this.claimCheck(argsJson, size, opts, now, path, trace, member);
+    const localId = member?.id ?? (opts.due > 0 ? delayedLocalId(now) : undefined);
     const message = encodeMessage(this.name, argsJson, {
       id: localId,
       expiresAt: opts.expiresAt,
       storeResult: opts.storeResult,
       trace,
+      canvas: member?.canvas,
     });
     return { opts, message, localId };
   }
@@ -255,6 +307,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     now: number,
     path: string,
     trace: TraceContext | undefined,
+    member?: { id: string; canvas: string },
   ): Prepared {
     const app = this.app;
     if (size > app.maxPayloadBytes) {
@@ -263,7 +316,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     if (!app.payloadStore) {
       throw new PayloadTooLargeError(this.name, path, size, app.payloadInlineLimit, 'inline');
     }
-    const localId = opts.due > 0 ? delayedLocalId(now) : undefined;
+    const localId = member?.id ?? (opts.due > 0 ? delayedLocalId(now) : undefined);
     // Kept for the TTL from when the task is due, so a task delayed past the TTL still finds it.
     const { claim, payload } = claimOf(argsJson, (opts.due > 0 ? opts.due : now) + app.payloadTtlMs);
     const message = encodeClaimMessage(this.name, claim, {
@@ -271,6 +324,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       expiresAt: opts.expiresAt,
       storeResult: opts.storeResult,
       trace,
+      canvas: member?.canvas,
     });
     return { opts, message, localId, payload };
   }

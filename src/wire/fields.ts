@@ -49,6 +49,12 @@ export const EVENTS_RECORDS_KEPT_MS = 60_000;
 /** Stream field of a channel entry holding the published message (JSON). */
 export const CHANNEL_FIELD = 'c';
 
+/**
+ * Name of the internal task that carries a canvas member's outcome on (see docs/canvas.md): the
+ * settle step appends `["tasuki.canvas",{"c":<member ref>,"r":<record>}]` to the member's queue.
+ */
+export const CANVAS_TASK = 'tasuki.canvas';
+
 /** Every token a Lua script may use, by name (`$MESSAGE_FIELD` in a script). */
 export const LUA_TOKENS: Readonly<Record<string, string>> = {
   GROUP,
@@ -58,6 +64,7 @@ export const LUA_TOKENS: Readonly<Record<string, string>> = {
   EVENT_IDS_FIELD,
   EVENT_RECORDS_FIELD,
   CHANNEL_FIELD,
+  CANVAS_TASK,
   EVENTS_RECORDS_KEPT_MS: String(EVENTS_RECORDS_KEPT_MS),
 };
 

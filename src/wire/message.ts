@@ -24,7 +24,7 @@ export const PAYLOAD_REF = /^[A-Za-z0-9_-]{16,64}$/;
 /**
  * The message a stream entry carries. Format 1, field `m`: a JSON array `[name, args]` or
  * `[name, args, meta]`. Format 2, field `m2` (a claim check, arguments in the payload store): a JSON
- * object `{"t":name,"p":{"ref","sha256","size"},"id"?,"n"?,"x"?,"s"?,"r"?,"tp"?,"tl"?,"ts"?}`. Kept short on purpose: a waiting
+ * object `{"t":name,"p":{"ref","sha256","size"},"id"?,"n"?,"x"?,"s"?,"r"?,"c"?,"tp"?,"tl"?,"ts"?}`. Kept short on purpose: a waiting
  * task costs Redis little more than its arguments, or than its claim check. A task that runs
  * straight away has no `id`: its stream entry id is its id.
  */
@@ -51,6 +51,12 @@ export interface TaskMessage {
    * enqueue said (`storeResult`); `undefined`: as the task's definition says (default: stored).
    */
   storeResult?: boolean | undefined;
+  /**
+   * The task is a member of a canvas (chain, group, chord): its reference
+   * `<canvas local id>@<home queue>:<node>`. Its final outcome makes the settle step append a
+   * continuation to its queue (see docs/canvas.md). Absent for every other task.
+   */
+  canvas?: string | undefined;
   /**
    * The trace context of the enqueue that made the task, when the producer traces (the app option
    * `tracing`); `undefined` otherwise. Kept by retries and hand-backs.
@@ -86,6 +92,8 @@ interface Meta {
   tp?: string;
   tl?: string;
   ts?: string;
+  /** Canvas member reference. */
+  c?: string;
 }
 
 type MessageMeta = Omit<TaskMessage, 'name' | 'args' | 'claim'>;
@@ -103,13 +111,15 @@ function putMeta(m: Meta, meta: MessageMeta): boolean {
     else m.tp = t.traceparent;
     if (t.tracestate) m.ts = t.tracestate;
   }
+  if (meta.canvas !== undefined) m.c = meta.canvas;
   return (
     m.id !== undefined ||
     m.n !== undefined ||
     m.x !== undefined ||
     m.s !== undefined ||
     m.r !== undefined ||
-    t !== undefined
+    t !== undefined ||
+    m.c !== undefined
   );
 }
 
@@ -138,6 +148,7 @@ function decoded(name: string, args: unknown, m: Record<string, unknown>): TaskM
     slot: m.s as number | undefined,
     storeResult: m.r === undefined ? undefined : m.r === 1,
     trace: traceOf(m),
+    canvas: m.c as string | undefined,
   };
 }
 
@@ -267,7 +278,15 @@ function checkMeta(m: Record<string, unknown>): void {
     (m.ts !== undefined && typeof m.ts !== 'string')
   )
     throw new PoisonMessageError('meta.tp, tl or ts (trace context) is not a string');
+  if (m.c !== undefined && !(typeof m.c === 'string' && CANVAS_REF.test(m.c)))
+    throw new PoisonMessageError('meta.c (canvas member) is not a canvas reference');
 }
+
+/**
+ * A canvas member's reference: `<canvas local id>@<home queue>:<node index>`. Only characters JSON
+ * needs no escape for, so the settle script can write it into a continuation as it is.
+ */
+export const CANVAS_REF = /^\d+-[0-9a-z]+@[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:\d{1,6}$/;
 
 /** Format 2: `{"t":name,"p":{"ref","sha256","size"},...meta}`. */
 function decodeClaimMessage(m: Record<string, unknown>, raw: string): TaskMessage {

@@ -155,6 +155,7 @@ export function deferred(run: Run, msg: TaskMessage, waitMs: number, reserved: b
     expiresAt: msg.expiresAt,
     slot: reserved ? due : undefined,
     storeResult: msg.storeResult,
+    canvas: msg.canvas,
   });
   return attempt;
 }
@@ -178,6 +179,7 @@ export function failed(task: Task, run: Run, msg: TaskMessage, err: unknown): At
     attempt: run.attempt + 1,
     expiresAt: msg.expiresAt,
     storeResult: msg.storeResult,
+    canvas: msg.canvas,
   });
   return attempt;
 }

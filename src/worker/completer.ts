@@ -77,6 +77,7 @@ export class Completer {
       deliveries: a.held.deliveries,
       due: a.due,
       payload: a.payload,
+      canvas: a.held.message?.canvas,
     }));
     const p = this.broker.settle(queue, this.consumer, settlements).then(
       (stale) => {

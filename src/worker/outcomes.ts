@@ -123,6 +123,7 @@ export function handBackMessages(list: readonly Held[]): {
       expiresAt: msg.expiresAt,
       slot: msg.slot,
       storeResult: msg.storeResult,
+      canvas: msg.canvas,
     });
     const tasks = byQueue.get(held.queue) ?? [];
     tasks.push({ entry: held.entry, id, message });

@@ -202,5 +202,34 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
     ),
   );
   assert.equal(published.length, 2);
+  // Canvas scripts: the canvas's state, record and events in its home queue's slot; a member's
+  // marker with its own queue's stream and parked hash (another slot).
+  const home = 'emails';
+  const canvas = {
+    canvas: k.canvas.key({ queue: home, canvas: '1-cab' }),
+    result: k.result.key({ queue: home, task: '1-cab' }),
+  };
+  assert.equal(await run(scripts.canvasOpen(canvas, { ttlMs: 60_000, definition: '{}', record: '{}' })), 1);
+  const member = {
+    member: k.canvasMember.key({ queue: 'images', task: '1-cabn1' }),
+    stream: k.stream.key({ queue: 'images' }),
+    parked: k.parked.key({ queue: 'images' }),
+  };
+  const start = { ttlMs: 60_000, message: JSON.stringify(['t', {}, { id: '1-cabn1' }]), id: '1-cabn1' };
+  assert.equal(await run(scripts.canvasStart(member, start)), 1);
+  assert.equal(await run(scripts.canvasStart(member, start)), 0);
+  const join = { ttlMs: 60_000, group: 0, member: 0, value: '5', size: 1 };
+  assert.deepEqual(await run(scripts.canvasJoin(canvas, join)), [1, '5']);
+  const close = {
+    ttlMs: 60_000,
+    outcome: 'ok' as const,
+    record: '{}',
+    id: '1-cab',
+    eventsMaxLen: 100,
+    failure: '',
+  };
+  const events = { ...canvas, events: k.events.key({ queue: home }) };
+  assert.equal(await run(scripts.canvasClose(events, close)), 1);
+  assert.equal(await run(scripts.canvasClose(events, close)), 0);
   assert.deepEqual([...called].sort(), Object.keys(scripts.SCRIPT_KEYS).sort());
 });

@@ -40,6 +40,7 @@ test('a claim-checked message (format 2) is a JSON object carrying the claim, ne
     slot: undefined,
     storeResult: undefined,
     trace: undefined,
+    canvas: undefined,
   });
   const meta = encodeClaimMessage('big.task', CLAIM, { id: '1-d0a', attempt: 3, expiresAt: 5, slot: 7 });
   const m = decodeMessage(meta);
@@ -100,7 +101,18 @@ const roundTrips: [string, unknown, Omit<TaskMessage, 'name' | 'args'>][] = [
   ['rate-limited', { c: 'x' }, { id: '5-0', slot: 1_800_000_000_456 }],
   ['no-result', { n: 1 }, { storeResult: false }],
   ['result-kept', { n: 1 }, { id: '5-0', storeResult: true }],
+  [
+    'canvas-member',
+    { n: 1 },
+    { id: '1795464427052-c0a1b2c3d4e5fn3', canvas: '1795464427052-c0a1b2c3d4e5f@emails:3' },
+  ],
 ];
+
+test('meta c (canvas member) must be a canvas reference, which needs no JSON escape', () => {
+  assert.throws(() => decodeMessage('["t",{},{"c":"x\\"y"}]'), /meta\.c \(canvas member\)/);
+  assert.throws(() => decodeMessage('["t",{},{"c":7}]'), /meta\.c/);
+  assert.equal(encodeMessage('t', '{}', { canvas: '1-cab@q:0' }), '["t",{},{"c":"1-cab@q:0"}]');
+});
 
 test('decode(encode(m)) gives m back, for any JSON arguments and every meta', () => {
   for (const [name, args, meta] of roundTrips) {
@@ -117,6 +129,7 @@ test('decode(encode(m)) gives m back, for any JSON arguments and every meta', ()
         slot: meta.slot,
         storeResult: meta.storeResult,
         trace: meta.trace,
+        canvas: meta.canvas,
       },
       name,
     );
@@ -135,6 +148,7 @@ test('reencodeMessage keeps name and arguments and replaces the meta', () => {
     slot: undefined,
     storeResult: undefined,
     trace: undefined,
+    canvas: undefined,
   });
   assert.equal(reencodeMessage(first, {}), '["t",{"n":[1,2]}]');
 });
@@ -149,6 +163,7 @@ test('decode: meta may be absent or null; unknown meta fields are ignored', () =
     slot: undefined,
     storeResult: undefined,
     trace: undefined,
+    canvas: undefined,
   });
   assert.deepEqual(decodeMessage('["t",{},null]'), {
     name: 't',
@@ -159,6 +174,7 @@ test('decode: meta may be absent or null; unknown meta fields are ignored', () =
     slot: undefined,
     storeResult: undefined,
     trace: undefined,
+    canvas: undefined,
   });
   assert.deepEqual(decodeMessage('["t",{},{"future":1,"n":2}]').attempt, 2);
   assert.equal(decodeMessage('  ["t" , 1 ]\n').args, 1, 'JSON whitespace is fine');

@@ -24,7 +24,9 @@ ARGV[8..] tasks     seven values per task: entry id, task id ("" when it is the 
                     and announce nothing, since it did not run);
                     a "!" after it ("done!", "retry!") says store no record under the result key:
                     the record goes in the completion event instead, for waiters (storeResult: false);
-                    a "+" last ("done+", "done!+") says the task id is parked and its field must go.
+                    a "+" after that ("done+", "done!+") says the task id is parked and its field must go;
+                    "^<ref>" last (final outcomes of canvas members only) appends the member's
+                    continuation to the stream: ["$CANVAS_TASK",{"c":"<ref>","r":<record>}].
 Returns: {acknowledged, stale entry ids...}: how many entries were acknowledged, then the entries
 fenced out (not held by this consumer with that delivery count), of which nothing was recorded.
 ]]
@@ -84,6 +86,13 @@ local function record(i, base)
     id = ARGV[base + 1]
   end
   local outcome = ARGV[base + 4]
+  -- A canvas member: its reference comes last, after "^" (one find per task; nothing else for the rest).
+  local canvas
+  local mark = string.find(outcome, '^', 1, true)
+  if mark then
+    canvas = string.sub(outcome, mark + 1)
+    outcome = string.sub(outcome, 1, mark - 1)
+  end
   if string.sub(outcome, 1, 5) == 'defer' then
     -- Held back by a rate limit: it did not run, so no record and no completion event.
     redis.call('ZADD', KEYS[4], ARGV[base + 5], id)
@@ -108,6 +117,12 @@ local function record(i, base)
       if string.sub(outcome, 1, 4) == 'dead' then
         redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', '$DEAD_FIELD', ARGV[base + 6])
         dead = dead + 1
+      end
+      if canvas then
+        -- In the same step as the outcome, in the same slot: the canvas learns of it exactly when it
+        -- is recorded, and a fenced-out attempt (not live here) tells it nothing.
+        local continuation = '["$CANVAS_TASK",{"c":"' .. canvas .. '","r":' .. ARGV[base + 3] .. '}]'
+        redis.call('XADD', KEYS[1], '*', '$MESSAGE_FIELD', continuation)
       end
     end
   end

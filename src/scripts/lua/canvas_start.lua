@@ -1,0 +1,17 @@
+--[[ canvas_start: enqueue a canvas member at most once, under the task id the canvas gave it.
+KEYS[1] member   the member's marker (set once it is enqueued)
+KEYS[2] stream   the member's queue stream
+KEYS[3] parked   the member's queue parked messages (where its task id points to its entry, for lookup)
+ARGV[1] ttl      ms to keep the marker (the app's result TTL)
+ARGV[2] message  encoded message (its meta carries the task id and the canvas reference)
+ARGV[3] id       the member's task id (local part)
+Returns: 1 when it was enqueued now, 0 when it was already.
+]]
+-- @include field_of (lib/field_of.lua: a message's stream field, from its first byte)
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+local entry = redis.call('XADD', KEYS[2], '*', field_of(ARGV[2]), ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[3], '=' .. entry)
+redis.call('SET', KEYS[1], entry, 'PX', ARGV[1])
+return 1
