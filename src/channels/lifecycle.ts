@@ -16,6 +16,7 @@ export const TASK_EVENT_TYPES = [
   'retried',
   'dead',
   'expired',
+  'cancelled',
 ] as const;
 
 /** Schema of a lifecycle event (zod, a Standard Schema). */

@@ -49,6 +49,9 @@ export const EVENTS_RECORDS_KEPT_MS = 60_000;
 /** Stream field of a channel entry holding the published message (JSON). */
 export const CHANNEL_FIELD = 'c';
 
+/** Stream field of a queue's control entry holding a control message (JSON, see src/wire/control.ts). */
+export const CONTROL_FIELD = 'k';
+
 /** Every token a Lua script may use, by name (`$MESSAGE_FIELD` in a script). */
 export const LUA_TOKENS: Readonly<Record<string, string>> = {
   GROUP,
@@ -58,6 +61,7 @@ export const LUA_TOKENS: Readonly<Record<string, string>> = {
   EVENT_IDS_FIELD,
   EVENT_RECORDS_FIELD,
   CHANNEL_FIELD,
+  CONTROL_FIELD,
   EVENTS_RECORDS_KEPT_MS: String(EVENTS_RECORDS_KEPT_MS),
 };
 

@@ -23,11 +23,25 @@ export interface OutcomeCounts {
    * counted above.
    */
   discarded: number;
+  /** Cancelled (`app.cancel`) while running or before it started here: recorded `cancelled`. */
+  cancelled: number;
+  /** Revoked (`app.revoke`) after this worker had fetched it: dropped, not run (or stopped). */
+  revoked: number;
 }
 
 /** Counts with nothing counted yet. */
 export function noOutcomes(): OutcomeCounts {
-  return { succeeded: 0, failed: 0, retried: 0, expired: 0, released: 0, limited: 0, discarded: 0 };
+  return {
+    succeeded: 0,
+    failed: 0,
+    retried: 0,
+    expired: 0,
+    released: 0,
+    limited: 0,
+    discarded: 0,
+    cancelled: 0,
+    revoked: 0,
+  };
 }
 
 /** Counts a finished attempt by its outcome (`by` -1 takes it back out: its outcome was discarded). */
@@ -38,6 +52,7 @@ export function countOutcome(counts: OutcomeCounts, attempt: Attempt, by: 1 | -1
   else if (attempt.outcome === 'defer') counts.limited += by;
   else if (state === 'succeeded') counts.succeeded += by;
   else if (state === 'expired') counts.expired += by;
+  else if (state === 'cancelled') counts.cancelled += by;
   else counts.failed += by;
 }
 
@@ -90,6 +105,8 @@ export function logOutcome(log: Logger, logInfo: boolean, attempt: Attempt): voi
     log.info(fields, 'task succeeded');
   } else if (r.state === 'expired') {
     log.warn(fields, 'task expired before it started; not run');
+  } else if (r.state === 'cancelled') {
+    log.warn({ ...fields, by: r.by }, 'task cancelled; not retried');
   } else {
     log.error({ ...fields, error: r.error, reason: r.reason }, 'task failed; moved to dead letters');
   }
@@ -175,8 +192,8 @@ export function attemptEvents(attempts: readonly Attempt[]): AttemptEvent[] {
     const error = r.error ? { error: r.error.message } : {};
     const at = r.finishedAt;
     if (a.outcome === 'release' || a.outcome === 'defer') continue;
-    if (r.state === 'expired') {
-      out.push({ type: 'expired', ...base, at });
+    if (r.state === 'expired' || r.state === 'cancelled') {
+      out.push({ type: r.state, ...base, ...error, at });
       continue;
     }
     if (a.outcome === 'done') out.push({ type: 'succeeded', ...base, at });

@@ -15,6 +15,7 @@ import type { PayloadStore } from '../payloads/store.js';
 import { ProgressWriter } from '../progress/writer.js';
 import type { BackgroundLoop } from '../util/loop.js';
 import { within } from '../util/within.js';
+import { ControlFollower, type ControlHost } from '../control/follower.js';
 import { ConsumerSweeper, Reclaimer, type ClaimHost, type ClaimRenewer } from './claims.js';
 import { Completer } from './completer.js';
 import { Fetcher, type FetchHost } from './fetcher.js';
@@ -26,7 +27,7 @@ import type { Attempt, RunnerSettings, TaskRegistry } from './runner.js';
 
 /** A lifecycle event of an attempt (see src/channels/lifecycle.ts, which publishes them). */
 export interface AttemptEvent {
-  type: 'started' | 'succeeded' | 'failed' | 'retried' | 'dead' | 'expired';
+  type: 'started' | 'succeeded' | 'failed' | 'retried' | 'dead' | 'expired' | 'cancelled';
   id: string;
   task: string;
   queue: string;
@@ -86,6 +87,8 @@ export interface Running {
   promoter: Promoter;
   /** Writes `ctx.progress` reports (on the command connection, before the attempt's settle call). */
   progress: ProgressWriter;
+  /** Follows the queues' control streams (pauses, revokes, cancels) on a connection of its own. */
+  control: ControlFollower;
   /** Background loops started after the heartbeat is running, stopped together at the end. */
   loops: Pick<BackgroundLoop, 'start' | 'stop'>[];
 }
@@ -117,7 +120,7 @@ export function runnerSettings(
  */
 export async function openParts(
   app: WorkerHost,
-  worker: ClaimHost & FetchHost & PresenceHost,
+  worker: ClaimHost & FetchHost & PresenceHost & ControlHost,
   options: ResolvedWorkerOptions,
   log: Logger,
   recorded: (attempts: readonly Attempt[], stale: ReadonlySet<string>) => void,
@@ -125,6 +128,11 @@ export async function openParts(
   const redis = await app.connectRedis('tasuki:worker');
   const blocking = await app.connectRedis('tasuki:worker-fetch').catch((err: unknown) => {
     redis.disconnect();
+    throw err;
+  });
+  const control = await app.connectRedis('tasuki:worker-control').catch((err: unknown) => {
+    redis.disconnect();
+    blocking.disconnect();
     throw err;
   });
   const broker = new RedisStreamsBroker({
@@ -138,6 +146,7 @@ export async function openParts(
   try {
     await broker.prepare(options.queues);
   } catch (err) {
+    control.disconnect();
     await broker.close();
     throw err;
   }
@@ -161,6 +170,7 @@ export async function openParts(
     completer: new Completer(broker, worker.name, log, recorded),
     heartbeat,
     reclaimer,
+    control: new ControlFollower(control, app.keys, options.queues, worker, log, options.blockMs),
     limiter: new RateLimiter(redis, app.keys),
     progress: new ProgressWriter(redis, app.keys, app.resultTtlMs, log),
     loops: [
@@ -207,5 +217,6 @@ export async function closeParts(
     }
   };
   await within(leave(), REDIS_WAIT_MS, 'leaving').catch(() => undefined);
+  await parts.control.stop();
   await parts.broker.close();
 }

@@ -24,6 +24,7 @@ import {
 } from '../wire/message.js';
 import { toStoredError, type TaskRecord } from '../wire/record.js';
 import {
+  cancelled,
   dead,
   deferred,
   encodeResult,
@@ -165,6 +166,7 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
     const returned = callHandler(task, checked.value, run, s);
     // A handler that returns a plain value (not a promise) costs no extra turn of the event loop.
     const result = isThenable(returned) ? await returned : returned;
+    if (held.cancelledBy !== undefined) return cancelled(run, held.cancelledBy);
     const record = recordOf(run, 'succeeded');
     record.result = result;
     // Encoded here, so a result JSON cannot hold (a BigInt, a cycle) fails the attempt like a throw.
@@ -176,7 +178,38 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
   } catch (err) {
     failure = err;
   }
+  if (held.cancelledBy !== undefined) return cancelled(run, held.cancelledBy);
   return failed(task, run, msg, failure);
+}
+
+/**
+ * A delivery cancelled before it started: recorded `cancelled` without running (its message is
+ * decoded for the task's name, attempt and id; an undecodable one is recorded under its entry).
+ */
+export function cancelUnstarted(held: Held, s: RunnerSettings, by: string): Attempt {
+  const run: Run = {
+    held,
+    raw: undefined,
+    local: held.entry,
+    parked: false,
+    name: '?',
+    attempt: 1,
+    startedAt: Date.now(),
+    worker: s.worker,
+    storeResult: true,
+  };
+  try {
+    const msg = held.message ?? decodeMessage(messageOf(held.fields));
+    run.name = msg.name;
+    run.attempt = msg.attempt ?? 1;
+    if (msg.id !== undefined) {
+      run.local = msg.id;
+      run.parked = msg.id !== held.entry;
+    }
+  } catch {
+    // recorded under its entry id, as what it is: a task that did not run
+  }
+  return cancelled(run, by);
 }
 
 /**
