@@ -436,7 +436,14 @@ export class Tasuki {
    */
   async revoke(id: string, opts?: ControlOptions): Promise<ControlResult> {
     this.queueOfTask(id, 'revoked');
-    return controlTask(await this.redis(), this.keys, this.resultTtlMs, id, 'revoke', this.asker(opts, 'revoke'));
+    return controlTask(
+      await this.redis(),
+      this.keys,
+      this.resultTtlMs,
+      id,
+      'revoke',
+      this.asker(opts, 'revoke'),
+    );
   }
 
   /**
@@ -448,7 +455,14 @@ export class Tasuki {
    */
   async cancel(id: string, opts?: ControlOptions): Promise<ControlResult> {
     this.queueOfTask(id, 'cancelled');
-    return controlTask(await this.redis(), this.keys, this.resultTtlMs, id, 'cancel', this.asker(opts, 'cancel'));
+    return controlTask(
+      await this.redis(),
+      this.keys,
+      this.resultTtlMs,
+      id,
+      'cancel',
+      this.asker(opts, 'cancel'),
+    );
   }
 
   /**

@@ -57,8 +57,8 @@ export class RedisStreamsBroker implements Broker {
   private readonly paused = new Set<string>();
   /** The last queue list fetched from, and the queues of it not paused (made once per change). */
   private served: { queues: readonly string[]; unpaused: readonly string[] } | undefined;
-  /** Ends the wait of a fetch while every queue is paused. */
-  private endIdle: (() => void) | undefined;
+  /** End the waits of fetches while every queue is paused (up to two reads are in flight). */
+  private readonly idles = new Set<() => void>();
 
   constructor(private readonly settings: RedisStreamsSettings) {
     this.redis = settings.redis;
@@ -149,10 +149,10 @@ export class RedisStreamsBroker implements Broker {
       const timer = setTimeout(() => end(), blockMs);
       const end = (): void => {
         clearTimeout(timer);
-        if (this.endIdle === end) this.endIdle = undefined;
+        this.idles.delete(end);
         resolve([]);
       };
-      this.endIdle = end;
+      this.idles.add(end);
     });
   }
 
@@ -168,8 +168,8 @@ export class RedisStreamsBroker implements Broker {
   async resume(queue: string): Promise<void> {
     if (!this.paused.delete(queue)) return;
     this.served = undefined;
-    this.endIdle?.();
-    return Promise.resolve();
+    // Reads in flight leave the queue out: end them, so the next ones read it.
+    await this.interruptFetch();
   }
 
   /** The queues' streams grouped by cluster slot (cached for the last queue list). */
@@ -212,7 +212,7 @@ export class RedisStreamsBroker implements Broker {
   }
 
   async interruptFetch(): Promise<void> {
-    this.endIdle?.();
+    for (const end of [...this.idles]) end();
     if (this.blockingId !== undefined) await this.redis.client('UNBLOCK', this.blockingId);
   }
 

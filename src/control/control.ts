@@ -224,7 +224,7 @@ export async function purgeQueue(
       out.delayed += n;
       if (next === '') break;
     }
-    for (let after = '-'; ; ) {
+    for (let after = '-'; ;) {
       const [n, next] = await scripts.run(
         redis,
         scripts.purge(k, { group: GROUP, what: 'waiting', after, count: PURGE_BATCH }),
@@ -241,4 +241,3 @@ export async function purgeQueue(
   }
   return out;
 }
-

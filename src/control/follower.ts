@@ -23,8 +23,6 @@ export interface ControlHost {
   controlled(queue: string, entry: string, op: 'revoke' | 'cancel', by: string): void;
 }
 
-type XReadReply = [string, [string, string[]][]][] | null;
-
 /** Pause after a failed read, ms. */
 const RETRY_MS = 500;
 
@@ -66,6 +64,12 @@ export class ControlFollower {
    */
   async start(): Promise<void> {
     if (this.running) return;
+    // The cursors first: a change written after them is read live (again, if the state read below
+    // already has it: pauses and resumes are idempotent and come in order).
+    for (const stream of this.queueOf.keys()) {
+      const last = (await this.redis.xrevrange(stream, '+', '-', 'COUNT', 1))[0]?.[0];
+      this.cursors.set(stream, last ?? '0-0');
+    }
     await this.sync();
     await this.readBack();
     this.running = true;
@@ -113,18 +117,14 @@ export class ControlFollower {
     this.host.pausedChanged(queue, paused);
   }
 
-  /** The control entries kept (bounded by the stream cap), for the recent revokes and cancels. */
+  /** The revokes and cancels kept (the last hour, bounded by the stream cap) up to the cursors. */
   private async readBack(): Promise<void> {
     const from = `${Math.max(0, Date.now() - CONTROL_KEPT_MS)}-0`;
     for (const [stream, queue] of this.queueOf) {
-      const entries = (await this.redis.xrange(stream, from, '+', 'COUNT', CONTROL_MAX_LEN * 2)) as [
-        string,
-        string[],
-      ][];
-      for (const [id, fields] of entries) this.apply(queue, fieldValue(fields, CONTROL_FIELD), false);
-      const last = entries.at(-1)?.[0];
-      // No entry yet: read what comes after now ("$" would miss one written before the first read).
-      this.cursors.set(stream, last ?? `${Date.now() - 1}-0`);
+      const to = this.cursors.get(stream) ?? '0-0';
+      if (to === '0-0') continue;
+      const entries = await this.redis.xrange(stream, from, to, 'COUNT', CONTROL_MAX_LEN * 2);
+      for (const [, fields] of entries) this.apply(queue, fieldValue(fields, CONTROL_FIELD), false);
     }
   }
 
@@ -181,12 +181,7 @@ export class ControlFollower {
   ): Promise<[string, [string, string[]][]][]> {
     const ids = streams.map((s) => this.cursors.get(s) ?? '0-0');
     const args: (string | number)[] = block === undefined ? [] : ['BLOCK', block];
-    const reply = (await this.redis.xread(
-      ...(args as ['BLOCK', number]),
-      'STREAMS',
-      ...streams,
-      ...ids,
-    )) as XReadReply;
+    const reply = await this.redis.xread(...(args as ['BLOCK', number]), 'STREAMS', ...streams, ...ids);
     return reply ?? [];
   }
 
