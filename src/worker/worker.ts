@@ -178,6 +178,7 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost, ControlH
     for (const d of deliveries) this.holdings.take(d);
     // Before any of them starts: a handler may block the event loop from its first instant.
     this.parts?.heartbeat.grew(deliveries);
+    if (this.parts?.control.engaged) this.screen(this.parts, deliveries);
     this.pump();
   }
 
@@ -197,8 +198,39 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost, ControlH
     }
     void parts.broker.pause(queue).catch(() => undefined);
     // Fetched and not started: back to the queue, where they wait for the resume (running ones finish).
-    const unstarted = this.holdings.takeUnstartedOf(queue);
-    if (unstarted.length) void this.handBack(parts, unstarted, 'paused');
+    this.handBackPaused(parts);
+  }
+
+  /**
+   * New deliveries while something is paused, revoked or cancelled: a read that was in flight when
+   * a queue was paused brought some of it (back they go now), or a revoke or cancel was heard before
+   * the delivery it is about arrived (it is dealt with now, not when it would start).
+   */
+  private screen(parts: Running, deliveries: readonly Delivery[]): void {
+    for (const d of deliveries) {
+      const op = parts.control.recentOp(d.queue, d.entry);
+      const held = op && this.holdings.get(d.queue, d.entry);
+      if (held && this.holdings.unready(held)) this.dropControlled(held, op, 'a ' + op);
+    }
+    this.handBackPaused(parts);
+  }
+
+  /** A revoked or cancelled delivery that has not started: never runs. */
+  private dropControlled(held: Held, op: 'revoke' | 'cancel', by: string): void {
+    if (op === 'revoke') {
+      this.counts.revoked++;
+      this.holdings.drop(held, new RevokedError(by));
+    } else {
+      this.finish(cancelUnstarted(held, this.settings, by));
+    }
+  }
+
+  /** Hands back every unstarted delivery of a paused queue. */
+  private handBackPaused(parts: Running): void {
+    for (const queue of parts.control.pausedQueues()) {
+      const unstarted = this.holdings.takeUnstartedOf(queue);
+      if (unstarted.length) void this.handBack(parts, unstarted, 'paused');
+    }
   }
 
   /** @internal A task a worker fetched was revoked or cancelled (from the control stream). */
@@ -231,13 +263,8 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost, ControlH
    */
   private heldBack(parts: Running, held: Held): boolean {
     const op = parts.control.recentOp(held.queue, held.entry);
-    if (op === 'revoke') {
-      this.counts.revoked++;
-      this.holdings.drop(held, new RevokedError('a revoke'));
-      return true;
-    }
-    if (op === 'cancel') {
-      this.finish(cancelUnstarted(held, this.settings, 'a cancel'));
+    if (op !== undefined) {
+      this.dropControlled(held, op, 'a ' + op);
       return true;
     }
     if (parts.control.isPaused(held.queue)) {
