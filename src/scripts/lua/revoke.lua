@@ -16,7 +16,7 @@ ARGV[7] error     JSON of the stored error the record carries (E_REVOKED or E_CA
 ARGV[8] maxlen    approximate cap of the events stream
 ARGV[9] ctlmaxlen approximate cap of the control stream
 ARGV[10] ctlminid control entries older than this stream id are trimmed
-Returns one of:
+Returns: one of
   {"delayed"}            it waited in the delayed set (a delay or a retry): removed, record written
   {"queued"}             it waited in the stream, no worker had it: deleted, record written
   {"fetched", consumer}  revoke: a worker had fetched it: taken from that worker (its outcome will
