@@ -17,6 +17,8 @@ export interface QueueRow {
   delayed: number;
   dead: number;
   lagMs: number;
+  /** Paused (`app.pause`): workers take no new task from it. */
+  paused: boolean;
 }
 
 /** The overview page's data. */
@@ -32,7 +34,15 @@ export async function overview(app: Tasuki): Promise<Overview> {
   const queues: QueueRow[] = [];
   for (const queue of app.queues) {
     const [s, lagMs] = await Promise.all([app.queueStats(queue), app.inspect.lag(queue)]);
-    queues.push({ queue, waiting: s.waiting, active: s.active, delayed: s.delayed, dead: s.dead, lagMs });
+    queues.push({
+      queue,
+      waiting: s.waiting,
+      active: s.active,
+      delayed: s.delayed,
+      dead: s.dead,
+      lagMs,
+      paused: s.paused,
+    });
   }
   const [workers, memory] = await Promise.all([app.inspect.workers(), app.inspect.memory()]);
   return { prefix: app.keys.space.prefix, time: Date.now(), queues, workers, memory };
