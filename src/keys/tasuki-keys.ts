@@ -280,7 +280,8 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       noTtlReason: 'the pause of a queue lasts until someone resumes it; one small value per paused queue',
       codec: 'JSON: who paused the queue (by) and when (since, ms)',
       maxBytes: 512,
-      purpose: 'Present while a queue is paused: workers read it when they start, then follow the control stream.',
+      purpose:
+        'Present while a queue is paused: workers read it when they start, then follow the control stream.',
     }),
   };
 }

@@ -418,12 +418,7 @@ export function channelPublish(
 }
 
 export type RevokeReply =
-  | ['delayed']
-  | ['queued']
-  | ['fetched', string]
-  | ['running', string]
-  | ['finished', string]
-  | ['unknown'];
+  ['delayed'] | ['queued'] | ['fetched', string] | ['running', string] | ['finished', string] | ['unknown'];
 
 /** Revoke or cancel a task wherever it is (see revoke.lua). */
 export function revoke(
