@@ -420,11 +420,22 @@ export class Tasuki {
     return parseOptions(controlOptions, opts ?? {}, `${what} options`).by ?? defaultAsker();
   }
 
-  /** The queue of a task id, which must be one of the app's. */
-  private queueOfTask(id: string, what: string): string {
+  /** Revokes or cancels a task of one of the app's queues. */
+  private async controlOne(
+    id: string,
+    op: 'revoke' | 'cancel',
+    opts: ControlOptions | undefined,
+  ): Promise<ControlResult> {
     const { queue } = parseTaskId(id);
-    if (!this.queues.includes(queue)) throw new UnknownQueueError(queue, this.queues, `nothing was ${what}`);
-    return queue;
+    if (!this.queues.includes(queue)) {
+      throw new UnknownQueueError(
+        queue,
+        this.queues,
+        `nothing was ${op === 'revoke' ? 'revoked' : 'cancelled'}`,
+      );
+    }
+    const by = this.asker(opts, op);
+    return controlTask(await this.redis(), this.keys, this.resultTtlMs, id, op, by);
   }
 
   /**
@@ -435,15 +446,7 @@ export class Tasuki {
    * finished is left as it is (`outcome: 'finished'`). See docs/control.md.
    */
   async revoke(id: string, opts?: ControlOptions): Promise<ControlResult> {
-    this.queueOfTask(id, 'revoked');
-    return controlTask(
-      await this.redis(),
-      this.keys,
-      this.resultTtlMs,
-      id,
-      'revoke',
-      this.asker(opts, 'revoke'),
-    );
+    return this.controlOne(id, 'revoke', opts);
   }
 
   /**
@@ -454,15 +457,7 @@ export class Tasuki {
    * its queue, recorded `cancelled` (`outcome: 'cancelled'`). See docs/control.md.
    */
   async cancel(id: string, opts?: ControlOptions): Promise<ControlResult> {
-    this.queueOfTask(id, 'cancelled');
-    return controlTask(
-      await this.redis(),
-      this.keys,
-      this.resultTtlMs,
-      id,
-      'cancel',
-      this.asker(opts, 'cancel'),
-    );
+    return this.controlOne(id, 'cancel', opts);
   }
 
   /**

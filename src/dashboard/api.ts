@@ -9,7 +9,7 @@ import type { Tasuki } from '../app/app.js';
 import { TasukiError } from '../errors.js';
 import { auditKeys } from '../keys/audit.js';
 import type { LiveFeed, LiveMessage } from './live.js';
-import { overview, taskView } from './overview.js';
+import { overview, queueRow, taskView } from './overview.js';
 
 function clamp(value: string | undefined, fallback: number, max: number): number {
   const n = Number.parseInt(value ?? '', 10);
@@ -57,15 +57,7 @@ export function api(app: Tasuki, live: LiveFeed): Hono {
     const queue = c.req.param('queue');
     app.checkQueue(queue);
     const [s, lagMs] = await Promise.all([app.queueStats(queue), app.inspect.lag(queue)]);
-    return c.json({
-      queue,
-      waiting: s.waiting,
-      active: s.active,
-      delayed: s.delayed,
-      dead: s.dead,
-      lagMs,
-      paused: s.paused,
-    });
+    return c.json(queueRow(s, lagMs));
   });
 
   // Pause or resume a queue for every worker (app.pause / app.resume), after the page's confirmation.

@@ -75,9 +75,9 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-/** Runs one attempt of a held delivery and says what should become of it. Never throws. */
-export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSettings): Promise<Attempt> {
-  const run: Run = {
+/** What is known of an attempt before its message is decoded (one object literal: once per task). */
+function newRun(held: Held, s: RunnerSettings): Run {
+  return {
     held,
     raw: undefined,
     local: held.entry,
@@ -88,6 +88,11 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
     worker: s.worker,
     storeResult: true,
   };
+}
+
+/** Runs one attempt of a held delivery and says what should become of it. Never throws. */
+export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSettings): Promise<Attempt> {
+  const run = newRun(held, s);
   let msg: TaskMessage;
   try {
     run.raw = messageOf(held.fields);
@@ -187,17 +192,7 @@ export async function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSetti
  * decoded for the task's name, attempt and id; an undecodable one is recorded under its entry).
  */
 export function cancelUnstarted(held: Held, s: RunnerSettings, by: string): Attempt {
-  const run: Run = {
-    held,
-    raw: undefined,
-    local: held.entry,
-    parked: false,
-    name: '?',
-    attempt: 1,
-    startedAt: Date.now(),
-    worker: s.worker,
-    storeResult: true,
-  };
+  const run = newRun(held, s);
   try {
     const msg = held.message ?? decodeMessage(messageOf(held.fields));
     run.name = msg.name;

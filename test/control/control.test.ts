@@ -15,6 +15,29 @@ function gate(): { opened: Promise<void>; open: () => void } {
   return { opened, open };
 }
 
+/**
+ * A task `t` that records the names it runs; the one named `blocker` holds its worker's slot until
+ * `release` opens (`blockerStarted` opens when it starts).
+ */
+function blockerTask(app: Tasuki) {
+  const started: string[] = [];
+  const release = gate();
+  const blockerStarted = gate();
+  const t = app.task({
+    name: 't',
+    schema: z.object({ name: z.string() }),
+    handler: async ({ name }) => {
+      started.push(name);
+      if (name === 'blocker') {
+        blockerStarted.open();
+        await release.opened;
+      }
+      return name;
+    },
+  });
+  return { t, started, release, blockerStarted };
+}
+
 /** The code of a task's stored error, from `result()`'s rejection. */
 async function failureCode(p: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -84,21 +107,7 @@ test('revoke: a delayed and a queued task never run; their records say revoked a
 
 test('revoke races a worker that already fetched the task: it is dropped before it starts and never runs', async () => {
   const app = newApp(server());
-  const started: string[] = [];
-  const release = gate();
-  const blockerStarted = gate();
-  const t = app.task({
-    name: 't',
-    schema: z.object({ name: z.string() }),
-    handler: async ({ name }) => {
-      started.push(name);
-      if (name === 'blocker') {
-        blockerStarted.open();
-        await release.opened;
-      }
-      return name;
-    },
-  });
+  const { t, started, release, blockerStarted } = blockerTask(app);
   // One slot: the blocker holds it; the victim is fetched with it (prefetch) and waits in the worker.
   const worker = new Worker(app, { concurrency: 1, prefetch: 4 });
   await worker.start();
@@ -235,21 +244,7 @@ test('cancel: a running handler sees ctx.signal abort; the task ends cancelled, 
 
 test('cancel of a task not running yet: queued, or fetched and waiting in the worker — recorded cancelled, never run', async () => {
   const app = newApp(server());
-  const started: string[] = [];
-  const release = gate();
-  const blockerStarted = gate();
-  const t = app.task({
-    name: 't',
-    schema: z.object({ name: z.string() }),
-    handler: async ({ name }) => {
-      started.push(name);
-      if (name === 'blocker') {
-        blockerStarted.open();
-        await release.opened;
-      }
-      return name;
-    },
-  });
+  const { t, started, release, blockerStarted } = blockerTask(app);
   const queued = await t.enqueue({ name: 'queued' });
   assert.deepEqual(await app.cancel(queued.id), { id: queued.id, outcome: 'cancelled', was: 'queued' });
   assert.equal(await stateOf(app, queued.id), 'cancelled');
@@ -273,21 +268,7 @@ test('cancel of a task not running yet: queued, or fetched and waiting in the wo
 
 test('pause: workers take no new task from a paused queue, running ones finish, fetched ones go back; resume runs them', async () => {
   const app = newApp(server(), { queues: ['default', 'other'] });
-  const started: string[] = [];
-  const release = gate();
-  const blockerStarted = gate();
-  const t = app.task({
-    name: 't',
-    schema: z.object({ name: z.string() }),
-    handler: async ({ name }) => {
-      started.push(name);
-      if (name === 'blocker') {
-        blockerStarted.open();
-        await release.opened;
-      }
-      return name;
-    },
-  });
+  const { t, started, release, blockerStarted } = blockerTask(app);
   const o = app.task({ name: 'o', queue: 'other', schema: z.object({}), handler: () => 'other' });
   const worker = new Worker(app, { concurrency: 1, prefetch: 4 });
   await worker.start();
