@@ -34,7 +34,7 @@ export class ControlFollower {
   private readonly queueOf = new Map<string, string>();
   private readonly paused = new Set<string>();
   /** Recent revokes and cancels by queue and entry, so a take-over of one is not run (bounded). */
-  private readonly recent = new Map<string, Map<string, 'revoke' | 'cancel'>>();
+  private readonly recent = new Map<string, Map<string, { op: 'revoke' | 'cancel'; at: number }>>();
   private readonly groups: string[][];
   private readonly incident: Incident;
   private turn = 0;
@@ -78,7 +78,7 @@ export class ControlFollower {
 
   /** A revoke or cancel seen lately for this delivery (a Map lookup; nothing allocated). */
   recentOp(queue: string, entry: string): 'revoke' | 'cancel' | undefined {
-    return this.recent.get(queue)?.get(entry);
+    return this.recent.get(queue)?.get(entry)?.op;
   }
 
   /**
@@ -124,11 +124,27 @@ export class ControlFollower {
       const to = this.cursors.get(stream) ?? '0-0';
       if (to === '0-0') continue;
       const entries = await this.redis.xrange(stream, from, to, 'COUNT', CONTROL_MAX_LEN * 2);
-      for (const [, fields] of entries) this.apply(queue, fieldValue(fields, CONTROL_FIELD), false);
+      for (const [id, fields] of entries) this.apply(queue, id, fieldValue(fields, CONTROL_FIELD), false);
     }
   }
 
-  private apply(queue: string, raw: string | undefined, live: boolean): void {
+  /**
+   * Forgets revokes and cancels older than the hour kept (oldest first: entries come in stream
+   * order), so a worker looks at its deliveries only while there are recent ones.
+   */
+  private prune(): void {
+    if (!this.engaged) return;
+    const oldest = Date.now() - CONTROL_KEPT_MS;
+    for (const seen of this.recent.values()) {
+      for (const [entry, { at }] of seen) {
+        if (at >= oldest) break;
+        seen.delete(entry);
+      }
+    }
+    this.engage();
+  }
+
+  private apply(queue: string, id: string, raw: string | undefined, live: boolean): void {
     const m: ControlMessage | undefined = decodeControl(raw);
     if (!m) return;
     if (m.op === 'pause' || m.op === 'resume') {
@@ -138,7 +154,7 @@ export class ControlFollower {
     if (m.e === undefined) return;
     const seen = this.recent.get(queue);
     if (seen) {
-      seen.set(m.e, m.op);
+      seen.set(m.e, { op: m.op, at: Number(id.slice(0, id.indexOf('-'))) });
       if (seen.size > CONTROL_MAX_LEN * 2) seen.delete(seen.keys().next().value as string);
       this.engaged = true;
     }
@@ -161,9 +177,10 @@ export class ControlFollower {
           const queue = this.queueOf.get(stream) as string;
           for (const [id, fields] of entries) {
             this.cursors.set(stream, id);
-            this.apply(queue, fieldValue(fields, CONTROL_FIELD), true);
+            this.apply(queue, id, fieldValue(fields, CONTROL_FIELD), true);
           }
         }
+        this.prune();
       } catch (err) {
         if (!this.running) return;
         this.incident.fail(err);
