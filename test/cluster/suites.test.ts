@@ -23,7 +23,6 @@ export const CLUSTER_SUITES = [
   'test/payloads/results.test.ts',
   'test/beat/schedules.test.ts',
   'test/beat/processes.test.ts',
-  'test/control/control.test.ts',
 ];
 
 test('the core, reliability and lock suites pass against a Redis Cluster', { timeout: 900_000 }, async () => {
