@@ -11,6 +11,7 @@ import { groupBySlot, readAcrossSlots } from '../connection/slots.js';
 import { CONTROL_MAX_LEN, type TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
 import { Incident } from '../util/incident.js';
+import { within } from '../util/within.js';
 import { decodeControl, type ControlMessage } from '../wire/control.js';
 import { CONTROL_FIELD, fieldValue } from '../wire/fields.js';
 import { CONTROL_KEPT_MS, readPaused } from './control.js';
@@ -210,6 +211,8 @@ export class ControlFollower {
     }
     this.running = false;
     this.redis.disconnect();
-    await this.loop;
+    // With Redis away a command of the loop may never settle (the connection was reconnecting): its
+    // end is not waited for past a second; the loop sees `running` false whenever it resumes.
+    await within(this.loop ?? Promise.resolve(), 1000, 'control follower').catch(() => undefined);
   }
 }
