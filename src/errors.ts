@@ -42,7 +42,9 @@ export type TasukiErrorCode =
   | 'E_MEMORY_FULL'
   | 'E_KEY_VALUE'
   | 'E_CANVAS'
-  | 'E_CANVAS_FAILED';
+  | 'E_CANVAS_FAILED'
+  | 'E_REVOKED'
+  | 'E_CANCELLED';
 
 export class TasukiError extends Error {
   readonly code: TasukiErrorCode;
@@ -323,4 +325,21 @@ export class MemoryFullError extends TasukiError {
 
 function mib(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+/** A task was revoked (`app.revoke`): it never ran, or its attempt was stopped and its outcome dropped. */
+export class RevokedError extends TasukiError {
+  constructor(by: string) {
+    super('E_REVOKED', `the task was revoked by ${by}; it does not run (see docs/control.md)`);
+  }
+}
+
+/** A running task was cancelled (`app.cancel`): its signal aborted; it is not retried. */
+export class CancelledError extends TasukiError {
+  constructor(by: string) {
+    super(
+      'E_CANCELLED',
+      `the task was cancelled by ${by}; ctx.signal was aborted and the task ends as cancelled, not retried (see docs/control.md)`,
+    );
+  }
 }

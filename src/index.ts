@@ -41,6 +41,7 @@ export { IsolateCrashError } from './isolation/protocol.js';
 export { formatTaskId, parseTaskId } from './wire/ids.js';
 export { GROUP, MESSAGE_VERSION } from './wire/fields.js';
 export type { QueueStats } from './results/stats.js';
+export type { ControlOptions, ControlResult, PauseInfo, PurgeResult } from './control/control.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
 export {
   Beat,
@@ -184,6 +185,8 @@ export {
   type RetriedEvent,
   type DeadEvent,
   type ExpiredEvent,
+  type CancelledEvent,
+  type RevokedEvent,
   type ReleasedEvent,
   type LimitedEvent,
   type EnqueuedEvent,

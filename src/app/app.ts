@@ -33,6 +33,19 @@ import { MemoryGuard } from '../limits/memory-guard.js';
 import { toMs, type Duration } from '../util/duration.js';
 import { parseTaskId } from '../wire/ids.js';
 import { queueStats, type QueueStats } from '../results/stats.js';
+import {
+  controlOptions,
+  controlTask,
+  defaultAsker,
+  purgeQueue,
+  readPaused,
+  setPaused,
+  type ControlOptions,
+  type ControlResult,
+  type PauseInfo,
+  type PurgeResult,
+} from '../control/control.js';
+import { parseOptions } from '../util/options.js';
 import { checkDefinition, type TaskDefinition } from '../task/definition.js';
 import type { StandardSchemaV1 } from '../task/schema.js';
 import { Task } from '../task/task.js';
@@ -421,6 +434,84 @@ export class Tasuki {
    */
   async migratePayloads(): Promise<void> {
     return this.requirePayloadStore('payload migrate').migrate();
+  }
+
+  /** Who asks, from control options (checked). */
+  private asker(opts: ControlOptions | undefined, what: string): string {
+    return parseOptions(controlOptions, opts ?? {}, `${what} options`).by ?? defaultAsker();
+  }
+
+  /** Revokes or cancels a task of one of the app's queues. */
+  private async controlOne(
+    id: string,
+    op: 'revoke' | 'cancel',
+    opts: ControlOptions | undefined,
+  ): Promise<ControlResult> {
+    const { queue } = parseTaskId(id);
+    if (!this.queues.includes(queue)) {
+      throw new UnknownQueueError(
+        queue,
+        this.queues,
+        `nothing was ${op === 'revoke' ? 'revoked' : 'cancelled'}`,
+      );
+    }
+    const by = this.asker(opts, op);
+    return controlTask(await this.redis(), this.keys, this.resultTtlMs, id, op, by);
+  }
+
+  /**
+   * Revokes a task: it never runs, wherever it waits. Delayed or queued: taken off its queue. Already
+   * fetched by a worker: taken from that worker, which drops it as soon as its control read tells it
+   * (a few ms; if it had started in that moment, its `ctx.signal` aborts and its outcome is not
+   * recorded). The record shows state `revoked` (its `result()` rejects with `E_REVOKED`). A task that
+   * finished is left as it is (`outcome: 'finished'`). See docs/control.md.
+   */
+  async revoke(id: string, opts?: ControlOptions): Promise<ControlResult> {
+    return this.controlOne(id, 'revoke', opts);
+  }
+
+  /**
+   * Cancels a task. Running: its `ctx.signal` aborts on whichever worker runs it (as soon as that
+   * worker's control read returns, a few ms; an isolated handler's thread or process is ended) and
+   * the attempt ends as `cancelled` whatever the handler does then — not retried, not dead-lettered
+   * (`outcome: 'cancelling'`; the record appears when the attempt ends). Not running yet: taken off
+   * its queue, recorded `cancelled` (`outcome: 'cancelled'`). See docs/control.md.
+   */
+  async cancel(id: string, opts?: ControlOptions): Promise<ControlResult> {
+    return this.controlOne(id, 'cancel', opts);
+  }
+
+  /**
+   * Pauses a queue for every worker: each stops taking new tasks from it as soon as its control read
+   * tells it (a few ms); tasks they run finish, tasks fetched and not started go back to the queue.
+   * Enqueues go on (tasks wait). Resolves false when it was paused already. See docs/control.md.
+   */
+  async pause(queue: string, opts?: ControlOptions): Promise<boolean> {
+    this.checkQueue(queue);
+    return setPaused(await this.redis(), this.keys, queue, true, this.asker(opts, 'pause'));
+  }
+
+  /** Resumes a paused queue (see {@link pause}); resolves false when it was not paused. */
+  async resume(queue: string, opts?: ControlOptions): Promise<boolean> {
+    this.checkQueue(queue);
+    return setPaused(await this.redis(), this.keys, queue, false, this.asker(opts, 'resume'));
+  }
+
+  /** Who paused a queue and when, or `null` when it is not paused. */
+  async pausedInfo(queue: string): Promise<PauseInfo | null> {
+    this.checkQueue(queue);
+    const [info] = await readPaused(await this.redis(), this.keys, [queue]);
+    return info ?? null;
+  }
+
+  /**
+   * Deletes a queue's waiting and delayed tasks (retries waiting for their time included); tasks
+   * workers hold run on. Resolves how many of each went. The deleted tasks leave no record (a lookup
+   * says unknown). Works in batches, so a big queue does not hold Redis. See docs/control.md.
+   */
+  async purge(queue: string): Promise<PurgeResult> {
+    this.checkQueue(queue);
+    return purgeQueue(await this.redis(), this.keys, queue);
   }
 
   /** How many tasks a queue holds: waiting, active, delayed, dead. Redis failures are `E_REDIS`. */

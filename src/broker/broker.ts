@@ -67,6 +67,16 @@ export interface Broker {
   /** Ends a fetch in progress at once (it resolves empty). */
   interruptFetch(): Promise<void>;
   /**
+   * Stops handing this worker new deliveries of `queue` (the queue was paused, for every worker:
+   * src/control/): later fetches leave it out, and a fetch in progress that may return some of it
+   * ends now. Deliveries already handed out are the worker's to give back. Redis Streams leaves the
+   * stream out of XREADGROUP; a push broker (RabbitMQ) cancels its consumer on the queue
+   * (basic.cancel), so the server stops pushing, and consumes again on {@link resume}.
+   */
+  pause(queue: string): Promise<void>;
+  /** Hands this worker deliveries of `queue` again (see {@link pause}). */
+  resume(queue: string): Promise<void>;
+  /**
    * Records one queue's finished deliveries in one atomic step — those still pending at the delivery
    * count `consumer` claimed them at (fenced attempts); rejects if nothing was recorded. Resolves the
    * entries fenced out: taken over by another worker meanwhile (or gone), their outcome not recorded.

@@ -53,6 +53,12 @@ export class RedisStreamsBroker implements Broker {
   /** Cluster only: the served queues' streams grouped by slot (one XREADGROUP can span one slot). */
   private slotGroups: { queues: readonly string[]; groups: string[][] } | undefined;
   private turn = 0;
+  /** Queues paused for this worker (see {@link pause}); empty for almost every worker. */
+  private readonly paused = new Set<string>();
+  /** The last queue list fetched from, and the queues of it not paused (made once per change). */
+  private served: { queues: readonly string[]; unpaused: readonly string[] } | undefined;
+  /** End the waits of fetches while every queue is paused (up to two reads are in flight). */
+  private readonly idles = new Set<() => void>();
 
   constructor(private readonly settings: RedisStreamsSettings) {
     this.redis = settings.redis;
@@ -103,6 +109,10 @@ export class RedisStreamsBroker implements Broker {
     count: number,
     blockMs: number,
   ): Promise<Delivery[]> {
+    if (this.paused.size > 0) {
+      queues = this.unpausedOf(queues);
+      if (queues.length === 0) return this.idle(blockMs);
+    }
     try {
       if (isCluster(this.blocking)) {
         const groups = this.groupsOf(queues);
@@ -123,6 +133,43 @@ export class RedisStreamsBroker implements Broker {
         await this.prepare(queues).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** The queues of `queues` not paused (the same array while the pauses do not change). */
+  private unpausedOf(queues: readonly string[]): readonly string[] {
+    if (this.served?.queues !== queues) {
+      this.served = { queues, unpaused: queues.filter((q) => !this.paused.has(q)) };
+    }
+    return this.served.unpaused;
+  }
+
+  /** Every queue is paused: wait as a read would, until resumed or interrupted. */
+  private idle(blockMs: number): Promise<Delivery[]> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => end(), blockMs);
+      const end = (): void => {
+        clearTimeout(timer);
+        this.idles.delete(end);
+        resolve([]);
+      };
+      this.idles.add(end);
+    });
+  }
+
+  async pause(queue: string): Promise<void> {
+    if (this.paused.has(queue)) return;
+    this.paused.add(queue);
+    this.served = undefined;
+    // A read in flight over the queue could still hand out its tasks: end it (on a cluster reads
+    // block one slot slice at most, see slots.ts, so it ends within that).
+    await this.interruptFetch();
+  }
+
+  async resume(queue: string): Promise<void> {
+    if (!this.paused.delete(queue)) return;
+    this.served = undefined;
+    // Reads in flight leave the queue out: end them, so the next ones read it.
+    await this.interruptFetch();
   }
 
   /** The queues' streams grouped by cluster slot (cached for the last queue list). */
@@ -165,6 +212,7 @@ export class RedisStreamsBroker implements Broker {
   }
 
   async interruptFetch(): Promise<void> {
+    for (const end of [...this.idles]) end();
     if (this.blockingId !== undefined) await this.redis.client('UNBLOCK', this.blockingId);
   }
 

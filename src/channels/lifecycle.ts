@@ -21,6 +21,8 @@ export const TASK_EVENT_TYPES = [
   'expired',
   'released',
   'limited',
+  'cancelled',
+  'revoked',
 ] as const;
 
 const storedError = z.object({
@@ -46,7 +48,7 @@ export const taskEventSchema = z.object({
   worker: z.string().optional(),
   startedAt: z.number().optional(),
   finishedAt: z.number().optional(),
-  /** retried, dead, released. */
+  /** retried, dead, released, cancelled, revoked. */
   error: storedError.optional(),
   /** retried: when it runs again. */
   retryAt: z.number().optional(),
@@ -54,6 +56,8 @@ export const taskEventSchema = z.object({
   reason: z.string().optional(),
   /** limited: the reserved start slot. */
   slotAt: z.number().optional(),
+  /** cancelled, revoked: who did it. */
+  by: z.string().optional(),
 });
 
 /** An event as a queue's channel carries it. */

@@ -91,6 +91,12 @@ export function registerInspect(program: Command): void {
         process.stdout.write(
           table(['QUEUE', 'WAITING', 'ACTIVE', 'STALLED', 'DELAYED', 'DEAD'], rows) + '\n',
         );
+        const paused = reports.filter((r) => r.paused);
+        if (paused.length) {
+          process.stdout.write(
+            `\npaused: ${names(paused.map((r) => r.queue))} (workers take no new task from them; tasuki queue resume)\n`,
+          );
+        }
         const held = reports.filter((r) => r.stalled > 0);
         if (held.length) {
           const n = held.reduce((a, r) => a + r.stalled, 0);

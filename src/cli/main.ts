@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { TasukiError } from '../index.js';
 import { quote } from '../util/options.js';
 import { registerBeat } from './beat.js';
+import { registerControl } from './control.js';
 import { registerDashboard } from './dashboard.js';
 import { registerDev } from './dev.js';
 import { registerDlq } from './dlq.js';
@@ -66,6 +67,7 @@ export function program(): Command {
   registerHealth(p);
   registerDev(p);
   registerDlq(p);
+  registerControl(p);
   registerInspect(p);
   registerDashboard(p);
   registerKeys(p);

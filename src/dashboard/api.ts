@@ -9,7 +9,7 @@ import type { Tasuki } from '../app/app.js';
 import { TasukiError } from '../errors.js';
 import { auditKeys } from '../keys/audit.js';
 import type { LiveFeed, LiveMessage } from './live.js';
-import { overview, taskView } from './overview.js';
+import { overview, queueRow, taskView } from './overview.js';
 
 function clamp(value: string | undefined, fallback: number, max: number): number {
   const n = Number.parseInt(value ?? '', 10);
@@ -57,7 +57,21 @@ export function api(app: Tasuki, live: LiveFeed): Hono {
     const queue = c.req.param('queue');
     app.checkQueue(queue);
     const [s, lagMs] = await Promise.all([app.queueStats(queue), app.inspect.lag(queue)]);
-    return c.json({ queue, waiting: s.waiting, active: s.active, delayed: s.delayed, dead: s.dead, lagMs });
+    return c.json(queueRow(s, lagMs));
+  });
+
+  // Pause or resume a queue for every worker (app.pause / app.resume), after the page's confirmation.
+  r.post('/queues/:queue/:action{pause|resume}', async (c) => {
+    const queue = c.req.param('queue');
+    app.checkQueue(queue);
+    const body = (await c.req.json().catch(() => ({}))) as { confirm?: unknown };
+    if (body.confirm !== true) {
+      throw new TasukiError('E_OPTIONS', 'not done: send { "confirm": true } to confirm this action');
+    }
+    const by = 'dashboard';
+    const changed =
+      c.req.param('action') === 'pause' ? await app.pause(queue, { by }) : await app.resume(queue, { by });
+    return c.json({ queue, paused: (await app.queueStats(queue)).paused, changed });
   });
 
   r.get('/queues/:queue/tasks', async (c) => {

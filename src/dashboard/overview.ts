@@ -8,6 +8,7 @@ import type { TaskInfo } from '../results/lookup.js';
 import type { WorkerInfo } from '../inspect/workers.js';
 import type { TaskMessageView } from '../inspect/message.js';
 import type { DeadLetter } from '../deadletters/dead-letters.js';
+import type { QueueStats } from '../results/stats.js';
 
 /** A queue on the overview. */
 export interface QueueRow {
@@ -17,6 +18,8 @@ export interface QueueRow {
   delayed: number;
   dead: number;
   lagMs: number;
+  /** Paused (`app.pause`): workers take no new task from it. */
+  paused: boolean;
 }
 
 /** The overview page's data. */
@@ -28,11 +31,24 @@ export interface Overview {
   memory: { used: number; max: number; policy: string | undefined };
 }
 
+/** A queue's row from its counts and lag. */
+export function queueRow(s: QueueStats, lagMs: number): QueueRow {
+  return {
+    queue: s.queue,
+    waiting: s.waiting,
+    active: s.active,
+    delayed: s.delayed,
+    dead: s.dead,
+    lagMs,
+    paused: s.paused,
+  };
+}
+
 export async function overview(app: Tasuki): Promise<Overview> {
   const queues: QueueRow[] = [];
   for (const queue of app.queues) {
     const [s, lagMs] = await Promise.all([app.queueStats(queue), app.inspect.lag(queue)]);
-    queues.push({ queue, waiting: s.waiting, active: s.active, delayed: s.delayed, dead: s.dead, lagMs });
+    queues.push(queueRow(s, lagMs));
   }
   const [workers, memory] = await Promise.all([app.inspect.workers(), app.inspect.memory()]);
   return { prefix: app.keys.space.prefix, time: Date.now(), queues, workers, memory };

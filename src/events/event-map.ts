@@ -51,6 +51,22 @@ export interface ExpiredEvent extends TaskEventBase {
   type: 'expired';
 }
 
+/** The task was cancelled (`app.cancel`) while it ran or before it started; it is not retried. */
+export interface CancelledEvent extends TaskEventBase {
+  type: 'cancelled';
+  error: StoredError;
+  /** Who cancelled it. */
+  by?: string | undefined;
+}
+
+/** (Subscriptions only: workers never record one.) The task was revoked (`app.revoke`); it does not run. */
+export interface RevokedEvent extends TaskEventBase {
+  type: 'revoked';
+  error: StoredError;
+  /** Who revoked it. */
+  by?: string | undefined;
+}
+
 /** (Worker only.) This worker cannot run the task (unknown task, newer format) and left it for another. */
 export interface ReleasedEvent extends TaskEventBase {
   type: 'released';
@@ -87,7 +103,14 @@ export interface StartedEvent {
 
 /** Any event of what became of an attempt (what `task` listeners get). */
 export type TaskEvent =
-  SucceededEvent | RetriedEvent | DeadEvent | ExpiredEvent | ReleasedEvent | LimitedEvent;
+  | SucceededEvent
+  | RetriedEvent
+  | DeadEvent
+  | ExpiredEvent
+  | CancelledEvent
+  | RevokedEvent
+  | ReleasedEvent
+  | LimitedEvent;
 
 /** Names of task events, by what became of an attempt. */
 export type TaskEventType = TaskEvent['type'];
@@ -104,6 +127,8 @@ export interface TaskEventMap {
   retried: RetriedEvent;
   dead: DeadEvent;
   expired: ExpiredEvent;
+  cancelled: CancelledEvent;
+  revoked: RevokedEvent;
   released: ReleasedEvent;
   limited: LimitedEvent;
   failed: RetriedEvent | DeadEvent;
@@ -122,7 +147,8 @@ export class TaskEvents extends TypedEmitter<TaskEventMap> {
 
 /**
  * The event a finished task's record stands for (records are what workers store and announce):
- * `succeeded`, `retried` (state `retrying`), `dead` (state `failed`) or `expired`; `undefined` for a
+ * `succeeded`, `retried` (state `retrying`), `dead` (state `failed`), `expired`, `cancelled` or
+ * `revoked`; `undefined` for a
  * record of a task that has not finished an attempt.
  */
 export function eventOfRecord(r: TaskRecord, local: string, queue: string): TaskEvent | undefined {
@@ -178,6 +204,20 @@ export function eventOfRecord(r: TaskRecord, local: string, queue: string): Task
         worker: r.worker,
         startedAt: r.startedAt,
         finishedAt: r.finishedAt,
+      };
+    case 'cancelled':
+    case 'revoked':
+      return {
+        type: r.state,
+        id,
+        queue,
+        task: r.task,
+        attempt: r.attempt,
+        worker: r.worker,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt,
+        error: errorOf(r),
+        by: r.by,
       };
     default:
       return undefined;

@@ -22,8 +22,14 @@ export interface IsolatedTask {
 /** Abort reasons that end the isolate rather than only abort the handler's signal. */
 function ends(reason: unknown): boolean {
   const r = reason as { code?: unknown; kind?: unknown } | null;
-  // The hard time limit (the attempt is failed now), or a task dropped (lost, handed back at stop).
-  return (r?.code === 'E_TIME_LIMIT' && r.kind === 'hard') || r?.code === 'E_LOST';
+  // The hard time limit (the attempt is failed now), a task dropped (lost, handed back at stop,
+  // revoked), or cancelled: its outcome is decided, and a CPU-bound handler would not see a signal.
+  return (
+    (r?.code === 'E_TIME_LIMIT' && r.kind === 'hard') ||
+    r?.code === 'E_LOST' ||
+    r?.code === 'E_REVOKED' ||
+    r?.code === 'E_CANCELLED'
+  );
 }
 
 /** A log line from the isolate, written through the task's logger. */

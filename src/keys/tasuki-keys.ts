@@ -31,7 +31,12 @@ export interface TasukiKeys {
   readonly progress: KeyDef<'{q:<queue>}:progress:<task>'>;
   readonly canvas: KeyDef<'{q:<queue>}:canvas:<canvas>'>;
   readonly canvasMember: KeyDef<'{q:<queue>}:cvm:<task>'>;
+  readonly control: KeyDef<'{q:<queue>}:control'>;
+  readonly paused: KeyDef<'{q:<queue>}:paused'>;
 }
+
+/** Approximate cap of each queue's control stream (revokes, cancels, pauses). */
+export const CONTROL_MAX_LEN = 1000;
 
 /** Declares tasuki's keys in a new keyspace with the given prefix. */
 export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
@@ -278,6 +283,32 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       maxBytes: 128,
       purpose:
         "Marks a canvas member as enqueued, so a continuation that runs twice (a reclaimed worker) never enqueues it twice; TTL: the app's resultTtl.",
+    }),
+    control: space.define({
+      id: 'queue.control',
+      pattern: '{q:<queue>}:control',
+      owner: `${TASUKI_OWNER}/control`,
+      version: 1,
+      type: 'stream',
+      noTtlReason:
+        'bounded instead: every write trims it to about 1000 entries (XADD MAXLEN ~) and to the last hour (XTRIM MINID ~)',
+      codec:
+        'stream entry: field k = JSON control message (op revoke, cancel, pause or resume; task id and entry; who; when)',
+      maxBytes: 1024 * 1024,
+      purpose:
+        "Revokes, cancels and pauses of a queue's tasks, for its workers: each follows it with a blocking XREAD, so no task pays a check.",
+    }),
+    paused: space.define({
+      id: 'queue.paused',
+      pattern: '{q:<queue>}:paused',
+      owner: `${TASUKI_OWNER}/control`,
+      version: 1,
+      type: 'string',
+      noTtlReason: 'the pause of a queue lasts until someone resumes it; one small value per paused queue',
+      codec: 'JSON: who paused the queue (by) and when (since, ms)',
+      maxBytes: 512,
+      purpose:
+        'Present while a queue is paused: workers read it when they start, then follow the control stream.',
     }),
   };
 }

@@ -53,7 +53,7 @@ export class TasukiMetrics {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
     this.tasks = new Counter({
       name: 'tasuki_tasks_total',
-      help: 'Finished attempts, by queue, task and outcome (succeeded, retried, dead, expired, released, limited).',
+      help: 'Finished attempts, by queue, task and outcome (succeeded, retried, dead, expired, cancelled, revoked, released, limited).',
       labelNames: ['queue', 'task', 'outcome'],
       registers,
     });

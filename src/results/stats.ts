@@ -16,6 +16,8 @@ export interface QueueStats {
   delayed: number;
   /** Dead letters kept. */
   dead: number;
+  /** Paused (`app.pause`): workers take no new task from it. */
+  paused: boolean;
 }
 
 /**
@@ -38,6 +40,7 @@ export async function queueStats(
       .xpending(stream, GROUP)
       .zcard(keys.delayed.key({ queue }))
       .xlen(keys.dead.key({ queue }))
+      .exists(keys.paused.key({ queue }))
       .exec();
   } catch (err) {
     throw redisError(what, err, { wrote: false });
@@ -60,5 +63,6 @@ export async function queueStats(
     waiting: Math.max(0, inStream - active),
     delayed: Number(value(2)),
     dead: Number(value(3)),
+    paused: Number(value(4)) === 1,
   };
 }

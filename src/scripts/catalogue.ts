@@ -38,6 +38,9 @@ export const SCRIPT_KEYS = {
   canvas_start: ['member', 'stream', 'parked'],
   canvas_join: ['canvas'],
   canvas_close: ['canvas', 'result', 'events'],
+  revoke: ['stream', 'parked', 'delayed', 'result', 'events', 'control'],
+  pause: ['paused', 'control'],
+  purge: ['stream', 'delayed', 'parked'],
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_KEYS;
@@ -473,5 +476,66 @@ export function canvasClose(
     script: 'canvas_close',
     keys: [k.canvas, k.result, k.events],
     args: [a.ttlMs, a.outcome, a.record, a.id, a.eventsMaxLen, a.failure],
+  };
+}
+
+export type RevokeReply =
+  ['delayed'] | ['queued'] | ['fetched', string] | ['running', string] | ['finished', string] | ['unknown'];
+
+/** Revoke or cancel a task wherever it is (see revoke.lua). */
+export function revoke(
+  k: { stream: string; parked: string; delayed: string; result: string; events: string; control: string },
+  a: {
+    id: string;
+    group: string;
+    op: 'revoke' | 'cancel';
+    by: string;
+    now: number;
+    ttlMs: number;
+    error: string;
+    eventsMaxLen: number;
+    controlMaxLen: number;
+    controlMinId: string;
+  },
+): ScriptCall<RevokeReply> {
+  return {
+    script: 'revoke',
+    keys: [k.stream, k.parked, k.delayed, k.result, k.events, k.control],
+    args: [
+      a.id,
+      a.group,
+      a.op,
+      a.by,
+      a.now,
+      a.ttlMs,
+      a.error,
+      a.eventsMaxLen,
+      a.controlMaxLen,
+      a.controlMinId,
+    ],
+  };
+}
+
+/** Pause or resume a queue and tell its workers. Reply: 1 changed, 0 already so. */
+export function pause(
+  k: { paused: string; control: string },
+  a: { op: 'pause' | 'resume'; value: string; message: string; maxLen: number; minId: string },
+): ScriptCall<number> {
+  return {
+    script: 'pause',
+    keys: [k.paused, k.control],
+    args: [a.op, a.value, a.message, a.maxLen, a.minId],
+  };
+}
+
+/** Delete one batch of a queue's waiting or delayed tasks. Reply: `[deleted, next]` (`""`: done). */
+export function purge(
+  k: { stream: string; delayed: string; parked: string },
+  a: { group: string; what: 'waiting' | 'delayed'; after: string; count: number },
+): ScriptCall<[number, string]> {
+  return {
+    script: 'purge',
+    keys: [k.stream, k.delayed, k.parked],
+    args: [a.group, a.what, a.after, a.count],
   };
 }

@@ -3,6 +3,7 @@
  * anything reaches Redis, then write each task with one command; `TaskHandle` waits for and looks up
  * the task it names.
  */
+import type { ControlOptions, ControlResult } from '../control/control.js';
 import { inspect } from 'node:util';
 import type { ChainableCommander } from 'ioredis';
 import { isRedirection, refreshSlots, type RedisConnection } from '../connection/redis.js';
@@ -91,6 +92,8 @@ export interface ResultSource {
   getTask(id: string): Promise<TaskInfo | null>;
   getProgress(id: string): Promise<Progress | null>;
   followProgress(id: string, opts?: FollowProgressOptions): AsyncIterable<Progress>;
+  revoke(id: string, opts?: ControlOptions): Promise<ControlResult>;
+  cancel(id: string, opts?: ControlOptions): Promise<ControlResult>;
 }
 
 /**
@@ -151,6 +154,16 @@ export class TaskHandle<R = unknown> {
    */
   followProgress(opts?: FollowProgressOptions): AsyncIterable<Progress> {
     return this.#results.followProgress(this.id, opts);
+  }
+
+  /** Revokes the task so it never runs (see {@link Tasuki.revoke}). */
+  revoke(opts?: ControlOptions): Promise<ControlResult> {
+    return this.#results.revoke(this.id, opts);
+  }
+
+  /** Cancels the task: stops it if it runs, takes it off its queue if not (see {@link Tasuki.cancel}). */
+  cancel(opts?: ControlOptions): Promise<ControlResult> {
+    return this.#results.cancel(this.id, opts);
   }
 }
 

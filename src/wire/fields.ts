@@ -54,6 +54,8 @@ export const CHANNEL_FIELD = 'c';
  * settle step appends `["tasuki.canvas",{"c":<member ref>,"r":<record>}]` to the member's queue.
  */
 export const CANVAS_TASK = 'tasuki.canvas';
+/** Stream field of a queue's control entry holding a control message (JSON, see src/wire/control.ts). */
+export const CONTROL_FIELD = 'k';
 
 /** Every token a Lua script may use, by name (`$MESSAGE_FIELD` in a script). */
 export const LUA_TOKENS: Readonly<Record<string, string>> = {
@@ -65,6 +67,7 @@ export const LUA_TOKENS: Readonly<Record<string, string>> = {
   EVENT_RECORDS_FIELD,
   CHANNEL_FIELD,
   CANVAS_TASK,
+  CONTROL_FIELD,
   EVENTS_RECORDS_KEPT_MS: String(EVENTS_RECORDS_KEPT_MS),
 };
 

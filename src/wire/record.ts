@@ -1,10 +1,27 @@
 import type { PayloadClaim } from './message.js';
 
 /** States a task moves through. See docs/architecture.md for the state diagram. */
-export type TaskState = 'delayed' | 'queued' | 'active' | 'retrying' | 'succeeded' | 'failed' | 'expired';
+export type TaskState =
+  | 'delayed'
+  | 'queued'
+  | 'active'
+  | 'retrying'
+  | 'succeeded'
+  | 'failed'
+  | 'expired'
+  /** Taken off its queue before it ran (`app.revoke`); it never runs. */
+  | 'revoked'
+  /** Stopped while it ran, or before it started (`app.cancel`); not retried, not dead-lettered. */
+  | 'cancelled';
 
 /** States after which a task does nothing more (until a dead letter is retried by hand). */
-export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set<TaskState>(['succeeded', 'failed', 'expired']);
+export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set<TaskState>([
+  'succeeded',
+  'failed',
+  'expired',
+  'revoked',
+  'cancelled',
+]);
 
 /** An error as stored in a task record. */
 export interface StoredError {
@@ -36,6 +53,8 @@ export interface TaskRecord {
   retryAt?: number;
   /** Failed: why it was dead-lettered (see {@link DeadReason}). */
   reason?: DeadReason;
+  /** Revoked or cancelled: who asked (`host:pid`, or what the caller passed as `by`). */
+  by?: string;
 }
 
 /** Why a task went to the dead letters. */

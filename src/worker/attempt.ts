@@ -2,7 +2,7 @@
  * What becomes of one attempt: the outcome a runner hands the worker (recorded, retried, parked,
  * dead-lettered or left for another worker), with its task record, built here in one place.
  */
-import { TasukiError } from '../errors.js';
+import { CancelledError, TasukiError } from '../errors.js';
 import { backoffDelay, isRetryable, RETRY_LATER_MAX_ATTEMPTS, RetryLater } from '../task/retry.js';
 import type { Task } from '../task/task.js';
 import { encodeDeadLetter } from '../wire/dead-letter.js';
@@ -182,4 +182,17 @@ export function failed(task: Task, run: Run, msg: TaskMessage, err: unknown): At
     canvas: msg.canvas,
   });
   return attempt;
+}
+
+/**
+ * Cancelled (`app.cancel`): recorded as `cancelled` with its error, whatever the handler did —
+ * not retried, not dead-lettered. Also for a cancelled task this worker had not started.
+ */
+export function cancelled(run: Run, by: string): Attempt {
+  const record = recordOf(run, 'cancelled');
+  const error = toStoredError(new CancelledError(by));
+  delete error.stack;
+  record.error = error;
+  record.by = by;
+  return finished(run, record, 'done');
 }

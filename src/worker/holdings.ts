@@ -21,6 +21,8 @@ export interface Held extends Delivery {
   finished?: boolean;
   /** Lost to another worker or handed back: its outcome must not be recorded (set by {@link Holdings}). */
   dropped?: boolean;
+  /** Cancelled while it ran (`app.cancel`), by whom: the attempt ends as cancelled, whatever it returns. */
+  cancelledBy?: string;
 }
 
 /** Aborts a held delivery's handler (now, or as soon as it looks at its signal). */
@@ -115,6 +117,26 @@ export class Holdings {
   /** Every delivery not started yet, removed from the ready list (they stay held). */
   takeUnstarted(): Held[] {
     return this.ready.splice(0);
+  }
+
+  /** The deliveries of one queue not started yet, removed from the ready list (they stay held). */
+  takeUnstartedOf(queue: string): Held[] {
+    const out: Held[] = [];
+    for (let i = this.ready.length - 1; i >= 0; i--) {
+      const held = this.ready[i] as Held;
+      if (held.queue !== queue) continue;
+      this.ready.splice(i, 1);
+      out.unshift(held);
+    }
+    return out;
+  }
+
+  /** Takes a delivery out of the ready list; false when it is not there (started, or not held). */
+  unready(held: Held): boolean {
+    const i = this.ready.indexOf(held);
+    if (i < 0) return false;
+    this.ready.splice(i, 1);
+    return true;
   }
 
   /** True when the delivery was dropped and its outcome must not be recorded. */

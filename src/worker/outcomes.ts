@@ -22,11 +22,25 @@ export interface OutcomeCounts {
    * counted above.
    */
   discarded: number;
+  /** Cancelled (`app.cancel`) while running or before it started here: recorded `cancelled`. */
+  cancelled: number;
+  /** Revoked (`app.revoke`) after this worker had fetched it: dropped, not run (or stopped). */
+  revoked: number;
 }
 
 /** Counts with nothing counted yet. */
 export function noOutcomes(): OutcomeCounts {
-  return { succeeded: 0, failed: 0, retried: 0, expired: 0, released: 0, limited: 0, discarded: 0 };
+  return {
+    succeeded: 0,
+    failed: 0,
+    retried: 0,
+    expired: 0,
+    released: 0,
+    limited: 0,
+    discarded: 0,
+    cancelled: 0,
+    revoked: 0,
+  };
 }
 
 /** Counts a finished attempt by its outcome (`by` -1 takes it back out: its outcome was discarded). */
@@ -37,6 +51,7 @@ export function countOutcome(counts: OutcomeCounts, attempt: Attempt, by: 1 | -1
   else if (attempt.outcome === 'defer') counts.limited += by;
   else if (state === 'succeeded') counts.succeeded += by;
   else if (state === 'expired') counts.expired += by;
+  else if (state === 'cancelled') counts.cancelled += by;
   else counts.failed += by;
 }
 
@@ -89,6 +104,8 @@ export function logOutcome(log: Logger, logInfo: boolean, attempt: Attempt): voi
     log.info(fields, 'task succeeded');
   } else if (r.state === 'expired') {
     log.warn(fields, 'task expired before it started; not run');
+  } else if (r.state === 'cancelled') {
+    log.warn({ ...fields, by: r.by }, 'task cancelled; not retried');
   } else {
     log.error({ ...fields, error: r.error, reason: r.reason }, 'task failed; moved to dead letters');
   }

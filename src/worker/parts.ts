@@ -15,6 +15,7 @@ import type { PayloadStore } from '../payloads/store.js';
 import { ProgressWriter } from '../progress/writer.js';
 import type { BackgroundLoop } from '../util/loop.js';
 import { within } from '../util/within.js';
+import { ControlFollower, type ControlHost } from '../control/follower.js';
 import { ConsumerSweeper, Reclaimer, type ClaimHost, type ClaimRenewer } from './claims.js';
 import { Completer } from './completer.js';
 import { Fetcher, type FetchHost } from './fetcher.js';
@@ -78,6 +79,8 @@ export interface Running {
   promoter: Promoter;
   /** Writes `ctx.progress` reports (on the command connection, before the attempt's settle call). */
   progress: ProgressWriter;
+  /** Follows the queues' control streams (pauses, revokes, cancels) on a connection of its own. */
+  control: ControlFollower;
   /** Background loops started after the heartbeat is running, stopped together at the end. */
   loops: Pick<BackgroundLoop, 'start' | 'stop'>[];
 }
@@ -110,7 +113,7 @@ export function runnerSettings(
  */
 export async function openParts(
   app: WorkerHost,
-  worker: ClaimHost & FetchHost & PresenceHost,
+  worker: ClaimHost & FetchHost & PresenceHost & ControlHost,
   options: ResolvedWorkerOptions,
   log: Logger,
   recorded: (attempts: readonly Attempt[], stale: ReadonlySet<string>) => void,
@@ -118,6 +121,11 @@ export async function openParts(
   const redis = await app.connectRedis('tasuki:worker');
   const blocking = await app.connectRedis('tasuki:worker-fetch').catch((err: unknown) => {
     redis.disconnect();
+    throw err;
+  });
+  const control = await app.connectRedis('tasuki:worker-control').catch((err: unknown) => {
+    redis.disconnect();
+    blocking.disconnect();
     throw err;
   });
   const broker = new RedisStreamsBroker({
@@ -131,6 +139,7 @@ export async function openParts(
   try {
     await broker.prepare(options.queues);
   } catch (err) {
+    control.disconnect();
     await broker.close();
     throw err;
   }
@@ -154,6 +163,7 @@ export async function openParts(
     completer: new Completer(broker, worker.name, log, recorded),
     heartbeat,
     reclaimer,
+    control: new ControlFollower(control, app.keys, options.queues, worker, log, options.blockMs),
     limiter: new RateLimiter(redis, app.keys),
     progress: new ProgressWriter(redis, app.keys, app.resultTtlMs, log),
     loops: [
@@ -200,5 +210,6 @@ export async function closeParts(
     }
   };
   await within(leave(), REDIS_WAIT_MS, 'leaving').catch(() => undefined);
+  await parts.control.stop();
   await parts.broker.close();
 }

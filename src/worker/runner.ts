@@ -25,6 +25,7 @@ import {
 } from '../wire/message.js';
 import { toStoredError, type TaskRecord } from '../wire/record.js';
 import {
+  cancelled,
   dead,
   deferred,
   encodeResult,
@@ -79,12 +80,9 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-/**
- * Runs one attempt of a held delivery and says what should become of it. Never rejects. Not async:
- * the message is decoded synchronously, and an untraced attempt makes no promise besides its run's.
- */
-export function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSettings): Promise<Attempt> {
-  const run: Run = {
+/** What is known of an attempt before its message is decoded (one object literal: once per task). */
+function newRun(held: Held, s: RunnerSettings): Run {
+  return {
     held,
     raw: undefined,
     local: held.entry,
@@ -95,6 +93,14 @@ export function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSettings): 
     worker: s.worker,
     storeResult: true,
   };
+}
+
+/**
+ * Runs one attempt of a held delivery and says what should become of it. Never rejects. Not async:
+ * the message is decoded synchronously, and an untraced attempt makes no promise besides its run's.
+ */
+export function runAttempt(tasks: TaskRegistry, held: Held, s: RunnerSettings): Promise<Attempt> {
+  const run = newRun(held, s);
   let msg: TaskMessage;
   try {
     run.raw = messageOf(held.fields);
@@ -201,6 +207,7 @@ async function runDecoded(
     const returned = callHandler(task, checked.value, run, s);
     // A handler that returns a plain value (not a promise) costs no extra turn of the event loop.
     const result = isThenable(returned) ? await returned : returned;
+    if (run.held.cancelledBy !== undefined) return cancelled(run, run.held.cancelledBy);
     const record = recordOf(run, 'succeeded');
     record.result = result;
     // Encoded here, so a result JSON cannot hold (a BigInt, a cycle) fails the attempt like a throw.
@@ -212,7 +219,28 @@ async function runDecoded(
   } catch (err) {
     failure = err;
   }
+  if (run.held.cancelledBy !== undefined) return cancelled(run, run.held.cancelledBy);
   return failed(task, run, msg, failure);
+}
+
+/**
+ * A delivery cancelled before it started: recorded `cancelled` without running (its message is
+ * decoded for the task's name, attempt and id; an undecodable one is recorded under its entry).
+ */
+export function cancelUnstarted(held: Held, s: RunnerSettings, by: string): Attempt {
+  const run = newRun(held, s);
+  try {
+    const msg = held.message ?? decodeMessage(messageOf(held.fields));
+    run.name = msg.name;
+    run.attempt = msg.attempt ?? 1;
+    if (msg.id !== undefined) {
+      run.local = msg.id;
+      run.parked = msg.id !== held.entry;
+    }
+  } catch {
+    // recorded under its entry id, as what it is: a task that did not run
+  }
+  return cancelled(run, by);
 }
 
 /**

@@ -7,13 +7,14 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Delivery } from '../broker/broker.js';
-import { TasukiError } from '../errors.js';
+import type { ControlHost } from '../control/follower.js';
+import { CancelledError, RevokedError, TasukiError } from '../errors.js';
 import { TaskEvents } from '../events/event-map.js';
 import type { Logger } from '../log/logger.js';
 import { within } from '../util/within.js';
 import type { ClaimHost } from './claims.js';
 import type { FetchHost } from './fetcher.js';
-import { Holdings, type Held } from './holdings.js';
+import { abortHeld, Holdings, type Held } from './holdings.js';
 import { emitAttempt, emitStarted } from './events.js';
 import { deleteFinishedPayloads } from './payload-cleanup.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
@@ -33,7 +34,7 @@ import {
   type Running,
   type WorkerHost,
 } from './parts.js';
-import { runAttempt, type Attempt, type RunnerSettings } from './runner.js';
+import { cancelUnstarted, runAttempt, type Attempt, type RunnerSettings } from './runner.js';
 
 export type { WorkerOptions } from './options.js';
 export type { WorkerHost } from './parts.js';
@@ -44,7 +45,7 @@ export type { WorkerHost } from './parts.js';
  * workers, promotes delayed tasks, and on stop hands back what it has not started. Emits a task
  * event per finished attempt (`worker.on('succeeded', e => ...)`; see src/events/event-map.ts).
  */
-export class Worker extends TaskEvents implements ClaimHost, FetchHost {
+export class Worker extends TaskEvents implements ClaimHost, FetchHost, ControlHost {
   readonly name: string;
   readonly queues: readonly string[];
   readonly concurrency: number;
@@ -100,6 +101,8 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
     // Claims must be renewed off the event loop before the first task runs: wait for the thread.
     parts.heartbeat.start();
     await parts.heartbeat.started();
+    // Pauses are known before the first fetch, so a paused queue gives this worker nothing.
+    await parts.control.start();
     for (const loop of parts.loops) loop.start();
     parts.fetcher.start();
     this.log.info(
@@ -175,14 +178,110 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
     for (const d of deliveries) this.holdings.take(d);
     // Before any of them starts: a handler may block the event loop from its first instant.
     this.parts?.heartbeat.grew(deliveries);
+    if (this.parts?.control.engaged) this.screen(this.parts, deliveries);
     this.pump();
   }
 
+  /** Queues paused now (for every worker: `app.pause`), as this worker last heard. */
+  get paused(): readonly string[] {
+    return this.parts?.control.pausedQueues() ?? [];
+  }
+
+  /** @internal A queue was paused or resumed (from the control stream). */
+  pausedChanged(queue: string, paused: boolean): void {
+    const parts = this.parts;
+    if (!parts) return;
+    this.log.info({ queue }, paused ? 'queue paused: taking no new tasks from it' : 'queue resumed');
+    if (!paused) {
+      void parts.broker.resume(queue).then(() => parts.fetcher.wake());
+      return;
+    }
+    void parts.broker.pause(queue).catch(() => undefined);
+    // Fetched and not started: back to the queue, where they wait for the resume (running ones finish).
+    this.handBackPaused(parts);
+  }
+
+  /**
+   * New deliveries while something is paused, revoked or cancelled: a read that was in flight when
+   * a queue was paused brought some of it (back they go now), or a revoke or cancel was heard before
+   * the delivery it is about arrived (it is dealt with now, not when it would start).
+   */
+  private screen(parts: Running, deliveries: readonly Delivery[]): void {
+    for (const d of deliveries) {
+      const op = parts.control.recentOp(d.queue, d.entry);
+      const held = op && this.holdings.get(d.queue, d.entry);
+      if (held && this.holdings.unready(held)) this.dropControlled(held, op, 'a ' + op);
+    }
+    this.handBackPaused(parts);
+  }
+
+  /** A revoked or cancelled delivery that has not started: never runs. */
+  private dropControlled(held: Held, op: 'revoke' | 'cancel', by: string): void {
+    if (op === 'revoke') {
+      this.counts.revoked++;
+      this.holdings.drop(held, new RevokedError(by));
+    } else {
+      this.finish(cancelUnstarted(held, this.settings, by));
+    }
+  }
+
+  /** Hands back every unstarted delivery of a paused queue. */
+  private handBackPaused(parts: Running): void {
+    for (const queue of parts.control.pausedQueues()) {
+      const unstarted = this.holdings.takeUnstartedOf(queue);
+      if (unstarted.length) void this.handBack(parts, unstarted, 'paused');
+    }
+  }
+
+  /** @internal A task a worker fetched was revoked or cancelled (from the control stream). */
+  controlled(queue: string, entry: string, op: 'revoke' | 'cancel', by: string): void {
+    const held = this.holdings.get(queue, entry);
+    if (!held || held.dropped) return;
+    if (op === 'revoke') {
+      // Its record says revoked and the broker no longer has it pending: drop it (if it started, its
+      // signal aborts and its outcome, fenced out, is not recorded).
+      this.counts.revoked++;
+      this.log.info({ queue, entry, by }, 'task revoked; dropped');
+      this.holdings.drop(held, new RevokedError(by));
+      this.parts?.fetcher.wake();
+      return;
+    }
+    if (held.finished || held.cancelledBy !== undefined) return; // too late, or said already
+    if (this.holdings.unready(held)) {
+      this.finish(cancelUnstarted(held, this.settings, by));
+      this.parts?.fetcher.wake();
+      return;
+    }
+    held.cancelledBy = by;
+    abortHeld(held, new CancelledError(by));
+  }
+
+  /**
+   * A delivery about to start that must not: its queue is paused (handed back), or it was revoked
+   * or cancelled before this worker had it (the control message came first). Only looked at while
+   * something is paused or was revoked or cancelled lately.
+   */
+  private heldBack(parts: Running, held: Held): boolean {
+    const op = parts.control.recentOp(held.queue, held.entry);
+    if (op !== undefined) {
+      this.dropControlled(held, op, 'a ' + op);
+      return true;
+    }
+    if (parts.control.isPaused(held.queue)) {
+      void this.handBack(parts, [held], 'paused');
+      return true;
+    }
+    return false;
+  }
+
   private pump(): void {
-    if (!this.parts || this.stopping) return;
+    const parts = this.parts;
+    if (!parts || this.stopping) return;
+    const control = parts.control;
     while (this.active < this.concurrency) {
       const next = this.holdings.next();
       if (!next) return;
+      if (control.engaged && this.heldBack(parts, next)) continue;
       this.active++;
       const running = runAttempt(this.app, next, this.settings);
       // The message was decoded by now (runAttempt decodes before its first await).

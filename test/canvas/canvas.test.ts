@@ -455,3 +455,29 @@ test('a result that cannot be the next arguments (too big without a store, none)
   });
   await worker.stop();
 });
+
+test('a revoked or cancelled member fails its canvas at once (the continuation comes from the revoke)', async () => {
+  const { app, worker, runs, num, sum } = await setup({ start: false });
+  const handle = await chord([num.s({ n: 1 }), num.s({ n: 2 }), num.s({ n: 3 })], sum.s()).enqueue();
+  // No worker runs yet: every member waits in its queue, and the second is revoked there.
+  await app.revoke(handle.members[1]!.id);
+  const cancelled = await chord([num.s({ n: 4 }), num.s({ n: 5 })], sum.s()).enqueue();
+  await app.cancel(cancelled.members[0]!.id);
+  await worker.start();
+  for (const [h, member, state] of [
+    [handle, 1, 'revoked'],
+    [cancelled, 0, 'cancelled'],
+  ] as const) {
+    const err = await h.result({ timeout: '30s' }).then(
+      () => assert.fail('the chord resolved'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof CanvasFailedError);
+    assert.equal(err.member.id, h.members[member]?.id);
+    assert.equal(err.member.state, state);
+  }
+  await drained(app);
+  assert.equal(runs.get('num'), 3, 'the members not revoked or cancelled ran');
+  assert.equal(runs.get('sum'), undefined, 'no callback ran');
+  await worker.stop();
+});

@@ -68,7 +68,7 @@ test('inspect queues: the table, the JSON, and an unknown --queues name fails', 
   const json = await runCli(['inspect', 'queues', '--prefix', prefix, '--queues', 'mail', '--json'], env());
   assert.equal(json.code, 0, json.stderr);
   assert.deepEqual(JSON.parse(json.stdout), [
-    { queue: 'mail', inStream: 0, active: 0, waiting: 0, delayed: 0, dead: 1, stalled: 0 },
+    { queue: 'mail', inStream: 0, active: 0, waiting: 0, delayed: 0, dead: 1, stalled: 0, paused: false },
   ]);
 
   const nope = await runCli(['inspect', 'queues', '--prefix', prefix, '--queues', 'default,nope'], env());
@@ -127,7 +127,7 @@ test('inspect queues: a task held by a worker that went silent is counted as STA
   // With the default claimIdle (30 s) it is too recent to call stalled: active, not stalled.
   const fresh = await runCli([...args, '--json'], env());
   assert.deepEqual(JSON.parse(fresh.stdout), [
-    { queue: 'default', inStream: 2, active: 1, waiting: 1, delayed: 0, dead: 0, stalled: 0 },
+    { queue: 'default', inStream: 2, active: 1, waiting: 1, delayed: 0, dead: 0, stalled: 0, paused: false },
   ]);
   // Workers configured with claimIdle 1 ms (bare milliseconds on the command line) count it.
   const stale = await runCli([...args, '--claim-idle', '1'], env());

@@ -149,6 +149,43 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
     );
     assert.equal(tick[0], 1);
   }
+  // Control (revoke, pause, purge): each call on one queue's slot.
+  for (const queue of ['emails', 'images']) {
+    const stream = k.stream.key({ queue });
+    const q = { stream, delayed: k.delayed.key({ queue }), parked: k.parked.key({ queue }) };
+    const [first] = await run(scripts.enqueueBulk({ stream }, [JSON.stringify(['t', {}])]));
+    const revoked = await run(
+      scripts.revoke(
+        {
+          ...q,
+          result: k.result.key({ queue, task: first as string }),
+          events: k.events.key({ queue }),
+          control: k.control.key({ queue }),
+        },
+        {
+          id: first as string,
+          group: GROUP,
+          op: 'revoke',
+          by: 'test',
+          now: Date.now(),
+          ttlMs: 60_000,
+          error: '{"name":"RevokedError","message":"revoked","code":"E_REVOKED"}',
+          eventsMaxLen: 100,
+          controlMaxLen: 100,
+          controlMinId: '0-0',
+        },
+      ),
+    );
+    assert.deepEqual(revoked, ['queued']);
+    const control = { paused: k.paused.key({ queue }), control: k.control.key({ queue }) };
+    const message = JSON.stringify({ op: 'pause', by: 'test', at: 1 });
+    const pause = { op: 'pause', value: '{}', message, maxLen: 100, minId: '0-0' } as const;
+    assert.equal(await run(scripts.pause(control, pause)), 1);
+    assert.equal(await run(scripts.pause(control, { ...pause, op: 'resume' })), 1);
+    const purged = await run(scripts.purge(q, { group: GROUP, what: 'delayed', after: '-', count: 100 }));
+    assert.ok(purged[0] >= 0);
+    assert.equal(await redis.zcard(q.delayed), 0);
+  }
   const lock = { lock: k.lock.key({ name: 'report' }), fence: k.lockFence.key({ name: 'report' }) };
   const got = await run(scripts.lockAcquire(lock, { owner: 'o1', ttlMs: 10_000 }));
   assert.equal(got[0], 1);

@@ -103,6 +103,7 @@ test('API: overview, a task with its error and stack, dead letters retried and p
       delayed: 0,
       dead: 2,
       lagMs: 0,
+      paused: false,
     });
     const letters = (await (await request('/api/queues/q/dead')).json()) as {
       total: number;
@@ -149,6 +150,36 @@ test('API: overview, a task with its error and stack, dead letters retried and p
     });
     assert.equal(purged.status, 200);
     await assert.rejects(dead[0]?.result() ?? Promise.resolve(), /kaput/); // it ran again and failed again
+
+    // Pause and resume a queue: confirmed POSTs with the CSRF header, like every action.
+    const pauseNoCsrf = await request('/api/queues/q/pause', { method: 'POST', headers: json, body });
+    assert.equal(pauseNoCsrf.status, 403);
+    const pauseUnconfirmed = await request('/api/queues/q/pause', {
+      method: 'POST',
+      headers: { ...json, 'x-tasuki-csrf': csrf },
+      body: '{}',
+    });
+    assert.equal(pauseUnconfirmed.status, 400);
+    assert.equal((await app.queueStats('q')).paused, false);
+    for (const [action, paused] of [
+      ['pause', true],
+      ['resume', false],
+    ] as const) {
+      const res = await request(`/api/queues/q/${action}`, {
+        method: 'POST',
+        headers: { ...json, 'x-tasuki-csrf': csrf },
+        body: JSON.stringify({ confirm: true }),
+      });
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { queue: 'q', paused, changed: true });
+      assert.equal(((await (await request('/api/queues/q')).json()) as { paused: boolean }).paused, paused);
+    }
+    const unknownAction = await request('/api/queues/q/stop', {
+      method: 'POST',
+      headers: { ...json, 'x-tasuki-csrf': csrf },
+      body,
+    });
+    assert.equal(unknownAction.status, 404);
   } finally {
     await dashboard.close();
     await worker.stop();

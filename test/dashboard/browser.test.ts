@@ -11,7 +11,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { z } from 'zod';
 import { Worker } from '../../src/index.js';
 import { serveDashboard } from '../../src/dashboard/index.js';
-import { newApp, useRedis } from '../support/redis.js';
+import { newApp, until, useRedis } from '../support/redis.js';
 
 const CHROMIUM =
   process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
@@ -110,6 +110,19 @@ test(
       await page.waitForSelector('#schedules tr[data-schedule="greet"] td:has-text("paused")');
       assert.equal((await app.schedules.list())[0]?.paused, true);
       await shot(page, 'schedules');
+      // A queue is paused from the overview (after a confirmation): the worker takes nothing from it
+      // until it is resumed there.
+      await page.goto(served.url);
+      await page.click('#queues tr[data-queue="q"] button:has-text("Pause")');
+      await page.waitForSelector('#queues tr[data-queue="q"] td:has-text("paused")');
+      assert.equal((await app.queueStats('q')).paused, true);
+      await until(() => worker.paused.includes('q'), 10_000, 'the worker to hear of the pause');
+      const held = await hello.enqueue({ who: 'after the pause' });
+      await shot(page, 'queue-paused');
+      assert.equal((await app.getTask(held.id))?.state, 'queued');
+      await page.click('#queues tr[data-queue="q"] button:has-text("Resume")');
+      await page.waitForSelector('#queues tr[data-queue="q"] td:has-text("running")');
+      assert.equal(await held.result({ timeout: '20s' }), 'hello after the pause');
       await page.goto(`${served.url}#/memory`);
       await page.click('#run-audit');
       await page.waitForSelector('#owners td:has-text("tasuki/queue")');

@@ -117,6 +117,7 @@ test('getTask and queueStats while Redis is down reject with E_REDIS, never raw 
     waiting: 1,
     delayed: 0,
     dead: 0,
+    paused: false,
   });
 });
 
@@ -133,6 +134,7 @@ test('queueStats: a missing consumer group reads as 0 active; any other failed c
     waiting: 1,
     delayed: 1,
     dead: 0,
+    paused: false,
   });
   // A key of the wrong type (say, written by hand) must not read as "0 dead letters".
   await server()

@@ -88,8 +88,10 @@ function chart(points, series, label) {
 }
 
 function queuesTable(o) {
-  return table(['Queue', 'Waiting', 'Active', 'Delayed', 'Dead', 'Lag', 'Finished /min'], o.queues.map((q) =>
-    h('tr', { 'data-queue': q.queue }, h('td', {}, h('a', { href: '#/queue/' + encodeURIComponent(q.queue) }, q.queue)), num(q.waiting), num(q.active), num(q.delayed), num(q.dead), h('td', { class: 'n' }, age(q.lagMs)), num(state.rates[q.queue] || 0))), { id: 'queues' });
+  const act = (queue, action) => post('/queues/' + encodeURIComponent(queue) + '/' + action, {}, (action === 'pause' ? 'Pause queue ' + queue + '? Workers take no new task from it until it is resumed; running ones finish.' : 'Resume queue ' + queue + '?')).then((r) => r && (flash(queue + ' ' + (r.paused ? 'paused' : 'resumed')), refreshOverview())).catch((e) => flash(e.message));
+  return table(['Queue', 'State', 'Waiting', 'Active', 'Delayed', 'Dead', 'Lag', 'Finished /min', ''], o.queues.map((q) =>
+    h('tr', { 'data-queue': q.queue }, h('td', {}, h('a', { href: '#/queue/' + encodeURIComponent(q.queue) }, q.queue)), h('td', { class: q.paused ? 'retried' : 'succeeded' }, q.paused ? 'paused' : 'running'), num(q.waiting), num(q.active), num(q.delayed), num(q.dead), h('td', { class: 'n' }, age(q.lagMs)), num(state.rates[q.queue] || 0),
+      h('td', {}, q.paused ? h('button', { on: { click: () => act(q.queue, 'resume') } }, 'Resume') : h('button', { on: { click: () => act(q.queue, 'pause') } }, 'Pause')))), { id: 'queues' });
 }
 function workersTable(o) {
   if (!o.workers.length) return h('p', { class: 'muted' }, 'No workers have published a presence in the last hour.');
@@ -191,6 +193,15 @@ async function renderMemory(params) {
     if (a.findings.length) out.push(h('h2', {}, 'Findings'), table(['Kind', 'Key', 'Detail'], a.findings.map((f) => h('tr', {}, h('td', {}, f.kind), h('td', {}, f.key), h('td', {}, f.detail || '')))));
   }
   return out;
+}
+
+/** Reads the overview now (after an action), rather than wait for the next live one. */
+async function refreshOverview() {
+  const o = await get('/overview');
+  state.overview = o;
+  state.charts = o.charts;
+  state.rates = o.rates;
+  route();
 }
 
 async function route() {
