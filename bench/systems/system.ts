@@ -52,6 +52,8 @@ export async function loadSystem(name: SystemName): Promise<System> {
   switch (name) {
     case 'tasuki':
       return (await import('./tasuki.js')).tasukiSystem;
+    case 'tasuki-rabbitmq':
+      return (await import('./tasuki.js')).tasukiRabbitMqSystem;
     case 'bullmq':
       return (await import('./bullmq.js')).bullmqSystem;
     case 'bee-queue':

@@ -53,14 +53,26 @@ export class RabbitMqPublisher implements Publisher {
     this.prefix = settings.keys.space.prefix;
   }
 
-  /** Connects (in the background) and makes the confirming publisher. */
+  /** Connects, makes the confirming publisher and declares the app's queues. */
   static async open(settings: RabbitMqPublisherSettings): Promise<RabbitMqPublisher> {
     const conn = await openRabbit(settings.url, 'tasuki:producer');
     // Reconnects by itself; a publish that fails meanwhile rejects with E_BROKER.
     conn.on('error', () => undefined);
     // A publish is tried twice: once more after a connection lost before its confirm (at least once).
     const confirmed = conn.createPublisher({ confirm: true, maxAttempts: 2 });
-    return new RabbitMqPublisher(settings, conn, confirmed);
+    const publisher = new RabbitMqPublisher(settings, conn, confirmed);
+    try {
+      await publisher.declared();
+    } catch (err) {
+      await publisher.close();
+      throw new TasukiError(
+        'E_BROKER',
+        `could not declare tasuki's queues on RabbitMQ at ${describeRabbit(settings.url)} ` +
+          `(${(err as Error).message}). Check that it runs, the URL and the user's permissions.`,
+        { cause: err },
+      );
+    }
+    return publisher;
   }
 
   /** The topology, declared once per publisher (again after a failure). */
@@ -102,7 +114,7 @@ export class RabbitMqPublisher implements Publisher {
     const key = s.keys.idempotency.key({ queue: p.queue, key: p.idempotencyKey as string });
     const local = p.localId as string;
     // SET NX GET: the earlier task's id when the key is taken, else null (and the key is ours).
-    const earlier = (await s.redis.set(key, local, 'PX', s.idempotencyTtlMs, 'NX', 'GET')) as string | null;
+    const earlier = await s.redis.set(key, local, 'PX', s.idempotencyTtlMs, 'NX', 'GET');
     if (earlier !== null) return { local: earlier, created: false };
     try {
       await this.send(p);
