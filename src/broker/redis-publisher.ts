@@ -69,9 +69,12 @@ export class RedisStreamsPublisher implements Publisher {
     else tx.xadd(c.stream, '*', p.claimed ? CLAIM_MESSAGE_FIELD : MESSAGE_FIELD, c.message);
   }
 
-  async publish(p: Publication): Promise<string> {
-    const reply = await this.send(p);
-    return p.localId ?? (reply as string);
+  publish(p: Publication): Promise<string> {
+    const sent = this.send(p);
+    // A task that runs at once is named by its entry id, the XADD's reply: its promise is returned
+    // as it is (no extra promise per task on the hot path).
+    const local = p.localId;
+    return local === undefined ? (sent as Promise<string>) : sent.then(() => local);
   }
 
   async publishUnique(p: Publication): Promise<{ local: string; created: boolean }> {

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Delivery } from '../broker/broker.js';
+import { describeBroker } from '../broker/choice.js';
 import { TasukiError } from '../errors.js';
 import { TaskEvents } from '../events/event-map.js';
 import type { Logger } from '../log/logger.js';
@@ -108,6 +109,7 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost {
         tasks: this.app.taskNames(),
         concurrency: this.concurrency,
         redis: this.app.describeRedis(),
+        ...(this.app.broker?.kind === 'rabbitmq' ? { broker: describeBroker(this.app.broker) } : {}),
       },
       'worker started',
     );

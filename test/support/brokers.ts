@@ -18,10 +18,10 @@ export interface BrokerUnderTest {
   /** A silent app on this broker with a random prefix (closed after the file's tests). */
   app(options?: AppOptions): Tasuki;
   /**
-   * Stops the broker (SIGTERM: a clean stop) and starts it again on the same port with its data:
-   * Redis with AOF, or the RabbitMQ node.
+   * Stops the broker (SIGTERM, or SIGKILL with `kill`) and starts it again on the same port with its
+   * data: Redis with AOF (appendfsync always), or the RabbitMQ node.
    */
-  restart(): Promise<void>;
+  restart(opts?: { kill?: boolean }): Promise<void>;
 }
 
 /**
@@ -56,9 +56,9 @@ export function useBroker(kind: BrokerKind, rabbitOptions: TestRabbitMqOptions =
       const u = url();
       return newApp(redis(), { ...(u === undefined ? {} : { broker: u }), ...options });
     },
-    restart: async () => {
-      if (kind === 'redis') await redis().restart();
-      else await rabbit?.restart();
+    restart: async (opts = {}) => {
+      if (kind === 'redis') await redis().restart(opts);
+      else await rabbit?.restart(opts);
     },
   };
 }
