@@ -75,11 +75,14 @@ export class RabbitMqBroker implements Broker {
   private conn: Connection | undefined;
   private publisher: RabbitPublisher | undefined;
   private channel: Channel | undefined;
+  /** Reads what RabbitMQ dead-lettered (see {@link promote}). */
+  private deadChannel: Channel | undefined;
   private queues: readonly string[] = [];
   private readonly byName = new Map<string, string>();
   private readonly buffer: RabbitDelivery[] = [];
   private readonly held = new Map<string, RabbitDelivery>();
-  private wake: (() => void) | undefined;
+  /** Fetches waiting for a delivery (the worker keeps up to two in flight). */
+  private readonly waiting = new Set<() => void>();
   private seq = 0;
   private closing = false;
   private readonly prefix: string;
@@ -108,7 +111,7 @@ export class RabbitMqBroker implements Broker {
       if (this.channel === ch) this.channel = undefined;
       // Its deliveries can no longer be acked: RabbitMQ gives them to another consumer.
       this.buffer.length = 0;
-      this.wake?.();
+      this.wake();
       if (!this.closing) this.resubscribe();
     });
     await ch.basicQos({ prefetchCount: this.settings.prefetch });
@@ -153,7 +156,12 @@ export class RabbitMqBroker implements Broker {
     );
     this.held.set(entry, d);
     this.buffer.push(d);
-    this.wake?.();
+    this.wake();
+  }
+
+  /** Ends every waiting fetch. */
+  private wake(): void {
+    for (const done of this.waiting) done();
   }
 
   private redelay(ch: Channel, msg: AsyncMessage, queue: string, body: string, due: number): void {
@@ -177,20 +185,20 @@ export class RabbitMqBroker implements Broker {
   ): Promise<Delivery[]> {
     if (this.buffer.length === 0 && !this.closing) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, blockMs);
-        function done(): void {
+        const done = (): void => {
           clearTimeout(timer);
+          this.waiting.delete(done);
           resolve();
-        }
-        this.wake = done;
+        };
+        const timer = setTimeout(done, blockMs);
+        this.waiting.add(done);
       });
-      this.wake = undefined;
     }
     return this.buffer.splice(0, count);
   }
 
   interruptFetch(): Promise<void> {
-    this.wake?.();
+    this.wake();
     return Promise.resolve();
   }
 
@@ -322,15 +330,22 @@ export class RabbitMqBroker implements Broker {
    */
   async promote(queue: string, _now: number, limit: number): Promise<{ moved: number; next: number }> {
     const conn = this.conn;
-    if (!conn) return { moved: 0, next: -1 };
+    if (!conn || this.closing) return { moved: 0, next: -1 };
+    // A channel of its own, kept while it lives: each message is acked only once Redis has it (one
+    // whose write failed goes back to the dead queue when the channel closes).
+    if (!this.deadChannel?.active) this.deadChannel = await conn.acquire();
+    const ch = this.deadChannel;
     let moved = 0;
     for (; moved < limit; moved++) {
-      const msg: SyncMessage | undefined = await conn.basicGet({
-        queue: deadQueueName(this.prefix, queue),
-        noAck: true,
-      });
+      const msg: SyncMessage | undefined = await ch.basicGet({ queue: deadQueueName(this.prefix, queue) });
       if (!msg) break;
-      await this.deadLettered(queue, msg);
+      try {
+        await this.deadLettered(queue, msg);
+      } catch (err) {
+        await ch.close().catch(() => undefined);
+        throw err;
+      }
+      ch.basicAck({ deliveryTag: msg.deliveryTag });
     }
     return { moved, next: -1 };
   }
@@ -399,11 +414,12 @@ export class RabbitMqBroker implements Broker {
 
   async close(): Promise<void> {
     this.closing = true;
-    this.wake?.();
+    this.wake();
     const ch = this.channel;
     this.channel = undefined;
     // Unacked deliveries go back to their queues when the channel closes.
     await ch?.close().catch(() => undefined);
+    await this.deadChannel?.close().catch(() => undefined);
     await this.publisher?.close().catch(() => undefined);
     await this.conn?.close().catch(() => undefined);
     const redis = this.settings.redis;

@@ -5,7 +5,7 @@
  * dir. Started by the test, waited on through its AMQP port (not a sleep), stopped by PID, restarted
  * on the same ports with its data kept. Nothing depends on a RabbitMQ at 5672.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -198,6 +198,26 @@ export class TestRabbitMq {
   /** Starts the node again on the same ports with the same data. */
   async startAgain(): Promise<void> {
     await this.boot();
+  }
+
+  /**
+   * Runs `rabbitmqctl` against this node (e.g. `['close_all_connections', 'test']`, `['list_queues']`)
+   * and resolves its output; rejects with its error output when it fails.
+   */
+  ctl(args: readonly string[], timeoutMs = 60_000): Promise<string> {
+    const dir = SERVER_SCRIPTS[0]?.replace(/rabbitmq-server$/, '') ?? '';
+    const binary = existsSync(`${dir}rabbitmqctl`) ? `${dir}rabbitmqctl` : 'rabbitmqctl';
+    return new Promise((resolve, reject) => {
+      execFile(
+        binary,
+        ['-q', '-n', this.nodeName, ...args],
+        { env: this.env(), timeout: timeoutMs, encoding: 'utf8' },
+        (err, stdout, stderr) =>
+          err
+            ? reject(new Error(`rabbitmqctl ${args.join(' ')}: ${stderr || err.message}`))
+            : resolve(stdout),
+      );
+    });
   }
 
   /** Stops and starts the node (SIGTERM, or SIGKILL with `kill`). */

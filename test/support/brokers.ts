@@ -11,6 +11,8 @@ export interface BrokerUnderTest {
   readonly kind: BrokerKind;
   /** The Redis of this file. */
   redis(): TestRedis;
+  /** The RabbitMQ node (throws on Redis Streams). */
+  rabbit(): TestRabbitMq;
   /** The app option `broker` (undefined on Redis Streams). */
   brokerUrl(): string | undefined;
   /** Environment of a `tasuki` child process on this broker. */
@@ -47,6 +49,10 @@ export function useBroker(kind: BrokerKind, rabbitOptions: TestRabbitMqOptions =
   return {
     kind,
     redis,
+    rabbit: () => {
+      if (!rabbit) throw new Error('useBroker(): no RabbitMQ node (Redis Streams, or not started yet)');
+      return rabbit;
+    },
     brokerUrl: url,
     env: (): Record<string, string> => {
       const u = url();
