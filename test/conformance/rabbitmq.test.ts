@@ -15,7 +15,7 @@ import { conformance } from './suite.js';
 const broker = useBroker('rabbitmq');
 
 async function withConnection<T>(fn: (conn: Connection) => Promise<T>): Promise<T> {
-  const conn = new Connection(broker.brokerUrl() as string);
+  const conn = new Connection(broker.brokerUrl());
   conn.on('error', () => undefined);
   try {
     return await fn(conn);
@@ -49,24 +49,24 @@ test('rabbitmq: over the delivery limit RabbitMQ dead-letters a task itself; wor
   // requeues it each time until the quorum queue's delivery limit, then dead-letters it.
   let deliveries = 0;
   await withConnection(async (conn) => {
-    const gone = new Promise<void>((resolve) => {
-      const sub = conn.createConsumer(
-        { queue: queueName(app.keys.space.prefix, 'default'), qos: { prefetchCount: 1 } },
-        () => {
-          if (++deliveries > DELIVERY_LIMIT) resolve();
-          return ConsumerStatus.REQUEUE;
-        },
-      );
-      t.after(() => sub.close());
-      // The limit reached, nothing more comes: wait a little past the last delivery.
-      const check = setInterval(() => {
-        if (deliveries >= DELIVERY_LIMIT) {
-          clearInterval(check);
-          setTimeout(resolve, 500);
-        }
-      }, 50);
-    });
-    await gone;
+    let limitReached: () => void = () => undefined;
+    const reached = new Promise<void>((resolve) => (limitReached = resolve));
+    const sub = conn.createConsumer(
+      {
+        queue: queueName(app.keys.space.prefix, 'default'),
+        queueOptions: { passive: true },
+        qos: { prefetchCount: 1 },
+      },
+      () => {
+        if (++deliveries === DELIVERY_LIMIT) limitReached();
+        return ConsumerStatus.REQUEUE;
+      },
+    );
+    sub.on('error', () => undefined);
+    await reached;
+    // The next return is over the limit: RabbitMQ dead-letters it instead of delivering it again.
+    await new Promise((r) => setTimeout(r, 500));
+    await sub.close();
   });
   assert.ok(deliveries >= DELIVERY_LIMIT, `delivered ${deliveries} times`);
   const w = new Worker(app, { logger: silentLogger(), promoteIntervalMs: 20 });

@@ -6,8 +6,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
-import { TaskFailedError, Worker, type Tasuki, type WorkerOptions } from '../../src/index.js';
+import {
+  TaskFailedError,
+  Worker,
+  type TaskHandle,
+  type Tasuki,
+  type WorkerOptions,
+} from '../../src/index.js';
 import { silentLogger } from '../../src/log/logger.js';
+import type { Duration } from '../../src/util/duration.js';
 import { bookkeeping, count } from '../fixtures/counting-app.js';
 import type { BrokerUnderTest } from '../support/brokers.js';
 import { runCli } from '../support/cli.js';
@@ -170,34 +177,19 @@ export function conformance(broker: BrokerUnderTest, injectRaw: InjectRaw): void
   });
 
   test(`${name}: a SIGKILLed worker process loses nothing (counted)`, async () => {
-    const prefix = randomPrefix();
-    const app = broker.app({ prefix });
-    const redis = broker.redis().client();
-    const { runs, runlog } = bookkeeping(prefix);
-    const producer = app.task({ name: count.name, schema: count.definition.schema, handler: () => 0 });
-    const N = 600;
+    const c = counting(broker);
     const args = ['--concurrency', '10', '--prefetch', '10', '--claim-idle', '1500ms'];
     const env = { TASK_DELAY_MS: '10', ...broker.env() };
-    const workers = await Promise.all([0, 1].map(() => startWorker(broker.redis(), prefix, args, env)));
-    const handles = await producer.enqueueMany(Array.from({ length: N }, (_, i) => ({ args: { i } })));
-    await until(
-      async () => (await redis.hlen(runs.key({}))) >= N / 4,
-      60_000,
-      'a quarter of the tasks to run',
-    );
+    const workers = await Promise.all([0, 1].map(() => startWorker(broker.redis(), c.prefix, args, env)));
+    const handles = await c.enqueue(600);
+    await c.ranAtLeast(150);
     const victim = workers[0]!;
     victim.child.kill('SIGKILL');
     await victim.done;
-    const results = await Promise.all(handles.map((h) => h.result({ timeout: '90s' })));
-    assert.deepEqual(
-      results,
-      Array.from({ length: N }, (_, i) => i),
-    );
-    const counts = await redis.hgetall(runs.key({}));
-    assert.equal(Object.keys(counts).length, N, 'every task ran');
+    const counts = await c.everyTaskRan(handles, '90s');
     const victimPid = `:${victim.child.pid}`;
     const byVictim = new Set(
-      (await redis.lrange(runlog.key({}), 0, -1))
+      (await c.redis.lrange(c.runlog.key({}), 0, -1))
         .filter((l) => l.endsWith(victimPid))
         .map((l) => l.split(':')[0]),
     );
@@ -213,21 +205,12 @@ export function conformance(broker: BrokerUnderTest, injectRaw: InjectRaw): void
   });
 
   test(`${name}: SIGTERM hands unstarted tasks back; another worker runs them, none twice`, async () => {
-    const prefix = randomPrefix();
-    const app = broker.app({ prefix });
-    const redis = broker.redis().client();
-    const { runs } = bookkeeping(prefix);
-    const producer = app.task({ name: count.name, schema: count.definition.schema, handler: () => 0 });
-    const N = 400;
+    const c = counting(broker);
     const env = { TASK_DELAY_MS: '20', ...broker.env() };
-    const first = await startWorker(
-      broker.redis(),
-      prefix,
-      ['--concurrency', '5', '--prefetch', '30', '--grace', '5s'],
-      env,
-    );
-    const handles = await producer.enqueueMany(Array.from({ length: N }, (_, i) => ({ args: { i } })));
-    await until(async () => (await redis.hlen(runs.key({}))) >= 30, 30_000, '30 tasks to run');
+    const args = ['--concurrency', '5', '--prefetch', '30', '--grace', '5s'];
+    const first = await startWorker(broker.redis(), c.prefix, args, env);
+    const handles = await c.enqueue(400);
+    await c.ranAtLeast(30);
     first.child.kill('SIGTERM');
     const run = await first.done;
     assert.equal(run.code, 0, run.stderr);
@@ -240,17 +223,11 @@ export function conformance(broker: BrokerUnderTest, injectRaw: InjectRaw): void
     assert.equal(stopped[0]!.abandoned, 0);
     const other = await startWorker(
       broker.redis(),
-      prefix,
+      c.prefix,
       ['--concurrency', '20', '--claim-idle', '10m'],
       env,
     );
-    const results = await Promise.all(handles.map((h) => h.result({ timeout: '60s' })));
-    assert.deepEqual(
-      results,
-      Array.from({ length: N }, (_, i) => i),
-    );
-    const counts = await redis.hgetall(runs.key({}));
-    assert.equal(Object.keys(counts).length, N);
+    const counts = await c.everyTaskRan(handles, '60s');
     assert.deepEqual(
       Object.entries(counts).filter(([, n]) => n !== '1'),
       [],
@@ -261,30 +238,48 @@ export function conformance(broker: BrokerUnderTest, injectRaw: InjectRaw): void
   });
 
   test(`${name}: the broker is SIGKILLed mid-run and restarted: nothing enqueued is lost (counted)`, async () => {
-    const prefix = randomPrefix();
-    const app = broker.app({ prefix });
-    const redis = broker.redis().client();
-    const { runs } = bookkeeping(prefix);
-    const producer = app.task({ name: count.name, schema: count.definition.schema, handler: () => 0 });
-    const N = 400;
+    const c = counting(broker);
     const env = { TASK_DELAY_MS: '15', ...broker.env() };
-    const w = await startWorker(broker.redis(), prefix, ['--concurrency', '10', '--claim-idle', '2s'], env);
-    const handles = await producer.enqueueMany(Array.from({ length: N }, (_, i) => ({ args: { i } })));
-    await until(
-      async () => (await redis.hlen(runs.key({}))) >= N / 4,
-      60_000,
-      'a quarter of the tasks to run',
-    );
+    const w = await startWorker(broker.redis(), c.prefix, ['--concurrency', '10', '--claim-idle', '2s'], env);
+    const handles = await c.enqueue(400);
+    await c.ranAtLeast(100);
     // SIGKILL: what the broker confirmed must be on disk (AOF fsync always; quorum queues' WAL).
     await broker.restart({ kill: true });
-    const results = await Promise.all(handles.map((h) => h.result({ timeout: '120s' })));
-    assert.deepEqual(
-      results,
-      Array.from({ length: N }, (_, i) => i),
-    );
-    const counts = await redis.hgetall(runs.key({}));
-    assert.equal(Object.keys(counts).length, N, 'every task ran');
+    await c.everyTaskRan(handles, '120s');
     w.child.kill('SIGTERM');
     await w.done;
   });
+}
+
+/**
+ * The counting app's task (test/fixtures/counting-app.ts) on a fresh prefix of the broker under
+ * test, for tests that run `tasuki worker` processes and count what they ran.
+ */
+function counting(broker: BrokerUnderTest) {
+  const prefix = randomPrefix();
+  const app = broker.app({ prefix });
+  const redis = broker.redis().client();
+  const { runs, runlog } = bookkeeping(prefix);
+  const producer = app.task({ name: count.name, schema: count.definition.schema, handler: () => 0 });
+  return {
+    prefix,
+    redis,
+    runlog,
+    /** Enqueues tasks 0..n-1 in one bulk call. */
+    enqueue: (n: number) => producer.enqueueMany(Array.from({ length: n }, (_, i) => ({ args: { i } }))),
+    /** Resolves once `n` distinct tasks have run. */
+    ranAtLeast: (n: number) =>
+      until(async () => (await redis.hlen(runs.key({}))) >= n, 60_000, `${n} tasks to run`),
+    /** Checks that every task resolved its own number and ran; resolves the runs per task. */
+    async everyTaskRan(handles: readonly TaskHandle[], timeout: Duration): Promise<Record<string, string>> {
+      const results = await Promise.all(handles.map((h) => h.result({ timeout })));
+      assert.deepEqual(
+        results,
+        Array.from({ length: handles.length }, (_, i) => i),
+      );
+      const counts = await redis.hgetall(runs.key({}));
+      assert.equal(Object.keys(counts).length, handles.length, 'every task ran');
+      return counts;
+    },
+  };
 }

@@ -17,6 +17,7 @@ ARGV[6..] tasks     three values per task: task id, record, outcome, and for "de
                     result key: it goes in the completion event instead (storeResult: false).
 Returns: the number of tasks recorded.
 ]]
+-- @include announce (lib/announce.lua: one completion event)
 local PER = 4
 local n = (#ARGV - 5) / PER
 local announced = {}
@@ -46,13 +47,5 @@ end
 if n == 0 then
   return 0
 end
-if withRecords then
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', '$EVENT_IDS_FIELD', table.concat(announced, ' '), '$EVENT_RECORDS_FIELD', table.concat(records, '\n'))
-  if not inline then
-    local now = redis.call('TIME')
-    redis.call('XTRIM', KEYS[1], 'MINID', '~', (tonumber(now[1]) * 1000 - $EVENTS_RECORDS_KEPT_MS) .. '-0')
-  end
-else
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', '$EVENT_IDS_FIELD', table.concat(announced, ' '))
-end
+announce(KEYS[1], ARGV[2], announced, records, withRecords, inline)
 return n
