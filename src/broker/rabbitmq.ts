@@ -20,6 +20,7 @@ import type {
   SyncMessage,
 } from 'rabbitmq-client';
 import type { RedisConnection } from '../connection/redis.js';
+import { TasukiError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
 import * as scripts from '../scripts/catalogue.js';
@@ -27,7 +28,7 @@ import { encodeDeadLetter } from '../wire/dead-letter.js';
 import { MESSAGE_FIELD } from '../wire/fields.js';
 import { encodeRecord } from '../wire/record.js';
 import type { Broker, Delivery, HandBack, Settlement } from './broker.js';
-import { envelopeOf, openRabbit } from './rabbitmq-connection.js';
+import { describeRabbit, envelopeOf, openRabbit } from './rabbitmq-connection.js';
 import { declareTopology } from './rabbitmq-publisher.js';
 import { DUE_HEADER, deadQueueName, queueName } from './rabbitmq-topology.js';
 import { EVENTS_MAX_LEN } from './redis-streams.js';
@@ -99,8 +100,17 @@ export class RabbitMqBroker implements Broker {
     this.conn = conn;
     conn.on('error', (err) => this.settings.log.warn({ err }, 'RabbitMQ connection error; reconnecting'));
     this.publisher = conn.createPublisher({ confirm: true, maxAttempts: 2 });
-    await declareTopology(conn, this.prefix, queues, this.settings.queueType);
-    await this.consume();
+    try {
+      await declareTopology(conn, this.prefix, queues, this.settings.queueType);
+      await this.consume();
+    } catch (err) {
+      throw new TasukiError(
+        'E_BROKER',
+        `the worker could not consume from RabbitMQ at ${describeRabbit(this.settings.url)} ` +
+          `(${(err as Error).message}). Check that it runs, the URL and the user's permissions.`,
+        { cause: err },
+      );
+    }
   }
 
   /** Opens the consuming channel; after it closes (connection lost, consumer timeout) again. */

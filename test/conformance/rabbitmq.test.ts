@@ -7,6 +7,7 @@ import { Connection, ConsumerStatus } from 'rabbitmq-client';
 import { z } from 'zod';
 import { DELIVERY_LIMIT, queueName } from '../../src/broker/rabbitmq-topology.js';
 import { Worker } from '../../src/index.js';
+import { freePort } from '../../src/testing/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { useBroker } from '../support/brokers.js';
 import { until } from '../support/redis.js';
@@ -112,4 +113,18 @@ test('rabbitmq: the connection is cut under a running task: its outcome is not r
   const info = await app.getTask(h.id);
   assert.equal(info?.state, 'succeeded');
   assert.equal(info?.attempt, 1);
+});
+
+test('rabbitmq: no broker at the URL: enqueue and worker start fail with E_BROKER, password masked', async () => {
+  const port = await freePort();
+  const app = broker.app({ broker: `amqp://guest:s3cret@127.0.0.1:${port}` });
+  const task = app.task({ name: 'nowhere', schema: z.object({}), handler: () => null });
+  const worker = new Worker(app, { logger: silentLogger() });
+  const check = (err: unknown): boolean => {
+    assert.equal((err as { code?: string }).code, 'E_BROKER');
+    assert.match((err as Error).message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+    assert.doesNotMatch((err as Error).message, /s3cret/);
+    return true;
+  };
+  await Promise.all([assert.rejects(task.enqueue({}), check), assert.rejects(worker.start(), check)]);
 });
