@@ -60,7 +60,11 @@ test(
         rows.some((r) => r.scenario === 'ceiling-drain-P1' && r.system === 'tasuki'),
         'no redis-benchmark ceiling row',
       );
-      assert.match(output, /\| scenario \| unit \| tasuki \| bullmq \| bee-queue \| tasuki \/ bullmq \|/);
+      assert.match(
+        output,
+        /\| scenario \| unit \| tasuki \| tasuki-rabbitmq \| bullmq \| bee-queue \| tasuki \/ tasuki-rabbitmq \| tasuki \/ bullmq \|/,
+      );
+      assert.match(output, /tasuki on RabbitMQ \/ tasuki on Redis Streams:\n {2}enqueue-single: /);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
