@@ -6,7 +6,6 @@ import type { RedisConnection } from '../connection/redis.js';
 import { maskUrl } from '../connection/url.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { BrokerKind, Publisher } from './broker.js';
-import { RabbitMqPublisher } from './rabbitmq-publisher.js';
 import { RedisStreamsPublisher } from './redis-publisher.js';
 
 /** An app's broker, resolved from its options. */
@@ -58,6 +57,9 @@ export async function openPublisher(choice: BrokerChoice, c: PublisherContext): 
       replicas: c.replicas,
     });
   }
+  // Loaded only on RabbitMQ, so that an app on Redis never loads the RabbitMQ client (an optional
+  // peer dependency), nor do its type declarations name it.
+  const { RabbitMqPublisher } = await import('./rabbitmq-publisher.js');
   return RabbitMqPublisher.open({
     url: choice.url as string,
     redis: c.redis,
