@@ -1,9 +1,15 @@
 /** What the bench measures, and how much of it: the full run (issue 3) and the smoke run (CI). */
 
-export const SYSTEMS = ['tasuki', 'tasuki-full', 'bullmq', 'bee-queue'] as const;
-/** tasuki's rows: bare, and with the features a production user turns on (issue 18, point 1). */
-export const TASUKI_SYSTEMS: readonly SystemName[] = ['tasuki', 'tasuki-full'];
+export const SYSTEMS = ['tasuki', 'tasuki-full', 'tasuki-rabbitmq', 'bullmq', 'bee-queue'] as const;
+/**
+ * tasuki's rows: bare, with the features a production user turns on (issue 18, point 1), and on
+ * RabbitMQ (issue 17).
+ */
+export const TASUKI_SYSTEMS: readonly SystemName[] = ['tasuki', 'tasuki-full', 'tasuki-rabbitmq'];
 export type SystemName = (typeof SYSTEMS)[number];
+
+/** The system runs tasuki with its tasks on RabbitMQ (results still on the bench's Redis). */
+export const ON_RABBITMQ: SystemName = 'tasuki-rabbitmq';
 
 /** Scenario names, exactly as issue 3 spells them (they are the `scenario` of each row). */
 export const SCENARIOS = [
@@ -22,6 +28,19 @@ export const SCENARIOS = [
   'redis-cpu-us-per-task',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+
+/**
+ * What tasuki on RabbitMQ is measured on (the Redis bytes, commands and claim-check scenarios are
+ * about the Redis broker); each row is compared with tasuki on Redis.
+ */
+export const RABBITMQ_SCENARIOS: ReadonlySet<string> = new Set<ScenarioName>([
+  'enqueue-single',
+  'enqueue-bulk',
+  'drain-c1',
+  'drain-c50',
+  'latency-p50',
+  'latency-p99',
+]);
 
 /** One row of `bench/results/latest.json`. */
 export interface Row {

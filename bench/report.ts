@@ -77,6 +77,23 @@ export function table(rows: readonly Row[], systems: readonly SystemName[]): str
 }
 
 /**
+ * tasuki on RabbitMQ against tasuki on Redis Streams, per scenario both ran: the ratio of medians
+ * (above 1 is faster for jobs/s, slower for latencies).
+ */
+export function brokerRatios(rows: readonly Row[]): string[] {
+  const out: string[] = [];
+  for (const r of rows.filter((x) => x.system === 'tasuki-rabbitmq')) {
+    const base = rows.find((x) => x.scenario === r.scenario && x.system === 'tasuki');
+    if (!base || base.median === 0) continue;
+    const ratio = r.median / base.median;
+    out.push(
+      `${r.scenario}: ${fmt(r.median)} ${r.unit} vs ${fmt(base.median)} = ${ratio.toFixed(2)}× (${lowerIsBetter(r.scenario) ? 'lower' : 'higher'} is better)`,
+    );
+  }
+  return out;
+}
+
+/**
  * Issue 18's targets, checked against the medians of tasuki with everything on (`tasuki-full`; the
  * bare row when the full one was not run) and the best peer of the same run.
  */

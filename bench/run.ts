@@ -1,6 +1,8 @@
 /**
  * `npm run bench`: tasuki, BullMQ and bee-queue against one throw-away redis-server, scenarios of
- * issue 3, systems and repetitions interleaved. Prints a table of medians and writes the rows to
+ * issue 3, systems and repetitions interleaved; `tasuki-rabbitmq` (tasuki with its tasks on a
+ * throw-away RabbitMQ node, results on the same Redis) on the enqueue, drain and latency scenarios,
+ * as ratios against tasuki on Redis Streams. Prints a table of medians and writes the rows to
  * `bench/results/latest.json` (or `--out`). `--smoke` runs tiny counts once (for CI).
  *
  *   npm run bench -- [--reps 3] [--smoke] [--out file.json] [--systems tasuki,bullmq]
@@ -21,9 +23,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EmbeddedRedis } from '../src/connection/embedded.js';
 import { ceiling } from './ceiling.js';
+import { TestRabbitMq } from '../src/testing/rabbitmq.js';
 import {
   CEILING_PIPELINE,
   FULL,
+  ON_RABBITMQ,
+  RABBITMQ_SCENARIOS,
   SCENARIOS,
   SMOKE,
   SYSTEMS,
@@ -32,9 +37,10 @@ import {
   type SystemName,
 } from './config.js';
 import { Stats } from './redis-info.js';
-import { table, targets, toRows } from './report.js';
+import { brokerRatios, table, targets, toRows } from './report.js';
 import * as s from './scenarios.js';
 import { loadSystem } from './systems/system.js';
+import { RABBITMQ_URL_ENV } from './systems/tasuki.js';
 import { childNodeFlags } from './worker-process.js';
 
 const { values: argv } = parseArgs({
@@ -197,6 +203,9 @@ async function main(): Promise<number> {
   // scenarios stay far below it); noeviction, as every queue here requires.
   await stats.client.config('SET', 'maxmemory', '4gb');
   await stats.client.config('SET', 'maxmemory-policy', 'noeviction');
+  // tasuki-rabbitmq: one throw-away RabbitMQ node for the run (its worker children inherit the URL).
+  const rabbit = systems.includes(ON_RABBITMQ) ? await TestRabbitMq.start() : undefined;
+  if (rabbit) process.env[RABBITMQ_URL_ENV] = rabbit.url;
   // tasuki's payload store (the claim check) for this run; removed at the end.
   const payloadDir = mkdtempSync(join(tmpdir(), 'tasuki-bench-payloads-'));
   const loaded = await Promise.all(systems.map((n) => loadSystem(n)));
@@ -212,6 +221,7 @@ async function main(): Promise<number> {
         turn++;
         for (const system of order) {
           if (!system) continue;
+          if (system.name === ON_RABBITMQ && !g.scenarios.some((x) => RABBITMQ_SCENARIOS.has(x))) continue;
           const t0 = performance.now();
           const ctx: s.Ctx = {
             system,
@@ -258,6 +268,7 @@ async function main(): Promise<number> {
   } finally {
     await stats.close().catch(() => undefined);
     await redis.destroy();
+    await rabbit?.close();
     rmSync(payloadDir, { recursive: true, force: true });
   }
   const rows: Row[] = toRows(samples, units);
@@ -308,6 +319,9 @@ async function main(): Promise<number> {
     share('enqueue-bulk', 'ceiling-xadd-');
     share('drain-c50', 'ceiling-drain-');
   }
+  const b = brokerRatios(main);
+  if (b.length)
+    console.log(`\ntasuki on RabbitMQ / tasuki on Redis Streams:\n${b.map((x) => `  ${x}`).join('\n')}`);
   const t = targets(main);
   if (t.length)
     console.log(

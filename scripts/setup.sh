@@ -7,7 +7,8 @@
 # scripts/setup.sh --postgres (npm run setup:postgres, which `npm test` runs first as its pretest):
 # the PostgreSQL server binaries (initdb, postgres) for the tests of fenced locks and the Postgres
 # stores, unless DATABASE_URL is set; the MariaDB server binaries (mariadb-install-db, mariadbd)
-# for the MySQL/MariaDB tests (fenced rows, deadlock retry, sequences), unless MYSQL_URL is set; and
+# for the MySQL/MariaDB tests (fenced rows, deadlock retry, sequences), unless MYSQL_URL is set;
+# rabbitmq-server for the RabbitMQ broker's tests (a throw-away node per test file); and
 # Debian's chromium for the dashboard's browser tests (driven by playwright-core, which downloads no
 # browser), unless CHROMIUM_PATH is set. Nothing else.
 #
@@ -86,6 +87,13 @@ if [ "$mode" = postgres ]; then
   if [ -z "${MYSQL_URL:-}" ] && ! command -v mariadbd >/dev/null 2>&1 && ! command -v mysqld >/dev/null 2>&1 &&
     ! [ -x /usr/sbin/mariadbd ] && ! [ -x /usr/sbin/mysqld ]; then
     apt_install mariadb-server 'MariaDB (mariadbd)' 'or set MYSQL_URL to a database server the tests may use'
+  fi
+  # The RabbitMQ broker's tests start a throw-away node in a temp dir with its own ports and epmd
+  # (src/testing/rabbitmq.ts). The package may also start a system node on 5672; tasuki's tests
+  # never use it.
+  if ! command -v rabbitmq-server >/dev/null 2>&1 && ! [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] &&
+    ! [ -x /usr/sbin/rabbitmq-server ]; then
+    apt_install rabbitmq-server 'RabbitMQ (rabbitmq-server)' 'the RabbitMQ broker tests need it'
   fi
   exit 0
 fi

@@ -27,6 +27,7 @@ export type TasukiErrorCode =
   | 'E_TASK_FAILED'
   | 'E_NOT_FOUND'
   | 'E_REDIS'
+  | 'E_BROKER'
   | 'E_REPLICAS'
   | 'E_TIME_LIMIT'
   | 'E_EXPIRED'

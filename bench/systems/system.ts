@@ -54,6 +54,8 @@ export async function loadSystem(name: SystemName): Promise<System> {
       return (await import('./tasuki.js')).tasukiSystem;
     case 'tasuki-full':
       return (await import('./tasuki.js')).tasukiFullSystem;
+    case 'tasuki-rabbitmq':
+      return (await import('./tasuki.js')).tasukiRabbitMqSystem;
     case 'bullmq':
       return (await import('./bullmq.js')).bullmqSystem;
     case 'bee-queue':

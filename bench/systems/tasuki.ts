@@ -6,21 +6,29 @@ import { TasukiMetrics } from 'tasuki/metrics';
 import type { Payload, SystemName } from '../config.js';
 import { deferred, sleep, type BenchWorker, type Producer, type System, type Target } from './system.js';
 
+const schema = z.object({ i: z.number(), pad: z.string().optional() });
+
+/** The RabbitMQ node of `tasuki-rabbitmq` (bench/run.ts starts one and sets it for the worker children too). */
+export const RABBITMQ_URL_ENV = 'TASUKI_BENCH_RABBITMQ_URL';
+
 /**
- * The two configurations of issue 18, point 1. `tasuki`: bare — results stored, the claim check for
+ * tasuki's configurations. `tasuki`: bare (issue 18, point 1) — results stored, the claim check for
  * arguments over 1 KiB (the 10 KB and 1 MB scenarios need somewhere to put them), nothing else.
  * `tasuki-full`: what a production user turns on — the same, plus the memory guard (the bench's
  * Redis has a maxmemory, so it samples and admits every enqueue), Prometheus metrics fed by the
  * worker's task events, and an app subscription to every task's events in the producer.
+ * `tasuki-rabbitmq`: bare, with its tasks on RabbitMQ (issue 17).
  */
-type Configuration = Extract<SystemName, 'tasuki' | 'tasuki-full'>;
-
-const schema = z.object({ i: z.number(), pad: z.string().optional() });
+type Configuration = Extract<SystemName, 'tasuki' | 'tasuki-full' | 'tasuki-rabbitmq'>;
 
 function app(t: Target, configuration: Configuration): Tasuki {
+  const onRabbit = configuration === 'tasuki-rabbitmq';
+  const broker = onRabbit ? process.env[RABBITMQ_URL_ENV] : undefined;
+  if (onRabbit && !broker) throw new Error(`tasuki-rabbitmq: ${RABBITMQ_URL_ENV} is not set`);
   return tasuki({
     memoryGuard: configuration === 'tasuki-full' ? {} : false,
     redis: `redis://${t.host}:${t.port}`,
+    ...(broker ? { broker } : {}),
     queues: [t.queue],
     logger: createLogger({ level: 'silent' }),
     maxPayloadBytes: t.maxPayloadBytes,
@@ -30,16 +38,21 @@ function app(t: Target, configuration: Configuration): Tasuki {
   });
 }
 
-function system(configuration: Configuration): System {
+/** tasuki in one of its configurations. */
+function tasukiAs(configuration: Configuration): System {
+  const onRabbit = configuration === 'tasuki-rabbitmq';
+  const full = configuration === 'tasuki-full';
   return {
     name: configuration,
 
     async producer(t): Promise<Producer> {
       const a = app(t, configuration);
       const task = a.task({ name: 'noop', queue: t.queue, schema, handler: () => null });
+      // Connected (and on RabbitMQ its queues declared) before the clock starts.
       await a.redis();
+      if (onRabbit) await task.enqueue({ i: -1 });
       // Full: someone follows every task's events (as a dashboard or an app listener would).
-      const subscription = configuration === 'tasuki-full' ? a.subscribe([t.queue]) : undefined;
+      const subscription = full ? a.subscribe([t.queue]) : undefined;
       let seen = 0;
       subscription?.on('succeeded', () => void seen++);
       await subscription?.ready;
@@ -85,7 +98,7 @@ function system(configuration: Configuration): System {
         },
       });
       // Full: the worker's events feed Prometheus metrics, as `tasuki worker --metrics-port` does.
-      const metrics = configuration === 'tasuki-full' ? new TasukiMetrics(a) : undefined;
+      const metrics = full ? new TasukiMetrics(a) : undefined;
       metrics?.observe(w);
       await w.start();
       return {
@@ -101,5 +114,6 @@ function system(configuration: Configuration): System {
   };
 }
 
-export const tasukiSystem = system('tasuki');
-export const tasukiFullSystem = system('tasuki-full');
+export const tasukiSystem = tasukiAs('tasuki');
+export const tasukiFullSystem = tasukiAs('tasuki-full');
+export const tasukiRabbitMqSystem = tasukiAs('tasuki-rabbitmq');

@@ -4,6 +4,14 @@
  * its own beyond that, so new parts plug in here without growing it.
  */
 import type { ChainableCommander } from 'ioredis';
+import {
+  chooseBroker,
+  describeBroker,
+  openPublisher,
+  type BrokerChoice,
+  type OpenPublisher,
+} from '../broker/choice.js';
+import type { Publisher } from '../broker/broker.js';
 import type { RedisConnection } from '../connection/redis.js';
 import { connect, type ConnectionOptions } from '../connection/connect.js';
 import { execTransaction } from '../connection/transaction.js';
@@ -82,6 +90,10 @@ export class Tasuki {
   readonly tracer: TaskTracer | undefined;
   /** Replicas an enqueue waits for (app option `enqueueReplicas`); `undefined` when none. */
   readonly enqueueReplicas: { count: number; timeoutMs: number } | undefined;
+  /** Where the app's tasks travel (app option `broker`, see docs/brokers.md). */
+  readonly broker: BrokerChoice;
+  /** False on RabbitMQ: every task gets its id from the producer. */
+  readonly brokerMintsIds: boolean;
   readonly maxPayloadBytes: number;
   /** Where claim-checked arguments are kept (`payloads.store`); `undefined` when none is configured. */
   readonly payloadStore: PayloadStore | undefined;
@@ -98,6 +110,7 @@ export class Tasuki {
   private readonly declared = new Map<string, ScheduleSpec>();
   private schedulesApi: Schedules | undefined;
   private connection: Promise<RedisConnection> | undefined;
+  private publishing: Promise<OpenPublisher> | undefined;
   private readonly waiter: ResultWaiter;
   private dlq: DeadLetters | undefined;
   private inspector: Inspector | undefined;
@@ -117,6 +130,8 @@ export class Tasuki {
     this.tracer = o.tracing;
     this.enqueueReplicas =
       o.enqueueReplicas > 0 ? { count: o.enqueueReplicas, timeoutMs: o.enqueueReplicaTimeout } : undefined;
+    this.broker = chooseBroker(o.broker, o.rabbitmq.queueType);
+    this.brokerMintsIds = this.broker.kind === 'redis';
     this.maxPayloadBytes = o.maxPayloadBytes;
     const store = o.payloads.store ?? (process.env.TASUKI_PAYLOAD_STORE || undefined);
     this.payloadStore = typeof store === 'string' ? openPayloadStore(store) : store;
@@ -133,6 +148,7 @@ export class Tasuki {
       () => this.redis(),
       this.keys,
       () => this.payloadStore,
+      this.broker.kind !== 'redis',
     );
     const g = o.memoryGuard;
     this.memoryGuard = new MemoryGuard(
@@ -325,6 +341,34 @@ export class Tasuki {
       });
     }
     return this.connection;
+  }
+
+  /**
+   * The app's publisher (the producer side of its broker), opened on first use over the app's Redis
+   * connection (Redis Streams) or a RabbitMQ connection of its own. After {@link close}: `E_CLOSED`.
+   */
+  publisher(): Promise<Publisher> {
+    if (!this.publishing) {
+      const opening = this.redis().then((redis) =>
+        openPublisher(this.broker, {
+          redis,
+          keys: this.keys,
+          queues: this.queues,
+          idempotencyTtlMs: this.idempotencyTtlMs,
+          replicas: this.enqueueReplicas,
+        }),
+      );
+      opening.catch(() => {
+        if (this.publishing === opening) this.publishing = undefined;
+      });
+      this.publishing = opening;
+    }
+    return this.publishing;
+  }
+
+  /** Where the app's tasks travel, password masked, for logs. */
+  describeBroker(): string {
+    return describeBroker(this.broker);
   }
 
   /** The URL the app connects to (for workers that open their own connections). */
@@ -571,6 +615,9 @@ export class Tasuki {
     this.waiter.close();
     this.memoryGuard.stop();
     await Promise.all([...this.subscriptions].map((s) => s.close()));
+    const p = this.publishing;
+    this.publishing = undefined;
+    if (p) await (await p.catch(() => undefined))?.close?.();
     const c = this.connection;
     this.connection = undefined;
     if (c) await (await c.catch(() => undefined))?.quit().catch(() => undefined);

@@ -17,6 +17,15 @@ export interface AppOptions {
   redisOptions?: RedisOptions;
   /** Connection attempts at start before giving up (default 5). */
   connectAttempts?: number;
+  /**
+   * Where tasks travel (see docs/brokers.md): `"redis"` (Redis Streams on the app's Redis, the
+   * default) or a RabbitMQ URL, `amqp://user:pass@host:5672/vhost` or `amqps://...`; default
+   * `TASUKI_BROKER_URL` when set. Results, locks, keys, beat leadership and events stay on Redis
+   * either way. RabbitMQ needs the optional peer dependency `rabbitmq-client`.
+   */
+  broker?: string;
+  /** Settings of the RabbitMQ broker (ignored on Redis). */
+  rabbitmq?: RabbitMqOptions;
   /** First part of every key (default `tsk`). */
   prefix?: string;
   /** Queues this app uses (default `["default"]`). Enqueueing to any other is an error. */
@@ -62,6 +71,16 @@ export interface AppOptions {
    * nothing when Redis has no maxmemory); `false` turns it off.
    */
   memoryGuard?: MemoryGuardOptions | false;
+}
+
+/** Settings of the RabbitMQ broker; every field is optional. */
+export interface RabbitMqOptions {
+  /**
+   * Type of the task queues tasuki declares (default `"quorum"`: durable and replicated, with a
+   * delivery limit; `"classic"` for a broker without quorum queues). Existing queues are used as
+   * they are declared.
+   */
+  queueType?: 'quorum' | 'classic';
 }
 
 /** Options of the memory guard; every field is optional. */
@@ -140,6 +159,22 @@ const schema = z.strictObject({
     .custom<RedisOptions>((v) => typeof v === 'object' && v !== null, 'must be an object')
     .optional(),
   connectAttempts: integer(1).optional(),
+  broker: z
+    .string()
+    .superRefine((v, ctx) => {
+      if (v === 'redis' || /^amqps?:\/\/./.test(v)) return;
+      ctx.addIssue({
+        code: 'custom',
+        // Credentials in a URL are not repeated in the error.
+        message:
+          `${quote(v.replace(/\/\/[^@/]*@/, '//***@'))} is not a broker: use "redis" or a RabbitMQ URL ` +
+          '(amqp://user:pass@host:5672/vhost or amqps://...)',
+      });
+    })
+    .optional(),
+  rabbitmq: z
+    .strictObject({ queueType: z.enum(['quorum', 'classic']).default('quorum') })
+    .default({ queueType: 'quorum' }),
   // The keyspace checks the prefix itself (src/keys/registry.ts).
   prefix: z.string().default('tsk'),
   queues: z.array(queueName).min(1, 'must be a non-empty array of queue names').default(['default']),

@@ -1,10 +1,63 @@
 /**
- * The broker contract: the transport between producers' queues and workers, seen from the worker.
- * A worker fetches deliveries, settles finished ones in batches, renews its claims, reclaims the
- * deliveries of dead workers, hands back what it will not run, and promotes due delayed tasks.
- * Redis Streams (./redis-streams.ts) implements it today; the rest of the worker does not know
- * which broker it talks to. Results, locks and keys stay on Redis whatever the broker.
+ * The broker contract: the transport between producers and workers. A producer publishes tasks
+ * (one, many, delayed; {@link Publisher}); a worker fetches deliveries, settles finished ones in
+ * batches, renews its claims, reclaims the deliveries of dead workers, hands back what it will not
+ * run, and promotes due delayed tasks ({@link Broker}). Two implementations: Redis Streams
+ * (./redis-streams.ts, ./redis-publisher.ts) and RabbitMQ (./rabbitmq.ts, ./rabbitmq-publisher.ts);
+ * the rest of tasuki does not know which one it talks to. Results, locks, keys, beat leadership and
+ * events stay on Redis whatever the broker.
  */
+
+/** Which broker an app's tasks travel through. */
+export type BrokerKind = 'redis' | 'rabbitmq';
+
+/** One task to publish, checked and encoded by the producer (src/task/task.ts). */
+export interface Publication {
+  readonly queue: string;
+  /** The task's name (for error messages and the broker's message properties). */
+  readonly task: string;
+  /** The encoded message (src/wire/message.ts). */
+  readonly message: string;
+  /** The message is a claim check (format 2), not inline arguments. */
+  readonly claimed: boolean;
+  /** When the task is due, ms since the epoch; 0: at once. */
+  readonly due: number;
+  /**
+   * The task's local id when the producer made one (a delayed task, or any task on a broker whose
+   * {@link Publisher.mintsIds} is false); `undefined`: the broker's own id names it.
+   */
+  readonly localId: string | undefined;
+  /** Publish at most once per key (within the app's idempotency TTL). */
+  readonly idempotencyKey: string | undefined;
+}
+
+/** What {@link Publisher.publishMany} resolves per item: the local id, or for an idempotency key whether it created the task. */
+export type Published = string | { readonly local: string; readonly created: boolean };
+
+/**
+ * The producer's side of the broker. Each method resolves only once the broker has the task
+ * (Redis: the write's reply; RabbitMQ: the publisher confirm), and rejects when nothing may have
+ * been written.
+ */
+export interface Publisher {
+  /**
+   * True when the broker names tasks that run at once (Redis Streams: the entry id); false when the
+   * producer must give every publication a `localId` (RabbitMQ).
+   */
+  readonly mintsIds: boolean;
+  /** Publishes one task without an idempotency key; resolves its local id. */
+  publish(p: Publication): Promise<string>;
+  /**
+   * Publishes one task with an idempotency key: at most one task per key. Resolves the local id of
+   * the task the key names, and `created: false` when that is an earlier task.
+   */
+  publishUnique(p: Publication): Promise<{ local: string; created: boolean }>;
+  /**
+   * Publishes many tasks of one queue (Redis: in one MULTI, all or none); resolves one
+   * {@link Published} per item, in order.
+   */
+  publishMany(queue: string, items: readonly Publication[]): Promise<Published[]>;
+}
 
 /** One task handed to a worker. */
 export interface Delivery {

@@ -2,6 +2,7 @@
  * Dead letters: the tasks that failed for good, kept per queue (bounded by length and age) so people
  * can list, show, retry and purge them. The format on the wire is src/wire/dead-letter.ts.
  */
+import type { Publisher } from '../broker/broker.js';
 import type { RedisConnection } from '../connection/redis.js';
 import { OptionsError, redisError, TasukiError, UnknownQueueError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
@@ -18,6 +19,12 @@ export interface DeadLetterHost {
   /** Where claim-checked arguments are: a purged dead letter's payload is deleted with it. */
   readonly payloadStore?: PayloadStore | undefined;
   redis(): Promise<RedisConnection>;
+  /**
+   * False when tasks travel on a broker other than Redis Streams (RabbitMQ): a retried dead letter
+   * is then published through {@link publisher} instead of added to the queue's stream.
+   */
+  readonly brokerMintsIds?: boolean;
+  publisher?(): Promise<Publisher>;
 }
 
 /** A task in a queue's dead letters: what the worker stored, with its ids spelled out. */
@@ -151,6 +158,9 @@ export class DeadLetters {
     let retried = 0;
     const k = this.app.keys;
     const redis = await this.app.redis();
+    if (this.app.brokerMintsIds === false && this.app.publisher) {
+      return { retried: await this.republish(redis, queue, tasks), skipped };
+    }
     for (let i = 0; i < tasks.length; i += 200) {
       retried += await typed(
         `retry of dead letters of queue "${queue}" (${retried} put back before this)`,
@@ -170,6 +180,49 @@ export class DeadLetters {
       );
     }
     return { retried, skipped };
+  }
+
+  /**
+   * {@link retry} on a broker other than Redis Streams: each dead letter is taken (XDEL: only one
+   * caller gets it), its old record deleted, and its message published again; a publish that fails
+   * puts the dead letter back and rejects.
+   */
+  private async republish(
+    redis: RedisConnection,
+    queue: string,
+    tasks: readonly { deadEntry: string; id: string; message: string; resultKey: string }[],
+  ): Promise<number> {
+    const publisher = await (this.app.publisher as () => Promise<Publisher>)();
+    const key = this.key(queue);
+    const what = `retry of dead letters of queue "${queue}"`;
+    let retried = 0;
+    for (const t of tasks) {
+      const [letter] = await typed(what, undefined, () => redis.xrange(key, t.deadEntry, t.deadEntry));
+      const taken = await typed(what, undefined, () => redis.xdel(key, t.deadEntry));
+      if (taken !== 1 || !letter) continue;
+      await redis.del(t.resultKey).catch(() => undefined);
+      const task = decodeMessage(t.message).name;
+      try {
+        await publisher.publish({
+          queue,
+          task,
+          message: t.message,
+          claimed: t.message.startsWith('{'),
+          due: 0,
+          localId: t.id,
+          idempotencyKey: undefined,
+        });
+      } catch (err) {
+        await redis.xadd(key, '*', ...letter[1]).catch(() => undefined);
+        throw new TasukiError(
+          'E_BROKER',
+          `${what}: ${retried} put back; publishing task ${t.id} failed (${(err as Error).message}), its dead letter is kept. Try again.`,
+          { cause: err },
+        );
+      }
+      retried++;
+    }
+    return retried;
   }
 
   /**

@@ -85,6 +85,12 @@ export class ResultWaiter {
     private readonly keys: TasukiKeys,
     /** Where results too big for Redis are (see src/results/stored-result.ts). */
     private readonly payloads: () => PayloadStore | undefined = () => undefined,
+    /**
+     * Redis knows nothing of a task that waits in the broker (RabbitMQ: nothing is written to Redis
+     * until it runs), so a task Redis does not know is waited for (up to the timeout) instead of
+     * rejected with `E_NOT_FOUND`.
+     */
+    private readonly brokerHoldsUnknown = false,
   ) {}
 
   /** True once {@link close} was called: nothing more can be waited for. */
@@ -143,7 +149,7 @@ export class ResultWaiter {
           state.unreachable = undefined;
           const record = raw === undefined ? undefined : decodeRecord(raw);
           if (record && TERMINAL_STATES.has(record.state)) waiter.resolve(record);
-          else waiter.reject(new TaskNotFoundError(id));
+          else if (!this.brokerHoldsUnknown) waiter.reject(new TaskNotFoundError(id));
         } else {
           state.unreachable = undefined;
           if (TERMINAL_STATES.has(info.state)) waiter.resolve(info);

@@ -17,6 +17,7 @@ export const SCRIPT_KEYS = {
   schedule: ['delayed', 'parked'],
   promote: ['delayed', 'parked', 'stream'],
   finish: ['stream', 'events', 'parked', 'delayed', 'dead', 'results...'],
+  record_outcomes: ['events', 'dead', 'results...'],
   handback: ['stream', 'parked'],
   reclaim: ['stream'],
   heartbeat: ['stream'],
@@ -247,6 +248,50 @@ export function finish(
     );
   }
   return { script: 'finish', keys, args };
+}
+
+/** One finished attempt for {@link recordOutcomes}: a task on another broker (RabbitMQ). */
+export interface RecordedOutcome {
+  id: string;
+  record: string;
+  outcome: 'done' | 'retry' | 'dead';
+  /** `done`, `retry`: store no record; it goes in the completion event instead. */
+  dropRecord: boolean;
+  /** Dead: the dead letter. */
+  payload?: string | undefined;
+}
+
+/**
+ * Record finished attempts of one queue whose tasks travel on another broker: results, dead
+ * letters and one completion event, nothing of the transport. Reply: how many were recorded.
+ */
+export function recordOutcomes(
+  k: { events: string; dead: string },
+  a: {
+    ttlMs: number;
+    eventsMaxLen: number;
+    deadMaxLen: number;
+    deadMinId: string;
+    tasks: readonly RecordedOutcome[];
+    resultKey: (id: string) => string;
+  },
+): ScriptCall<number> {
+  const keys = [k.events, k.dead];
+  let recordBytes = 0;
+  for (const t of a.tasks) recordBytes += t.record.length;
+  const args: (string | number)[] = [
+    a.ttlMs,
+    a.eventsMaxLen,
+    a.deadMaxLen,
+    a.deadMinId,
+    recordBytes <= INLINE_RECORDS_MAX ? '1' : '0',
+  ];
+  for (const t of a.tasks) {
+    keys.push(a.resultKey(t.id));
+    const drop = t.dropRecord && t.outcome !== 'dead';
+    args.push(t.id, t.record, drop ? `${t.outcome}!` : t.outcome, t.payload ?? '');
+  }
+  return { script: 'record_outcomes', keys, args };
 }
 
 /** Give unstarted tasks back to the stream as new entries. Reply: how many went back. */

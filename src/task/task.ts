@@ -5,11 +5,8 @@
  */
 import type { ControlOptions, ControlResult } from '../control/control.js';
 import { inspect } from 'node:util';
-import type { ChainableCommander } from 'ioredis';
-import { isRedirection, refreshSlots, type RedisConnection } from '../connection/redis.js';
+import type { Publication, Published, Publisher } from '../broker/broker.js';
 import { isOomReply, isUnreachable } from '../connection/failures.js';
-import { execTransaction } from '../connection/transaction.js';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import {
   MemoryFullError,
   OptionsError,
@@ -25,10 +22,8 @@ import { ENTRY_OVERHEAD_BYTES } from '../limits/memory-guard.js';
 import { compileRateLimits, type CompiledRateLimits } from '../limits/rate.js';
 import { claimOf } from '../payloads/claim.js';
 import type { NewPayload, PayloadStore } from '../payloads/store.js';
-import * as scripts from '../scripts/catalogue.js';
 import type { Duration } from '../util/duration.js';
-import { delayedLocalId, formatTaskId } from '../wire/ids.js';
-import { CLAIM_MESSAGE_FIELD, MESSAGE_FIELD } from '../wire/fields.js';
+import { delayedLocalId, formatTaskId, publishedLocalId } from '../wire/ids.js';
 import { encodeClaimMessage, encodeMessage, type TraceContext } from '../wire/message.js';
 import { resolveOptions, type EnqueueOptions, type ResolvedOptions } from './enqueue-options.js';
 import { validate, type Checked, type InferInput, type StandardSchemaV1 } from './schema.js';
@@ -48,8 +43,6 @@ export type { TaskContext, TaskDefinition } from './definition.js';
 /** What a task needs from its app to enqueue and to be waited on (a `Tasuki` app is one). */
 export interface TaskHost extends ResultSource {
   readonly queues: readonly string[];
-  readonly keys: TasukiKeys;
-  readonly idempotencyTtlMs: number;
   readonly maxPayloadBytes: number;
   /** Where arguments over the threshold go (a claim check); `undefined`: none configured. */
   readonly payloadStore: PayloadStore | undefined;
@@ -59,14 +52,17 @@ export interface TaskHost extends ResultSource {
   readonly payloadInlineLimit: number;
   /** How long a payload is kept past its task's due time, ms. */
   readonly payloadTtlMs: number;
-  /** The app's command connection. */
-  redis(): Promise<RedisConnection>;
+  /** The app's publisher (the broker's producer side, connected on first use). */
+  publisher(): Promise<Publisher>;
+  /**
+   * False when the app's broker does not name tasks itself (RabbitMQ): every task then gets a local
+   * id here, in its message. Known before connecting, so an enqueue needs no extra call for it.
+   */
+  readonly brokerMintsIds: boolean;
   /** Where `enqueued` events go; built only while someone listens. */
   readonly enqueueEvents?: TypedEmitter<EnqueueEventMap> | undefined;
   /** Traces enqueues (the app option `tracing`); `undefined`: untraced, and nothing is called. */
   readonly tracer?: TaskTracer | undefined;
-  /** Replicas that must acknowledge an enqueue (0 or absent: none), and how long to wait for them. */
-  readonly enqueueReplicas?: { count: number; timeoutMs: number } | undefined;
   /**
    * The memory guard's admission of an enqueue of `task` (`bulk`: enqueueMany): `undefined` to go on
    * at once, else a promise that waits for headroom or rejects with `E_MEMORY_FULL` (see
@@ -79,7 +75,8 @@ export interface TaskHost extends ResultSource {
 
 /**
  * A failed enqueue write as a typed error: Redis's OOM refusal becomes {@link MemoryFullError}
- * (retryable, says what is full), anything else `E_REDIS`. Either way nothing was written.
+ * (retryable, says what is full), a broker's own typed error stays as it is, anything else
+ * `E_REDIS`. Either way nothing was written.
  */
 function enqueueError(what: string, err: unknown, reading: MemoryReading | undefined): TasukiError {
   if (isOomReply(err)) return new MemoryFullError(what, { reading }, { cause: err });
@@ -167,10 +164,9 @@ export class TaskHandle<R = unknown> {
   }
 }
 
-interface Prepared {
+/** A checked and encoded task: what the publisher writes, plus what the handle needs. */
+interface Prepared extends Publication {
   opts: ResolvedOptions;
-  message: string;
-  localId: string | undefined;
   /** Claim-checked arguments to put in the payload store before the message is written. */
   payload?: NewPayload;
 }
@@ -298,7 +294,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     }
     const size = Buffer.byteLength(argsJson);
     if (size > this.inlineMax) return this.claimCheck(argsJson, size, opts, now, path, trace, member);
-    const localId = member?.id ?? (opts.due > 0 ? delayedLocalId(now) : undefined);
+    const localId = member?.id ?? this.localIdOf(opts, now);
     const message = encodeMessage(this.name, argsJson, {
       id: localId,
       expiresAt: opts.expiresAt,
@@ -306,7 +302,31 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       trace,
       canvas: member?.canvas,
     });
-    return { opts, message, localId };
+    return this.prepared(opts, message, localId, false);
+  }
+
+  /** The local id a task gets here: for a delayed task, or on a broker that names none itself. */
+  private localIdOf(opts: ResolvedOptions, now: number): string | undefined {
+    if (opts.due > 0) return delayedLocalId(now);
+    return this.app.brokerMintsIds ? undefined : publishedLocalId(now);
+  }
+
+  private prepared(
+    opts: ResolvedOptions,
+    message: string,
+    localId: string | undefined,
+    claimed: boolean,
+  ): Prepared {
+    return {
+      opts,
+      queue: opts.queue,
+      task: this.name,
+      message,
+      claimed,
+      due: opts.due,
+      localId,
+      idempotencyKey: opts.idempotencyKey,
+    };
   }
 
   /**
@@ -329,7 +349,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     if (!app.payloadStore) {
       throw new PayloadTooLargeError(this.name, path, size, app.payloadInlineLimit, 'inline');
     }
-    const localId = member?.id ?? (opts.due > 0 ? delayedLocalId(now) : undefined);
+    const localId = member?.id ?? this.localIdOf(opts, now);
     // Kept for the TTL from when the task is due, so a task delayed past the TTL still finds it.
     const { claim, payload } = claimOf(argsJson, (opts.due > 0 ? opts.due : now) + app.payloadTtlMs);
     const message = encodeClaimMessage(this.name, claim, {
@@ -339,56 +359,21 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       trace,
       canvas: member?.canvas,
     });
-    return { opts, message, localId, payload };
+    return { ...this.prepared(opts, message, localId, true), payload };
   }
 
-  /** The one command that writes a prepared task: a script call, or a plain XADD. */
-  private command(p: Prepared): scripts.ScriptCall<unknown> | { stream: string; message: string } {
-    const k = this.app.keys;
+  private handleFor(p: Prepared, reply: Published): TaskHandle<Jsonified<R>> {
     const queue = p.opts.queue;
-    if (p.opts.idempotencyKey !== undefined) {
-      return scripts.enqueueUnique(
-        {
-          idempotency: k.idempotency.key({ queue, key: p.opts.idempotencyKey }),
-          stream: k.stream.key({ queue }),
-          delayed: k.delayed.key({ queue }),
-          parked: k.parked.key({ queue }),
-        },
-        { ttlMs: this.app.idempotencyTtlMs, message: p.message, due: p.opts.due, id: p.localId ?? '' },
-      );
-    }
-    if (p.localId !== undefined) {
-      return scripts.schedule(
-        { delayed: k.delayed.key({ queue }), parked: k.parked.key({ queue }) },
-        { id: p.localId, due: p.opts.due, message: p.message },
-      );
-    }
-    return { stream: k.stream.key({ queue }), message: p.message };
-  }
-
-  /** Adds the command for one prepared task to a MULTI. */
-  private write(tx: ChainableCommander, p: Prepared): void {
-    const c = this.command(p);
-    if ('script' in c) scripts.add(tx, c);
-    else tx.xadd(c.stream, '*', p.payload ? CLAIM_MESSAGE_FIELD : MESSAGE_FIELD, c.message);
-  }
-
-  private handleFor(p: Prepared, reply: unknown): TaskHandle<Jsonified<R>> {
-    const queue = p.opts.queue;
-    let handle: TaskHandle<Jsonified<R>>;
-    if (p.opts.idempotencyKey !== undefined) {
-      const [created, local] = reply as [number, string];
-      handle = new TaskHandle<Jsonified<R>>(
-        this.app,
-        formatTaskId(local, queue),
-        queue,
-        this.name,
-        created === 1,
-      );
-    } else {
-      const local = p.localId ?? (reply as string);
-      handle = new TaskHandle<Jsonified<R>>(this.app, formatTaskId(local, queue), queue, this.name);
-    }
+    const handle =
+      typeof reply === 'string'
+        ? new TaskHandle<Jsonified<R>>(this.app, formatTaskId(reply, queue), queue, this.name)
+        : new TaskHandle<Jsonified<R>>(
+            this.app,
+            formatTaskId(reply.local, queue),
+            queue,
+            this.name,
+            reply.created,
+          );
     const events = this.app.enqueueEvents;
     if (events?.listening && handle.created) {
       events.emit('enqueued', { type: 'enqueued', id: handle.id, queue, task: this.name, at: Date.now() });
@@ -398,7 +383,8 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
 
   /**
    * Enqueues one task. Arguments and options are checked first; on any error nothing is written.
-   * One XADD (one ZADD+HSET script when delayed, one script with an idempotency key).
+   * On Redis Streams one XADD (one ZADD+HSET script when delayed, one script with an idempotency
+   * key); on RabbitMQ one publish, resolved by its confirm.
    */
   enqueue(args: InferInput<S>, options?: EnqueueOptions): Promise<TaskHandle<Jsonified<R>>> {
     // Not async: untraced, the enqueue's own promise is the only one made.
@@ -413,14 +399,14 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     trace: TraceContext | undefined,
   ): Promise<TaskHandle<Jsonified<R>>> {
     const p = await this.prepare(args, options, Date.now(), '', trace);
-    const redis = await this.app.redis();
+    const publisher = await this.app.publisher();
     // A cached flag: no Redis call unless Redis was above the high watermark at the last sample.
     const held = this.app.admit?.(this.name, false, p.message.length + ENTRY_OVERHEAD_BYTES);
     if (held) await held;
-    if (p.payload !== undefined) return this.enqueueClaimed(redis, p, p.payload);
-    let reply: unknown;
+    if (p.payload !== undefined) return this.enqueueClaimed(publisher, p, p.payload);
+    let reply: Published;
     try {
-      reply = await this.send(redis, p);
+      reply = await send(publisher, p);
     } catch (err) {
       throw enqueueError(`enqueue of task "${this.name}"`, err, this.app.memoryReading?.());
     }
@@ -428,73 +414,11 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
   }
 
   /**
-   * Writes one prepared task: its script, or a plain XADD to the field of its message format (a plain
-   * command, so that concurrent enqueues share one write through auto-pipelining).
-   */
-  private send(redis: RedisConnection, p: Prepared): Promise<unknown> {
-    const c = this.command(p);
-    const replicas = this.app.enqueueReplicas;
-    if (replicas && replicas.count > 0) return this.sendReplicated(redis, p, replicas);
-    return 'script' in c
-      ? scripts.run(redis, c)
-      : redis.xadd(c.stream, '*', p.payload ? CLAIM_MESSAGE_FIELD : MESSAGE_FIELD, c.message);
-  }
-
-  /**
-   * {@link send} followed by `WAIT` in one pipeline (on a cluster it goes to the queue's node, as
-   * its key decides): resolves once `count` replicas have the task, else `E_REPLICAS`.
-   */
-  private async sendReplicated(
-    redis: RedisConnection,
-    p: Prepared,
-    replicas: { count: number; timeoutMs: number },
-  ): Promise<unknown> {
-    const what = `enqueue of task "${this.name}"`;
-    // A redirection (failover, slot migration) means nothing was written: ask the cluster where the
-    // slot is now and send again. ioredis follows redirections of single commands itself, not of a
-    // pipeline holding a write and WAIT.
-    for (let attempt = 1; ; attempt++) {
-      const tx = redis.pipeline();
-      this.write(tx, p);
-      tx.wait(replicas.count, replicas.timeoutMs);
-      let replies: [Error | null, unknown][] | null;
-      try {
-        replies = await tx.exec();
-      } catch (err) {
-        throw redisError(what, err);
-      }
-      const [writeErr, reply] = replies?.[0] ?? [new Error('no reply'), undefined];
-      if (writeErr) {
-        if (attempt < 10 && isRedirection(writeErr)) {
-          await refreshSlots(redis);
-          await new Promise((r) => setTimeout(r, 50 * attempt));
-          continue;
-        }
-        throw redisError(what, writeErr);
-      }
-      // Written: from here on an error must not say otherwise (a failover can cut the WAIT short).
-      const [waitErr, acked] = replies?.[1] ?? [new Error('no reply to WAIT'), 0];
-      if (waitErr || Number(acked) < replicas.count) {
-        const why = waitErr
-          ? `WAIT failed (${waitErr.message})`
-          : `only ${String(acked)} of ${replicas.count} replica(s) acknowledged it within ${replicas.timeoutMs} ms`;
-        throw new TasukiError(
-          'E_REPLICAS',
-          `${what}: the primary has it but ${why}; it may run, or be lost if the primary fails now. ` +
-            'Check the replicas (INFO replication) or lower the app option enqueueReplicas.',
-          waitErr ? { cause: waitErr } : undefined,
-        );
-      }
-      return reply;
-    }
-  }
-
-  /**
    * {@link enqueue} of claim-checked arguments: the payload is written first, then the message; if
    * Redis refused the message, the payload is deleted again (best effort; it expires anyway).
    */
   private async enqueueClaimed(
-    redis: RedisConnection,
+    publisher: Publisher,
     p: Prepared,
     payload: NewPayload,
   ): Promise<TaskHandle<Jsonified<R>>> {
@@ -507,9 +431,9 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
         err,
       );
     }
-    let reply: unknown;
+    let reply: Published;
     try {
-      reply = await this.send(redis, p);
+      reply = await send(publisher, p);
     } catch (err) {
       await discard(store, [payload.ref], err);
       throw enqueueError(`enqueue of task "${this.name}"`, err, this.app.memoryReading?.());
@@ -570,7 +494,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       if (list) list.push(i);
       else byQueue.set(p.opts.queue, [i]);
     });
-    const redis = await this.app.redis();
+    const publisher = await this.app.publisher();
     const handles: TaskHandle<Jsonified<R>>[] = new Array<TaskHandle<Jsonified<R>>>(prepared.length);
     const what = `bulk enqueue of task "${this.name}"`;
     let bytes = 0;
@@ -601,14 +525,14 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       [...byQueue].map(async ([queue, indexes]) => {
         if (payloads.length) {
           try {
-            await this.writeQueue(redis, queue, indexes, prepared, handles, what);
+            await this.writeQueue(publisher, queue, indexes, prepared, handles, what);
           } catch (err) {
             await drop(indexes, err);
             throw err;
           }
           await drop(indexes.filter((i) => !(handles[i] as TaskHandle).created));
         } else {
-          await this.writeQueue(redis, queue, indexes, prepared, handles, what);
+          await this.writeQueue(publisher, queue, indexes, prepared, handles, what);
         }
       }),
     );
@@ -617,46 +541,32 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
 
   /** Writes one queue's items of a bulk enqueue and fills in their handles. */
   private async writeQueue(
-    redis: RedisConnection,
+    publisher: Publisher,
     queue: string,
     indexes: readonly number[],
     prepared: readonly Prepared[],
     handles: TaskHandle<Jsonified<R>>[],
     what: string,
   ): Promise<void> {
-    // Tasks that run at once go in one enqueue_bulk script call (one command for all of them);
-    // delayed or idempotent ones keep their own script, all in one MULTI when there are any.
-    const plain = indexes.filter((i) => isPlain(prepared[i] as Prepared));
-    const other = indexes.filter((i) => !isPlain(prepared[i] as Prepared));
-    const bulk = scripts.enqueueBulk(
-      { stream: this.app.keys.stream.key({ queue }) },
-      plain.map((i) => (prepared[i] as Prepared).message),
-    );
-    let ids: string[] = [];
-    let replies: unknown[] = [];
-    if (other.length === 0) {
-      try {
-        ids = await scripts.run(redis, bulk);
-      } catch (err) {
-        throw enqueueError(what, err, this.app.memoryReading?.());
-      }
-    } else {
-      const tx = redis.multi();
-      if (plain.length) scripts.add(tx, bulk);
-      for (const i of other) this.write(tx, prepared[i] as Prepared);
-      try {
-        replies = await execTransaction(tx, what);
-      } catch (err) {
-        // execTransaction keeps Redis's refusal as the cause: an OOM is E_MEMORY_FULL.
-        throw isOomReply(err)
-          ? new MemoryFullError(what, { reading: this.app.memoryReading?.() }, { cause: err })
-          : err;
-      }
-      if (plain.length) ids = replies.shift() as string[];
+    let replies: Published[];
+    try {
+      replies = await publisher.publishMany(
+        queue,
+        indexes.map((i) => prepared[i] as Prepared),
+      );
+    } catch (err) {
+      // A MULTI's refusal keeps Redis's reply as the cause: an OOM is E_MEMORY_FULL.
+      throw enqueueError(what, err, this.app.memoryReading?.());
     }
-    plain.forEach((i, j) => (handles[i] = this.handleFor(prepared[i] as Prepared, ids[j])));
-    other.forEach((i, j) => (handles[i] = this.handleFor(prepared[i] as Prepared, replies[j])));
+    indexes.forEach(
+      (i, j) => (handles[i] = this.handleFor(prepared[i] as Prepared, replies[j] as Published)),
+    );
   }
+}
+
+/** Publishes one task: with an idempotency key through its at-most-once path. */
+function send(publisher: Publisher, p: Prepared): Promise<Published> {
+  return p.idempotencyKey === undefined ? publisher.publish(p) : publisher.publishUnique(p);
 }
 
 /**
@@ -668,9 +578,4 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
 async function discard(store: PayloadStore, refs: readonly string[], failure?: unknown): Promise<void> {
   if (failure !== undefined && (isUnreachable(failure) || isUnreachable((failure as Error).cause))) return;
   await store.delete(refs).catch(() => undefined);
-}
-
-/** A task that runs at once with no idempotency key: a plain XADD. */
-function isPlain(p: Prepared): boolean {
-  return p.localId === undefined && p.opts.idempotencyKey === undefined;
 }

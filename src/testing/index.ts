@@ -110,3 +110,4 @@ export { makeTestCertificates } from './tls.js';
 export type { TlsFiles } from '../connection/embedded.js';
 export { TestPostgres, type TestPostgresOptions } from './postgres.js';
 export { TestMariaDb, findMysqlBinary, type TestMariaDbOptions } from './mariadb.js';
+export { TestRabbitMq, type TestRabbitMqOptions } from './rabbitmq.js';

@@ -8,7 +8,8 @@ export const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /**
  * A task id is `<local>@<queue>`: the queue is part of the id, so any process can look a task up
  * from its id alone. `local` is the task's first stream entry id (`1732391234567-0`) for a task
- * that ran at once, or a generated `<ms>-d<random>` for a task that started delayed.
+ * that ran at once, or a generated `<ms>-d<random>` for a task that started delayed
+ * (`<ms>-p<random>` for any task on RabbitMQ).
  */
 export function formatTaskId(local: string, queue: string): string {
   return `${local}@${queue}`;
@@ -47,4 +48,12 @@ export function attemptFence(entry: string, deliveries: number): bigint {
 /** A new local id for a task that starts in the delayed set. */
 export function delayedLocalId(now: number): string {
   return `${now}-d${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * A new local id for a task published at once on a broker that names no tasks itself (RabbitMQ):
+ * `<ms>-p<random>`, carried in the message like a delayed task's.
+ */
+export function publishedLocalId(now: number): string {
+  return `${now}-p${randomBytes(6).toString('hex')}`;
 }

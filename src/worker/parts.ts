@@ -4,6 +4,9 @@
  * promoter and the consumer sweeper. worker.ts decides when; this file knows what and in which order.
  */
 import type { RedisConnection } from '../connection/redis.js';
+import type { Broker } from '../broker/broker.js';
+import type { BrokerChoice } from '../broker/choice.js';
+import { RabbitMqBroker } from '../broker/rabbitmq.js';
 import { RedisStreamsBroker } from '../broker/redis-streams.js';
 import type { ConnectionOptions } from '../connection/connect.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
@@ -48,6 +51,8 @@ export interface WorkerHost extends TaskRegistry {
   connectRedis(clientName: string): Promise<RedisConnection>;
   /** Where Redis is, password masked, for logs. */
   describeRedis(): string;
+  /** Where tasks travel (absent: Redis Streams on the app's Redis). */
+  readonly broker?: BrokerChoice;
   /** Publishes the worker's events (app option `events: true`); `undefined`: none are published. */
   readonly lifecycle?: AttemptEvents | undefined;
   /** Traces runs (app option `tracing`); `undefined`: untraced. */
@@ -68,7 +73,7 @@ export const REDIS_WAIT_MS = 5000;
 
 /** The parts a started worker runs. */
 export interface Running {
-  broker: RedisStreamsBroker;
+  broker: Broker;
   fetcher: Fetcher;
   completer: Completer;
   heartbeat: ClaimRenewer & { started(): Promise<void> };
@@ -119,22 +124,24 @@ export async function openParts(
   recorded: (attempts: readonly Attempt[], stale: ReadonlySet<string>) => void,
 ): Promise<Running> {
   const redis = await app.connectRedis('tasuki:worker');
-  const blocking = await app.connectRedis('tasuki:worker-fetch').catch((err: unknown) => {
+  const onRabbit = app.broker?.kind === 'rabbitmq';
+  const broker = onRabbit
+    ? new RabbitMqBroker({
+        url: app.broker?.url as string,
+        redis,
+        keys: app.keys,
+        log,
+        resultTtlMs: app.resultTtlMs,
+        deadLetterMaxLen: app.deadLetterMaxLen,
+        deadLetterRetentionMs: app.deadLetterRetentionMs,
+        queueType: app.broker?.queueType ?? 'quorum',
+        prefetch: options.concurrency + options.prefetch,
+      })
+    : await redisStreams(app, redis);
+  const control = await app.connectRedis('tasuki:worker-control').catch(async (err: unknown) => {
     redis.disconnect();
+    await broker.close();
     throw err;
-  });
-  const control = await app.connectRedis('tasuki:worker-control').catch((err: unknown) => {
-    redis.disconnect();
-    blocking.disconnect();
-    throw err;
-  });
-  const broker = new RedisStreamsBroker({
-    redis,
-    blocking,
-    keys: app.keys,
-    resultTtlMs: app.resultTtlMs,
-    deadLetterMaxLen: app.deadLetterMaxLen,
-    deadLetterRetentionMs: app.deadLetterRetentionMs,
   });
   try {
     await broker.prepare(options.queues);
@@ -150,9 +157,10 @@ export async function openParts(
   // After a lost connection every entry looks idle (heartbeats stopped everywhere): reclaims wait.
   redis.on('close', () => reclaimer.disconnected());
   redis.on('ready', () => reclaimer.outage());
-  // Renews claims from a thread, so a handler that blocks the event loop keeps its task.
+  // Renews claims from a thread, so a handler that blocks the event loop keeps its task. (On
+  // RabbitMQ a claim lives as long as the channel: the in-process check only reports losses.)
   const heartbeat = new ThreadHeartbeat(broker, worker, log, options.heartbeatMs, {
-    connection: app.connectionOptions?.('tasuki:worker-heartbeat'),
+    connection: onRabbit ? undefined : app.connectionOptions?.('tasuki:worker-heartbeat'),
     prefix: app.keys.space.prefix,
   });
   const promoter = new Promoter(broker, options.queues, log, options.promoteIntervalMs);
@@ -182,6 +190,22 @@ export async function openParts(
       ),
     ],
   };
+}
+
+/** The Redis Streams broker on the worker's command connection and a blocking one of its own. */
+async function redisStreams(app: WorkerHost, redis: RedisConnection): Promise<RedisStreamsBroker> {
+  const blocking = await app.connectRedis('tasuki:worker-fetch').catch((err: unknown) => {
+    redis.disconnect();
+    throw err;
+  });
+  return new RedisStreamsBroker({
+    redis,
+    blocking,
+    keys: app.keys,
+    resultTtlMs: app.resultTtlMs,
+    deadLetterMaxLen: app.deadLetterMaxLen,
+    deadLetterRetentionMs: app.deadLetterRetentionMs,
+  });
 }
 
 /**

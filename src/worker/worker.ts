@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Delivery } from '../broker/broker.js';
+import { describeBroker } from '../broker/choice.js';
 import type { ControlHost } from '../control/follower.js';
 import { CancelledError, RevokedError, TasukiError } from '../errors.js';
 import { TaskEvents } from '../events/event-map.js';
@@ -111,6 +112,7 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost, ControlH
         tasks: this.app.taskNames(),
         concurrency: this.concurrency,
         redis: this.app.describeRedis(),
+        ...(this.app.broker?.kind === 'rabbitmq' ? { broker: describeBroker(this.app.broker) } : {}),
       },
       'worker started',
     );

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { SCENARIOS, SYSTEMS, type Row } from '../../bench/config.js';
+import { ON_RABBITMQ, RABBITMQ_SCENARIOS, SCENARIOS, SYSTEMS, type Row } from '../../bench/config.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -48,6 +48,8 @@ test(
       }
       for (const scenario of SCENARIOS) {
         for (const system of SYSTEMS) {
+          // tasuki on RabbitMQ runs the enqueue, drain and latency scenarios only.
+          if (system === ON_RABBITMQ && !RABBITMQ_SCENARIOS.has(scenario)) continue;
           assert.ok(
             rows.some((r) => r.scenario === scenario && r.system === system),
             `no row for ${scenario} / ${system}`,
@@ -60,8 +62,9 @@ test(
       );
       assert.match(
         output,
-        /\| scenario \| unit \| tasuki \| tasuki-full \| bullmq \| bee-queue \| tasuki \/ bullmq \| tasuki \/ bee-queue \| tasuki-full \/ bullmq \|/,
+        /\| scenario \| unit \| tasuki \| tasuki-full \| tasuki-rabbitmq \| bullmq \| bee-queue \| tasuki \/ bullmq \| tasuki \/ bee-queue \| tasuki-full \/ bullmq \|/,
       );
+      assert.match(output, /tasuki on RabbitMQ \/ tasuki on Redis Streams:\n {2}enqueue-single: /);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

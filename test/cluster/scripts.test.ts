@@ -125,6 +125,22 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
       }),
     );
     assert.deepEqual(acked, [3], 'three acknowledged, none fenced out');
+    // The outcomes of tasks on another broker (RabbitMQ): results, a dead letter, one event.
+    const recorded = await run(
+      scripts.recordOutcomes(q, {
+        ttlMs: 60_000,
+        eventsMaxLen: 100,
+        deadMaxLen: 100,
+        deadMinId: '0-0',
+        tasks: [
+          { id: '1-pa', record, outcome: 'done', dropRecord: false },
+          { id: '1-pb', record, outcome: 'dead', dropRecord: false, payload: letter },
+        ],
+        resultKey: (task) => k.result.key({ queue, task }),
+      }),
+    );
+    assert.equal(recorded, 2);
+    await redis.xtrim(q.dead, 'MAXLEN', 1);
     const dead = (await redis.xrange(q.dead, '-', '+')) as [string, string[]][];
     assert.equal(dead.length, 1);
     await run(

@@ -9,11 +9,12 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
  */
 export const CLI = ['--import', 'tsx', fileURLToPath(new URL('./tasuki-cli.ts', import.meta.url))];
 
-/** The environment of a CLI run: no Redis URL from outside, logs at info, plus `env`. */
+/** The environment of a CLI run: no Redis or broker URL from outside, logs at info, plus `env`. */
 export function cliEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const base = { ...process.env };
   delete base.REDIS_URL;
   delete base.TASUKI_REDIS_URL;
+  delete base.TASUKI_BROKER_URL;
   return { ...base, TASUKI_LOG_LEVEL: 'info', ...env };
 }
 

@@ -30,6 +30,7 @@ ARGV[8..] tasks     seven values per task: entry id, task id ("" when it is the 
 Returns: {acknowledged, stale entry ids...}: how many entries were acknowledged, then the entries
 fenced out (not held by this consumer with that delivery count), of which nothing was recorded.
 ]]
+-- @include announce (lib/announce.lua: one completion event)
 local PER = 7
 local n = (#ARGV - 7) / PER
 -- What this consumer holds, with each entry's delivery count (its own pending list only: bounded by
@@ -142,16 +143,5 @@ end
 if #announced == 0 then
   return {acked, unpack(stale)}
 end
-if withRecords then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', '$EVENT_IDS_FIELD', table.concat(announced, ' '), '$EVENT_RECORDS_FIELD', table.concat(records, '\n'))
-  if not inline then
-    -- Records of tasks that keep none (storeResult: false) ride in big batches' events too: keep
-    -- those events a minute at most (by Redis's clock, that of the stream ids), so what waiters
-    -- need does not grow with the event cap times the batch size.
-    local now = redis.call('TIME')
-    redis.call('XTRIM', KEYS[2], 'MINID', '~', (tonumber(now[1]) * 1000 - $EVENTS_RECORDS_KEPT_MS) .. '-0')
-  end
-else
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', '$EVENT_IDS_FIELD', table.concat(announced, ' '))
-end
+announce(KEYS[2], ARGV[3], announced, records, withRecords, inline)
 return {acked, unpack(stale)}

@@ -1,0 +1,476 @@
+/**
+ * The broker on RabbitMQ, seen from a worker. One channel consumes every queue the worker serves
+ * with manual acks and a `basic.qos` prefetch of the worker's capacity; deliveries wait in a small
+ * buffer until the fetch loop takes them. Settling a batch records results, dead letters and the
+ * completion event on Redis in one script call (record_outcomes.lua), publishes retries into the
+ * delay levels with confirms, and only then acks — so a crash at any point leaves the message
+ * unacked, and RabbitMQ delivers it again (at least once).
+ *
+ * What the Redis broker does with its pending list, RabbitMQ does itself: a worker that dies (its
+ * channel closes) has its unacked messages requeued at once, so `reclaim` has nothing to do and
+ * `renew` only reports deliveries whose channel is gone (their acks would be refused, and another
+ * worker runs them). A channel's deliveries are fenced by the channel: an outcome is recorded only
+ * while the channel it came on is open.
+ */
+import type {
+  AsyncMessage,
+  Channel,
+  Connection,
+  Publisher as RabbitPublisher,
+  SyncMessage,
+} from 'rabbitmq-client';
+import type { RedisConnection } from '../connection/redis.js';
+import { TasukiError } from '../errors.js';
+import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import type { Logger } from '../log/logger.js';
+import * as scripts from '../scripts/catalogue.js';
+import { encodeDeadLetter } from '../wire/dead-letter.js';
+import { MESSAGE_FIELD } from '../wire/fields.js';
+import { encodeRecord } from '../wire/record.js';
+import type { Broker, Delivery, HandBack, Settlement } from './broker.js';
+import { describeRabbit, envelopeOf, openRabbit } from './rabbitmq-connection.js';
+import { declareTopology } from './rabbitmq-publisher.js';
+import { DUE_HEADER, deadQueueName, queueName } from './rabbitmq-topology.js';
+import { EVENTS_MAX_LEN } from './redis-streams.js';
+
+/** What the RabbitMQ broker needs. */
+export interface RabbitMqSettings {
+  url: string;
+  /** Results, dead letters and completion events. */
+  redis: RedisConnection;
+  keys: TasukiKeys;
+  log: Logger;
+  resultTtlMs: number;
+  deadLetterMaxLen: number;
+  deadLetterRetentionMs: number;
+  queueType: 'quorum' | 'classic';
+  /** Unacked deliveries RabbitMQ may hand this worker per queue (`basic.qos`). */
+  prefetch: number;
+}
+
+/** A message held later than this past its due time is not sent round the delay levels again. */
+const DUE_SLACK_MS = 20;
+/** A released message (unknown task, newer format) comes back after this long, ms. */
+const RELEASE_DELAY_MS = 1000;
+
+/** A delivery, with the channel and tag its ack needs. */
+class RabbitDelivery implements Delivery {
+  constructor(
+    readonly queue: string,
+    readonly entry: string,
+    readonly fields: readonly string[],
+    readonly deliveries: number,
+    readonly channel: Channel,
+    readonly tag: number,
+  ) {}
+}
+
+/** A message's body as text (tasuki publishes text; anything else is shown as it came). */
+function bodyText(body: unknown): string {
+  if (typeof body === 'string') return body;
+  if (Buffer.isBuffer(body)) return body.toString('utf8');
+  return JSON.stringify(body) ?? '';
+}
+
+export class RabbitMqBroker implements Broker {
+  private conn: Connection | undefined;
+  private publisher: RabbitPublisher | undefined;
+  private channel: Channel | undefined;
+  /** Reads what RabbitMQ dead-lettered (see {@link promote}). */
+  private deadChannel: Channel | undefined;
+  private queues: readonly string[] = [];
+  private readonly byName = new Map<string, string>();
+  private readonly buffer: RabbitDelivery[] = [];
+  private readonly held = new Map<string, RabbitDelivery>();
+  /** Fetches waiting for a delivery (the worker keeps up to two in flight). */
+  private readonly waiting = new Set<() => void>();
+  private seq = 0;
+  private closing = false;
+  /** Queues paused for this worker (see {@link pause}), and the consumer tag of each queue consumed. */
+  private readonly paused = new Set<string>();
+  private readonly consumers = new Map<string, string>();
+  private readonly prefix: string;
+
+  constructor(private readonly settings: RabbitMqSettings) {
+    this.prefix = settings.keys.space.prefix;
+    scripts.registerScripts(settings.redis);
+  }
+
+  async prepare(queues: readonly string[]): Promise<void> {
+    this.queues = queues;
+    for (const q of queues) this.byName.set(queueName(this.prefix, q), q);
+    const conn = await openRabbit(this.settings.url, 'tasuki:worker');
+    this.conn = conn;
+    conn.on('error', (err) => this.settings.log.warn({ err }, 'RabbitMQ connection error; reconnecting'));
+    this.publisher = conn.createPublisher({ confirm: true, maxAttempts: 2 });
+    try {
+      await declareTopology(conn, this.prefix, queues, this.settings.queueType);
+      await this.consume();
+    } catch (err) {
+      throw new TasukiError(
+        'E_BROKER',
+        `the worker could not consume from RabbitMQ at ${describeRabbit(this.settings.url)} ` +
+          `(${(err as Error).message}). Check that it runs, the URL and the user's permissions.`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** Opens the consuming channel; after it closes (connection lost, consumer timeout) again. */
+  private async consume(): Promise<void> {
+    const conn = this.conn as Connection;
+    const ch = await conn.acquire();
+    ch.once('close', () => {
+      if (this.channel === ch) this.channel = undefined;
+      // Its deliveries can no longer be acked: RabbitMQ gives them to another consumer.
+      this.buffer.length = 0;
+      this.wake();
+      if (!this.closing) this.resubscribe();
+    });
+    await ch.basicQos({ prefetchCount: this.settings.prefetch });
+    this.consumers.clear();
+    for (const q of this.queues) {
+      if (!this.paused.has(q)) await this.consumeQueue(ch, q);
+    }
+    this.channel = ch;
+  }
+
+  private async consumeQueue(ch: Channel, queue: string): Promise<void> {
+    const ok = await ch.basicConsume({ queue: queueName(this.prefix, queue) }, (msg) =>
+      this.arrived(ch, msg),
+    );
+    this.consumers.set(queue, ok.consumerTag);
+  }
+
+  /**
+   * Cancels this worker's consumer on the queue (basic.cancel), so RabbitMQ pushes it nothing more,
+   * and gives back what it pushed that no fetch has taken yet (nack with requeue).
+   */
+  async pause(queue: string): Promise<void> {
+    this.paused.add(queue);
+    const ch = this.channel;
+    const tag = this.consumers.get(queue);
+    this.consumers.delete(queue);
+    if (ch?.active && tag !== undefined) await ch.basicCancel({ consumerTag: tag });
+    for (let i = this.buffer.length - 1; i >= 0; i--) {
+      const d = this.buffer[i] as RabbitDelivery;
+      if (d.queue !== queue) continue;
+      this.buffer.splice(i, 1);
+      this.held.delete(d.entry);
+      if (d.channel.active) d.channel.basicNack({ deliveryTag: d.tag, requeue: true });
+    }
+  }
+
+  /** Consumes from the queue again (see {@link pause}). */
+  async resume(queue: string): Promise<void> {
+    if (!this.paused.delete(queue)) return;
+    const ch = this.channel;
+    if (ch?.active && !this.consumers.has(queue)) await this.consumeQueue(ch, queue);
+  }
+
+  private resubscribe(): void {
+    const retry = (delayMs: number): void => {
+      setTimeout(() => {
+        if (this.closing) return;
+        this.consume().catch((err: unknown) => {
+          this.settings.log.warn({ err }, 'could not consume from RabbitMQ; trying again');
+          retry(Math.min(5000, delayMs * 2));
+        });
+      }, delayMs).unref();
+    };
+    retry(100);
+  }
+
+  private arrived(ch: Channel, msg: AsyncMessage): void {
+    const queue = this.byName.get(msg.routingKey) ?? this.byName.get(msg.routingKey.split('.').pop() ?? '');
+    const due = Number(msg.headers?.[DUE_HEADER] ?? 0);
+    const body = bodyText(msg.body);
+    // A delay longer than one pass through the levels goes round again.
+    if (queue !== undefined && due > Date.now() + DUE_SLACK_MS) {
+      this.redelay(ch, msg, queue, body, due);
+      return;
+    }
+    const count = Number(msg.headers?.['x-delivery-count'] ?? (msg.redelivered ? 1 : 0));
+    const idMs = typeof msg.messageId === 'string' ? Number(msg.messageId.split('-')[0]) : NaN;
+    const entry = `${Number.isSafeInteger(idMs) && idMs > 0 ? idMs : Date.now()}-${++this.seq}`;
+    const d = new RabbitDelivery(
+      queue ?? this.queues[0] ?? '',
+      entry,
+      [typeof msg.type === 'string' && msg.type ? msg.type : MESSAGE_FIELD, body],
+      count + 1,
+      ch,
+      msg.deliveryTag,
+    );
+    this.held.set(entry, d);
+    this.buffer.push(d);
+    this.wake();
+  }
+
+  /** Ends every waiting fetch. */
+  private wake(): void {
+    for (const done of this.waiting) done();
+  }
+
+  private redelay(ch: Channel, msg: AsyncMessage, queue: string, body: string, due: number): void {
+    const id = typeof msg.messageId === 'string' ? msg.messageId : '';
+    (this.publisher as RabbitPublisher)
+      .send(envelopeOf(this.prefix, queue, id, body, due, Date.now()), body)
+      .then(
+        () => ch.active && ch.basicAck({ deliveryTag: msg.deliveryTag }),
+        (err: unknown) => {
+          this.settings.log.warn({ err }, 'could not delay a task again; it is delivered again');
+          if (ch.active) ch.basicNack({ deliveryTag: msg.deliveryTag, requeue: true });
+        },
+      );
+  }
+
+  async fetch(
+    _queues: readonly string[],
+    _consumer: string,
+    count: number,
+    blockMs: number,
+  ): Promise<Delivery[]> {
+    if (this.buffer.length === 0 && !this.closing) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.waiting.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, blockMs);
+        this.waiting.add(done);
+      });
+    }
+    return this.buffer.splice(0, count);
+  }
+
+  interruptFetch(): Promise<void> {
+    this.wake();
+    return Promise.resolve();
+  }
+
+  /** The held delivery of an entry, if its channel is still open (else it is no longer ours). */
+  private live(entry: string): RabbitDelivery | undefined {
+    const d = this.held.get(entry);
+    if (!d) return undefined;
+    if (d.channel.active && d.channel === this.channel) return d;
+    this.held.delete(entry);
+    return undefined;
+  }
+
+  async settle(queue: string, _consumer: string, settlements: readonly Settlement[]): Promise<string[]> {
+    const s = this.settings;
+    const k = s.keys;
+    const stale: string[] = [];
+    const recorded: scripts.RecordedOutcome[] = [];
+    const retries: Settlement[] = [];
+    const acks: RabbitDelivery[] = [];
+    for (const t of settlements) {
+      const d = this.live(t.entry);
+      if (!d) {
+        stale.push(t.entry);
+        continue;
+      }
+      acks.push(d);
+      if (t.outcome === 'retry' || t.outcome === 'defer') retries.push(t);
+      if (t.outcome !== 'defer') {
+        recorded.push({
+          id: t.id,
+          record: t.record,
+          outcome: t.outcome,
+          dropRecord: t.dropRecord,
+          payload: t.outcome === 'dead' ? t.payload : undefined,
+        });
+      }
+    }
+    if (acks.length === 0) return stale;
+    if (recorded.length) {
+      await scripts.run(
+        s.redis,
+        scripts.recordOutcomes(
+          { events: k.events.key({ queue }), dead: k.dead.key({ queue }) },
+          {
+            ttlMs: s.resultTtlMs,
+            eventsMaxLen: EVENTS_MAX_LEN,
+            deadMaxLen: s.deadLetterMaxLen,
+            deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
+            tasks: recorded,
+            resultKey: (task) => k.result.key({ queue, task }),
+          },
+        ),
+      );
+    }
+    if (retries.length) {
+      const now = Date.now();
+      const pub = this.publisher as RabbitPublisher;
+      await Promise.all(
+        retries.map((t) => {
+          const message = t.payload as string;
+          return pub.send(envelopeOf(this.prefix, queue, t.id, message, t.due ?? 0, now), message);
+        }),
+      );
+    }
+    for (const d of acks) {
+      this.held.delete(d.entry);
+      if (d.channel.active) d.channel.basicAck({ deliveryTag: d.tag });
+    }
+    return stale;
+  }
+
+  renew(_queue: string, _consumer: string, entries: readonly string[]): Promise<string[]> {
+    // RabbitMQ keeps an unacked delivery for its consumer as long as the channel lives (up to the
+    // broker's consumer_timeout): nothing to renew, only losses to report.
+    return Promise.resolve(entries.filter((e) => this.live(e) === undefined));
+  }
+
+  reclaim(): Promise<Delivery[]> {
+    // A dead consumer's unacked messages are requeued by RabbitMQ when its channel closes.
+    return Promise.resolve([]);
+  }
+
+  /** Publishes a copy to come back shortly (not counted as a delivery), then acks the original. */
+  async release(
+    queue: string,
+    _consumer: string,
+    _idleMs: number,
+    deliveries: readonly Delivery[],
+  ): Promise<number> {
+    let n = 0;
+    const due = Date.now() + RELEASE_DELAY_MS;
+    for (const delivery of deliveries) {
+      const d = this.live(delivery.entry);
+      if (!d) continue;
+      const body = d.fields[1] ?? '';
+      const id = /"id":"([^"]+)"/.exec(body)?.[1] ?? d.entry;
+      await (this.publisher as RabbitPublisher).send(
+        envelopeOf(this.prefix, queue, id, body, due, Date.now()),
+        body,
+      );
+      this.held.delete(d.entry);
+      if (d.channel.active) d.channel.basicAck({ deliveryTag: d.tag });
+      n++;
+    }
+    return n;
+  }
+
+  /** Publishes each message (carrying its task id) to the queue again, then acks the delivery. */
+  async handBack(queue: string, _consumer: string, tasks: readonly HandBack[]): Promise<number> {
+    const pub = this.publisher as RabbitPublisher;
+    const live = tasks.flatMap((t) => {
+      const d = this.live(t.entry);
+      return d ? [{ t, d }] : [];
+    });
+    await Promise.all(
+      live.map(({ t }) => pub.send(envelopeOf(this.prefix, queue, t.id, t.message, 0, 0), t.message)),
+    );
+    for (const { d } of live) {
+      this.held.delete(d.entry);
+      if (d.channel.active) d.channel.basicAck({ deliveryTag: d.tag });
+    }
+    return live.length;
+  }
+
+  /**
+   * Delays are RabbitMQ's (TTL levels): nothing to promote. What this loop does instead: move
+   * messages RabbitMQ dead-lettered (over the delivery limit) into the queue's dead-letter stream
+   * on Redis, where `tasuki dlq` lists and retries them.
+   */
+  async promote(queue: string, _now: number, limit: number): Promise<{ moved: number; next: number }> {
+    const conn = this.conn;
+    if (!conn || this.closing) return { moved: 0, next: -1 };
+    // A channel of its own, kept while it lives: each message is acked only once Redis has it (one
+    // whose write failed goes back to the dead queue when the channel closes).
+    if (!this.deadChannel?.active) this.deadChannel = await conn.acquire();
+    const ch = this.deadChannel;
+    let moved = 0;
+    for (; moved < limit; moved++) {
+      const msg: SyncMessage | undefined = await ch.basicGet({ queue: deadQueueName(this.prefix, queue) });
+      if (!msg) break;
+      try {
+        await this.deadLettered(queue, msg);
+      } catch (err) {
+        await ch.close().catch(() => undefined);
+        throw err;
+      }
+      ch.basicAck({ deliveryTag: msg.deliveryTag });
+    }
+    return { moved, next: -1 };
+  }
+
+  /** One message RabbitMQ dead-lettered, appended to the queue's dead-letter stream. */
+  private async deadLettered(queue: string, msg: SyncMessage): Promise<void> {
+    const s = this.settings;
+    const body = bodyText(msg.body);
+    const id = typeof msg.messageId === 'string' ? msg.messageId : `${Date.now()}-0`;
+    const count = Number(msg.headers?.['x-delivery-count'] ?? 0);
+    const name = /^\["([^"]*)"/.exec(body)?.[1] ?? /"t":"([^"]*)"/.exec(body)?.[1] ?? '?';
+    const now = Date.now();
+    const error = {
+      name: 'TasukiError',
+      code: 'E_LOST',
+      message: `RabbitMQ dead-lettered it after ${count} deliveries without an ack (its workers died each time)`,
+    };
+    const letter = encodeDeadLetter({
+      id,
+      queue,
+      task: name,
+      reason: 'max-deliveries',
+      error,
+      attempts: count,
+      failedAt: now,
+      message: body,
+    });
+    const record = encodeRecord({
+      state: 'failed',
+      task: name,
+      attempt: count,
+      worker: '(rabbitmq)',
+      startedAt: now,
+      finishedAt: now,
+      error,
+      reason: 'max-deliveries',
+    });
+    await scripts.run(
+      s.redis,
+      scripts.recordOutcomes(
+        { events: s.keys.events.key({ queue }), dead: s.keys.dead.key({ queue }) },
+        {
+          ttlMs: s.resultTtlMs,
+          eventsMaxLen: EVENTS_MAX_LEN,
+          deadMaxLen: s.deadLetterMaxLen,
+          deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
+          tasks: [
+            {
+              id,
+              record,
+              outcome: 'dead',
+              dropRecord: false,
+              payload: letter,
+            },
+          ],
+          resultKey: (task) => s.keys.result.key({ queue, task }),
+        },
+      ),
+    );
+  }
+
+  forgetIdleConsumers(): Promise<string[]> {
+    // RabbitMQ forgets a consumer when its channel closes.
+    return Promise.resolve([]);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.wake();
+    const ch = this.channel;
+    this.channel = undefined;
+    // Unacked deliveries go back to their queues when the channel closes.
+    await ch?.close().catch(() => undefined);
+    await this.deadChannel?.close().catch(() => undefined);
+    await this.publisher?.close().catch(() => undefined);
+    await this.conn?.close().catch(() => undefined);
+    const redis = this.settings.redis;
+    if (redis.status === 'ready') await redis.quit().catch(() => undefined);
+    else redis.disconnect();
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * The broker conformance suite: one set of behaviour tests that every broker must pass, run by
+ * redis-streams.test.ts and rabbitmq.test.ts. Each test counts tasks in and out; only how a raw
+ * message is injected differs per broker.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { z } from 'zod';
+import {
+  TaskFailedError,
+  Worker,
+  type TaskHandle,
+  type Tasuki,
+  type WorkerOptions,
+} from '../../src/index.js';
+import { silentLogger } from '../../src/log/logger.js';
+import type { Duration } from '../../src/util/duration.js';
+import { bookkeeping, count } from '../fixtures/counting-app.js';
+import type { BrokerUnderTest } from '../support/brokers.js';
+import { runCli } from '../support/cli.js';
+import { randomPrefix, until } from '../support/redis.js';
+import { startWorker } from '../support/workers.js';
+
+const quiet = { logger: silentLogger(), promoteIntervalMs: 20 };
+
+/** Puts a message on a queue as a foreign producer would, bypassing tasuki's checks. */
+export type InjectRaw = (app: Tasuki, queue: string, body: string) => Promise<void>;
+
+/** A worker on `app`, stopped after the test. */
+async function worker(
+  app: Tasuki,
+  t: { after(fn: () => Promise<void>): void },
+  options: WorkerOptions = {},
+): Promise<Worker> {
+  const w = new Worker(app, { ...quiet, concurrency: 8, ...options });
+  await w.start();
+  t.after(() => w.stop());
+  return w;
+}
+
+export function conformance(broker: BrokerUnderTest, injectRaw: InjectRaw): void {
+  const name = broker.kind;
+
+  test(`${name}: enqueue → result, one, a bulk of 300 and with an idempotency key`, async (t) => {
+    const app = broker.app();
+    const double = app.task({
+      name: 'double',
+      schema: z.object({ n: z.number() }),
+      handler: ({ n }) => n * 2,
+    });
+    await worker(app, t);
+    assert.equal(await (await double.enqueue({ n: 21 })).result({ timeout: '20s' }), 42);
+    const handles = await double.enqueueMany(Array.from({ length: 300 }, (_, n) => ({ args: { n } })));
+    assert.equal(new Set(handles.map((h) => h.id)).size, 300, 'every task has its own id');
+    const results = await Promise.all(handles.map((h) => h.result({ timeout: '30s' })));
+    assert.deepEqual(
+      results,
+      Array.from({ length: 300 }, (_, n) => n * 2),
+    );
+    const first = await double.enqueue({ n: 1 }, { idempotencyKey: 'order-7' });
+    const again = await double.enqueue({ n: 1 }, { idempotencyKey: 'order-7' });
+    assert.equal(first.created, true);
+    assert.equal(again.created, false);
+    assert.equal(again.id, first.id, 'the repeat names the first task');
+    assert.equal(await again.result({ timeout: '20s' }), 2);
+    const info = await app.getTask(first.id);
+    assert.equal(info?.state, 'succeeded');
+  });
+
+  test(`${name}: a delayed task runs after its delay, not before`, async (t) => {
+    const app = broker.app();
+    const ranAt: number[] = [];
+    const stamp = app.task({
+      name: 'stamp',
+      schema: z.object({}),
+      handler: () => {
+        ranAt.push(Date.now());
+        return 'ok';
+      },
+    });
+    await worker(app, t);
+    const at = Date.now();
+    const handles = await Promise.all([600, 1200].map((ms) => stamp.enqueue({}, { delay: ms })));
+    assert.deepEqual(await Promise.all(handles.map((h) => h.result({ timeout: '20s' }))), ['ok', 'ok']);
+    assert.equal(ranAt.length, 2);
+    const sorted = ranAt.map((r) => r - at).sort((a, b) => a - b);
+    assert.ok(sorted[0]! >= 600, `the 600 ms task ran after ${sorted[0]} ms`);
+    assert.ok(sorted[1]! >= 1200, `the 1200 ms task ran after ${sorted[1]} ms`);
+    assert.ok(sorted[1]! < 6000, `the 1200 ms task ran only after ${sorted[1]} ms`);
+  });
+
+  test(`${name}: a failing task is retried with backoff and succeeds on attempt 3`, async (t) => {
+    const app = broker.app();
+    const starts: number[] = [];
+    const flaky = app.task({
+      name: 'flaky',
+      schema: z.object({}),
+      maxAttempts: 5,
+      backoff: { type: 'fixed', delay: 300 },
+      handler: (_args, ctx) => {
+        starts.push(Date.now());
+        if (ctx.attempt < 3) throw new Error(`attempt ${ctx.attempt} fails`);
+        return ctx.attempt;
+      },
+    });
+    await worker(app, t);
+    const h = await flaky.enqueue({});
+    assert.equal(await h.result({ timeout: '20s' }), 3);
+    assert.equal(starts.length, 3, 'three attempts, no more');
+    for (let i = 1; i < starts.length; i++) {
+      const gap = starts[i]! - starts[i - 1]!;
+      assert.ok(gap >= 300, `retry ${i} came after ${gap} ms, before its 300 ms backoff`);
+    }
+    const info = await app.getTask(h.id);
+    assert.equal(info?.attempt, 3);
+  });
+
+  test(`${name}: the last attempt fails: one dead letter, tasuki dlq lists it and retry runs it again`, async (t) => {
+    const prefix = randomPrefix();
+    const app = broker.app({ prefix });
+    let healthy = false;
+    const runs: number[] = [];
+    // The name of the counting app's task, so the CLI (which loads that app) knows it.
+    const task = app.task({
+      name: count.name,
+      schema: count.definition.schema,
+      maxAttempts: 2,
+      backoff: { type: 'fixed', delay: 50 },
+      handler: ({ i }) => {
+        runs.push(i);
+        if (!healthy) throw new Error('the mail server is down');
+        return i;
+      },
+    });
+    await worker(app, t);
+    const h = await task.enqueue({ i: 7 });
+    await assert.rejects(h.result({ timeout: '20s' }), (err: unknown) => {
+      assert.ok(err instanceof TaskFailedError);
+      assert.match(err.message, /the mail server is down/);
+      return true;
+    });
+    assert.deepEqual(runs, [7, 7], 'exactly maxAttempts runs');
+    const dead = await app.deadLetters.list('default');
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0]!.taskId, h.id);
+    assert.equal(dead[0]!.reason, 'max-attempts');
+
+    const env = { REDIS_URL: broker.redis().url, TEST_PREFIX: prefix, ...broker.env() };
+    const args = ['--app', 'test/fixtures/counting-app.ts'];
+    const list = await runCli(['dlq', 'list', ...args, '--json'], env);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, new RegExp(h.id.replace(/[.@-]/g, '\\$&')));
+    healthy = true;
+    const retry = await runCli(['dlq', 'retry', ...args, '--queue', 'default', '--all'], env);
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.equal(await h.result({ timeout: '20s' }), 7);
+    assert.deepEqual(runs, [7, 7, 7]);
+    assert.equal((await app.deadLetters.list('default')).length, 0);
+  });
+
+  test(`${name}: bad messages are dead-lettered with a reason and the worker goes on`, async (t) => {
+    const app = broker.app();
+    const echo = app.task({ name: 'echo', schema: z.object({ s: z.string() }), handler: ({ s }) => s });
+    // An unknown task is left for another worker for a second, then dead-lettered.
+    await worker(app, t, { releaseFor: '1s' });
+    await injectRaw(app, 'default', 'this is not JSON');
+    await injectRaw(app, 'default', '["echo",{"s":1}]');
+    await injectRaw(app, 'default', '["no.such.task",{}]');
+    assert.equal(await (await echo.enqueue({ s: 'still here' })).result({ timeout: '20s' }), 'still here');
+    await until(
+      async () => (await app.deadLetters.list('default')).length === 3,
+      20_000,
+      'three dead letters',
+    );
+    const reasons = (await app.deadLetters.list('default')).map((d) => d.reason).sort();
+    assert.deepEqual(reasons, ['invalid-args', 'undecodable', 'unknown-task']);
+  });
+
+  test(`${name}: a SIGKILLed worker process loses nothing (counted)`, async () => {
+    const c = counting(broker);
+    const args = ['--concurrency', '10', '--prefetch', '10', '--claim-idle', '1500ms'];
+    const env = { TASK_DELAY_MS: '10', ...broker.env() };
+    const workers = await Promise.all([0, 1].map(() => startWorker(broker.redis(), c.prefix, args, env)));
+    const handles = await c.enqueue(600);
+    await c.ranAtLeast(150);
+    const victim = workers[0]!;
+    victim.child.kill('SIGKILL');
+    await victim.done;
+    const counts = await c.everyTaskRan(handles, '90s');
+    const victimPid = `:${victim.child.pid}`;
+    const byVictim = new Set(
+      (await c.redis.lrange(c.runlog.key({}), 0, -1))
+        .filter((l) => l.endsWith(victimPid))
+        .map((l) => l.split(':')[0]),
+    );
+    const twice = Object.entries(counts).filter(([, n]) => Number(n) > 1);
+    for (const [i, n] of twice) {
+      assert.equal(Number(n), 2, `task ${i} ran ${n} times`);
+      assert.ok(byVictim.has(i), `task ${i} ran twice but never on the killed worker`);
+    }
+    assert.ok(twice.length <= 20, `${twice.length} duplicates: more than the killed worker held`);
+    const survivor = workers[1]!;
+    survivor.child.kill('SIGTERM');
+    assert.equal((await survivor.done).code, 0);
+  });
+
+  test(`${name}: SIGTERM hands unstarted tasks back; another worker runs them, none twice`, async () => {
+    const c = counting(broker);
+    const env = { TASK_DELAY_MS: '20', ...broker.env() };
+    const args = ['--concurrency', '5', '--prefetch', '30', '--grace', '5s'];
+    const first = await startWorker(broker.redis(), c.prefix, args, env);
+    const handles = await c.enqueue(400);
+    await c.ranAtLeast(30);
+    first.child.kill('SIGTERM');
+    const run = await first.done;
+    assert.equal(run.code, 0, run.stderr);
+    const stopped = run.stdout
+      .split('\n')
+      .filter((l) => l.includes('"worker stopped"'))
+      .map((l) => JSON.parse(l) as { handedBack: number; abandoned: number });
+    assert.equal(stopped.length, 1);
+    assert.ok(stopped[0]!.handedBack > 0, 'unstarted tasks were handed back');
+    assert.equal(stopped[0]!.abandoned, 0);
+    const other = await startWorker(
+      broker.redis(),
+      c.prefix,
+      ['--concurrency', '20', '--claim-idle', '10m'],
+      env,
+    );
+    const counts = await c.everyTaskRan(handles, '60s');
+    assert.deepEqual(
+      Object.entries(counts).filter(([, n]) => n !== '1'),
+      [],
+      'no task ran twice',
+    );
+    other.child.kill('SIGTERM');
+    assert.equal((await other.done).code, 0);
+  });
+
+  test(`${name}: the broker is SIGKILLed mid-run and restarted: nothing enqueued is lost (counted)`, async () => {
+    const c = counting(broker);
+    const env = { TASK_DELAY_MS: '15', ...broker.env() };
+    const w = await startWorker(broker.redis(), c.prefix, ['--concurrency', '10', '--claim-idle', '2s'], env);
+    const handles = await c.enqueue(400);
+    await c.ranAtLeast(100);
+    // SIGKILL: what the broker confirmed must be on disk (AOF fsync always; quorum queues' WAL).
+    await broker.restart({ kill: true });
+    await c.everyTaskRan(handles, '120s');
+    w.child.kill('SIGTERM');
+    await w.done;
+  });
+}
+
+/**
+ * The counting app's task (test/fixtures/counting-app.ts) on a fresh prefix of the broker under
+ * test, for tests that run `tasuki worker` processes and count what they ran.
+ */
+function counting(broker: BrokerUnderTest) {
+  const prefix = randomPrefix();
+  const app = broker.app({ prefix });
+  const redis = broker.redis().client();
+  const { runs, runlog } = bookkeeping(prefix);
+  const producer = app.task({ name: count.name, schema: count.definition.schema, handler: () => 0 });
+  return {
+    prefix,
+    redis,
+    runlog,
+    /** Enqueues tasks 0..n-1 in one bulk call. */
+    enqueue: (n: number) => producer.enqueueMany(Array.from({ length: n }, (_, i) => ({ args: { i } }))),
+    /** Resolves once `n` distinct tasks have run. */
+    ranAtLeast: (n: number) =>
+      until(async () => (await redis.hlen(runs.key({}))) >= n, 60_000, `${n} tasks to run`),
+    /** Checks that every task resolved its own number and ran; resolves the runs per task. */
+    async everyTaskRan(handles: readonly TaskHandle[], timeout: Duration): Promise<Record<string, string>> {
+      const results = await Promise.all(handles.map((h) => h.result({ timeout })));
+      assert.deepEqual(
+        results,
+        Array.from({ length: handles.length }, (_, i) => i),
+      );
+      const counts = await redis.hgetall(runs.key({}));
+      assert.equal(Object.keys(counts).length, handles.length, 'every task ran');
+      return counts;
+    },
+  };
+}
