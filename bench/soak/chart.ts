@@ -59,11 +59,13 @@ function panel(
   times: number[],
   series: Series[],
   span: number,
+  /** The y axis ends here (values above are drawn at the top), else at the largest value. */
+  cap?: number,
 ): string {
   const y0 = TOP + index * (PANEL + GAP);
-  const max = Math.max(1e-9, ...series.flatMap((s) => s.values)) * 1.1;
+  const max = (cap ?? Math.max(1e-9, ...series.flatMap((s) => s.values))) * 1.1;
   const x = (t: number): number => LEFT + (t / span) * (WIDTH - LEFT - RIGHT);
-  const y = (v: number): number => y0 + PANEL - (v / max) * PANEL;
+  const y = (v: number): number => y0 + PANEL - (Math.min(v, max) / max) * PANEL;
   const out = [
     `<text x="${LEFT}" y="${y0 - 8}" font-weight="bold">${escape(title)}</text>`,
     `<rect x="${LEFT}" y="${y0}" width="${WIDTH - LEFT - RIGHT}" height="${PANEL}" fill="none" stroke="#999"/>`,
@@ -103,12 +105,15 @@ export function writeSoakChart(
   const span = Math.max(1, ...times);
   const height = TOP + 3 * (PANEL + GAP) + 10;
   const x = (t: number): number => LEFT + (t / span) * (WIDTH - LEFT - RIGHT);
+  const after = samples.filter((s) => s.t >= 60);
+  const latencyCap = Math.max(1e-9, ...(after.length ? after : samples).map((s) => s.p99));
+  const startMax = Math.max(0, ...samples.filter((s) => s.t < 60).map((s) => s.p99));
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" font-family="sans-serif" font-size="13">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${LEFT}" y="18">tasuki soak: ${summary.minutes} min at ${summary.rate} tasks/s, ${summary.workers} workers; ` +
       `${summary.enqueued.toLocaleString('en')} enqueued, ${summary.completed.toLocaleString('en')} completed, ` +
-      `${summary.lost} lost, ${summary.duplicates} run twice</text>`,
+      `${summary.lost} lost, ${summary.duplicates} recorded twice</text>`,
     panel(
       0,
       'Memory',
@@ -122,7 +127,10 @@ export function writeSoakChart(
     ),
     panel(
       1,
-      'Latency, enqueue to completion',
+      'Latency, enqueue to completion' +
+        (startMax > latencyCap
+          ? ` (axis cut at the largest p99 after the first minute; while the workers started: ${Math.round(startMax)} ms)`
+          : ''),
       'ms',
       times,
       [
@@ -130,6 +138,7 @@ export function writeSoakChart(
         { name: 'p50', color: '#2471a3', values: samples.map((s) => s.p50) },
       ],
       span,
+      latencyCap,
     ),
     panel(
       2,
