@@ -67,6 +67,32 @@ export function conformance(broker: BrokerUnderTest, injectRaw: InjectRaw): void
     assert.equal(info?.state, 'succeeded');
   });
 
+  test(`${name}: pause: a paused queue's tasks wait while the worker serves its other queue; resume runs them`, async (t) => {
+    const app = broker.app({ queues: ['default', 'other'] });
+    const ran: string[] = [];
+    const job = app.task({
+      name: 'job',
+      schema: z.object({ n: z.number() }),
+      handler: ({ n }) => void ran.push(`job ${n}`),
+    });
+    const other = app.task({
+      name: 'other',
+      queue: 'other',
+      schema: z.object({ n: z.number() }),
+      handler: ({ n }) => void ran.push(`other ${n}`),
+    });
+    const w = await worker(app, t);
+    assert.equal(await app.pause('default', { by: 'conformance' }), true);
+    await until(() => w.paused.includes('default'), 10_000, 'the worker to hear of the pause');
+    const waiting = await job.enqueueMany([{ args: { n: 1 } }, { args: { n: 2 } }, { args: { n: 3 } }]);
+    // Tasks on the other queue, enqueued after the paused ones, run: the worker fetches meanwhile.
+    for (const n of [1, 2, 3]) await (await other.enqueue({ n })).result({ timeout: '20s' });
+    assert.deepEqual(ran, ['other 1', 'other 2', 'other 3'], 'nothing of the paused queue ran');
+    assert.equal(await app.resume('default'), true);
+    await Promise.all(waiting.map((h) => h.result({ timeout: '20s' })));
+    assert.deepEqual(ran.filter((r) => r.startsWith('job')).sort(), ['job 1', 'job 2', 'job 3']);
+  });
+
   test(`${name}: a delayed task runs after its delay, not before`, async (t) => {
     const app = broker.app();
     const ranAt: number[] = [];
