@@ -1,17 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { finished, jsonLines, runCli, spawnCli, waitForOutput } from '../support/cli.js';
+import { alive, finished, jsonLines, runCli, spawnCli, waitForOutput } from '../support/cli.js';
 
 /** True while a process with this pid exists. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test('tasuki dev runs the built-in example app on its own redis-server and exits cleanly', async () => {
   const run = await runCli(['dev'], {}, 90_000);
   assert.equal(run.code, 0, run.stderr + run.stdout);

@@ -4,18 +4,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TaskFailedError, Worker } from '../../src/index.js';
 import { defineIsolated, QUEUES } from '../isolation/fixtures/isolated-app.js';
+import { alive } from '../support/cli.js';
 import { newApp, until, useRedis } from '../support/redis.js';
 
 const server = useRedis();
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 for (const kind of ['thread', 'process'] as const) {
   test(`${kind}: cancel ends a CPU-bound isolated handler; the task ends cancelled and the next runs`, async () => {

@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { finished, spawnCli, waitForOutput } from '../support/cli.js';
+import { alive, finished, spawnCli, waitForOutput } from '../support/cli.js';
 import { newApp, randomPrefix, until, useRedis } from '../support/redis.js';
 import { defineIsolated, QUEUES } from './fixtures/isolated-app.js';
 
 const server = useRedis();
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('tasuki worker --app runs isolated tasks in threads and child processes that load the app module; SIGTERM ends them', async () => {
   const prefix = randomPrefix();

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { GROUP, Worker, type Tasuki, type WorkerOptions } from '../../src/index.js';
+import { alive } from '../support/cli.js';
 import { newApp, until, useRedis } from '../support/redis.js';
 import { defineIsolated, QUEUES } from './fixtures/isolated-app.js';
 
@@ -21,15 +22,6 @@ async function worker(
   await w.start();
   t.after(() => w.stop());
   return w;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The first progress report whose value matches, waited for on the task's progress stream. */
