@@ -80,9 +80,17 @@ function finishArgs(b: number): string[] {
     });
   }
   const resultKey = (task: string): string => KEYS.result.key({ queue: QUEUE, task });
-  const k = (name: 'events' | 'parked' | 'delayed' | 'dead'): string => KEYS[name].key({ queue: QUEUE });
+  const k = (name: 'events' | 'parked' | 'delayed' | 'dead' | 'moves'): string =>
+    KEYS[name].key({ queue: QUEUE });
   const call = scripts.finish(
-    { stream: STREAM, events: k('events'), parked: k('parked'), delayed: k('delayed'), dead: k('dead') },
+    {
+      stream: STREAM,
+      events: k('events'),
+      parked: k('parked'),
+      delayed: k('delayed'),
+      dead: k('dead'),
+      moves: k('moves'),
+    },
     {
       group: 'tasuki',
       ttlMs: 86_400_000,

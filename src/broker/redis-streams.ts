@@ -77,19 +77,46 @@ export class RedisStreamsBroker implements Broker {
     for (const queue of queues) {
       const key = this.stream(queue);
       this.queueByStream.set(key, queue);
+      let made = true;
       try {
         await this.redis.xgroup('CREATE', key, GROUP, '0', 'MKSTREAM');
       } catch (err) {
-        if (err instanceof Error && err.message.includes('BUSYGROUP')) continue;
+        made = false;
         // At maxmemory Redis refuses XGROUP CREATE before it looks whether the group exists: a
         // group that exists is all a worker needs, so it can start and drain a full Redis.
-        if (!isOom(err) || !(await this.groupExists(key))) throw err;
+        const exists = err instanceof Error && err.message.includes('BUSYGROUP');
+        if (!exists && (!isOom(err) || !(await this.groupExists(key)))) throw err;
       }
+      await this.markMoves(queue, made);
     }
     try {
       await this.redis.sadd(this.keys.queues.key({}), ...queues);
     } catch (err) {
       // The queue list is for tools; at maxmemory it is left as it is rather than stop a worker.
+      if (!isOom(err)) throw err;
+    }
+  }
+
+  /**
+   * Gives the queue a moves mark if it has none (lib/moved.lua; until it has one, finish reads the
+   * pending list for every batch). A group just made has taken nothing from anyone: "0". A group
+   * without a mark (made before marks existed, or the mark deleted or evicted) may have: the mark
+   * starts at the newest entry id, so only entries newer than everything there is now skip the
+   * check (a take-over meanwhile makes the mark itself; then this one is not written).
+   */
+  private async markMoves(queue: string, groupMade: boolean): Promise<void> {
+    const moves = this.keys.moves.key({ queue });
+    try {
+      if (groupMade) {
+        await this.redis.set(moves, '0', 'NX');
+        return;
+      }
+      if ((await this.redis.exists(moves)) === 1) return;
+      const info = (await this.redis.xinfo('STREAM', this.stream(queue))) as unknown[];
+      const last = String(info[info.indexOf('last-generated-id') + 1]);
+      await this.redis.set(moves, Number.parseInt(last, 10), 'NX');
+    } catch (err) {
+      // At maxmemory it stays without one (checked batches); anything else is a real failure.
       if (!isOom(err)) throw err;
     }
   }
@@ -228,6 +255,7 @@ export class RedisStreamsBroker implements Broker {
           parked: k.parked.key({ queue }),
           delayed: k.delayed.key({ queue }),
           dead: k.dead.key({ queue }),
+          moves: k.moves.key({ queue }),
         },
         {
           group: GROUP,
@@ -254,7 +282,10 @@ export class RedisStreamsBroker implements Broker {
   async reclaim(queue: string, consumer: string, idleMs: number, count: number): Promise<Delivery[]> {
     const taken = await scripts.run(
       this.redis,
-      scripts.reclaim({ stream: this.stream(queue) }, { group: GROUP, consumer, idleMs, count }),
+      scripts.reclaim(
+        { stream: this.stream(queue), moves: this.keys.moves.key({ queue }) },
+        { group: GROUP, consumer, idleMs, count },
+      ),
     );
     return taken.map(
       ([entry, fields, deliveries]) => new StreamDelivery(queue, entry, fields, Number(deliveries)),

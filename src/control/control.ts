@@ -95,6 +95,7 @@ export async function controlTask(
           result: keys.result.key({ queue, task: local }),
           events: keys.events.key({ queue }),
           control: keys.control.key({ queue }),
+          moves: keys.moves.key({ queue }),
         },
         {
           id: local,

@@ -15,6 +15,7 @@ export interface TasukiKeys {
   readonly queues: KeyDef<'queues'>;
   readonly workers: KeyDef<'workers'>;
   readonly stream: KeyDef<'{q:<queue>}:stream'>;
+  readonly moves: KeyDef<'{q:<queue>}:moves'>;
   readonly delayed: KeyDef<'{q:<queue>}:delayed'>;
   readonly parked: KeyDef<'{q:<queue>}:parked'>;
   readonly events: KeyDef<'{q:<queue>}:events'>;
@@ -78,6 +79,20 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       codec: 'stream entry: field m = JSON message',
       maxBytes: 512 * 1024 * 1024,
       purpose: 'Tasks ready to run, read by workers through the consumer group "tasuki".',
+    }),
+    moves: space.define({
+      id: 'queue.moves',
+      pattern: '{q:<queue>}:moves',
+      owner: `${TASUKI_OWNER}/queue`,
+      version: 1,
+      type: 'string',
+      noTtlReason:
+        'lives as long as its queue (made with its consumer group); one number, rewritten only when a held task is taken from its worker',
+      codec:
+        'string: the highest millisecond part of a stream entry id taken from the worker holding it ("0": none yet)',
+      maxBytes: 32,
+      purpose:
+        "Fenced attempts: finish checks a batch against its worker's pending list only when an entry is no newer than the last take-over.",
     }),
     delayed: space.define({
       id: 'queue.delayed',

@@ -16,10 +16,10 @@ export const SCRIPT_KEYS = {
   enqueue_bulk: ['stream'],
   schedule: ['delayed', 'parked'],
   promote: ['delayed', 'parked', 'stream'],
-  finish: ['stream', 'events', 'parked', 'delayed', 'dead', 'results...'],
+  finish: ['stream', 'events', 'parked', 'delayed', 'dead', 'moves', 'results...'],
   record_outcomes: ['events', 'dead', 'results...'],
   handback: ['stream', 'parked'],
-  reclaim: ['stream'],
+  reclaim: ['stream', 'moves'],
   heartbeat: ['stream'],
   forget_consumers: ['stream'],
   release: ['stream'],
@@ -39,7 +39,7 @@ export const SCRIPT_KEYS = {
   canvas_start: ['member', 'stream', 'parked'],
   canvas_join: ['canvas'],
   canvas_close: ['canvas', 'result', 'events'],
-  revoke: ['stream', 'parked', 'delayed', 'result', 'events', 'control'],
+  revoke: ['stream', 'parked', 'delayed', 'result', 'events', 'control', 'moves'],
   pause: ['paused', 'control'],
   purge: ['stream', 'delayed', 'parked'],
 } as const;
@@ -207,7 +207,7 @@ function outcomeArg(t: FinishedTask): string {
  * Reply: `[acknowledged, ...stale entry ids]`, the stale ones (taken over by another worker) left alone.
  */
 export function finish(
-  k: { stream: string; events: string; parked: string; delayed: string; dead: string },
+  k: { stream: string; events: string; parked: string; delayed: string; dead: string; moves: string },
   a: {
     group: string;
     ttlMs: number;
@@ -221,7 +221,7 @@ export function finish(
     resultKey: (id: string) => string;
   },
 ): ScriptCall<[number, ...string[]]> {
-  const keys = [k.stream, k.events, k.parked, k.delayed, k.dead];
+  const keys = [k.stream, k.events, k.parked, k.delayed, k.dead, k.moves];
   let recordBytes = 0;
   for (const t of a.tasks) recordBytes += t.record.length;
   const inline = recordBytes <= INLINE_RECORDS_MAX ? '1' : '0';
@@ -233,8 +233,13 @@ export function finish(
     a.deadMinId,
     inline,
     a.consumer,
+    0,
   ];
+  // The oldest entry's millisecond part, which finish.lua compares with the queue's moves mark.
+  let oldest = Infinity;
   for (const t of a.tasks) {
+    const ms = Number.parseInt(t.entry, 10);
+    if (ms < oldest) oldest = ms;
     keys.push(a.resultKey(t.id));
     // The task id is sent empty when it is the entry id (most tasks): fewer bytes on the hot path.
     args.push(
@@ -247,6 +252,7 @@ export function finish(
       t.deliveries,
     );
   }
+  args[7] = oldest === Infinity ? 0 : oldest;
   return { script: 'finish', keys, args };
 }
 
@@ -317,10 +323,10 @@ export type ReclaimReply = [string, string[], number][];
 
 /** Take over entries idle longer than `idleMs` (their worker died). */
 export function reclaim(
-  k: { stream: string },
+  k: { stream: string; moves: string },
   a: { group: string; consumer: string; idleMs: number; count: number },
 ): ScriptCall<ReclaimReply> {
-  return { script: 'reclaim', keys: [k.stream], args: [a.group, a.consumer, a.idleMs, a.count] };
+  return { script: 'reclaim', keys: [k.stream, k.moves], args: [a.group, a.consumer, a.idleMs, a.count] };
 }
 
 /** Leave held entries for other workers at once, their delivery counts undone. Reply: how many. */
@@ -529,7 +535,15 @@ export type RevokeReply =
 
 /** Revoke or cancel a task wherever it is (see revoke.lua). */
 export function revoke(
-  k: { stream: string; parked: string; delayed: string; result: string; events: string; control: string },
+  k: {
+    stream: string;
+    parked: string;
+    delayed: string;
+    result: string;
+    events: string;
+    control: string;
+    moves: string;
+  },
   a: {
     id: string;
     group: string;
@@ -545,7 +559,7 @@ export function revoke(
 ): ScriptCall<RevokeReply> {
   return {
     script: 'revoke',
-    keys: [k.stream, k.parked, k.delayed, k.result, k.events, k.control],
+    keys: [k.stream, k.parked, k.delayed, k.result, k.events, k.control, k.moves],
     args: [
       a.id,
       a.group,

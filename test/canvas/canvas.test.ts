@@ -269,6 +269,7 @@ test('a fenced-out settle (the attempt was taken over) appends no continuation',
           parked: k.parked.key({ queue: 'default' }),
           delayed: k.delayed.key({ queue: 'default' }),
           dead: k.dead.key({ queue: 'default' }),
+          moves: k.moves.key({ queue: 'default' }),
         },
         {
           group: GROUP,
@@ -322,7 +323,7 @@ test('nothing is left behind but records with TTLs; plain tasks carry no canvas 
   const redis = server().client();
   await redis.exists(app.keys.stream.key({ queue: 'default' })); // connected (a cluster: every node known)
   const keys = await redis.keys(`${app.keys.space.prefix}:*`);
-  const noTtl = ['queues', 'workers', ':stream', ':events', ':dead', ':delayed', ':parked'];
+  const noTtl = ['queues', 'workers', ':stream', ':moves', ':events', ':dead', ':delayed', ':parked'];
   for (const key of keys) {
     const ttl = await redis.pttl(key);
     if (ttl === -1)

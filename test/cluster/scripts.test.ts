@@ -52,6 +52,7 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
       parked: k.parked.key({ queue }),
       events: k.events.key({ queue }),
       dead: k.dead.key({ queue }),
+      moves: k.moves.key({ queue }),
     };
     await redis.xgroup('CREATE', q.stream, GROUP, '0', 'MKSTREAM');
     const msg = JSON.stringify(['t', { n: 1 }]);
@@ -168,7 +169,12 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
   // Control (revoke, pause, purge): each call on one queue's slot.
   for (const queue of ['emails', 'images']) {
     const stream = k.stream.key({ queue });
-    const q = { stream, delayed: k.delayed.key({ queue }), parked: k.parked.key({ queue }) };
+    const q = {
+      stream,
+      delayed: k.delayed.key({ queue }),
+      parked: k.parked.key({ queue }),
+      moves: k.moves.key({ queue }),
+    };
     const [first] = await run(scripts.enqueueBulk({ stream }, [JSON.stringify(['t', {}])]));
     const revoked = await run(
       scripts.revoke(

@@ -92,6 +92,90 @@ test('finish records an entry only at the delivery count it was claimed at; a ta
   await broker.close();
 });
 
+test('the moves mark: a batch newer than every take-over settles without reading the pending list; one with an older entry is checked', async () => {
+  const app = newApp(server());
+  const t = app.task({ name: 't', schema: z.object({}), handler: () => null });
+  const redis = server().client();
+  const broker = new RedisStreamsBroker({
+    redis: server().client(),
+    blocking: server().client(),
+    keys: app.keys,
+    resultTtlMs: 60_000,
+    deadLetterMaxLen: 100,
+    deadLetterRetentionMs: 60_000,
+  });
+  await broker.prepare(['default']);
+  const moves = app.keys.moves.key({ queue: 'default' });
+  const resultOf = (entry: string): string => app.keys.result.key({ queue: 'default', task: entry });
+  /** XPENDING calls Redis ran during `fn` (from INFO commandstats). */
+  const pendingReads = async (fn: () => Promise<unknown>): Promise<number> => {
+    await redis.config('RESETSTAT');
+    await fn();
+    const line = /cmdstat_xpending:calls=(\d+)/.exec(await redis.info('commandstats'));
+    return Number(line?.[1] ?? 0);
+  };
+  assert.equal(await redis.get(moves), '0');
+
+  // Nothing ever taken over: no pending list read.
+  await t.enqueue({});
+  const [a] = await broker.fetch(['default'], 'A', 1, 100);
+  assert.equal(await pendingReads(() => broker.settle('default', 'A', [settlement(a!.entry, 1)])), 0);
+  assert.equal(await storedResult(redis, resultOf(a!.entry)), 1);
+
+  // A take-over raises the mark to the entry's time: the old holder is checked, and fenced out.
+  await t.enqueue({});
+  const [b] = await broker.fetch(['default'], 'A', 1, 100);
+  const [taken] = await broker.reclaim('default', 'B', 0, 10);
+  assert.equal(taken?.entry, b!.entry);
+  assert.equal(await redis.get(moves), b!.entry.split('-')[0]);
+  let stale: string[] = [];
+  assert.equal(
+    await pendingReads(async () => (stale = await broker.settle('default', 'A', [settlement(b!.entry, 1)]))),
+    2, // A's pending list, then the entry's holder (not A)
+  );
+  assert.deepEqual(stale, [b!.entry]);
+  assert.equal(await redis.exists(resultOf(b!.entry)), 0);
+
+  // A newer entry, alone, is not; with the old one in its batch, the batch is.
+  await until(async () => Date.now() > Number(b!.entry.split('-')[0]));
+  await t.enqueue({});
+  const [c] = await broker.fetch(['default'], 'A', 1, 100);
+  assert.ok(Number(c!.entry.split('-')[0]) > Number(b!.entry.split('-')[0]));
+  await t.enqueue({});
+  const [d] = await broker.fetch(['default'], 'B', 1, 100);
+  assert.equal(await pendingReads(() => broker.settle('default', 'A', [settlement(c!.entry, 1)])), 0);
+  assert.equal(
+    await pendingReads(
+      async () =>
+        (stale = await broker.settle('default', 'B', [settlement(b!.entry, 2), settlement(d!.entry, 1)])),
+    ),
+    1,
+  );
+  assert.deepEqual(stale, []);
+  assert.equal(await storedResult(redis, resultOf(b!.entry)), 2);
+  assert.equal(await storedResult(redis, resultOf(d!.entry)), 1);
+
+  // A revoke that takes a fetched task from its worker raises the mark too.
+  await until(async () => Date.now() > Number(d!.entry.split('-')[0]));
+  const { id } = await t.enqueue({});
+  const [e] = await broker.fetch(['default'], 'A', 1, 100);
+  assert.equal((await app.revoke(id)).was, 'fetched');
+  assert.equal(await redis.get(moves), e!.entry.split('-')[0]);
+  assert.deepEqual(await broker.settle('default', 'A', [settlement(e!.entry, 1)]), [e!.entry]);
+
+  // No mark (a group made before it existed, a flush of the key): every batch is checked.
+  await redis.del(moves);
+  await until(async () => Date.now() > Number(e!.entry.split('-')[0]));
+  await t.enqueue({});
+  const [f] = await broker.fetch(['default'], 'A', 1, 100);
+  assert.equal(await pendingReads(() => broker.settle('default', 'A', [settlement(f!.entry, 1)])), 1);
+  assert.equal(await storedResult(redis, resultOf(f!.entry)), 1);
+  // The next worker to start marks it again, at the newest entry: only newer ones skip the check.
+  await broker.prepare(['default']);
+  assert.equal(await redis.get(moves), f!.entry.split('-')[0]);
+  await broker.close();
+});
+
 test('attempt fences rise with every take-over and every new attempt (a newer entry)', () => {
   assert.ok(attemptFence('1700000000000-0', 2) > attemptFence('1700000000000-0', 1));
   assert.ok(attemptFence('1700000000001-0', 1) > attemptFence('1700000000000-0', 50));

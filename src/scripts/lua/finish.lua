@@ -8,7 +8,9 @@ KEYS[2] events      the queue's completion events
 KEYS[3] parked      the queue's parked messages
 KEYS[4] delayed     the queue's delayed set
 KEYS[5] dead        the queue's dead-letter stream
-KEYS[6..] results   one result key per task, in the order of the tasks in ARGV
+KEYS[6] moves       the queue's moves mark (lib/moved.lua): the pending list is read only for a batch
+                    with an entry no newer than the last take-over, or when the mark is missing
+KEYS[7..] results   one result key per task, in the order of the tasks in ARGV
 ARGV[1] group       consumer group
 ARGV[2] ttl         ms to keep each result
 ARGV[3] maxlen      approximate cap of the events stream
@@ -16,7 +18,8 @@ ARGV[4] deadmaxlen  approximate cap of the dead-letter stream
 ARGV[5] deadminid   dead letters older than this stream id are trimmed ("0" keeps all)
 ARGV[6] inline      "1" to copy the records into the completion event (small batches), so waiters need no read
 ARGV[7] consumer    the worker recording them
-ARGV[8..] tasks     seven values per task: entry id, task id ("" when it is the entry id), record, outcome, due, payload,
+ARGV[8] oldest      the millisecond part of the oldest entry id in the batch (against the moves mark)
+ARGV[9..] tasks     seven values per task: entry id, task id ("" when it is the entry id), record, outcome, due, payload,
                     deliveries (the entry's delivery count when this worker claimed it: its attempt's fence).
                     outcome is "done" (record only), "retry" (park payload, a message, until due),
                     "dead" (append payload, a dead letter, to the dead-letter stream),
@@ -32,23 +35,38 @@ fenced out (not held by this consumer with that delivery count), of which nothin
 ]]
 -- @include announce (lib/announce.lua: one completion event)
 local PER = 7
-local n = (#ARGV - 7) / PER
+local n = (#ARGV - 8) / PER
 -- What this consumer holds, with each entry's delivery count (its own pending list only: bounded by
 -- what the worker holds, whatever the size of the group).
 -- No group (the stream was deleted under the worker: FLUSHALL, a restart without persistence): it
 -- holds nothing any more, so every entry is stale.
-local held = {}
-local ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1000000, ARGV[7])
-if ok then
-  for _, p in ipairs(pending) do
-    held[p[1]] = p[4]
-  end
-end
 local live = {}
 local entries = {}
 local stale = {}
-for i = 1, n do
-  local base = 7 + (i - 1) * PER
+-- Nothing in the batch was ever taken from anyone (every entry is newer than the last take-over):
+-- still held here at the count claimed (only a take-over moves an entry or raises its count), so
+-- no pending list to read. A missing mark (a group made before it, or flushed) proves nothing.
+local mark = redis.call('GET', KEYS[6])
+local untouched = mark ~= false and tonumber(ARGV[8]) > tonumber(mark)
+if untouched then
+  for i = 1, n do
+    live[i] = true
+    entries[i] = ARGV[8 + (i - 1) * PER + 1]
+  end
+end
+local held = {}
+local ok = true
+if not untouched then
+  local pending
+  ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1000000, ARGV[7])
+  if ok then
+    for _, p in ipairs(pending) do
+      held[p[1]] = p[4]
+    end
+  end
+end
+for i = 1, (untouched and 0 or n) do
+  local base = 8 + (i - 1) * PER
   local entry = ARGV[base + 1]
   local token = tonumber(ARGV[base + 7])
   local mine = held[entry] ~= nil and held[entry] == token
@@ -106,7 +124,7 @@ local function record(i, base)
       withRecords = true
     else
       records[#records + 1] = inline and ARGV[base + 3] or ''
-      redis.call('SET', KEYS[5 + i], ARGV[base + 3], 'PX', ARGV[2])
+      redis.call('SET', KEYS[6 + i], ARGV[base + 3], 'PX', ARGV[2])
     end
     if string.sub(outcome, 1, 5) == 'retry' then
       redis.call('ZADD', KEYS[4], ARGV[base + 5], id)
@@ -131,7 +149,7 @@ end
 
 for i = 1, n do
   if live[i] then
-    record(i, 7 + (i - 1) * PER)
+    record(i, 8 + (i - 1) * PER)
   end
 end
 if #unpark > 0 then

@@ -6,6 +6,7 @@ KEYS[3] delayed   the queue's delayed set
 KEYS[4] result    the task's result key
 KEYS[5] events    the queue's completion events
 KEYS[6] control   the queue's control stream
+KEYS[7] moves     the queue's moves mark: raised when a revoke takes a fetched task (lib/moved.lua)
 ARGV[1] id        task id (local part)
 ARGV[2] group     consumer group
 ARGV[3] op        "revoke" or "cancel"
@@ -28,6 +29,7 @@ Returns: one of
 A revoke writes state "revoked"; a cancel of a task no worker holds writes "cancelled".
 ]]
 -- @include task_of (lib/task_of.lua: a message's task name and attempt)
+-- @include moved (lib/moved.lua: the moves mark)
 local id = ARGV[1]
 local op = ARGV[3]
 local now = tonumber(ARGV[5])
@@ -91,6 +93,7 @@ if entry then
       -- Out of the holder's pending list: its heartbeat and its settle (fenced) see it gone.
       redis.call('XACK', KEYS[1], ARGV[2], entry)
       redis.call('XDEL', KEYS[1], entry)
+      moved(KEYS[7], entry_ms(entry))
       if parked then
         redis.call('HDEL', KEYS[2], id)
       end
