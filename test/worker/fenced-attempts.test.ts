@@ -137,7 +137,7 @@ test('the moves mark: a batch newer than every take-over settles without reading
   assert.equal(await redis.exists(resultOf(b!.entry)), 0);
 
   // A newer entry, alone, is not; with the old one in its batch, the batch is.
-  await until(async () => Date.now() > Number(b!.entry.split('-')[0]));
+  await until(() => Date.now() > Number(b!.entry.split('-')[0]));
   await t.enqueue({});
   const [c] = await broker.fetch(['default'], 'A', 1, 100);
   assert.ok(Number(c!.entry.split('-')[0]) > Number(b!.entry.split('-')[0]));
@@ -156,7 +156,7 @@ test('the moves mark: a batch newer than every take-over settles without reading
   assert.equal(await storedResult(redis, resultOf(d!.entry)), 1);
 
   // A revoke that takes a fetched task from its worker raises the mark too.
-  await until(async () => Date.now() > Number(d!.entry.split('-')[0]));
+  await until(() => Date.now() > Number(d!.entry.split('-')[0]));
   const { id } = await t.enqueue({});
   const [e] = await broker.fetch(['default'], 'A', 1, 100);
   assert.equal((await app.revoke(id)).was, 'fetched');
@@ -165,7 +165,7 @@ test('the moves mark: a batch newer than every take-over settles without reading
 
   // No mark (a group made before it existed, a flush of the key): every batch is checked.
   await redis.del(moves);
-  await until(async () => Date.now() > Number(e!.entry.split('-')[0]));
+  await until(() => Date.now() > Number(e!.entry.split('-')[0]));
   await t.enqueue({});
   const [f] = await broker.fetch(['default'], 'A', 1, 100);
   assert.equal(await pendingReads(() => broker.settle('default', 'A', [settlement(f!.entry, 1)])), 1);
