@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { Connection, ConsumerStatus } from 'rabbitmq-client';
 import { z } from 'zod';
 import { envelopeOf } from '../../src/broker/rabbitmq-connection.js';
+import { firstCopy } from '../../src/broker/rabbitmq-outbox.js';
 import { DELIVERY_LIMIT, ONCE_HEADER, queueName } from '../../src/broker/rabbitmq-topology.js';
 import { Beat, Worker, chord, type Tasuki } from '../../src/index.js';
 import { freePort } from '../../src/testing/index.js';
@@ -262,4 +263,17 @@ test('rabbitmq: a crash between the Redis step and the publish: workers relay th
     'every member (but the one recorded before), the callback and each tick ran once, the tick published twice included',
   );
   assert.equal(await redis.xlen(producer.keys.outbox.key({ queue: 'other' })), 0);
+});
+
+test('rabbitmq: the first copy of an outbox task delivered claims it: its redeliveries run, another copy does not', async () => {
+  const app = broker.app();
+  const redis = await app.redis();
+  const claim = (tag: string) => firstCopy(redis, app.keys, 'default', '1-pabc', tag, 60_000);
+  assert.equal(await claim('1-0'), true, 'the first copy delivered');
+  assert.equal(await claim('1-0'), true, 'the same copy, redelivered (its worker died)');
+  assert.equal(await claim('1-0:relay'), false, 'a copy a relay published again');
+  assert.equal(await claim('2-0'), false, 'a copy of a second outbox entry for the same task');
+  assert.equal(await firstCopy(redis, app.keys, 'other', '1-pabc', '2-0', 60_000), true, 'per queue');
+  const ttl = await redis.pttl(app.keys.outboxOnce.key({ queue: 'default', task: '1-pabc' }));
+  assert.ok(ttl > 0 && ttl <= 60_000, `kept for the result TTL (${ttl} ms left)`);
 });
