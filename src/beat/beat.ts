@@ -3,9 +3,14 @@
  * one of them the active one, the others stand by. The lease only saves work: every tick is claimed
  * and enqueued by one atomic script keyed by (schedule, tick time), so even two beats that both think
  * they lead enqueue each tick once. See docs/beat.md.
+ *
+ * On RabbitMQ the script writes the tick's task to the queue's outbox on Redis instead of the
+ * stream, under a task id the beat chose, and the beat publishes it from there; a beat that dies in
+ * between leaves it to the next active beat or any worker, which relay it (src/broker/rabbitmq-outbox.ts).
  */
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import type { BrokerKind, Publisher } from '../broker/broker.js';
 import type { RedisConnection } from '../connection/redis.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import { Lock } from '../lock/lock.js';
@@ -13,7 +18,7 @@ import type { Logger } from '../log/logger.js';
 import { beatTick, fenceSet, run } from '../scripts/catalogue.js';
 import { BackgroundLoop } from '../util/loop.js';
 import { encodeMessage } from '../wire/message.js';
-import { formatTaskId } from '../wire/ids.js';
+import { formatTaskId, publishedLocalId } from '../wire/ids.js';
 import type { ScheduleSpec, StoredSchedule } from './definition.js';
 import { resolveBeatOptions, type BeatOptions, type ResolvedBeatOptions } from './options.js';
 import { Schedules, redisNow, type SchedulesHost } from './schedules.js';
@@ -25,6 +30,10 @@ export type { BeatOptions } from './options.js';
 export interface BeatHost extends SchedulesHost {
   /** The schedules declared with `app.schedule()`, checked. */
   declaredSchedules(): readonly ScheduleSpec[];
+  /** Where the app's tasks travel: on a broker that is not Redis, ticks go through its outbox. */
+  readonly broker: { readonly kind: BrokerKind };
+  /** The app's publisher (its outbox, on RabbitMQ). */
+  publisher(): Promise<Publisher>;
 }
 
 /** How long a queue's beat fence is kept after the last announcement (its key's catalogue TTL). */
@@ -69,6 +78,8 @@ export class Beat {
   private lastRound: number | undefined;
   /** Queues this lease announced its token on (beat.fence), so older leases' claims there are refused. */
   private announced = new Set<string>();
+  /** When the active beat last relayed its queues' outboxes (RabbitMQ), ms. */
+  private relayedAt = -Infinity;
   private readonly log: Logger;
   private readonly keys: TasukiKeys;
   private readonly loop: BackgroundLoop;
@@ -178,6 +189,7 @@ export class Beat {
     // One script call per due tick, sent together (auto-pipelined): many schedules due at once cost
     // one round trip, not one each.
     await Promise.all(due.map((t) => this.claim(redis, t.s, t.tick, t.fire, now, t.misfired)));
+    await this.relay(active);
     this.lastRound = performance.now();
     return Math.max(1, wake - now);
   }
@@ -252,6 +264,27 @@ export class Beat {
     return true;
   }
 
+  /**
+   * RabbitMQ: publishes the ticks a beat claimed but did not publish (it died, or RabbitMQ was away)
+   * from the outboxes of the schedules' queues — entries older than a lease, once per lease, from
+   * the first active round on. Workers relay them too.
+   */
+  private async relay(schedules: readonly StoredSchedule[]): Promise<void> {
+    const lease = this.options.leaseMs;
+    if (this.host.broker.kind === 'redis' || performance.now() - this.relayedAt < lease) return;
+    this.relayedAt = performance.now();
+    try {
+      const outbox = (await this.host.publisher()).outbox;
+      for (const queue of new Set(schedules.map((s) => s.queue))) {
+        const relayed = (await outbox?.relay(queue, lease)) ?? 0;
+        if (relayed) this.log.warn({ queue, tasks: relayed }, 'published ticks left in the outbox');
+      }
+    } catch (err) {
+      // The ticks stay in the outbox: the next relay (or a worker's) publishes them.
+      this.log.warn({ err }, 'could not relay the outbox to the broker; trying again in a lease');
+    }
+  }
+
   /** Claims one tick with beat_tick.lua: enqueued (or skipped) once, whoever else tries. */
   private async claim(
     redis: RedisConnection,
@@ -261,21 +294,34 @@ export class Beat {
     now: number,
     misfired: boolean,
   ): Promise<void> {
+    // A broker that is not Redis: the task gets its id here, and goes through the queue's outbox.
+    const outboxId = this.host.broker.kind === 'redis' ? undefined : publishedLocalId(Date.now());
+    const expiry = s.expires ? { expiresAt: tick + s.expires } : {};
     const message = fire
-      ? encodeMessage(s.task, JSON.stringify(s.args), s.expires ? { expiresAt: tick + s.expires } : {})
+      ? encodeMessage(s.task, JSON.stringify(s.args), outboxId ? { id: outboxId, ...expiry } : expiry)
       : '';
     const fence = String(this.fence);
-    const [code, value] = await run(
+    const [code, value, outboxEntry] = await run(
       redis,
       beatTick(
         {
           tick: this.keys.tick.key({ queue: s.queue, schedule: s.name }),
-          stream: this.keys.stream.key({ queue: s.queue }),
+          stream: outboxId
+            ? this.keys.outbox.key({ queue: s.queue })
+            : this.keys.stream.key({ queue: s.queue }),
           fence: this.keys.beatFence.key({ queue: s.queue }),
         },
-        { tick, fence, beat: this.id, ttlMs: recordTtlMs(s, tick), message },
+        {
+          tick,
+          fence,
+          beat: this.id,
+          ttlMs: recordTtlMs(s, tick),
+          message,
+          ...(outboxId ? { outboxId } : {}),
+        },
       ),
     );
+    if (outboxEntry !== undefined) await this.publish(s.queue, { entry: outboxEntry, id: value, message });
     const base = { schedule: s.name, tick: new Date(tick).toISOString(), lateMs: now - tick, fence };
     if (code === 0) {
       this.log.debug({ ...base, last: Number(value) }, 'tick already claimed');
@@ -306,6 +352,19 @@ export class Beat {
       fence,
     });
     if (s.at !== undefined) await this.schedules.markDone(s.name);
+  }
+
+  /** Publishes a claimed tick's task from the outbox; left there for a relay if that fails. */
+  private async publish(queue: string, entry: { entry: string; id: string; message: string }): Promise<void> {
+    try {
+      const outbox = (await this.host.publisher()).outbox;
+      await outbox?.send(queue, [entry]);
+    } catch (err) {
+      this.log.warn(
+        { err, queue, taskId: formatTaskId(entry.id, queue) },
+        'tick claimed, but its task could not be published yet; it waits in the outbox until a beat or worker relays it',
+      );
+    }
   }
 }
 

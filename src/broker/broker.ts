@@ -34,12 +34,47 @@ export interface Publication {
 /** What {@link Publisher.publishMany} resolves per item: the local id, or for an idempotency key whether it created the task. */
 export type Published = string | { readonly local: string; readonly created: boolean };
 
+/** A task a Redis script wrote to a queue's outbox (see {@link Outbox}). */
+export interface OutboxEntry {
+  /** The outbox's stream entry id. */
+  readonly entry: string;
+  /** The task's id (local part), also in its message. */
+  readonly id: string;
+  readonly message: string;
+}
+
+/**
+ * The outbox of a broker that is not Redis (RabbitMQ). Tasks that a Redis script makes in the same
+ * atomic step as a Redis write — a canvas member's continuation with its outcome, the next member of
+ * a canvas with its start marker, a beat tick with its claim — cannot be published to the broker in
+ * that step: the script writes them to the queue's outbox on Redis (`{q:<queue>}:outbox`), and the
+ * caller publishes them (confirmed) and then deletes them. What a crash leaves in between is
+ * published later by {@link relay}, which workers and beats run periodically; a task published twice
+ * that way (the crash fell between the confirm and the delete) runs once: each publish of an outbox
+ * entry is a copy with its own tag, and the first copy delivered claims the task (the others are
+ * dropped unrun).
+ */
+export interface Outbox {
+  /** Publishes entries just written to a queue's outbox, then deletes them. */
+  send(queue: string, entries: readonly OutboxEntry[]): Promise<void>;
+  /**
+   * Publishes and deletes the entries of a queue's outbox older than `olderThanMs` (their writer
+   * died, or could not reach the broker, before it published them). Resolves how many.
+   */
+  relay(queue: string, olderThanMs: number): Promise<number>;
+}
+
 /**
  * The producer's side of the broker. Each method resolves only once the broker has the task
  * (Redis: the write's reply; RabbitMQ: the publisher confirm), and rejects when nothing may have
  * been written.
  */
 export interface Publisher {
+  /**
+   * The broker's outbox, when tasks cannot be written to the broker in a Redis script's atomic step
+   * (RabbitMQ); `undefined` on Redis Streams, where such scripts write to the queue's stream itself.
+   */
+  readonly outbox: Outbox | undefined;
   /**
    * True when the broker names tasks that run at once (Redis Streams: the entry id); false when the
    * producer must give every publication a `localId` (RabbitMQ).
@@ -99,7 +134,8 @@ export interface Settlement {
    * final outcome (`done`, `dead`) the broker appends the member's continuation (an internal
    * `tasuki.canvas` message carrying the reference and the record) to the member's queue in the same
    * atomic step as the outcome, so a chord's counter can neither miss a member nor count a fenced-out
-   * attempt (see docs/canvas.md).
+   * attempt (see docs/canvas.md). A broker that is not Redis writes it to the queue's {@link Outbox}
+   * in that step instead, and publishes it from there.
    */
   canvas?: string | undefined;
 }

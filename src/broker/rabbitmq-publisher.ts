@@ -10,6 +10,7 @@ import { TasukiError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Publication, Published, Publisher } from './broker.js';
 import { describeRabbit, envelopeOf, openRabbit } from './rabbitmq-connection.js';
+import { RabbitMqOutbox } from './rabbitmq-outbox.js';
 import { declareDelays, declareQueue } from './rabbitmq-topology.js';
 
 /** What the RabbitMQ publisher needs. */
@@ -42,6 +43,8 @@ export async function declareTopology(
 
 export class RabbitMqPublisher implements Publisher {
   readonly mintsIds = false;
+  /** Canvas members and beat ticks, written to a queue's outbox on Redis, are published from it. */
+  readonly outbox: RabbitMqOutbox;
   private readonly prefix: string;
   private ready: Promise<void> | undefined;
 
@@ -51,6 +54,7 @@ export class RabbitMqPublisher implements Publisher {
     private readonly confirmed: RabbitPublisher,
   ) {
     this.prefix = settings.keys.space.prefix;
+    this.outbox = new RabbitMqOutbox(settings.redis, settings.keys, confirmed, () => this.declared());
   }
 
   /** Connects, makes the confirming publisher and declares the app's queues. */

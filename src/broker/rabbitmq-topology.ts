@@ -29,6 +29,12 @@ export const DELIVER_EXCHANGE = 'tasuki.deliver';
 export const DEAD_EXCHANGE = 'tasuki.dead';
 /** AMQP header carrying a delayed message's due time (ms since the epoch). */
 export const DUE_HEADER = 'x-tasuki-due';
+/**
+ * AMQP header carrying the copy tag of a task published from the outbox (its outbox entry id, and a
+ * relay's mark): the first copy delivered runs, another copy of the task is dropped (see
+ * ./rabbitmq-outbox.ts).
+ */
+export const ONCE_HEADER = 'x-tasuki-once';
 
 /** The RabbitMQ queue of a tasuki queue. Never contains a '.' outside the queue's own name. */
 export function queueName(prefix: string, queue: string): string {

@@ -11,6 +11,10 @@
  * `renew` only reports deliveries whose channel is gone (their acks would be refused, and another
  * worker runs them). A channel's deliveries are fenced by the channel: an outcome is recorded only
  * while the channel it came on is open.
+ *
+ * Canvas continuations are written to the queue's outbox by the same record_outcomes call that
+ * records their members' outcomes, then published from there (./rabbitmq-outbox.ts); the promote
+ * loop relays what a crashed process left in the outboxes of the worker's queues.
  */
 import type {
   AsyncMessage,
@@ -26,11 +30,14 @@ import type { Logger } from '../log/logger.js';
 import * as scripts from '../scripts/catalogue.js';
 import { encodeDeadLetter } from '../wire/dead-letter.js';
 import { MESSAGE_FIELD } from '../wire/fields.js';
+import { continuationLocalId } from '../wire/ids.js';
+import { decodeMessage, encodeContinuation } from '../wire/message.js';
 import { encodeRecord } from '../wire/record.js';
-import type { Broker, Delivery, HandBack, Settlement } from './broker.js';
+import type { Broker, Delivery, HandBack, OutboxEntry, Settlement } from './broker.js';
 import { describeRabbit, envelopeOf, openRabbit } from './rabbitmq-connection.js';
+import { RabbitMqOutbox, firstCopy } from './rabbitmq-outbox.js';
 import { declareTopology } from './rabbitmq-publisher.js';
-import { DUE_HEADER, deadQueueName, queueName } from './rabbitmq-topology.js';
+import { DUE_HEADER, ONCE_HEADER, deadQueueName, queueName } from './rabbitmq-topology.js';
 import { EVENTS_MAX_LEN } from './redis-streams.js';
 
 /** What the RabbitMQ broker needs. */
@@ -46,6 +53,10 @@ export interface RabbitMqSettings {
   queueType: 'quorum' | 'classic';
   /** Unacked deliveries RabbitMQ may hand this worker per queue (`basic.qos`). */
   prefetch: number;
+  /** Outbox entries older than this are relayed: their writer died (the worker's `claimIdle`). */
+  outboxAgeMs: number;
+  /** How often each queue's outbox is looked at (the worker's `reclaimInterval`). */
+  outboxIntervalMs: number;
 }
 
 /** A message held later than this past its due time is not sent round the delay levels again. */
@@ -90,6 +101,9 @@ export class RabbitMqBroker implements Broker {
   private readonly paused = new Set<string>();
   private readonly consumers = new Map<string, string>();
   private readonly prefix: string;
+  private outbox: RabbitMqOutbox | undefined;
+  /** When each queue's outbox was last relayed (ms). */
+  private readonly relayedAt = new Map<string, number>();
 
   constructor(private readonly settings: RabbitMqSettings) {
     this.prefix = settings.keys.space.prefix;
@@ -103,6 +117,7 @@ export class RabbitMqBroker implements Broker {
     this.conn = conn;
     conn.on('error', (err) => this.settings.log.warn({ err }, 'RabbitMQ connection error; reconnecting'));
     this.publisher = conn.createPublisher({ confirm: true, maxAttempts: 2 });
+    this.outbox = new RabbitMqOutbox(this.settings.redis, this.settings.keys, this.publisher);
     try {
       await declareTopology(conn, this.prefix, queues, this.settings.queueType);
       await this.consume();
@@ -190,6 +205,51 @@ export class RabbitMqBroker implements Broker {
       this.redelay(ch, msg, queue, body, due);
       return;
     }
+    const tag: unknown = msg.headers?.[ONCE_HEADER];
+    if (queue !== undefined && typeof tag === 'string' && typeof msg.messageId === 'string') {
+      this.once(ch, msg, queue, msg.messageId, tag, body);
+      return;
+    }
+    this.take(ch, msg, queue, body);
+  }
+
+  /**
+   * A copy of a task published from the outbox: taken only if it is the first copy delivered (or a
+   * redelivery of it); another copy of the same task (a relay after a crash) is acked and dropped.
+   */
+  private once(ch: Channel, msg: AsyncMessage, queue: string, task: string, tag: string, body: string): void {
+    const s = this.settings;
+    firstCopy(s.redis, s.keys, queue, task, tag, s.resultTtlMs).then(
+      (first) => {
+        if (!ch.active) return;
+        if (first && this.paused.has(queue)) {
+          // Paused while Redis was asked: back to the queue, as pause() does with the buffer.
+          ch.basicNack({ deliveryTag: msg.deliveryTag, requeue: true });
+          return;
+        }
+        if (first) {
+          this.take(ch, msg, queue, body);
+          return;
+        }
+        s.log.info(
+          { queue, taskId: `${task}@${queue}`, copy: tag },
+          'dropped a second copy of a task from the outbox',
+        );
+        ch.basicAck({ deliveryTag: msg.deliveryTag });
+      },
+      (err: unknown) => {
+        // Redis cannot say: run it (at least once), as any task.
+        s.log.warn(
+          { err, queue, taskId: `${task}@${queue}` },
+          'could not check the copy of an outbox task; running it',
+        );
+        if (ch.active) this.take(ch, msg, queue, body);
+      },
+    );
+  }
+
+  /** A delivery into the buffer, for the fetch loop. */
+  private take(ch: Channel, msg: AsyncMessage, queue: string | undefined, body: string): void {
     const count = Number(msg.headers?.['x-delivery-count'] ?? (msg.redelivered ? 1 : 0));
     const idMs = typeof msg.messageId === 'string' ? Number(msg.messageId.split('-')[0]) : NaN;
     const entry = `${Number.isSafeInteger(idMs) && idMs > 0 ? idMs : Date.now()}-${++this.seq}`;
@@ -265,6 +325,7 @@ export class RabbitMqBroker implements Broker {
     const recorded: scripts.RecordedOutcome[] = [];
     const retries: Settlement[] = [];
     const acks: RabbitDelivery[] = [];
+    const continuations: scripts.OutboxMessage[] = [];
     for (const t of settlements) {
       const d = this.live(t.entry);
       if (!d) {
@@ -273,6 +334,11 @@ export class RabbitMqBroker implements Broker {
       }
       acks.push(d);
       if (t.outcome === 'retry' || t.outcome === 'defer') retries.push(t);
+      // A canvas member's final outcome: its continuation goes to the outbox with the record.
+      if (t.canvas !== undefined && (t.outcome === 'done' || t.outcome === 'dead')) {
+        const id = continuationLocalId(t.id);
+        continuations.push({ id, message: encodeContinuation(t.canvas, t.record, id) });
+      }
       if (t.outcome !== 'defer') {
         recorded.push({
           id: t.id,
@@ -284,11 +350,12 @@ export class RabbitMqBroker implements Broker {
       }
     }
     if (acks.length === 0) return stale;
+    let outboxed: OutboxEntry[] = [];
     if (recorded.length) {
-      await scripts.run(
+      const [, ...entries] = await scripts.run(
         s.redis,
         scripts.recordOutcomes(
-          { events: k.events.key({ queue }), dead: k.dead.key({ queue }) },
+          { events: k.events.key({ queue }), dead: k.dead.key({ queue }), outbox: k.outbox.key({ queue }) },
           {
             ttlMs: s.resultTtlMs,
             eventsMaxLen: EVENTS_MAX_LEN,
@@ -296,25 +363,55 @@ export class RabbitMqBroker implements Broker {
             deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
             tasks: recorded,
             resultKey: (task) => k.result.key({ queue, task }),
+            outbox: continuations,
           },
         ),
       );
+      outboxed = continuations.map((c, i) => ({ entry: entries[i] as string, ...c }));
     }
-    if (retries.length) {
+    if (retries.length || outboxed.length) {
       const now = Date.now();
       const pub = this.publisher as RabbitPublisher;
-      await Promise.all(
-        retries.map((t) => {
+      await Promise.all([
+        ...retries.map((t) => {
           const message = t.payload as string;
           return pub.send(envelopeOf(this.prefix, queue, t.id, message, t.due ?? 0, now), message);
         }),
-      );
+        this.sendOutbox(queue, outboxed),
+      ]);
     }
     for (const d of acks) {
       this.held.delete(d.entry);
       if (d.channel.active) d.channel.basicAck({ deliveryTag: d.tag });
     }
     return stale;
+  }
+
+  /** Publishes what this worker just wrote to a queue's outbox; left for the relay if that fails. */
+  private async sendOutbox(queue: string, entries: readonly OutboxEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    try {
+      await (this.outbox as RabbitMqOutbox).send(queue, entries);
+    } catch (err) {
+      this.settings.log.warn(
+        { err, queue, tasks: entries.length },
+        'could not publish canvas continuations to RabbitMQ; they stay in the outbox and are relayed after claimIdle',
+      );
+    }
+  }
+
+  /** Relays a queue's outbox (entries whose writer died) at most once per `outboxIntervalMs`. */
+  private async relay(queue: string): Promise<void> {
+    const now = Date.now();
+    if (now - (this.relayedAt.get(queue) ?? 0) < this.settings.outboxIntervalMs) return;
+    this.relayedAt.set(queue, now);
+    const relayed = await (this.outbox as RabbitMqOutbox).relay(queue, this.settings.outboxAgeMs);
+    if (relayed) {
+      this.settings.log.warn(
+        { queue, tasks: relayed },
+        'published tasks a process left in the outbox (it died, or could not reach RabbitMQ, before publishing them)',
+      );
+    }
   }
 
   renew(_queue: string, _consumer: string, entries: readonly string[]): Promise<string[]> {
@@ -371,13 +468,15 @@ export class RabbitMqBroker implements Broker {
   }
 
   /**
-   * Delays are RabbitMQ's (TTL levels): nothing to promote. What this loop does instead: move
-   * messages RabbitMQ dead-lettered (over the delivery limit) into the queue's dead-letter stream
-   * on Redis, where `tasuki dlq` lists and retries them.
+   * Delays are RabbitMQ's (TTL levels): nothing to promote. What this loop does instead: relay the
+   * queue's outbox (every `outboxIntervalMs`, from the first round), and move messages RabbitMQ
+   * dead-lettered (over the delivery limit) into the queue's dead-letter stream on Redis, where
+   * `tasuki dlq` lists and retries them.
    */
   async promote(queue: string, _now: number, limit: number): Promise<{ moved: number; next: number }> {
     const conn = this.conn;
     if (!conn || this.closing) return { moved: 0, next: -1 };
+    await this.relay(queue);
     // A channel of its own, kept while it lives: each message is acked only once Redis has it (one
     // whose write failed goes back to the dead queue when the channel closes).
     if (!this.deadChannel?.active) this.deadChannel = await conn.acquire();
@@ -430,10 +529,24 @@ export class RabbitMqBroker implements Broker {
       error,
       reason: 'max-deliveries',
     });
-    await scripts.run(
+    // A canvas member the broker dead-lettered fails its canvas, as one a worker dead-letters does.
+    let canvas: string | undefined;
+    try {
+      canvas = decodeMessage(body).canvas;
+    } catch {
+      canvas = undefined;
+    }
+    const cid = continuationLocalId(id);
+    const continuations =
+      canvas === undefined ? [] : [{ id: cid, message: encodeContinuation(canvas, record, cid) }];
+    const [, ...entries] = await scripts.run(
       s.redis,
       scripts.recordOutcomes(
-        { events: s.keys.events.key({ queue }), dead: s.keys.dead.key({ queue }) },
+        {
+          events: s.keys.events.key({ queue }),
+          dead: s.keys.dead.key({ queue }),
+          outbox: s.keys.outbox.key({ queue }),
+        },
         {
           ttlMs: s.resultTtlMs,
           eventsMaxLen: EVENTS_MAX_LEN,
@@ -449,8 +562,13 @@ export class RabbitMqBroker implements Broker {
             },
           ],
           resultKey: (task) => s.keys.result.key({ queue, task }),
+          outbox: continuations,
         },
       ),
+    );
+    await this.sendOutbox(
+      queue,
+      continuations.map((c, i) => ({ entry: entries[i] as string, ...c })),
     );
   }
 

@@ -30,6 +30,8 @@ function isPlain(p: Publication): boolean {
 
 export class RedisStreamsPublisher implements Publisher {
   readonly mintsIds = true;
+  /** Scripts write straight to the queue's stream: no outbox. */
+  readonly outbox = undefined;
   private readonly redis: RedisConnection;
   private readonly keys: TasukiKeys;
 

@@ -9,6 +9,7 @@
  * queue's slot), a group member's result is counted once (`canvas_join`, HSETNX per member), and a
  * canvas ends once (`canvas_close`).
  */
+import type { Publisher } from '../broker/broker.js';
 import type { RedisConnection } from '../connection/redis.js';
 import {
   PayloadTooLargeError,
@@ -18,6 +19,7 @@ import {
   type RemoteError,
 } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import type { Logger } from '../log/logger.js';
 import type { NewPayload, PayloadStore } from '../payloads/store.js';
 import { loadResult } from '../results/stored-result.js';
 import { EVENTS_MAX_LEN } from '../broker/redis-streams.js';
@@ -36,7 +38,10 @@ export interface CanvasHost extends ResultSource {
   /** How long records, and the canvas's state, are kept, ms. */
   readonly resultTtlMs: number;
   readonly payloadStore: PayloadStore | undefined;
+  readonly log: Logger;
   redis(): Promise<RedisConnection>;
+  /** The app's publisher: on a broker with an outbox (RabbitMQ) members are published from it. */
+  publisher(): Promise<Publisher>;
   getTaskDefinition(name: string): SignatureTask | undefined;
   taskNames(): string[];
 }
@@ -229,20 +234,33 @@ export class CanvasRuntime {
     }
   }
 
+  /**
+   * Redis Streams: the member goes into its queue's stream with its marker. A broker with an outbox
+   * (RabbitMQ): into its queue's outbox with its marker, then published from there; if that publish
+   * fails, the member waits in the outbox until a worker relays it (it is started either way).
+   */
   private async enqueue({ id, queue, message, payload }: Start): Promise<void> {
     if (payload !== undefined) await (this.host.payloadStore as PayloadStore).put(payload);
     const k = this.host.keys;
-    await scripts.run(
+    const outbox = (await this.host.publisher()).outbox;
+    const written = await scripts.run(
       await this.host.redis(),
       scripts.canvasStart(
         {
           member: k.canvasMember.key({ queue, task: id }),
-          stream: k.stream.key({ queue }),
+          stream: outbox ? k.outbox.key({ queue }) : k.stream.key({ queue }),
           parked: k.parked.key({ queue }),
         },
-        { ttlMs: this.host.resultTtlMs, message, id },
+        { ttlMs: this.host.resultTtlMs, message, id, outbox: outbox !== undefined },
       ),
     );
+    if (outbox === undefined || typeof written !== 'string') return;
+    await outbox.send(queue, [{ entry: written, id, message }]).catch((err: unknown) => {
+      this.host.log.warn(
+        { err, taskId: formatTaskId(id, queue) },
+        'could not publish a canvas member to the broker; it waits in the outbox until a worker relays it (after claimIdle)',
+      );
+    });
   }
 
   private close(def: CanvasDefinition, value: unknown): Promise<number> {

@@ -34,6 +34,8 @@ export interface TasukiKeys {
   readonly canvasMember: KeyDef<'{q:<queue>}:cvm:<task>'>;
   readonly control: KeyDef<'{q:<queue>}:control'>;
   readonly paused: KeyDef<'{q:<queue>}:paused'>;
+  readonly outbox: KeyDef<'{q:<queue>}:outbox'>;
+  readonly outboxOnce: KeyDef<'{q:<queue>}:once:<task>'>;
 }
 
 /** Approximate cap of each queue's control stream (revokes, cancels, pauses). */
@@ -294,7 +296,7 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       version: 1,
       type: 'string',
       ttlMs: DAY_MS,
-      codec: 'text: the stream entry id the canvas member was added as',
+      codec: 'text: the stream entry id the canvas member was added as (on RabbitMQ: its outbox entry id)',
       maxBytes: 128,
       purpose:
         "Marks a canvas member as enqueued, so a continuation that runs twice (a reclaimed worker) never enqueues it twice; TTL: the app's resultTtl.",
@@ -324,6 +326,35 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       maxBytes: 512,
       purpose:
         'Present while a queue is paused: workers read it when they start, then follow the control stream.',
+    }),
+    outbox: space.define({
+      id: 'queue.outbox',
+      // In the queue's hash tag: the script that records an outcome, claims a tick or starts a
+      // canvas member writes the task it makes here in the same atomic step.
+      pattern: '{q:<queue>}:outbox',
+      owner: `${TASUKI_OWNER}/queue`,
+      version: 1,
+      type: 'stream',
+      noTtlReason:
+        'lives as long as its queue; each entry is deleted as soon as its message is published to the broker (at once, or relayed by a worker after claimIdle when its writer died first)',
+      codec: 'stream entry: field i = task id (local part), field m = the task message to publish',
+      maxBytes: 64 * 1024 * 1024,
+      purpose:
+        'RabbitMQ broker only: tasks made on Redis (canvas members and continuations, beat ticks) waiting to be published to RabbitMQ, so a crash between the Redis step and the publish loses none.',
+    }),
+    outboxOnce: space.define({
+      id: 'queue.outbox-once',
+      pattern: '{q:<queue>}:once:<task>',
+      owner: `${TASUKI_OWNER}/queue`,
+      version: 1,
+      type: 'string',
+      // Set to the app's result TTL: a copy published later than that would run again.
+      ttlMs: DAY_MS,
+      codec:
+        'text: the copy tag of the first delivered copy of the task (its outbox entry id, plus a relay mark)',
+      maxBytes: 128,
+      purpose:
+        'RabbitMQ broker only: which published copy of a task from the outbox runs; a second copy (published again by a relay after a crash) is dropped, so the task runs and is recorded once.',
     }),
   };
 }

@@ -17,7 +17,7 @@ export const SCRIPT_KEYS = {
   schedule: ['delayed', 'parked'],
   promote: ['delayed', 'parked', 'stream'],
   finish: ['stream', 'events', 'parked', 'delayed', 'dead', 'moves', 'results...'],
-  record_outcomes: ['events', 'dead', 'results...'],
+  record_outcomes: ['events', 'dead', 'outbox', 'results...'],
   handback: ['stream', 'parked'],
   reclaim: ['stream', 'moves'],
   heartbeat: ['stream'],
@@ -267,12 +267,21 @@ export interface RecordedOutcome {
   payload?: string | undefined;
 }
 
+/** A message to write to a queue's outbox, for the caller to publish to the broker (see rabbitmq-outbox.ts). */
+export interface OutboxMessage {
+  /** The task's id (local part), also in its message. */
+  id: string;
+  message: string;
+}
+
 /**
  * Record finished attempts of one queue whose tasks travel on another broker: results, dead
- * letters and one completion event, nothing of the transport. Reply: how many were recorded.
+ * letters and one completion event, nothing of the transport; and write `outbox` (canvas
+ * continuations) to the queue's outbox in the same step. Reply: how many were recorded, then the
+ * outbox entry id of each message.
  */
 export function recordOutcomes(
-  k: { events: string; dead: string },
+  k: { events: string; dead: string; outbox: string },
   a: {
     ttlMs: number;
     eventsMaxLen: number;
@@ -280,9 +289,10 @@ export function recordOutcomes(
     deadMinId: string;
     tasks: readonly RecordedOutcome[];
     resultKey: (id: string) => string;
+    outbox?: readonly OutboxMessage[] | undefined;
   },
-): ScriptCall<number> {
-  const keys = [k.events, k.dead];
+): ScriptCall<[number, ...string[]]> {
+  const keys = [k.events, k.dead, k.outbox];
   let recordBytes = 0;
   for (const t of a.tasks) recordBytes += t.record.length;
   const args: (string | number)[] = [
@@ -291,12 +301,14 @@ export function recordOutcomes(
     a.deadMaxLen,
     a.deadMinId,
     recordBytes <= INLINE_RECORDS_MAX ? '1' : '0',
+    a.tasks.length,
   ];
   for (const t of a.tasks) {
     keys.push(a.resultKey(t.id));
     const drop = t.dropRecord && t.outcome !== 'dead';
     args.push(t.id, t.record, drop ? `${t.outcome}!` : t.outcome, t.payload ?? '');
   }
+  if (a.outbox) for (const m of a.outbox) args.push(m.id, m.message);
   return { script: 'record_outcomes', keys, args };
 }
 
@@ -428,17 +440,19 @@ export function rateLimit(
 
 /**
  * Claim tick `tick` of a schedule and enqueue `message` (see beat_tick.lua); `message` '' claims it
- * as skipped. Reply: `[1, entry id]` enqueued, `[2, '']` skipped, `[0, last tick]` already claimed,
- * `[-1, stored fence]` a newer lease claimed the last tick.
+ * as skipped. With `outboxId` (the task's local id), `stream` is the queue's outbox and the task is
+ * written there for the caller to publish. Reply: `[1, entry id]` enqueued (`[1, task id, outbox
+ * entry id]` into the outbox), `[2, '']` skipped, `[0, last tick]` already claimed, `[-1, stored
+ * fence]` a newer lease claimed the last tick.
  */
 export function beatTick(
   k: { tick: string; stream: string; fence: string },
-  a: { tick: number; fence: string; beat: string; ttlMs: number; message: string },
-): ScriptCall<[1 | 2 | 0 | -1, string]> {
+  a: { tick: number; fence: string; beat: string; ttlMs: number; message: string; outboxId?: string },
+): ScriptCall<[1 | 2 | 0 | -1, string, string?]> {
   return {
     script: 'beat_tick',
     keys: [k.tick, k.stream, k.fence],
-    args: [a.tick, a.fence, a.beat, a.ttlMs, a.message],
+    args: [a.tick, a.fence, a.beat, a.ttlMs, a.message, a.outboxId ?? ''],
   };
 }
 
@@ -488,15 +502,19 @@ export function canvasOpen(
   return { script: 'canvas_open', keys: [k.canvas, k.result], args: [a.ttlMs, a.definition, a.record] };
 }
 
-/** Enqueue a canvas member at most once under its task id. Reply: 1 enqueued now, 0 already. */
+/**
+ * Enqueue a canvas member at most once under its task id: into its queue's stream, or with `outbox`
+ * into its queue's outbox (`stream` is then the outbox's key). Reply: 1 enqueued now (the stream),
+ * its outbox entry id (written to the outbox now), 0 already.
+ */
 export function canvasStart(
   k: { member: string; stream: string; parked: string },
-  a: { ttlMs: number; message: string; id: string },
-): ScriptCall<number> {
+  a: { ttlMs: number; message: string; id: string; outbox?: boolean },
+): ScriptCall<number | string> {
   return {
     script: 'canvas_start',
     keys: [k.member, k.stream, k.parked],
-    args: [a.ttlMs, a.message, a.id],
+    args: [a.ttlMs, a.message, a.id, a.outbox ? '1' : ''],
   };
 }
 

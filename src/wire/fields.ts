@@ -57,6 +57,13 @@ export const CANVAS_TASK = 'tasuki.canvas';
 /** Stream field of a queue's control entry holding a control message (JSON, see src/wire/control.ts). */
 export const CONTROL_FIELD = 'k';
 
+/**
+ * Outbox entry fields (a queue's outbox on Redis, for a broker that is not Redis: see
+ * src/broker/rabbitmq-outbox.ts): the task's local id, and its message as the broker publishes it.
+ */
+export const OUTBOX_ID_FIELD = 'i';
+export const OUTBOX_MESSAGE_FIELD = 'm';
+
 /** Every token a Lua script may use, by name (`$MESSAGE_FIELD` in a script). */
 export const LUA_TOKENS: Readonly<Record<string, string>> = {
   GROUP,
@@ -68,6 +75,8 @@ export const LUA_TOKENS: Readonly<Record<string, string>> = {
   CHANNEL_FIELD,
   CANVAS_TASK,
   CONTROL_FIELD,
+  OUTBOX_ID_FIELD,
+  OUTBOX_MESSAGE_FIELD,
   EVENTS_RECORDS_KEPT_MS: String(EVENTS_RECORDS_KEPT_MS),
 };
 

@@ -57,3 +57,13 @@ export function delayedLocalId(now: number): string {
 export function publishedLocalId(now: number): string {
   return `${now}-p${randomBytes(6).toString('hex')}`;
 }
+
+/**
+ * The task id (local part) of a canvas member's continuation on a broker that names no tasks itself
+ * (RabbitMQ): the member's own with `k` appended, so every continuation written for one member (its
+ * outcome recorded again after a redelivery) carries the same id, and runs once (see
+ * src/broker/rabbitmq-outbox.ts). On Redis Streams a continuation is named by its stream entry.
+ */
+export function continuationLocalId(member: string): string {
+  return `${member}k`;
+}

@@ -3,7 +3,7 @@
  * little more than its arguments. Part of the wire contract (see docs/architecture.md).
  */
 import { TasukiError } from '../errors.js';
-import { CLAIM_MESSAGE_FIELD, MESSAGE_FIELD, MESSAGE_VERSION } from './fields.js';
+import { CANVAS_TASK, CLAIM_MESSAGE_FIELD, MESSAGE_FIELD, MESSAGE_VERSION } from './fields.js';
 
 /**
  * A claim check: where a task's arguments are kept in the payload store, and what they must hash
@@ -157,6 +157,15 @@ export function encodeMessage(name: string, argsJson: string, meta: MessageMeta 
   const m: Meta = {};
   const head = `[${JSON.stringify(name)},${argsJson}`;
   return putMeta(m, meta) ? `${head},${JSON.stringify(m)}]` : `${head}]`;
+}
+
+/**
+ * The message of a canvas member's continuation (the internal task `tasuki.canvas`): the member's
+ * reference and its final record (JSON, as stored), under its own task id. finish.lua writes the same
+ * (without the id: its stream entry names it) on Redis Streams.
+ */
+export function encodeContinuation(ref: string, record: string, id: string): string {
+  return `[${JSON.stringify(CANVAS_TASK)},{"c":${JSON.stringify(ref)},"r":${record}},{"id":${JSON.stringify(id)}}]`;
 }
 
 /** Encodes a claim-checked message (format 2, field `m2`): the claim in place of the arguments. */

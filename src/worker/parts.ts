@@ -136,6 +136,8 @@ export async function openParts(
         deadLetterRetentionMs: app.deadLetterRetentionMs,
         queueType: app.broker?.queueType ?? 'quorum',
         prefetch: options.concurrency + options.prefetch,
+        outboxAgeMs: options.claimIdleMs,
+        outboxIntervalMs: options.reclaimIntervalMs,
       })
     : await redisStreams(app, redis);
   const control = await app.connectRedis('tasuki:worker-control').catch(async (err: unknown) => {

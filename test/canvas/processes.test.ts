@@ -1,80 +1,13 @@
-/**
- * Chords under a SIGKILLed worker process: members killed mid-run are taken over and run again,
- * continuations killed mid-run run again, and still each chord's callback runs exactly once.
- */
-import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { after, test } from 'node:test';
-import { chord } from '../../src/index.js';
-import { canvasBookkeeping, part, total } from '../fixtures/canvas-app.js';
-import { spawnCli, finished, waitForOutput } from '../support/cli.js';
-import { newApp, randomPrefix, until, useRedis } from '../support/redis.js';
+// Chords under a SIGKILLed worker process on Redis Streams (./chords-under-kill.ts).
+import { newApp, useRedis } from '../support/redis.js';
+import { chordsUnderKill } from './chords-under-kill.js';
 
 const server = useRedis();
-const started: ChildProcess[] = [];
-after(() => {
-  for (const child of started)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
 
-function worker(prefix: string, queues: string) {
-  const child = spawnCli(
-    [
-      'worker',
-      '--app',
-      'test/fixtures/canvas-app.ts',
-      '--queues',
-      queues,
-      '--concurrency',
-      '4',
-      '--prefetch',
-      '4',
-      '--claim-idle',
-      '1500ms',
-    ],
-    { REDIS_URL: server().url, TEST_PREFIX: prefix, TASUKI_LOG_LEVEL: 'info', TASK_DELAY_MS: '40' },
-  );
-  started.push(child);
-  return { child, done: finished(child, 180_000) };
-}
-
-test('chords under a SIGKILLed worker: every callback runs exactly once', { timeout: 300_000 }, async () => {
-  const prefix = randomPrefix();
-  const app = newApp(server(), { prefix, queues: ['default', 'other'] });
-  const { parts, callbacks } = canvasBookkeeping(prefix);
-  // The producer's tasks: same names, schemas and queues as the workers' (handlers never run here).
-  const p = app.task({ name: part.name, schema: part.definition.schema, handler: () => 0 });
-  const t = app.task({ name: total.name, queue: 'other', schema: total.definition.schema, handler: () => 0 });
-  // The victim serves only the members' queue (members and their continuations), so a callback can
-  // never be killed half-way: a callback counted twice could only be a chord that fired twice.
-  const victim = worker(prefix, 'default');
-  const others = [worker(prefix, 'default,other'), worker(prefix, 'default,other')];
-  await Promise.all([victim, ...others].map((w) => waitForOutput(w.child, /worker started/, 90_000)));
-  const CHORDS = 12;
-  const SIZE = 10;
-  const handles = [];
-  for (let c = 0; c < CHORDS; c++) {
-    const members = Array.from({ length: SIZE }, (_, j) => p.s({ i: c * 100 + j }));
-    handles.push(await chord(members, t.s()).enqueue());
-  }
-  const redis = server().client();
-  await until(async () => (await redis.hlen(parts.key({}))) >= 30, 60_000, 'a quarter of the members to run');
-  victim.child.kill('SIGKILL');
-  await victim.done;
-  const sums = await Promise.all(handles.map((h) => h.result({ timeout: '120s' })));
-  const expected = Array.from({ length: CHORDS }, (_, c) => c * 100 * SIZE + (SIZE * (SIZE - 1)) / 2);
-  assert.deepEqual(sums, expected);
-  const ran = await redis.hgetall(callbacks.key({}));
-  assert.deepEqual(
-    ran,
-    Object.fromEntries(expected.map((s) => [String(s), '1'])),
-    'each callback ran exactly once',
-  );
-  const memberRuns = Object.values(await redis.hgetall(parts.key({}))).map(Number);
-  assert.equal(memberRuns.length, CHORDS * SIZE, 'every member ran');
-  const twice = memberRuns.filter((n) => n > 1).length;
-  console.log(`members run twice (the killed worker held them): ${twice}`);
-  assert.ok(twice <= 8, `${twice} members ran twice: more than the killed worker could hold`);
-  for (const w of others) w.child.kill('SIGTERM');
-  for (const w of others) assert.equal((await w.done).code, 0);
+chordsUnderKill({
+  name: 'redis',
+  redisUrl: () => server().url,
+  redis: () => server().client(),
+  env: () => ({}),
+  app: (options) => newApp(server(), options),
 });

@@ -53,6 +53,7 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
       events: k.events.key({ queue }),
       dead: k.dead.key({ queue }),
       moves: k.moves.key({ queue }),
+      outbox: k.outbox.key({ queue }),
     };
     await redis.xgroup('CREATE', q.stream, GROUP, '0', 'MKSTREAM');
     const msg = JSON.stringify(['t', { n: 1 }]);
@@ -126,8 +127,9 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
       }),
     );
     assert.deepEqual(acked, [3], 'three acknowledged, none fenced out');
-    // The outcomes of tasks on another broker (RabbitMQ): results, a dead letter, one event.
-    const recorded = await run(
+    // The outcomes of tasks on another broker (RabbitMQ): results, a dead letter, one event, and a
+    // canvas continuation written to the queue's outbox.
+    const [recorded, outboxed] = await run(
       scripts.recordOutcomes(q, {
         ttlMs: 60_000,
         eventsMaxLen: 100,
@@ -138,9 +140,12 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
           { id: '1-pb', record, outcome: 'dead', dropRecord: false, payload: letter },
         ],
         resultKey: (task) => k.result.key({ queue, task }),
+        outbox: [{ id: '1-pbk', message: msg }],
       }),
     );
     assert.equal(recorded, 2);
+    assert.equal(await redis.xlen(q.outbox), 1);
+    assert.equal(await redis.xdel(q.outbox, outboxed as string), 1);
     await redis.xtrim(q.dead, 'MAXLEN', 1);
     const dead = (await redis.xrange(q.dead, '-', '+')) as [string, string[]][];
     assert.equal(dead.length, 1);
@@ -277,6 +282,15 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
   const start = { ttlMs: 60_000, message: JSON.stringify(['t', {}, { id: '1-cabn1' }]), id: '1-cabn1' };
   assert.equal(await run(scripts.canvasStart(member, start)), 1);
   assert.equal(await run(scripts.canvasStart(member, start)), 0);
+  // On RabbitMQ the member goes to its queue's outbox instead (same slot).
+  const outboxed = {
+    ...member,
+    member: k.canvasMember.key({ queue: 'images', task: '1-cabn2' }),
+    stream: k.outbox.key({ queue: 'images' }),
+  };
+  const second = { ...start, id: '1-cabn2', outbox: true };
+  assert.match(String(await run(scripts.canvasStart(outboxed, second))), /^\d+-\d+$/);
+  assert.equal(await run(scripts.canvasStart(outboxed, second)), 0);
   const join = { ttlMs: 60_000, group: 0, member: 0, value: '5', size: 1 };
   assert.deepEqual(await run(scripts.canvasJoin(canvas, join)), [1, '5']);
   const close = {

@@ -7,8 +7,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
 import {
+  Beat,
+  CanvasFailedError,
   TaskFailedError,
   Worker,
+  chain,
+  chord,
+  group,
   type TaskHandle,
   type Tasuki,
   type WorkerOptions,
@@ -91,6 +96,143 @@ export function conformance(broker: BrokerUnderTest, injectRaw: InjectRaw): void
     assert.equal(await app.resume('default'), true);
     await Promise.all(waiting.map((h) => h.result({ timeout: '20s' })));
     assert.deepEqual(ran.filter((r) => r.startsWith('job')).sort(), ['job 1', 'job 2', 'job 3']);
+  });
+
+  test(`${name}: canvas: a chain, a group, a chord and nested canvases run, every member once`, async (t) => {
+    const app = broker.app({ queues: ['default', 'other'] });
+    const runs = new Map<string, number>();
+    const ran = (key: string): void => void runs.set(key, (runs.get(key) ?? 0) + 1);
+    const add = app.task({
+      name: 'add',
+      schema: z.object({ a: z.number(), b: z.number() }),
+      handler: ({ a, b }) => {
+        ran(`add ${a}+${b}`);
+        return a + b;
+      },
+    });
+    const double = app.task({
+      name: 'double',
+      queue: 'other',
+      schema: z.number(),
+      handler: (n) => {
+        ran(`double ${n}`);
+        return n * 2;
+      },
+    });
+    const sum = app.task({
+      name: 'sum',
+      schema: z.array(z.number()),
+      handler: (ns) => {
+        ran(`sum ${ns.join(',')}`);
+        return ns.reduce((a, b) => a + b, 0);
+      },
+    });
+    await worker(app, t);
+    // A chain across two queues, each member taking the previous one's result.
+    const c = await chain(add.s({ a: 1, b: 2 }), double.s(), double.s()).enqueue();
+    assert.equal(await c.result({ timeout: '30s' }), 12);
+    assert.equal((await app.getTask(c.id))?.state, 'succeeded');
+    // A group: results in the order given.
+    const g = await group([add.s({ a: 10, b: 1 }), double.s(4), add.s({ a: 20, b: 2 })]).enqueue();
+    assert.deepEqual(await g.result({ timeout: '30s' }), [11, 8, 22]);
+    // A chord of 20: the callback once, with every result in order.
+    const members = Array.from({ length: 20 }, (_, i) => add.s({ a: 100, b: i }));
+    const ch = await chord(members, sum.s()).enqueue();
+    assert.equal(await ch.result({ timeout: '30s' }), 20 * 100 + 190);
+    // Nested: a chord inside a chain, then a group of chains.
+    const nested = await chain(
+      chord([add.s({ a: 1, b: 1 }), add.s({ a: 3, b: 3 })], sum.s()),
+      double.s(),
+    ).enqueue();
+    assert.equal(await nested.result({ timeout: '30s' }), 16);
+    const chains = await group([
+      chain(add.s({ a: 5, b: 0 }), double.s()),
+      chain(add.s({ a: 7, b: 0 }), double.s()),
+    ]).enqueue();
+    assert.deepEqual(await chains.result({ timeout: '30s' }), [10, 14]);
+    const twice = [...runs].filter(([, n]) => n > 1);
+    assert.deepEqual(twice, [], 'no member ran twice');
+    const sums = [...runs.keys()].filter((k) => k.startsWith('sum'));
+    assert.equal(sums.length, 2, 'each chord callback ran once');
+  });
+
+  test(`${name}: canvas: a failing member fails its canvas once; nothing after it starts`, async (t) => {
+    const app = broker.app();
+    const ran: string[] = [];
+    const ok = app.task({
+      name: 'ok',
+      schema: z.object({ n: z.number() }),
+      handler: ({ n }) => {
+        ran.push(`ok ${n}`);
+        return n;
+      },
+    });
+    const boom = app.task({
+      name: 'boom',
+      schema: z.object({}),
+      maxAttempts: 2,
+      backoff: { type: 'fixed', delay: 50 },
+      handler: () => {
+        ran.push('boom');
+        throw new Error('the member broke');
+      },
+    });
+    const after = app.task({
+      name: 'after',
+      schema: z.unknown(),
+      handler: () => void ran.push('after'),
+    });
+    await worker(app, t);
+    const h = await chord([ok.s({ n: 1 }), boom.s({}), ok.s({ n: 2 })], after.s()).enqueue();
+    await assert.rejects(h.result({ timeout: '30s' }), (err: unknown) => {
+      assert.ok(err instanceof CanvasFailedError);
+      assert.equal(err.member.task, 'boom');
+      assert.match(err.message, /the member broke/);
+      return true;
+    });
+    // The other members run to their end; the callback is never started.
+    await Promise.all([h.members[0]!.result({ timeout: '30s' }), h.members[2]!.result({ timeout: '30s' })]);
+    const info = await app.getTask(h.id);
+    assert.equal(info?.state, 'failed');
+    assert.equal((await app.deadLetters.list('default')).length, 1, 'the failed member is one dead letter');
+    const c = await chain(boom.s({}), after.s()).enqueue();
+    await assert.rejects(c.result({ timeout: '30s' }), CanvasFailedError);
+    assert.deepEqual(
+      ran.filter((r) => r !== 'boom').sort(),
+      ['ok 1', 'ok 2'],
+      'nothing after a failed member ran',
+    );
+    assert.equal(ran.filter((r) => r === 'boom').length, 4, 'each failing member ran its two attempts');
+  });
+
+  test(`${name}: beat: each tick is enqueued once and runs once, under the id beat logged`, async (t) => {
+    const app = broker.app();
+    const ran: string[] = [];
+    const tock = app.task({
+      name: 'tock',
+      schema: z.object({ n: z.number() }),
+      handler: (_args, ctx) => void ran.push(ctx.id),
+    });
+    app.schedule({ name: 'every-second', task: tock, args: { n: 1 }, every: '1s' });
+    const logged: string[] = [];
+    const clock = { t: Date.now() };
+    const beat = new Beat(
+      app,
+      { lease: '5s', id: 'conformance' },
+      { now: () => Promise.resolve(clock.t), onTick: (e) => void logged.push(e.taskId) },
+    );
+    t.after(() => beat.stop());
+    await beat.reconcile();
+    // Three ticks, each round run twice: the second, at the same time, enqueues nothing more.
+    for (let i = 1; i <= 3; i++) {
+      clock.t += 1000;
+      await beat.runOnce();
+      await beat.runOnce();
+    }
+    assert.equal(logged.length, 3, 'three ticks enqueued');
+    await worker(app, t);
+    await Promise.all(logged.map((id) => app.waitForResult(id, { timeout: '20s' })));
+    assert.deepEqual([...ran].sort(), [...logged].sort(), 'each tick ran once, under its logged id');
   });
 
   test(`${name}: a delayed task runs after its delay, not before`, async (t) => {

@@ -4,9 +4,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TasukiError } from '../../src/errors.js';
 import { CLAIM_MESSAGE_FIELD, MESSAGE_FIELD, MESSAGE_VERSION } from '../../src/wire/fields.js';
+import { continuationLocalId, parseTaskId } from '../../src/wire/ids.js';
 import {
   decodeMessage,
   encodeClaimMessage,
+  encodeContinuation,
   encodeMessage,
   messageField,
   messageOf,
@@ -107,6 +109,18 @@ const roundTrips: [string, unknown, Omit<TaskMessage, 'name' | 'args'>][] = [
     { id: '1795464427052-c0a1b2c3d4e5fn3', canvas: '1795464427052-c0a1b2c3d4e5f@emails:3' },
   ],
 ];
+
+test("a continuation on RabbitMQ: the task tasuki.canvas with the member's reference and record, under an id derived from the member's", () => {
+  const member = '1795464427052-c0a1b2c3d4e5fn3';
+  const id = continuationLocalId(member);
+  assert.equal(parseTaskId(`${id}@emails`).local, id, 'a valid task id');
+  assert.notEqual(id, member);
+  const record = '{"state":"succeeded","task":"t","attempt":1,"result":[1,"two"]}';
+  const msg = decodeMessage(encodeContinuation('1795464427052-c0a1b2c3d4e5f@emails:3', record, id));
+  assert.equal(msg.name, 'tasuki.canvas');
+  assert.equal(msg.id, id);
+  assert.deepEqual(msg.args, { c: '1795464427052-c0a1b2c3d4e5f@emails:3', r: JSON.parse(record) as unknown });
+});
 
 test('meta c (canvas member) must be a canvas reference, which needs no JSON escape', () => {
   assert.throws(() => decodeMessage('["t",{},{"c":"x\\"y"}]'), /meta\.c \(canvas member\)/);
