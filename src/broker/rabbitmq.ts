@@ -11,6 +11,11 @@
  * `renew` only reports deliveries whose channel is gone (their acks would be refused, and another
  * worker runs them). A channel's deliveries are fenced by the channel: an outcome is recorded only
  * while the channel it came on is open.
+ *
+ * Priorities: a queue's levels above 0 are queues of their own (./rabbitmq-topology.ts), consumed on
+ * the same channel once the worker knows of them (at start, or from the queue's control stream);
+ * the buffer hands out higher levels first, and retries, delays and hand-backs go back to the level
+ * the task came from.
  */
 import type {
   AsyncMessage,
@@ -30,7 +35,14 @@ import { encodeRecord } from '../wire/record.js';
 import type { Broker, Delivery, HandBack, Settlement } from './broker.js';
 import { describeRabbit, envelopeOf, openRabbit } from './rabbitmq-connection.js';
 import { declareTopology } from './rabbitmq-publisher.js';
-import { DUE_HEADER, deadQueueName, queueName } from './rabbitmq-topology.js';
+import {
+  DUE_HEADER,
+  deadQueueName,
+  declareLevelQueue,
+  levelQueueName,
+  queueName,
+} from './rabbitmq-topology.js';
+import { MAX_PRIORITY } from '../wire/priority.js';
 import { EVENTS_MAX_LEN } from './redis-streams.js';
 
 /** What the RabbitMQ broker needs. */
@@ -50,6 +62,8 @@ export interface RabbitMqSettings {
 
 /** A message held later than this past its due time is not sent round the delay levels again. */
 const DUE_SLACK_MS = 20;
+/** While priority levels are mixed in the buffer, every this many fetches takes the oldest first. */
+const FAIR_TAKE_EVERY = 4;
 /** A released message (unknown task, newer format) comes back after this long, ms. */
 const RELEASE_DELAY_MS = 1000;
 
@@ -60,8 +74,11 @@ class RabbitDelivery implements Delivery {
     readonly entry: string,
     readonly fields: readonly string[],
     readonly deliveries: number,
+    readonly level: number,
     readonly channel: Channel,
     readonly tag: number,
+    /** Arrival order on this worker. */
+    readonly seq: number,
   ) {}
 }
 
@@ -79,16 +96,20 @@ export class RabbitMqBroker implements Broker {
   /** Reads what RabbitMQ dead-lettered (see {@link promote}). */
   private deadChannel: Channel | undefined;
   private queues: readonly string[] = [];
-  private readonly byName = new Map<string, string>();
+  /** The tasuki queue and priority level of each RabbitMQ queue consumed. */
+  private readonly byName = new Map<string, { queue: string; level: number }>();
+  /** Priority levels above 0 each queue has a RabbitMQ queue for (only queues that have any). */
+  private readonly levels = new Map<string, Set<number>>();
   private readonly buffer: RabbitDelivery[] = [];
   private readonly held = new Map<string, RabbitDelivery>();
   /** Fetches waiting for a delivery (the worker keeps up to two in flight). */
   private readonly waiting = new Set<() => void>();
   private seq = 0;
+  private fetches = 0;
   private closing = false;
-  /** Queues paused for this worker (see {@link pause}), and the consumer tag of each queue consumed. */
+  /** Queues paused for this worker (see {@link pause}), and the consumer tags of each queue consumed. */
   private readonly paused = new Set<string>();
-  private readonly consumers = new Map<string, string>();
+  private readonly consumers = new Map<string, string[]>();
   private readonly prefix: string;
 
   constructor(private readonly settings: RabbitMqSettings) {
@@ -98,13 +119,14 @@ export class RabbitMqBroker implements Broker {
 
   async prepare(queues: readonly string[]): Promise<void> {
     this.queues = queues;
-    for (const q of queues) this.byName.set(queueName(this.prefix, q), q);
+    for (const q of queues) this.byName.set(queueName(this.prefix, q), { queue: q, level: 0 });
     const conn = await openRabbit(this.settings.url, 'tasuki:worker');
     this.conn = conn;
     conn.on('error', (err) => this.settings.log.warn({ err }, 'RabbitMQ connection error; reconnecting'));
     this.publisher = conn.createPublisher({ confirm: true, maxAttempts: 2 });
     try {
       await declareTopology(conn, this.prefix, queues, this.settings.queueType);
+      await this.findLevels(conn, queues);
       await this.consume();
     } catch (err) {
       throw new TasukiError(
@@ -114,6 +136,36 @@ export class RabbitMqBroker implements Broker {
         { cause: err },
       );
     }
+  }
+
+  /**
+   * The priority levels whose queues exist (a passive declare each, on a channel of its own: a
+   * missing queue closes the channel). At start only; later levels are announced on Redis.
+   */
+  private async findLevels(conn: Connection, queues: readonly string[]): Promise<void> {
+    for (const queue of queues) {
+      for (let level = 1; level <= MAX_PRIORITY; level++) {
+        const ch = await conn.acquire();
+        try {
+          await ch.queueDeclare({ queue: levelQueueName(this.prefix, queue, level), passive: true });
+          this.addLevel(queue, level);
+        } catch {
+          // Not declared: no task of that level yet.
+        } finally {
+          await ch.close().catch(() => undefined);
+        }
+      }
+    }
+  }
+
+  /** Notes a level of a queue; false when it was known. */
+  private addLevel(queue: string, level: number): boolean {
+    let known = this.levels.get(queue);
+    if (!known) this.levels.set(queue, (known = new Set()));
+    if (known.has(level)) return false;
+    known.add(level);
+    this.byName.set(levelQueueName(this.prefix, queue, level), { queue, level });
+    return true;
   }
 
   /** Opens the consuming channel; after it closes (connection lost, consumer timeout) again. */
@@ -135,11 +187,21 @@ export class RabbitMqBroker implements Broker {
     this.channel = ch;
   }
 
+  /** Consumes a queue and each of its known priority levels. */
   private async consumeQueue(ch: Channel, queue: string): Promise<void> {
-    const ok = await ch.basicConsume({ queue: queueName(this.prefix, queue) }, (msg) =>
+    // Highest first: what RabbitMQ pushes at once on consuming comes in that order too.
+    const levels = [...(this.levels.get(queue) ?? [])].sort((a, b) => b - a);
+    for (const level of levels) await this.consumeLevel(ch, queue, level);
+    await this.consumeLevel(ch, queue, 0);
+  }
+
+  private async consumeLevel(ch: Channel, queue: string, level: number): Promise<void> {
+    const ok = await ch.basicConsume({ queue: levelQueueName(this.prefix, queue, level) }, (msg) =>
       this.arrived(ch, msg),
     );
-    this.consumers.set(queue, ok.consumerTag);
+    let tags = this.consumers.get(queue);
+    if (!tags) this.consumers.set(queue, (tags = []));
+    tags.push(ok.consumerTag);
   }
 
   /**
@@ -149,15 +211,30 @@ export class RabbitMqBroker implements Broker {
   async pause(queue: string): Promise<void> {
     this.paused.add(queue);
     const ch = this.channel;
-    const tag = this.consumers.get(queue);
+    const tags = this.consumers.get(queue) ?? [];
     this.consumers.delete(queue);
-    if (ch?.active && tag !== undefined) await ch.basicCancel({ consumerTag: tag });
+    if (ch?.active) for (const tag of tags) await ch.basicCancel({ consumerTag: tag });
     for (let i = this.buffer.length - 1; i >= 0; i--) {
       const d = this.buffer[i] as RabbitDelivery;
       if (d.queue !== queue) continue;
       this.buffer.splice(i, 1);
       this.held.delete(d.entry);
       if (d.channel.active) d.channel.basicNack({ deliveryTag: d.tag, requeue: true });
+    }
+  }
+
+  /**
+   * Consumes the queues of new priority levels of `queue` (declared again first: idempotent, and a
+   * consume of a missing queue would close the channel), unless the queue is paused (then resume
+   * consumes them).
+   */
+  async useLevels(queue: string, levels: readonly number[]): Promise<void> {
+    const added = levels.filter((l) => l > 0 && l <= MAX_PRIORITY && this.addLevel(queue, l));
+    const ch = this.channel;
+    if (added.length === 0 || !ch?.active || this.paused.has(queue) || !this.consumers.has(queue)) return;
+    for (const level of added) {
+      await declareLevelQueue(ch, this.prefix, queue, level, this.settings.queueType);
+      await this.consumeLevel(ch, queue, level);
     }
   }
 
@@ -182,12 +259,14 @@ export class RabbitMqBroker implements Broker {
   }
 
   private arrived(ch: Channel, msg: AsyncMessage): void {
-    const queue = this.byName.get(msg.routingKey) ?? this.byName.get(msg.routingKey.split('.').pop() ?? '');
+    const where = this.byName.get(msg.routingKey) ?? this.byName.get(msg.routingKey.split('.').pop() ?? '');
+    const queue = where?.queue;
+    const level = where?.level ?? 0;
     const due = Number(msg.headers?.[DUE_HEADER] ?? 0);
     const body = bodyText(msg.body);
     // A delay longer than one pass through the levels goes round again.
     if (queue !== undefined && due > Date.now() + DUE_SLACK_MS) {
-      this.redelay(ch, msg, queue, body, due);
+      this.redelay(ch, msg, queue, body, due, level);
       return;
     }
     const count = Number(msg.headers?.['x-delivery-count'] ?? (msg.redelivered ? 1 : 0));
@@ -198,11 +277,22 @@ export class RabbitMqBroker implements Broker {
       entry,
       [typeof msg.type === 'string' && msg.type ? msg.type : MESSAGE_FIELD, body],
       count + 1,
+      level,
       ch,
       msg.deliveryTag,
+      this.seq,
     );
     this.held.set(entry, d);
-    this.buffer.push(d);
+    const buffer = this.buffer;
+    // Higher levels first: a delivery goes before the first one of a lower level.
+    if (level === 0 || buffer.length === 0 || (buffer[buffer.length - 1] as RabbitDelivery).level >= level)
+      buffer.push(d);
+    else
+      buffer.splice(
+        buffer.findIndex((b) => b.level < level),
+        0,
+        d,
+      );
     this.wake();
   }
 
@@ -211,10 +301,17 @@ export class RabbitMqBroker implements Broker {
     for (const done of this.waiting) done();
   }
 
-  private redelay(ch: Channel, msg: AsyncMessage, queue: string, body: string, due: number): void {
+  private redelay(
+    ch: Channel,
+    msg: AsyncMessage,
+    queue: string,
+    body: string,
+    due: number,
+    level: number,
+  ): void {
     const id = typeof msg.messageId === 'string' ? msg.messageId : '';
     (this.publisher as RabbitPublisher)
-      .send(envelopeOf(this.prefix, queue, id, body, due, Date.now()), body)
+      .send(envelopeOf(this.prefix, queue, id, body, due, Date.now(), level), body)
       .then(
         () => ch.active && ch.basicAck({ deliveryTag: msg.deliveryTag }),
         (err: unknown) => {
@@ -230,6 +327,29 @@ export class RabbitMqBroker implements Broker {
     count: number,
     blockMs: number,
   ): Promise<Delivery[]> {
+    await this.waited(blockMs);
+    return this.take(count);
+  }
+
+  /**
+   * Up to `count` buffered deliveries: higher levels first (the buffer is in that order), except every
+   * {@link FAIR_TAKE_EVERY}th fetch while levels are mixed, which takes the oldest ones, so a lower
+   * level pushed by RabbitMQ is never left unacked behind a stream of higher ones (RabbitMQ would
+   * close the channel after its consumer timeout).
+   */
+  private take(count: number): Delivery[] {
+    const buffer = this.buffer;
+    const head = buffer[0];
+    const mixed = head !== undefined && head.level !== (buffer[buffer.length - 1] as RabbitDelivery).level;
+    if (!mixed || ++this.fetches % FAIR_TAKE_EVERY !== 0) return buffer.splice(0, count);
+    const oldest = [...buffer].sort((a, b) => a.seq - b.seq).slice(0, count);
+    const taken = new Set(oldest);
+    this.buffer.splice(0, buffer.length, ...buffer.filter((d) => !taken.has(d)));
+    return oldest;
+  }
+
+  /** Waits up to `blockMs` for a delivery (at once when some are buffered). */
+  private async waited(blockMs: number): Promise<void> {
     if (this.buffer.length === 0 && !this.closing) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
@@ -241,7 +361,6 @@ export class RabbitMqBroker implements Broker {
         this.waiting.add(done);
       });
     }
-    return this.buffer.splice(0, count);
   }
 
   interruptFetch(): Promise<void> {
@@ -263,7 +382,7 @@ export class RabbitMqBroker implements Broker {
     const k = s.keys;
     const stale: string[] = [];
     const recorded: scripts.RecordedOutcome[] = [];
-    const retries: Settlement[] = [];
+    const retries: { t: Settlement; level: number }[] = [];
     const acks: RabbitDelivery[] = [];
     for (const t of settlements) {
       const d = this.live(t.entry);
@@ -272,7 +391,7 @@ export class RabbitMqBroker implements Broker {
         continue;
       }
       acks.push(d);
-      if (t.outcome === 'retry' || t.outcome === 'defer') retries.push(t);
+      if (t.outcome === 'retry' || t.outcome === 'defer') retries.push({ t, level: d.level });
       if (t.outcome !== 'defer') {
         recorded.push({
           id: t.id,
@@ -304,9 +423,9 @@ export class RabbitMqBroker implements Broker {
       const now = Date.now();
       const pub = this.publisher as RabbitPublisher;
       await Promise.all(
-        retries.map((t) => {
+        retries.map(({ t, level }) => {
           const message = t.payload as string;
-          return pub.send(envelopeOf(this.prefix, queue, t.id, message, t.due ?? 0, now), message);
+          return pub.send(envelopeOf(this.prefix, queue, t.id, message, t.due ?? 0, now, level), message);
         }),
       );
     }
@@ -343,7 +462,7 @@ export class RabbitMqBroker implements Broker {
       const body = d.fields[1] ?? '';
       const id = /"id":"([^"]+)"/.exec(body)?.[1] ?? d.entry;
       await (this.publisher as RabbitPublisher).send(
-        envelopeOf(this.prefix, queue, id, body, due, Date.now()),
+        envelopeOf(this.prefix, queue, id, body, due, Date.now(), d.level),
         body,
       );
       this.held.delete(d.entry);
@@ -361,7 +480,9 @@ export class RabbitMqBroker implements Broker {
       return d ? [{ t, d }] : [];
     });
     await Promise.all(
-      live.map(({ t }) => pub.send(envelopeOf(this.prefix, queue, t.id, t.message, 0, 0), t.message)),
+      live.map(({ t, d }) =>
+        pub.send(envelopeOf(this.prefix, queue, t.id, t.message, 0, 0, d.level), t.message),
+      ),
     );
     for (const { d } of live) {
       this.held.delete(d.entry);

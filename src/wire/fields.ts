@@ -4,6 +4,8 @@
  * it loads a script (see src/scripts/catalogue.ts), so no literal is written twice.
  */
 
+import { MAX_PRIORITY } from './priority.js';
+
 /** Stream consumer group every tasuki worker of a queue reads through. */
 export const GROUP = 'tasuki';
 
@@ -57,6 +59,12 @@ export const CANVAS_TASK = 'tasuki.canvas';
 /** Stream field of a queue's control entry holding a control message (JSON, see src/wire/control.ts). */
 export const CONTROL_FIELD = 'k';
 
+/**
+ * Approximate cap of each queue's control stream (XADD MAXLEN ~): revokes, cancels, pauses and the
+ * announcements of new priority levels.
+ */
+export const CONTROL_MAX_LEN = 1000;
+
 /** Every token a Lua script may use, by name (`$MESSAGE_FIELD` in a script). */
 export const LUA_TOKENS: Readonly<Record<string, string>> = {
   GROUP,
@@ -69,6 +77,8 @@ export const LUA_TOKENS: Readonly<Record<string, string>> = {
   CANVAS_TASK,
   CONTROL_FIELD,
   EVENTS_RECORDS_KEPT_MS: String(EVENTS_RECORDS_KEPT_MS),
+  CONTROL_MAX_LEN: String(CONTROL_MAX_LEN),
+  MAX_PRIORITY: String(MAX_PRIORITY),
 };
 
 /** The value of a stream entry's field, or `undefined`. */

@@ -42,7 +42,7 @@ export function signalOf(held: Held): AbortSignal {
 
 export class Holdings {
   private readonly byQueue = new Map<string, Map<string, Held>>();
-  /** Fetched and not started, oldest first. */
+  /** Fetched and not started: higher priority levels first, then oldest first. */
   private readonly ready: Held[] = [];
   private total = 0;
   private finishedCount = 0;
@@ -105,11 +105,26 @@ export class Holdings {
     if (!map || map.has(held.entry)) return false;
     map.set(held.entry, held);
     this.total++;
-    this.ready.push(held);
+    const ready = this.ready;
+    const level = held.level;
+    // Level 0 (every task of a queue without levels) goes last; a higher level before the first
+    // delivery of a lower one, so the worker's buffer runs higher levels first.
+    if (level === 0 || ready.length === 0 || (ready[ready.length - 1] as Held).level >= level)
+      ready.push(held);
+    else
+      ready.splice(
+        ready.findIndex((h) => h.level < level),
+        0,
+        held,
+      );
     return true;
   }
 
-  /** The next delivery to run, if any. */
+  /**
+   * The next delivery to run, if any: the first of the highest priority level waiting. A lower level
+   * waiting here is not starved: what waits takes the worker's room, so once higher levels keep
+   * coming the worker stops reading until it has run what it holds.
+   */
   next(): Held | undefined {
     return this.ready.shift();
   }
