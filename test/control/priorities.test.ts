@@ -142,6 +142,40 @@ test('bulk with mixed levels, a delayed level 3 task and a retried level 2 task 
   assert.equal(info?.attempt, 2, 'the level 2 task ran twice');
 });
 
+test('the starvation rule: a backlog of level 3 takes most turns, but level 0 is never left behind', async (t) => {
+  const app = newApp(server());
+  const ran: string[] = [];
+  // A few ms each, so the worker's next reads come back while level 3 tasks are still waiting.
+  const job = app.task({
+    name: 'job',
+    schema: z.object({ name: z.string() }),
+    handler: async ({ name }) => {
+      ran.push(name);
+      await new Promise((r) => setTimeout(r, 3));
+    },
+  });
+  await job.enqueueMany(names('high', 60).map((name) => ({ args: { name }, options: { priority: 3 } })));
+  await job.enqueueMany(names('low', 5).map((name) => ({ args: { name } })));
+  await worker(app, t);
+  await until(() => ran.length === 65, 20_000, 'all 65 tasks to run');
+  // Strict within a read: the first read's level 3 tasks (a batch: 9 for concurrency 1) go first.
+  assert.deepEqual(ran.slice(0, 9), names('high', 9));
+  // Then each task of level 0 waiting in the worker goes after at most 4 newer ones of level 3
+  // (the worker's fair turn, FAIR_START_AFTER): low5 at index 9 + 5 × 5 - 1 at the latest.
+  const lastLow = ran.lastIndexOf('low5');
+  assert.ok(lastLow < 9 + 5 * 5, `the last level 0 task ran at ${lastLow}, not starved: ${ran.join(' ')}`);
+  assert.deepEqual(
+    ran.filter((r) => r.startsWith('low')),
+    names('low', 5),
+    'level 0 in order',
+  );
+  assert.deepEqual(
+    ran.filter((r) => r.startsWith('high')),
+    names('high', 60),
+    'level 3 in order',
+  );
+});
+
 test(
   'a retried task goes back to its level (each attempt delivered from it)',
   { skip: onCluster },
