@@ -233,6 +233,43 @@ test(
   },
 );
 
+test(
+  'a long task on a level keeps its claim (renewed on its stream); a cancel reaches it there',
+  { skip: onCluster },
+  async (t) => {
+    const app = newApp(server());
+    const runs: string[] = [];
+    const started = gate();
+    const job = app.task({
+      name: 'long',
+      schema: z.object({ name: z.string() }),
+      handler: async ({ name }, ctx) => {
+        runs.push(name);
+        if (name === 'cancelled') {
+          started.open();
+          await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+          return 'stopped';
+        }
+        // Three claim idle times: another worker would take it over if its claim were not renewed.
+        await new Promise((r) => setTimeout(r, 900));
+        return ctx.priority;
+      },
+    });
+    const opts = { ...quiet, concurrency: 2, claimIdle: '300ms' };
+    const workers = [new Worker(app, opts), new Worker(app, opts)];
+    await Promise.all(workers.map((w) => w.start()));
+    t.after(() => Promise.all(workers.map((w) => w.stop())).then(() => undefined));
+    const long = await job.enqueue({ name: 'long' }, { priority: 2 });
+    assert.equal(await long.result({ timeout: '10s' }), 2);
+    assert.deepEqual(runs, ['long'], 'run once: its claim held');
+
+    const victim = await job.enqueue({ name: 'cancelled' }, { priority: 3 });
+    await started.opened;
+    assert.equal((await app.cancel(victim.id, { by: 'test' })).outcome, 'cancelling');
+    await until(async () => (await app.getTask(victim.id))?.state === 'cancelled', 10_000, 'the cancel');
+  },
+);
+
 test('a task of a dead worker is reclaimed from its level stream', { skip: onCluster }, async (t) => {
   const app = newApp(server());
   const { job, ran } = recorder(app);
