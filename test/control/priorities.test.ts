@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { z } from 'zod';
 import { OptionsError, TasukiError, Worker, type Tasuki } from '../../src/index.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { queueLag } from '../../src/results/lag.js';
 import { newApp, onCluster, until, useRedis } from '../support/redis.js';
 
 const server = useRedis();
@@ -72,6 +73,14 @@ test('a backlog of level 0, then levels 3 and 1: a worker of concurrency 1 runs 
   assert.equal((await app.getTask(high[0]!.id))?.priority, 3);
   const stats = await app.queueStats('default');
   assert.equal(stats.waiting, 12, 'the stats count every level');
+  const onlyHigh = newApp(server());
+  const urgent = recorder(onlyHigh).job;
+  await urgent.enqueue({ name: 'alone' }, { priority: 3 });
+  const later = Date.now() + 60_000;
+  assert.ok(
+    (await queueLag(await onlyHigh.redis(), onlyHigh.keys, 'default', later)) >= 60_000,
+    'lag sees levels',
+  );
 
   await worker(app, t);
   await until(() => ran.length === 12, 20_000, 'all 12 tasks to run');
