@@ -264,7 +264,7 @@ test(
         return ctx.priority;
       },
     });
-    const opts = { ...quiet, concurrency: 2, claimIdle: '300ms' };
+    const opts = { ...quiet, concurrency: 2, claimIdle: 300 };
     const workers = [new Worker(app, opts), new Worker(app, opts)];
     await Promise.all(workers.map((w) => w.start()));
     t.after(() => Promise.all(workers.map((w) => w.stop())).then(() => undefined));
