@@ -40,6 +40,7 @@ export type { FollowProgressOptions } from './progress/reader.js';
 export { IsolateCrashError } from './isolation/protocol.js';
 export { formatTaskId, parseTaskId } from './wire/ids.js';
 export { GROUP, MESSAGE_VERSION } from './wire/fields.js';
+export { MAX_PRIORITY, PRIORITY_LEVELS } from './wire/priority.js';
 export type { QueueStats } from './results/stats.js';
 export type { ControlOptions, ControlResult, PauseInfo, PurgeResult } from './control/control.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
@@ -72,7 +73,7 @@ export type { Jsonified } from './results/jsonified.js';
 export type { TaskState, TaskRecord, StoredError, DeadReason } from './wire/record.js';
 export { Keyspace, KeyDef, type KeySpec, type KeyType } from './keys/registry.js';
 export { keyPart } from './keys/part.js';
-export { tasukiKeys, type TasukiKeys } from './keys/tasuki-keys.js';
+export { queueStreams, tasukiKeys, type TasukiKeys } from './keys/tasuki-keys.js';
 export { connect, type ConnectionOptions } from './connection/connect.js';
 export {
   maskUrl,

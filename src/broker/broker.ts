@@ -29,6 +29,11 @@ export interface Publication {
   readonly localId: string | undefined;
   /** Publish at most once per key (within the app's idempotency TTL). */
   readonly idempotencyKey: string | undefined;
+  /**
+   * Priority level, 0 (the default) to 3 (src/wire/priority.ts); the message's meta carries it too.
+   * A task above level 0 goes to its level's stream (RabbitMQ: queue), made on first use.
+   */
+  readonly priority: number;
 }
 
 /** What {@link Publisher.publishMany} resolves per item: the local id, or for an idempotency key whether it created the task. */
@@ -103,6 +108,11 @@ export interface Delivery {
   readonly fields: readonly string[];
   /** Times this task has been delivered, this time included. */
   readonly deliveries: number;
+  /**
+   * The task's priority level (0 to 3): where it was delivered from. On Redis Streams `entry` is
+   * then the entry's reference `<entry id>p<level>` (src/wire/priority.ts) for levels above 0.
+   */
+  readonly level: number;
 }
 
 /** What became of one delivery, for {@link Broker.settle}. */
@@ -189,6 +199,12 @@ export interface Broker {
    * `only`, when given: a worker leaving at stop); resolves their names.
    */
   forgetIdleConsumers(queue: string, idleMs: number, only?: string): Promise<string[]>;
+  /**
+   * The queue has tasks on these priority levels (above 0): from now on hand this worker their
+   * deliveries too, higher levels first (the worker learns of new levels from the queue's control
+   * stream, and at start). Idempotent; a queue never told of a level costs what it did before.
+   */
+  useLevels(queue: string, levels: readonly number[]): Promise<void>;
   /** Closes the broker's connections. */
   close(): Promise<void>;
 }

@@ -7,7 +7,7 @@ import type { Connection, Envelope } from 'rabbitmq-client';
 import { maskUrl } from '../connection/url.js';
 import { TasukiError } from '../errors.js';
 import { CLAIM_MESSAGE_FIELD, MESSAGE_FIELD } from '../wire/fields.js';
-import { DUE_HEADER, delayRoute, queueName } from './rabbitmq-topology.js';
+import { DUE_HEADER, delayRoute, levelQueueName } from './rabbitmq-topology.js';
 
 type ConnectionClass = typeof import('rabbitmq-client').Connection;
 
@@ -63,7 +63,8 @@ export function fieldOf(message: string): string {
 /**
  * Where and how a task's message is published: straight to its queue (default exchange) when due
  * now, else into the delay levels with its due time in a header. Persistent (delivery mode 2), the
- * local id as message id, the message's format as its type.
+ * local id as message id, the message's format as its type. A task of a priority level above 0 goes
+ * to (or through the delays to) its level's queue.
  */
 export function envelopeOf(
   prefix: string,
@@ -72,15 +73,17 @@ export function envelopeOf(
   message: string,
   due: number,
   now: number,
+  level = 0,
 ): Envelope {
+  const target = levelQueueName(prefix, queue, level);
   const base: Envelope = {
     durable: true,
     messageId: id,
     type: fieldOf(message),
   };
   if (due > now) {
-    const { exchange, routingKey } = delayRoute(due - now, queueName(prefix, queue));
+    const { exchange, routingKey } = delayRoute(due - now, target);
     return { ...base, exchange, routingKey, headers: { [DUE_HEADER]: due } };
   }
-  return { ...base, exchange: '', routingKey: queueName(prefix, queue) };
+  return { ...base, exchange: '', routingKey: target };
 }

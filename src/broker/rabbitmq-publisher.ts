@@ -8,10 +8,11 @@ import type { Connection, Publisher as RabbitPublisher } from 'rabbitmq-client';
 import type { RedisConnection } from '../connection/redis.js';
 import { TasukiError } from '../errors.js';
 import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { CONTROL_FIELD, CONTROL_MAX_LEN } from '../wire/fields.js';
 import type { Publication, Published, Publisher } from './broker.js';
 import { describeRabbit, envelopeOf, openRabbit } from './rabbitmq-connection.js';
 import { RabbitMqOutbox } from './rabbitmq-outbox.js';
-import { declareDelays, declareQueue } from './rabbitmq-topology.js';
+import { declareDelays, declareLevelQueue, declareQueue } from './rabbitmq-topology.js';
 
 /** What the RabbitMQ publisher needs. */
 export interface RabbitMqPublisherSettings {
@@ -47,6 +48,8 @@ export class RabbitMqPublisher implements Publisher {
   readonly outbox: RabbitMqOutbox;
   private readonly prefix: string;
   private ready: Promise<void> | undefined;
+  /** Priority level queues declared (and announced) by this publisher, by `<queue>/<level>`. */
+  private readonly levels = new Map<string, Promise<void>>();
 
   private constructor(
     private readonly settings: RabbitMqPublisherSettings,
@@ -92,10 +95,57 @@ export class RabbitMqPublisher implements Publisher {
     return this.ready;
   }
 
+  /**
+   * The queue of a priority level, declared on its first use by this publisher; then a `levels`
+   * message on the queue's control stream (Redis) tells its workers to consume it. Declaring is
+   * idempotent: many publishers may each do it once.
+   */
+  private levelDeclared(queue: string, level: number): Promise<void> {
+    const key = `${queue}/${level}`;
+    let ready = this.levels.get(key);
+    if (!ready) {
+      const s = this.settings;
+      ready = (async () => {
+        const ch = await this.conn.acquire();
+        try {
+          await declareLevelQueue(ch, this.prefix, queue, level, s.queueType);
+        } finally {
+          await ch.close().catch(() => undefined);
+        }
+        const message = JSON.stringify({ op: 'levels', l: level, at: Date.now() });
+        await s.redis.xadd(
+          s.keys.control.key({ queue }),
+          'MAXLEN',
+          '~',
+          CONTROL_MAX_LEN,
+          '*',
+          CONTROL_FIELD,
+          message,
+        );
+      })();
+      ready.catch(() => this.levels.delete(key));
+      this.levels.set(key, ready);
+    }
+    return ready;
+  }
+
   private async send(p: Publication): Promise<void> {
     await this.declared();
+    if (p.priority > 0) {
+      try {
+        await this.levelDeclared(p.queue, p.priority);
+      } catch (err) {
+        throw new TasukiError(
+          'E_BROKER',
+          `enqueue of task "${p.task}": could not declare the queue of priority ${p.priority} of queue ` +
+            `"${p.queue}" on RabbitMQ at ${describeRabbit(this.settings.url)}, or announce it on Redis ` +
+            `(${(err as Error).message}); nothing was published. Try again, or check the broker.`,
+          { cause: err },
+        );
+      }
+    }
     const id = p.localId as string;
-    const envelope = envelopeOf(this.prefix, p.queue, id, p.message, p.due, Date.now());
+    const envelope = envelopeOf(this.prefix, p.queue, id, p.message, p.due, Date.now(), p.priority);
     try {
       await this.confirmed.send(envelope, p.message);
     } catch (err) {

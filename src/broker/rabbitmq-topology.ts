@@ -15,6 +15,11 @@
  *   TTL queue all have the same TTL, so the oldest is always the first to expire (a TTL queue never
  *   holds an expired message behind a live one). The delay infrastructure is shared by every app on
  *   the virtual host.
+ * - Priorities (quorum queues have none on RabbitMQ 3.10): one more queue per priority level above 0,
+ *   `tasuki/<prefix>/<queue>/p<n>`, declared by the first publish at that level (and announced to
+ *   the queue's workers through its control stream on Redis), dead-lettering into the queue's own
+ *   dead queue. Workers consume the levels they know of on the same channel and hand out higher
+ *   levels first.
  */
 import type { Channel } from 'rabbitmq-client';
 
@@ -39,6 +44,11 @@ export const ONCE_HEADER = 'x-tasuki-once';
 /** The RabbitMQ queue of a tasuki queue. Never contains a '.' outside the queue's own name. */
 export function queueName(prefix: string, queue: string): string {
   return `tasuki/${prefix}/${queue}`;
+}
+
+/** The RabbitMQ queue of a tasuki queue's priority level (0: the queue's own). */
+export function levelQueueName(prefix: string, queue: string, level: number): string {
+  return level === 0 ? queueName(prefix, queue) : `${queueName(prefix, queue)}/p${level}`;
 }
 
 /** Where RabbitMQ dead-letters a queue's messages (over the delivery limit). */
@@ -107,17 +117,42 @@ export async function declareQueue(
   const name = queueName(prefix, queue);
   const dead = deadQueueName(prefix, queue);
   const typed = queueType === 'quorum' ? { 'x-queue-type': 'quorum' as const } : {};
+  await declareTaskQueue(ch, name, name, queueType);
+  await ch.queueDeclare({ queue: dead, durable: true, arguments: typed });
+  await ch.queueBind({ queue: dead, exchange: DEAD_EXCHANGE, routingKey: name });
+}
+
+/**
+ * Declares the queue of one priority level above 0 of an app queue (idempotent): like the queue
+ * itself, dead-lettering into the queue's own dead queue (its routing key is the queue's name).
+ */
+export async function declareLevelQueue(
+  ch: Channel,
+  prefix: string,
+  queue: string,
+  level: number,
+  queueType: 'quorum' | 'classic',
+): Promise<void> {
+  await declareTaskQueue(ch, levelQueueName(prefix, queue, level), queueName(prefix, queue), queueType);
+}
+
+/** A queue tasks wait in, reached by delayed messages through `tasuki.deliver` by its name. */
+async function declareTaskQueue(
+  ch: Channel,
+  name: string,
+  deadRoute: string,
+  queueType: 'quorum' | 'classic',
+): Promise<void> {
+  const typed = queueType === 'quorum' ? { 'x-queue-type': 'quorum' as const } : {};
   await ch.queueDeclare({
     queue: name,
     durable: true,
     arguments: {
       ...typed,
       'x-dead-letter-exchange': DEAD_EXCHANGE,
-      'x-dead-letter-routing-key': name,
+      'x-dead-letter-routing-key': deadRoute,
       ...(queueType === 'quorum' ? { 'x-delivery-limit': DELIVERY_LIMIT } : {}),
     },
   });
-  await ch.queueDeclare({ queue: dead, durable: true, arguments: typed });
-  await ch.queueBind({ queue: dead, exchange: DEAD_EXCHANGE, routingKey: name });
   await ch.queueBind({ queue: name, exchange: DELIVER_EXCHANGE, routingKey: `#.${name}` });
 }

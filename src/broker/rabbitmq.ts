@@ -15,6 +15,11 @@
  * Canvas continuations are written to the queue's outbox by the same record_outcomes call that
  * records their members' outcomes, then published from there (./rabbitmq-outbox.ts); the promote
  * loop relays what a crashed process left in the outboxes of the worker's queues.
+ *
+ * Priorities: a queue's levels above 0 are queues of their own (./rabbitmq-topology.ts), consumed on
+ * the same channel once the worker knows of them (at start, or from the queue's control stream);
+ * the buffer hands out higher levels first, and retries, delays and hand-backs go back to the level
+ * the task came from.
  */
 import type {
   AsyncMessage,
@@ -37,7 +42,15 @@ import type { Broker, Delivery, HandBack, OutboxEntry, Settlement } from './brok
 import { describeRabbit, envelopeOf, openRabbit } from './rabbitmq-connection.js';
 import { RabbitMqOutbox, firstCopy } from './rabbitmq-outbox.js';
 import { declareTopology } from './rabbitmq-publisher.js';
-import { DUE_HEADER, ONCE_HEADER, deadQueueName, queueName } from './rabbitmq-topology.js';
+import {
+  DUE_HEADER,
+  ONCE_HEADER,
+  deadQueueName,
+  declareLevelQueue,
+  levelQueueName,
+  queueName,
+} from './rabbitmq-topology.js';
+import { MAX_PRIORITY } from '../wire/priority.js';
 import { EVENTS_MAX_LEN } from './redis-streams.js';
 
 /** What the RabbitMQ broker needs. */
@@ -61,6 +74,8 @@ export interface RabbitMqSettings {
 
 /** A message held later than this past its due time is not sent round the delay levels again. */
 const DUE_SLACK_MS = 20;
+/** While priority levels are mixed in the buffer, every this many fetches takes the oldest first. */
+const FAIR_TAKE_EVERY = 4;
 /** A released message (unknown task, newer format) comes back after this long, ms. */
 const RELEASE_DELAY_MS = 1000;
 
@@ -71,8 +86,11 @@ class RabbitDelivery implements Delivery {
     readonly entry: string,
     readonly fields: readonly string[],
     readonly deliveries: number,
+    readonly level: number,
     readonly channel: Channel,
     readonly tag: number,
+    /** Arrival order on this worker. */
+    readonly seq: number,
   ) {}
 }
 
@@ -90,16 +108,20 @@ export class RabbitMqBroker implements Broker {
   /** Reads what RabbitMQ dead-lettered (see {@link promote}). */
   private deadChannel: Channel | undefined;
   private queues: readonly string[] = [];
-  private readonly byName = new Map<string, string>();
+  /** The tasuki queue and priority level of each RabbitMQ queue consumed. */
+  private readonly byName = new Map<string, { queue: string; level: number }>();
+  /** Priority levels above 0 each queue has a RabbitMQ queue for (only queues that have any). */
+  private readonly levels = new Map<string, Set<number>>();
   private readonly buffer: RabbitDelivery[] = [];
   private readonly held = new Map<string, RabbitDelivery>();
   /** Fetches waiting for a delivery (the worker keeps up to two in flight). */
   private readonly waiting = new Set<() => void>();
   private seq = 0;
+  private fetches = 0;
   private closing = false;
-  /** Queues paused for this worker (see {@link pause}), and the consumer tag of each queue consumed. */
+  /** Queues paused for this worker (see {@link pause}), and the consumer tags of each queue consumed. */
   private readonly paused = new Set<string>();
-  private readonly consumers = new Map<string, string>();
+  private readonly consumers = new Map<string, string[]>();
   private readonly prefix: string;
   private outbox: RabbitMqOutbox | undefined;
   /** When each queue's outbox was last relayed (ms). */
@@ -112,7 +134,7 @@ export class RabbitMqBroker implements Broker {
 
   async prepare(queues: readonly string[]): Promise<void> {
     this.queues = queues;
-    for (const q of queues) this.byName.set(queueName(this.prefix, q), q);
+    for (const q of queues) this.byName.set(queueName(this.prefix, q), { queue: q, level: 0 });
     const conn = await openRabbit(this.settings.url, 'tasuki:worker');
     this.conn = conn;
     conn.on('error', (err) => this.settings.log.warn({ err }, 'RabbitMQ connection error; reconnecting'));
@@ -120,6 +142,7 @@ export class RabbitMqBroker implements Broker {
     this.outbox = new RabbitMqOutbox(this.settings.redis, this.settings.keys, this.publisher);
     try {
       await declareTopology(conn, this.prefix, queues, this.settings.queueType);
+      await this.findLevels(conn, queues);
       await this.consume();
     } catch (err) {
       throw new TasukiError(
@@ -129,6 +152,36 @@ export class RabbitMqBroker implements Broker {
         { cause: err },
       );
     }
+  }
+
+  /**
+   * The priority levels whose queues exist (a passive declare each, on a channel of its own: a
+   * missing queue closes the channel). At start only; later levels are announced on Redis.
+   */
+  private async findLevels(conn: Connection, queues: readonly string[]): Promise<void> {
+    for (const queue of queues) {
+      for (let level = 1; level <= MAX_PRIORITY; level++) {
+        const ch = await conn.acquire();
+        try {
+          await ch.queueDeclare({ queue: levelQueueName(this.prefix, queue, level), passive: true });
+          this.addLevel(queue, level);
+        } catch {
+          // Not declared: no task of that level yet.
+        } finally {
+          await ch.close().catch(() => undefined);
+        }
+      }
+    }
+  }
+
+  /** Notes a level of a queue; false when it was known. */
+  private addLevel(queue: string, level: number): boolean {
+    let known = this.levels.get(queue);
+    if (!known) this.levels.set(queue, (known = new Set()));
+    if (known.has(level)) return false;
+    known.add(level);
+    this.byName.set(levelQueueName(this.prefix, queue, level), { queue, level });
+    return true;
   }
 
   /** Opens the consuming channel; after it closes (connection lost, consumer timeout) again. */
@@ -150,11 +203,21 @@ export class RabbitMqBroker implements Broker {
     this.channel = ch;
   }
 
+  /** Consumes a queue and each of its known priority levels. */
   private async consumeQueue(ch: Channel, queue: string): Promise<void> {
-    const ok = await ch.basicConsume({ queue: queueName(this.prefix, queue) }, (msg) =>
+    // Highest first: what RabbitMQ pushes at once on consuming comes in that order too.
+    const levels = [...(this.levels.get(queue) ?? [])].sort((a, b) => b - a);
+    for (const level of levels) await this.consumeLevel(ch, queue, level);
+    await this.consumeLevel(ch, queue, 0);
+  }
+
+  private async consumeLevel(ch: Channel, queue: string, level: number): Promise<void> {
+    const ok = await ch.basicConsume({ queue: levelQueueName(this.prefix, queue, level) }, (msg) =>
       this.arrived(ch, msg),
     );
-    this.consumers.set(queue, ok.consumerTag);
+    let tags = this.consumers.get(queue);
+    if (!tags) this.consumers.set(queue, (tags = []));
+    tags.push(ok.consumerTag);
   }
 
   /**
@@ -164,15 +227,30 @@ export class RabbitMqBroker implements Broker {
   async pause(queue: string): Promise<void> {
     this.paused.add(queue);
     const ch = this.channel;
-    const tag = this.consumers.get(queue);
+    const tags = this.consumers.get(queue) ?? [];
     this.consumers.delete(queue);
-    if (ch?.active && tag !== undefined) await ch.basicCancel({ consumerTag: tag });
+    if (ch?.active) for (const tag of tags) await ch.basicCancel({ consumerTag: tag });
     for (let i = this.buffer.length - 1; i >= 0; i--) {
       const d = this.buffer[i] as RabbitDelivery;
       if (d.queue !== queue) continue;
       this.buffer.splice(i, 1);
       this.held.delete(d.entry);
       if (d.channel.active) d.channel.basicNack({ deliveryTag: d.tag, requeue: true });
+    }
+  }
+
+  /**
+   * Consumes the queues of new priority levels of `queue` (declared again first: idempotent, and a
+   * consume of a missing queue would close the channel), unless the queue is paused (then resume
+   * consumes them).
+   */
+  async useLevels(queue: string, levels: readonly number[]): Promise<void> {
+    const added = levels.filter((l) => l > 0 && l <= MAX_PRIORITY && this.addLevel(queue, l));
+    const ch = this.channel;
+    if (added.length === 0 || !ch?.active || this.paused.has(queue) || !this.consumers.has(queue)) return;
+    for (const level of added) {
+      await declareLevelQueue(ch, this.prefix, queue, level, this.settings.queueType);
+      await this.consumeLevel(ch, queue, level);
     }
   }
 
@@ -197,27 +275,37 @@ export class RabbitMqBroker implements Broker {
   }
 
   private arrived(ch: Channel, msg: AsyncMessage): void {
-    const queue = this.byName.get(msg.routingKey) ?? this.byName.get(msg.routingKey.split('.').pop() ?? '');
+    const where = this.byName.get(msg.routingKey) ?? this.byName.get(msg.routingKey.split('.').pop() ?? '');
+    const queue = where?.queue;
+    const level = where?.level ?? 0;
     const due = Number(msg.headers?.[DUE_HEADER] ?? 0);
     const body = bodyText(msg.body);
     // A delay longer than one pass through the levels goes round again.
     if (queue !== undefined && due > Date.now() + DUE_SLACK_MS) {
-      this.redelay(ch, msg, queue, body, due);
+      this.redelay(ch, msg, queue, body, due, level);
       return;
     }
     const tag: unknown = msg.headers?.[ONCE_HEADER];
     if (queue !== undefined && typeof tag === 'string' && typeof msg.messageId === 'string') {
-      this.once(ch, msg, queue, msg.messageId, tag, body);
+      this.once(ch, msg, queue, level, msg.messageId, tag, body);
       return;
     }
-    this.take(ch, msg, queue, body);
+    this.hold(ch, msg, queue, level, body);
   }
 
   /**
    * A copy of a task published from the outbox: taken only if it is the first copy delivered (or a
    * redelivery of it); another copy of the same task (a relay after a crash) is acked and dropped.
    */
-  private once(ch: Channel, msg: AsyncMessage, queue: string, task: string, tag: string, body: string): void {
+  private once(
+    ch: Channel,
+    msg: AsyncMessage,
+    queue: string,
+    level: number,
+    task: string,
+    tag: string,
+    body: string,
+  ): void {
     const s = this.settings;
     firstCopy(s.redis, s.keys, queue, task, tag, s.resultTtlMs).then(
       (first) => {
@@ -228,7 +316,7 @@ export class RabbitMqBroker implements Broker {
           return;
         }
         if (first) {
-          this.take(ch, msg, queue, body);
+          this.hold(ch, msg, queue, level, body);
           return;
         }
         s.log.info(
@@ -243,13 +331,13 @@ export class RabbitMqBroker implements Broker {
           { err, queue, taskId: `${task}@${queue}` },
           'could not check the copy of an outbox task; running it',
         );
-        if (ch.active) this.take(ch, msg, queue, body);
+        if (ch.active) this.hold(ch, msg, queue, level, body);
       },
     );
   }
 
   /** A delivery into the buffer, for the fetch loop. */
-  private take(ch: Channel, msg: AsyncMessage, queue: string | undefined, body: string): void {
+  private hold(ch: Channel, msg: AsyncMessage, queue: string | undefined, level: number, body: string): void {
     const count = Number(msg.headers?.['x-delivery-count'] ?? (msg.redelivered ? 1 : 0));
     const idMs = typeof msg.messageId === 'string' ? Number(msg.messageId.split('-')[0]) : NaN;
     const entry = `${Number.isSafeInteger(idMs) && idMs > 0 ? idMs : Date.now()}-${++this.seq}`;
@@ -258,11 +346,22 @@ export class RabbitMqBroker implements Broker {
       entry,
       [typeof msg.type === 'string' && msg.type ? msg.type : MESSAGE_FIELD, body],
       count + 1,
+      level,
       ch,
       msg.deliveryTag,
+      this.seq,
     );
     this.held.set(entry, d);
-    this.buffer.push(d);
+    const buffer = this.buffer;
+    // Higher levels first: a delivery goes before the first one of a lower level.
+    if (level === 0 || buffer.length === 0 || (buffer[buffer.length - 1] as RabbitDelivery).level >= level)
+      buffer.push(d);
+    else
+      buffer.splice(
+        buffer.findIndex((b) => b.level < level),
+        0,
+        d,
+      );
     this.wake();
   }
 
@@ -271,10 +370,17 @@ export class RabbitMqBroker implements Broker {
     for (const done of this.waiting) done();
   }
 
-  private redelay(ch: Channel, msg: AsyncMessage, queue: string, body: string, due: number): void {
+  private redelay(
+    ch: Channel,
+    msg: AsyncMessage,
+    queue: string,
+    body: string,
+    due: number,
+    level: number,
+  ): void {
     const id = typeof msg.messageId === 'string' ? msg.messageId : '';
     (this.publisher as RabbitPublisher)
-      .send(envelopeOf(this.prefix, queue, id, body, due, Date.now()), body)
+      .send(envelopeOf(this.prefix, queue, id, body, due, Date.now(), level), body)
       .then(
         () => ch.active && ch.basicAck({ deliveryTag: msg.deliveryTag }),
         (err: unknown) => {
@@ -290,6 +396,29 @@ export class RabbitMqBroker implements Broker {
     count: number,
     blockMs: number,
   ): Promise<Delivery[]> {
+    await this.waited(blockMs);
+    return this.take(count);
+  }
+
+  /**
+   * Up to `count` buffered deliveries: higher levels first (the buffer is in that order), except every
+   * {@link FAIR_TAKE_EVERY}th fetch while levels are mixed, which takes the oldest ones, so a lower
+   * level pushed by RabbitMQ is never left unacked behind a stream of higher ones (RabbitMQ would
+   * close the channel after its consumer timeout).
+   */
+  private take(count: number): Delivery[] {
+    const buffer = this.buffer;
+    const head = buffer[0];
+    const mixed = head !== undefined && head.level !== (buffer[buffer.length - 1] as RabbitDelivery).level;
+    if (!mixed || ++this.fetches % FAIR_TAKE_EVERY !== 0) return buffer.splice(0, count);
+    const oldest = [...buffer].sort((a, b) => a.seq - b.seq).slice(0, count);
+    const taken = new Set(oldest);
+    this.buffer.splice(0, buffer.length, ...buffer.filter((d) => !taken.has(d)));
+    return oldest;
+  }
+
+  /** Waits up to `blockMs` for a delivery (at once when some are buffered). */
+  private async waited(blockMs: number): Promise<void> {
     if (this.buffer.length === 0 && !this.closing) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
@@ -301,7 +430,6 @@ export class RabbitMqBroker implements Broker {
         this.waiting.add(done);
       });
     }
-    return this.buffer.splice(0, count);
   }
 
   interruptFetch(): Promise<void> {
@@ -323,7 +451,7 @@ export class RabbitMqBroker implements Broker {
     const k = s.keys;
     const stale: string[] = [];
     const recorded: scripts.RecordedOutcome[] = [];
-    const retries: Settlement[] = [];
+    const retries: { t: Settlement; level: number }[] = [];
     const acks: RabbitDelivery[] = [];
     const continuations: scripts.OutboxMessage[] = [];
     for (const t of settlements) {
@@ -333,7 +461,7 @@ export class RabbitMqBroker implements Broker {
         continue;
       }
       acks.push(d);
-      if (t.outcome === 'retry' || t.outcome === 'defer') retries.push(t);
+      if (t.outcome === 'retry' || t.outcome === 'defer') retries.push({ t, level: d.level });
       // A canvas member's final outcome: its continuation goes to the outbox with the record.
       if (t.canvas !== undefined && (t.outcome === 'done' || t.outcome === 'dead')) {
         const id = continuationLocalId(t.id);
@@ -373,9 +501,9 @@ export class RabbitMqBroker implements Broker {
       const now = Date.now();
       const pub = this.publisher as RabbitPublisher;
       await Promise.all([
-        ...retries.map((t) => {
+        ...retries.map(({ t, level }) => {
           const message = t.payload as string;
-          return pub.send(envelopeOf(this.prefix, queue, t.id, message, t.due ?? 0, now), message);
+          return pub.send(envelopeOf(this.prefix, queue, t.id, message, t.due ?? 0, now, level), message);
         }),
         this.sendOutbox(queue, outboxed),
       ]);
@@ -440,7 +568,7 @@ export class RabbitMqBroker implements Broker {
       const body = d.fields[1] ?? '';
       const id = /"id":"([^"]+)"/.exec(body)?.[1] ?? d.entry;
       await (this.publisher as RabbitPublisher).send(
-        envelopeOf(this.prefix, queue, id, body, due, Date.now()),
+        envelopeOf(this.prefix, queue, id, body, due, Date.now(), d.level),
         body,
       );
       this.held.delete(d.entry);
@@ -458,7 +586,9 @@ export class RabbitMqBroker implements Broker {
       return d ? [{ t, d }] : [];
     });
     await Promise.all(
-      live.map(({ t }) => pub.send(envelopeOf(this.prefix, queue, t.id, t.message, 0, 0), t.message)),
+      live.map(({ t, d }) =>
+        pub.send(envelopeOf(this.prefix, queue, t.id, t.message, 0, 0, d.level), t.message),
+      ),
     );
     for (const { d } of live) {
       this.held.delete(d.entry);

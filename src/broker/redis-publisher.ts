@@ -8,7 +8,7 @@ import type { ChainableCommander } from 'ioredis';
 import { isRedirection, refreshSlots, type RedisConnection } from '../connection/redis.js';
 import { execTransaction } from '../connection/transaction.js';
 import { redisError, TasukiError } from '../errors.js';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { queueStreams, type TasukiKeys } from '../keys/tasuki-keys.js';
 import * as scripts from '../scripts/catalogue.js';
 import { CLAIM_MESSAGE_FIELD, MESSAGE_FIELD } from '../wire/fields.js';
 import type { Publication, Published, Publisher } from './broker.js';
@@ -23,7 +23,7 @@ export interface RedisPublisherSettings {
   replicas: { count: number; timeoutMs: number } | undefined;
 }
 
-/** A task that runs at once with no idempotency key: a plain XADD. */
+/** A task that runs at once with no idempotency key: a plain XADD (above level 0, enqueue_levels). */
 function isPlain(p: Publication): boolean {
   return p.localId === undefined && p.idempotencyKey === undefined;
 }
@@ -48,11 +48,18 @@ export class RedisStreamsPublisher implements Publisher {
       return scripts.enqueueUnique(
         {
           idempotency: k.idempotency.key({ queue, key: p.idempotencyKey }),
-          stream: k.stream.key({ queue }),
+          streams: queueStreams(k, queue),
           delayed: k.delayed.key({ queue }),
           parked: k.parked.key({ queue }),
+          control: k.control.key({ queue }),
         },
-        { ttlMs: this.settings.idempotencyTtlMs, message: p.message, due: p.due, id: p.localId ?? '' },
+        {
+          ttlMs: this.settings.idempotencyTtlMs,
+          message: p.message,
+          due: p.due,
+          id: p.localId ?? '',
+          level: p.priority,
+        },
       );
     }
     if (p.localId !== undefined) {
@@ -61,7 +68,18 @@ export class RedisStreamsPublisher implements Publisher {
         { id: p.localId, due: p.due, message: p.message },
       );
     }
+    // A level above 0: its level's stream, made with its group on first use (one script call).
+    if (p.priority > 0) return this.levels(queue, [p]);
     return { stream: k.stream.key({ queue }), message: p.message };
+  }
+
+  /** One enqueue_levels call for tasks that run at once, each on its priority level's stream. */
+  private levels(queue: string, items: readonly Publication[]): scripts.ScriptCall<string[]> {
+    const k = this.keys;
+    return scripts.enqueueLevels(
+      { streams: queueStreams(k, queue), control: k.control.key({ queue }) },
+      items.map((p) => ({ level: p.priority, message: p.message })),
+    );
   }
 
   /** Adds the command for one task to a MULTI or pipeline. */
@@ -76,7 +94,9 @@ export class RedisStreamsPublisher implements Publisher {
     // A task that runs at once is named by its entry id, the XADD's reply: its promise is returned
     // as it is (no extra promise per task on the hot path).
     const local = p.localId;
-    return local === undefined ? (sent as Promise<string>) : sent.then(() => local);
+    if (local !== undefined) return sent.then(() => local);
+    // Above level 0 the reply is enqueue_levels': the entry references, here one.
+    return p.priority > 0 ? sent.then((ids) => (ids as string[])[0] as string) : (sent as Promise<string>);
   }
 
   async publishUnique(p: Publication): Promise<{ local: string; created: boolean }> {
@@ -154,10 +174,16 @@ export class RedisStreamsPublisher implements Publisher {
     const plain: number[] = [];
     const other: number[] = [];
     items.forEach((p, i) => (isPlain(p) ? plain : other).push(i));
-    const bulk = scripts.enqueueBulk(
-      { stream: this.keys.stream.key({ queue }) },
-      plain.map((i) => (items[i] as Publication).message),
-    );
+    // Any task above level 0 among them: all of them in one enqueue_levels call instead.
+    const bulk = plain.some((i) => (items[i] as Publication).priority > 0)
+      ? this.levels(
+          queue,
+          plain.map((i) => items[i] as Publication),
+        )
+      : scripts.enqueueBulk(
+          { stream: this.keys.stream.key({ queue }) },
+          plain.map((i) => (items[i] as Publication).message),
+        );
     let ids: string[] = [];
     let replies: unknown[] = [];
     if (other.length === 0) {

@@ -1,16 +1,26 @@
 /**
  * The broker on Redis Streams: one stream per queue read through the consumer group `tasuki`, one
- * Lua script per atomic operation (src/scripts/lua), every key from the keyspace registry.
+ * Lua script per atomic operation (src/scripts/lua), every key from the keyspace registry. A queue
+ * whose tasks use priority levels has one more stream per level above 0, in its slot; once the
+ * worker knows of them ({@link RedisStreamsBroker.useLevels}) they are read in the same XREADGROUP,
+ * highest first, and their deliveries are named by entry references (src/wire/priority.ts).
  */
 import { isCluster, type RedisConnection } from '../connection/redis.js';
 import { groupBySlot, readAcrossSlots } from '../connection/slots.js';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { queueStreams, type TasukiKeys } from '../keys/tasuki-keys.js';
 import * as scripts from '../scripts/catalogue.js';
 import { GROUP } from '../wire/fields.js';
+import { entryRef, parseEntryRef, PRIORITY_LEVELS } from '../wire/priority.js';
 import type { Broker, Delivery, HandBack, Settlement } from './broker.js';
 
 /** Approximate cap of each queue's completion stream. */
 export const EVENTS_MAX_LEN = 10_000;
+
+/**
+ * While a priority level has a backlog, every this many reads one read takes from every level
+ * anyway, so lower levels are never starved (see {@link RedisStreamsBroker.fetch}).
+ */
+export const FAIR_READ_EVERY = 4;
 
 /** What the Redis Streams broker needs: two connections, the keys, and how long things are kept. */
 export interface RedisStreamsSettings {
@@ -41,7 +51,35 @@ class StreamDelivery implements Delivery {
     readonly entry: string,
     readonly fields: readonly string[],
     readonly deliveries: number,
+    readonly level: number,
   ) {}
+}
+
+/** Where a stream read from belongs: its queue and priority level. */
+interface StreamOf {
+  readonly queue: string;
+  readonly level: number;
+}
+
+/** True when an entry reference names an entry of a level stream (it ends in `p<digit>`). */
+function onLevel(ref: string): boolean {
+  return ref.charCodeAt(ref.length - 2) === 112; // 'p'
+}
+
+/**
+ * Items split by the priority level of their entry reference, raw entry ids in place of references.
+ * Items all on level 0 (every queue without levels) come back as they are, in one group.
+ */
+function byLevel<T extends { entry: string }>(items: readonly T[]): Map<number, readonly T[]> {
+  if (!items.some((item) => onLevel(item.entry))) return new Map([[0, items]]);
+  const out = new Map<number, T[]>();
+  for (const item of items) {
+    const { entry, level } = parseEntryRef(item.entry);
+    let list = out.get(level);
+    if (!list) out.set(level, (list = []));
+    list.push(level === 0 ? item : { ...item, entry });
+  }
+  return out;
 }
 
 export class RedisStreamsBroker implements Broker {
@@ -49,7 +87,21 @@ export class RedisStreamsBroker implements Broker {
   private readonly blocking: RedisConnection;
   private readonly keys: TasukiKeys;
   private blockingId: number | undefined;
-  private readonly queueByStream = new Map<string, string>();
+  private readonly queueByStream = new Map<string, StreamOf>();
+  /**
+   * Priority levels above 0 each queue has streams for, highest first (only queues that have any):
+   * a queue not in it is read, settled and renewed exactly as before priorities.
+   */
+  private readonly levels = new Map<string, number[]>();
+  /** Streams to read for the last queue list (made again when it or the levels change). */
+  private readList: { queues: readonly string[]; streams: string[] } | undefined;
+  /**
+   * Per queue, the level below which the next read leaves its streams out: that level filled the
+   * last read's batch, so it has a backlog. Only queues with such a floor are in it.
+   */
+  private readonly floors = new Map<string, number>();
+  /** Reads of queues with levels so far, for the fair turn ({@link FAIR_READ_EVERY}). */
+  private levelReads = 0;
   /** Cluster only: the served queues' streams grouped by slot (one XREADGROUP can span one slot). */
   private slotGroups: { queues: readonly string[]; groups: string[][] } | undefined;
   private turn = 0;
@@ -71,12 +123,64 @@ export class RedisStreamsBroker implements Broker {
     return this.keys.stream.key({ queue });
   }
 
+  /** The stream of a queue's priority level (0: the queue's stream). */
+  private streamAt(queue: string, level: number): string {
+    return level === 0 ? this.stream(queue) : this.keys.levelStream.key({ queue, level: String(level) });
+  }
+
+  /** The levels of a queue to read, settle and renew: its levels above 0 (highest first), then 0. */
+  private levelsOf(queue: string): readonly number[] {
+    const above = this.levels.get(queue);
+    return above ? [...above, 0] : [0];
+  }
+
+  async useLevels(queue: string, levels: readonly number[]): Promise<void> {
+    const known = this.levels.get(queue) ?? [];
+    const added = levels.filter((l) => l > 0 && !known.includes(l));
+    if (added.length === 0) return;
+    const all = [...known, ...added].sort((a, b) => b - a);
+    this.levels.set(queue, all);
+    for (const level of added) this.queueByStream.set(this.streamAt(queue, level), { queue, level });
+    this.readList = undefined;
+    this.slotGroups = undefined;
+    // Reads in flight leave the new streams out: end them, so the next ones read them.
+    await this.interruptFetch();
+  }
+
+  /** The streams of `queues` to read, each queue's levels highest first (cached per list). */
+  private streamsOf(queues: readonly string[]): string[] {
+    if (this.floors.size > 0) {
+      // A backlog on a level: this read leaves out the levels below it, of that queue.
+      const streams: string[] = [];
+      for (const q of queues) {
+        const floor = this.floors.get(q) ?? 0;
+        for (const level of this.levelsOf(q)) if (level >= floor) streams.push(this.streamAt(q, level));
+      }
+      return streams;
+    }
+    if (this.readList?.queues !== queues) {
+      const streams: string[] = [];
+      for (const q of queues) for (const level of this.levelsOf(q)) streams.push(this.streamAt(q, level));
+      this.readList = { queues, streams };
+    }
+    return this.readList.streams;
+  }
+
   async prepare(queues: readonly string[]): Promise<void> {
     // On a cluster CLIENT ID would reach any node; its reads are bounded by a slice instead.
     if (!isCluster(this.blocking)) this.blockingId = Number(await this.blocking.client('ID'));
+    const streams: string[] = [];
     for (const queue of queues) {
-      const key = this.stream(queue);
-      this.queueByStream.set(key, queue);
+      for (const level of this.levelsOf(queue)) {
+        const key = this.streamAt(queue, level);
+        this.queueByStream.set(key, { queue, level });
+        streams.push(key);
+      }
+    }
+    // Whether every stream of a queue got its group just now (see markMoves).
+    const fresh = new Map<string, boolean>();
+    for (const key of streams) {
+      const { queue } = this.queueByStream.get(key) as { queue: string };
       let made = true;
       try {
         await this.redis.xgroup('CREATE', key, GROUP, '0', 'MKSTREAM');
@@ -87,8 +191,9 @@ export class RedisStreamsBroker implements Broker {
         const exists = err instanceof Error && err.message.includes('BUSYGROUP');
         if (!exists && (!isOom(err) || !(await this.groupExists(key)))) throw err;
       }
-      await this.markMoves(queue, made);
+      fresh.set(queue, (fresh.get(queue) ?? true) && made);
     }
+    for (const [queue, made] of fresh) await this.markMoves(queue, made);
     try {
       await this.redis.sadd(this.keys.queues.key({}), ...queues);
     } catch (err) {
@@ -112,9 +217,14 @@ export class RedisStreamsBroker implements Broker {
         return;
       }
       if ((await this.redis.exists(moves)) === 1) return;
-      const info = (await this.redis.xinfo('STREAM', this.stream(queue))) as unknown[];
-      const last = String(info[info.indexOf('last-generated-id') + 1]);
-      await this.redis.set(moves, Number.parseInt(last, 10), 'NX');
+      // The newest entry of any of the queue's streams (every priority level).
+      let newest = 0;
+      for (const level of this.levelsOf(queue)) {
+        const info = (await this.redis.xinfo('STREAM', this.streamAt(queue, level))) as unknown[];
+        const last = Number.parseInt(String(info[info.indexOf('last-generated-id') + 1]), 10);
+        if (last > newest) newest = last;
+      }
+      await this.redis.set(moves, newest, 'NX');
     } catch (err) {
       // At maxmemory it stays without one (checked batches); anything else is a real failure.
       if (!isOom(err)) throw err;
@@ -141,24 +251,63 @@ export class RedisStreamsBroker implements Broker {
       if (queues.length === 0) return this.idle(blockMs);
     }
     try {
-      if (isCluster(this.blocking)) {
-        const groups = this.groupsOf(queues);
-        return await readAcrossSlots(groups, this.turn++, count, blockMs, (streams, n, block) =>
-          this.read(streams, consumer, n, block),
-        );
-      }
-      // One server: one XREADGROUP over every queue.
-      return await this.read(
-        queues.map((q) => this.stream(q)),
-        consumer,
-        count,
-        blockMs,
-      );
+      if (this.levels.size === 0) return await this.readAll(queues, consumer, count, blockMs);
+      const floored = this.floors.size > 0;
+      // With a floor the read does not block: if the levels above have run dry meanwhile, the next
+      // read (which takes every level again) must not wait with lower levels' tasks left.
+      const out = await this.readAll(queues, consumer, count, floored ? undefined : blockMs);
+      this.nextFloors(out, count, floored);
+      return out;
     } catch (err) {
       // A group deleted under us (FLUSHALL, a restart without persistence): make it again.
       if (err instanceof Error && err.message.includes('NOGROUP'))
         await this.prepare(queues).catch(() => undefined);
       throw err;
+    }
+  }
+
+  /** One read over the queues: one XREADGROUP (a cluster: per slot group); `blockMs` undefined: no BLOCK. */
+  private readAll(
+    queues: readonly string[],
+    consumer: string,
+    count: number,
+    blockMs: number | undefined,
+  ): Promise<Delivery[]> {
+    if (isCluster(this.blocking)) {
+      const groups =
+        this.floors.size > 0 ? groupBySlot(this.streamsOf(queues), (s) => s) : this.groupsOf(queues);
+      return readAcrossSlots(groups, this.turn++, count, blockMs ?? 0, (streams, n, block) =>
+        this.read(streams, consumer, n, blockMs === undefined ? undefined : block),
+      );
+    }
+    // One server: one XREADGROUP over every queue (and its levels).
+    return this.read(this.streamsOf(queues), consumer, count, blockMs);
+  }
+
+  /**
+   * The starvation rule: the floors of the next read. Strict within a read (higher levels come first
+   * in its reply, and the worker runs them first); a level of a queue whose stream filled this
+   * read's batch has a backlog, so the next read leaves that queue's levels below it out — except
+   * every {@link FAIR_READ_EVERY}th read, which takes up to a batch from every level, so a lower
+   * level gets at least that share of reads while workers have room and is never starved.
+   */
+  private nextFloors(out: readonly Delivery[], count: number, floored: boolean): void {
+    this.floors.clear();
+    if (++this.levelReads % FAIR_READ_EVERY === 0 || (floored && out.length === 0)) return;
+    let perLevel: Map<string, number[]> | undefined;
+    for (const d of out) {
+      if (d.level === 0) continue;
+      perLevel ??= new Map();
+      let counts = perLevel.get(d.queue);
+      if (!counts) perLevel.set(d.queue, (counts = new Array<number>(PRIORITY_LEVELS).fill(0)));
+      counts[d.level] = (counts[d.level] ?? 0) + 1;
+    }
+    for (const [queue, counts] of perLevel ?? []) {
+      for (let level = counts.length - 1; level > 0; level--) {
+        if ((counts[level] ?? 0) < count) continue;
+        this.floors.set(queue, level);
+        break;
+      }
     }
   }
 
@@ -202,7 +351,7 @@ export class RedisStreamsBroker implements Broker {
   /** The queues' streams grouped by cluster slot (cached for the last queue list). */
   private groupsOf(queues: readonly string[]): string[][] {
     if (this.slotGroups?.queues !== queues) {
-      const streams = queues.map((q) => this.stream(q));
+      const streams = [...this.streamsOf(queues)];
       this.slotGroups = { queues, groups: groupBySlot(streams, (s) => s) };
     }
     return this.slotGroups.groups;
@@ -230,10 +379,10 @@ export class RedisStreamsBroker implements Broker {
     if (!reply) return [];
     const out: Delivery[] = [];
     for (const [key, entries] of reply) {
-      const queue = this.queueByStream.get(key) as string;
+      const { queue, level } = this.queueByStream.get(key) as StreamOf;
       // A null entry is one deleted while pending; nothing to run.
       for (const [entry, fields] of entries)
-        if (fields) out.push(new StreamDelivery(queue, entry, fields, 1));
+        if (fields) out.push(new StreamDelivery(queue, entryRef(entry, level), fields, 1, level));
     }
     return out;
   }
@@ -244,13 +393,29 @@ export class RedisStreamsBroker implements Broker {
   }
 
   async settle(queue: string, consumer: string, settlements: readonly Settlement[]): Promise<string[]> {
+    if (!settlements.some((s) => onLevel(s.entry))) return this.settleAt(queue, 0, consumer, settlements);
+    // A queue with levels: one finish call per level present (each on its level's stream).
+    const stale: string[] = [];
+    for (const [level, some] of byLevel(settlements)) {
+      for (const entry of await this.settleAt(queue, level, consumer, some))
+        stale.push(entryRef(entry, level));
+    }
+    return stale;
+  }
+
+  private async settleAt(
+    queue: string,
+    level: number,
+    consumer: string,
+    settlements: readonly Settlement[],
+  ): Promise<string[]> {
     const k = this.keys;
     const s = this.settings;
     const [, ...stale] = await scripts.run(
       this.redis,
       scripts.finish(
         {
-          stream: this.stream(queue),
+          stream: this.streamAt(queue, level),
           events: k.events.key({ queue }),
           parked: k.parked.key({ queue }),
           delayed: k.delayed.key({ queue }),
@@ -272,42 +437,74 @@ export class RedisStreamsBroker implements Broker {
     return stale;
   }
 
-  renew(queue: string, consumer: string, entries: readonly string[]): Promise<string[]> {
-    return scripts.run(
-      this.redis,
-      scripts.heartbeat({ stream: this.stream(queue) }, { group: GROUP, consumer, entries }),
-    );
+  async renew(queue: string, consumer: string, entries: readonly string[]): Promise<string[]> {
+    const renewAt = (level: number, some: readonly string[]): Promise<string[]> =>
+      scripts.run(
+        this.redis,
+        scripts.heartbeat({ stream: this.streamAt(queue, level) }, { group: GROUP, consumer, entries: some }),
+      );
+    // The heartbeat thread's broker knows no levels: the references say where each entry is.
+    if (!entries.some(onLevel)) return renewAt(0, entries);
+    const lost: string[] = [];
+    const split = byLevel(entries.map((entry) => ({ entry })));
+    for (const [level, some] of split) {
+      for (const entry of await renewAt(
+        level,
+        some.map((e) => e.entry),
+      ))
+        lost.push(entryRef(entry, level));
+    }
+    return lost;
   }
 
   async reclaim(queue: string, consumer: string, idleMs: number, count: number): Promise<Delivery[]> {
-    const taken = await scripts.run(
-      this.redis,
-      scripts.reclaim(
-        { stream: this.stream(queue), moves: this.keys.moves.key({ queue }) },
-        { group: GROUP, consumer, idleMs, count },
-      ),
-    );
-    return taken.map(
-      ([entry, fields, deliveries]) => new StreamDelivery(queue, entry, fields, Number(deliveries)),
-    );
+    const out: Delivery[] = [];
+    // Higher levels first, up to `count` in all.
+    for (const level of this.levelsOf(queue)) {
+      if (out.length >= count) break;
+      const taken = await scripts.run(
+        this.redis,
+        scripts.reclaim(
+          { stream: this.streamAt(queue, level), moves: this.keys.moves.key({ queue }) },
+          { group: GROUP, consumer, idleMs, count: count - out.length },
+        ),
+      );
+      for (const [entry, fields, deliveries] of taken)
+        out.push(new StreamDelivery(queue, entryRef(entry, level), fields, Number(deliveries), level));
+    }
+    return out;
   }
 
-  release(queue: string, consumer: string, idleMs: number, deliveries: readonly Delivery[]): Promise<number> {
-    const entries = deliveries.map((d) => ({ entry: d.entry, deliveries: Math.max(0, d.deliveries - 1) }));
-    return scripts.run(
-      this.redis,
-      scripts.release({ stream: this.stream(queue) }, { group: GROUP, consumer, idleMs, entries }),
-    );
+  async release(
+    queue: string,
+    consumer: string,
+    idleMs: number,
+    deliveries: readonly Delivery[],
+  ): Promise<number> {
+    let released = 0;
+    for (const [level, some] of byLevel(deliveries)) {
+      const entries = some.map((d) => ({ entry: d.entry, deliveries: Math.max(0, d.deliveries - 1) }));
+      released += await scripts.run(
+        this.redis,
+        scripts.release({ stream: this.streamAt(queue, level) }, { group: GROUP, consumer, idleMs, entries }),
+      );
+    }
+    return released;
   }
 
-  handBack(queue: string, consumer: string, tasks: readonly HandBack[]): Promise<number> {
-    return scripts.run(
-      this.redis,
-      scripts.handback(
-        { stream: this.stream(queue), parked: this.keys.parked.key({ queue }) },
-        { group: GROUP, consumer, tasks },
-      ),
-    );
+  async handBack(queue: string, consumer: string, tasks: readonly HandBack[]): Promise<number> {
+    let back = 0;
+    // Each back on the stream it came from: its level's.
+    for (const [level, some] of byLevel(tasks)) {
+      back += await scripts.run(
+        this.redis,
+        scripts.handback(
+          { stream: this.streamAt(queue, level), parked: this.keys.parked.key({ queue }) },
+          { group: GROUP, consumer, level, tasks: some },
+        ),
+      );
+    }
+    return back;
   }
 
   async promote(queue: string, now: number, limit: number): Promise<{ moved: number; next: number }> {
@@ -315,18 +512,28 @@ export class RedisStreamsBroker implements Broker {
     const [moved, next] = await scripts.run(
       this.redis,
       scripts.promote(
-        { delayed: k.delayed.key({ queue }), parked: k.parked.key({ queue }), stream: this.stream(queue) },
+        {
+          delayed: k.delayed.key({ queue }),
+          parked: k.parked.key({ queue }),
+          streams: queueStreams(k, queue),
+          control: k.control.key({ queue }),
+        },
         { now, limit },
       ),
     );
     return { moved, next };
   }
 
-  forgetIdleConsumers(queue: string, idleMs: number, only = ''): Promise<string[]> {
-    return scripts.run(
-      this.redis,
-      scripts.forgetConsumers({ stream: this.stream(queue) }, { group: GROUP, idleMs, only }),
-    );
+  async forgetIdleConsumers(queue: string, idleMs: number, only = ''): Promise<string[]> {
+    const forgotten = new Set<string>();
+    for (const level of this.levelsOf(queue)) {
+      const names = await scripts.run(
+        this.redis,
+        scripts.forgetConsumers({ stream: this.streamAt(queue, level) }, { group: GROUP, idleMs, only }),
+      );
+      for (const name of names) forgotten.add(name);
+    }
+    return [...forgotten];
   }
 
   async close(): Promise<void> {

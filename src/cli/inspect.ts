@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { GROUP, parseTaskId, TasukiError, type QueueStats, type Tasuki } from '../index.js';
+import { GROUP, parseTaskId, queueStreams, TasukiError, type QueueStats, type Tasuki } from '../index.js';
 import { table } from './format.js';
 import { cliDuration, formatMs, names, parseCli, parseQueues } from './options.js';
 import { registerInspectViews } from './inspect-views.js';
@@ -24,9 +24,18 @@ export interface QueueReport extends QueueStats {
 async function stalled(app: Tasuki, s: QueueStats, idleMs: number): Promise<number> {
   if (s.active === 0) return 0;
   const redis = await app.redis();
-  const stream = app.keys.stream.key({ queue: s.queue });
-  const rows = await redis.xpending(stream, GROUP, 'IDLE', idleMs, '-', '+', s.active);
-  return rows.length;
+  let n = 0;
+  // The queue's stream and its priority levels' (a level without a stream has no pending list).
+  for (const stream of queueStreams(app.keys, s.queue)) {
+    const rows = await redis
+      .xpending(stream, GROUP, 'IDLE', idleMs, '-', '+', s.active)
+      .catch((err: Error) => {
+        if (/^NOGROUP\b/.test(err.message)) return [];
+        throw err;
+      });
+    n += rows.length;
+  }
+  return n;
 }
 
 export function registerInspect(program: Command): void {

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import type { RedisConnection } from '../connection/redis.js';
 import { CancelledError, redisError, RevokedError } from '../errors.js';
-import { CONTROL_MAX_LEN, type TasukiKeys } from '../keys/tasuki-keys.js';
+import { CONTROL_MAX_LEN, queueStreams, type TasukiKeys } from '../keys/tasuki-keys.js';
 import * as scripts from '../scripts/catalogue.js';
 import type { ControlMessage } from '../wire/control.js';
 import { GROUP } from '../wire/fields.js';
@@ -89,7 +89,7 @@ export async function controlTask(
       redis,
       scripts.revoke(
         {
-          stream: keys.stream.key({ queue }),
+          streams: queueStreams(keys, queue),
           parked: keys.parked.key({ queue }),
           delayed: keys.delayed.key({ queue }),
           result: keys.result.key({ queue, task: local }),
@@ -210,11 +210,10 @@ export async function purgeQueue(
   keys: TasukiKeys,
   queue: string,
 ): Promise<PurgeResult> {
-  const k = {
-    stream: keys.stream.key({ queue }),
-    delayed: keys.delayed.key({ queue }),
-    parked: keys.parked.key({ queue }),
-  };
+  const delayed = keys.delayed.key({ queue });
+  const parked = keys.parked.key({ queue });
+  const [stream] = queueStreams(keys, queue);
+  const k = { stream: stream as string, delayed, parked };
   const out: PurgeResult = { queue, waiting: 0, delayed: 0 };
   try {
     for (;;) {
@@ -225,14 +224,20 @@ export async function purgeQueue(
       out.delayed += n;
       if (next === '') break;
     }
-    for (let after = '-'; ;) {
-      const [n, next] = await scripts.run(
-        redis,
-        scripts.purge(k, { group: GROUP, what: 'waiting', after, count: PURGE_BATCH }),
-      );
-      out.waiting += n;
-      if (next === '') break;
-      after = next;
+    // The queue's stream and each of its priority levels' (an absent one has nothing to purge).
+    for (const level of queueStreams(keys, queue)) {
+      for (let after = '-'; ;) {
+        const [n, next] = await scripts.run(
+          redis,
+          scripts.purge(
+            { stream: level, delayed, parked },
+            { group: GROUP, what: 'waiting', after, count: PURGE_BATCH },
+          ),
+        );
+        out.waiting += n;
+        if (next === '') break;
+        after = next;
+      }
     }
   } catch (err) {
     throw redisError(

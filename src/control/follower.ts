@@ -8,7 +8,7 @@
 import type { RedisConnection } from '../connection/redis.js';
 import { isCluster } from '../connection/redis.js';
 import { groupBySlot, readAcrossSlots } from '../connection/slots.js';
-import { CONTROL_MAX_LEN, type TasukiKeys } from '../keys/tasuki-keys.js';
+import { CONTROL_MAX_LEN, queueStreams, type TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
 import { Incident } from '../util/incident.js';
 import { within } from '../util/within.js';
@@ -22,6 +22,11 @@ export interface ControlHost {
   pausedChanged(queue: string, paused: boolean): void;
   /** A task a worker had fetched was revoked or cancelled: `entry` is its delivery. */
   controlled(queue: string, entry: string, op: 'revoke' | 'cancel', by: string): void;
+  /**
+   * The queue has streams for these priority levels (above 0): at start for those that exist, then
+   * as each is made (its first task). Said again after a reconnection; the host ignores repeats.
+   */
+  levelsFound(queue: string, levels: readonly number[]): void;
 }
 
 /** Pause after a failed read, ms. */
@@ -103,10 +108,27 @@ export class ControlFollower {
     return [...this.paused];
   }
 
-  /** The pause state from the paused keys (the truth; the stream only announces changes). */
+  /**
+   * The pause state from the paused keys (the truth; the stream only announces changes), and the
+   * priority levels each queue has streams for (a level made while the connection was down, or
+   * more than an hour ago, is found here).
+   */
   private async sync(): Promise<void> {
     const infos = await readPaused(this.redis, this.keys, this.queues);
     this.queues.forEach((queue, i) => this.setPaused(queue, infos[i] !== undefined));
+    for (const queue of this.queues) {
+      // One pipeline per queue: its streams share its slot. A few commands at start only.
+      const [, ...levels] = queueStreams(this.keys, queue);
+      const pipe = this.redis.pipeline();
+      for (const key of levels) pipe.exists(key);
+      const replies = (await pipe.exec()) ?? [];
+      const found: number[] = [];
+      replies.forEach(([err, n], i) => {
+        if (err) throw err;
+        if (Number(n) === 1) found.push(i + 1);
+      });
+      if (found.length) this.host.levelsFound(queue, found);
+    }
     this.resync = false;
   }
 
@@ -150,6 +172,10 @@ export class ControlFollower {
     if (!m) return;
     if (m.op === 'pause' || m.op === 'resume') {
       if (live) this.setPaused(queue, m.op === 'pause');
+      return;
+    }
+    if (m.op === 'levels') {
+      if (live && typeof m.l === 'number') this.host.levelsFound(queue, [m.l]);
       return;
     }
     if (m.e === undefined) return;

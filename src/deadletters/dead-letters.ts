@@ -5,7 +5,7 @@
 import type { Publisher } from '../broker/broker.js';
 import type { RedisConnection } from '../connection/redis.js';
 import { OptionsError, redisError, TasukiError, UnknownQueueError } from '../errors.js';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { queueStreams, type TasukiKeys } from '../keys/tasuki-keys.js';
 import type { PayloadStore } from '../payloads/store.js';
 import * as scripts from '../scripts/catalogue.js';
 import { parseDeadLetter, type StoredDeadLetter } from '../wire/dead-letter.js';
@@ -171,8 +171,9 @@ export class DeadLetters {
             scripts.dlqRetry(
               {
                 dead: k.dead.key({ queue }),
-                stream: k.stream.key({ queue }),
+                streams: queueStreams(k, queue),
                 parked: k.parked.key({ queue }),
+                control: k.control.key({ queue }),
               },
               { tasks: tasks.slice(i, i + 200) },
             ),
@@ -201,7 +202,8 @@ export class DeadLetters {
       const taken = await typed(what, undefined, () => redis.xdel(key, t.deadEntry));
       if (taken !== 1 || !letter) continue;
       await redis.del(t.resultKey).catch(() => undefined);
-      const task = decodeMessage(t.message).name;
+      const decoded = decodeMessage(t.message);
+      const task = decoded.name;
       try {
         await publisher.publish({
           queue,
@@ -211,6 +213,7 @@ export class DeadLetters {
           due: 0,
           localId: t.id,
           idempotencyKey: undefined,
+          priority: decoded.priority ?? 0,
         });
       } catch (err) {
         await redis.xadd(key, '*', ...letter[1]).catch(() => undefined);

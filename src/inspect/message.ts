@@ -1,11 +1,13 @@
 /**
  * A waiting, delayed or running task's message by id — its arguments or their claim check — read
  * where it is: the parked hash (delayed tasks, and where promoted or handed-back ones sit in the
- * stream), else the stream entry whose id is the task id. Two commands at most.
+ * stream), else the stream entry whose id is the task id (on its priority level's stream). Two
+ * commands at most.
  */
 import type { RedisConnection } from '../connection/redis.js';
 import { redisError } from '../errors.js';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { queueStreams, type TasukiKeys } from '../keys/tasuki-keys.js';
+import { parseEntryRef } from '../wire/priority.js';
 import { parseTaskId } from '../wire/ids.js';
 import { decodeMessage, messageOf, type PayloadClaim } from '../wire/message.js';
 
@@ -34,8 +36,11 @@ export async function taskMessage(
     const parked = await redis.hget(keys.parked.key({ queue }), local);
     const entry = parked?.startsWith('=') ? parked.slice(1) : parked ? undefined : local;
     if (parked && !parked.startsWith('=')) raw = parked;
-    else if (entry && /^\d+-\d+$/.test(entry)) {
-      const found = await redis.xrange(keys.stream.key({ queue }), entry, entry);
+    else if (entry && /^\d+-\d+(p\d)?$/.test(entry)) {
+      // An entry of a priority level's stream is named `<entry id>p<level>`.
+      const at = parseEntryRef(entry);
+      const stream = queueStreams(keys, queue)[at.level] ?? keys.stream.key({ queue });
+      const found = await redis.xrange(stream, at.entry, at.entry);
       const fields = found[0]?.[1];
       if (fields) raw = messageOf(fields);
     }

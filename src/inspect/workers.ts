@@ -6,8 +6,9 @@
  */
 import type { RedisConnection } from '../connection/redis.js';
 import { redisError } from '../errors.js';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { queueStreams, type TasukiKeys } from '../keys/tasuki-keys.js';
 import { GROUP } from '../wire/fields.js';
+import { entryRef } from '../wire/priority.js';
 import { decodePresence, type WorkerPresence } from '../wire/presence.js';
 
 /** A worker, as `listWorkers` reports it. */
@@ -40,17 +41,21 @@ export async function listWorkers(
       workers.push({ ...p, alive: silentMs <= 3 * p.intervalMs, silentMs, holding: [] });
     }
     const pipe = redis.pipeline();
-    const asked: [WorkerInfo, string][] = [];
+    const asked: [WorkerInfo, string, number][] = [];
     for (const w of workers) {
       for (const queue of w.queues) {
-        pipe.xpending(keys.stream.key({ queue }), GROUP, '-', '+', held, w.name);
-        asked.push([w, queue]);
+        // The queue's stream and its priority levels' (a level without a stream answers an error).
+        queueStreams(keys, queue).forEach((stream, level) => {
+          pipe.xpending(stream, GROUP, '-', '+', held, w.name);
+          asked.push([w, queue, level]);
+        });
       }
     }
     const replies = asked.length ? ((await pipe.exec()) ?? []) : [];
-    asked.forEach(([w, queue], i) => {
+    asked.forEach(([w, queue, level], i) => {
       const rows = (replies[i]?.[1] ?? []) as [string, string, number, number][];
-      for (const [entry, , idle] of rows) w.holding.push({ queue, entry, idleMs: Number(idle) });
+      for (const [entry, , idle] of rows)
+        w.holding.push({ queue, entry: entryRef(entry, level), idleMs: Number(idle) });
     });
     return workers.sort((a, b) => b.startedAt - a.startedAt);
   } catch (err) {

@@ -91,6 +91,7 @@ async function run(m: Extract<ToIsolate, { type: 'run' }>): Promise<void> {
       queue: m.attempt.queue,
       attempt: m.attempt.attempt,
       fence: m.attempt.fence,
+      priority: m.attempt.priority,
       signal: current.signal,
       log,
       progress(value: unknown): void {

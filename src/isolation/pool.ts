@@ -152,7 +152,13 @@ class IsolatePool {
         module: this.isolation.module,
         task: this.task,
         args,
-        attempt: { id: ctx.id, queue: ctx.queue, attempt: ctx.attempt, fence: ctx.fence },
+        attempt: {
+          id: ctx.id,
+          queue: ctx.queue,
+          attempt: ctx.attempt,
+          fence: ctx.fence,
+          priority: ctx.priority,
+        },
       });
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });

@@ -23,6 +23,8 @@ export interface IsolatedAttempt {
   attempt: number;
   /** The attempt's fencing token (`ctx.fence`; a bigint crosses by structured clone). */
   fence: bigint;
+  /** The priority level it was delivered at (`ctx.priority`). */
+  priority: number;
 }
 
 /** Worker to isolate. */

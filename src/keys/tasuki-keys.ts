@@ -1,5 +1,6 @@
 import type { KeyDef } from './registry.js';
 import { Keyspace } from './registry.js';
+import { MAX_PRIORITY } from '../wire/priority.js';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -16,6 +17,7 @@ export interface TasukiKeys {
   readonly workers: KeyDef<'workers'>;
   readonly stream: KeyDef<'{q:<queue>}:stream'>;
   readonly moves: KeyDef<'{q:<queue>}:moves'>;
+  readonly levelStream: KeyDef<'{q:<queue>}:stream:p<level>'>;
   readonly delayed: KeyDef<'{q:<queue>}:delayed'>;
   readonly parked: KeyDef<'{q:<queue>}:parked'>;
   readonly events: KeyDef<'{q:<queue>}:events'>;
@@ -38,8 +40,20 @@ export interface TasukiKeys {
   readonly outboxOnce: KeyDef<'{q:<queue>}:once:<task>'>;
 }
 
-/** Approximate cap of each queue's control stream (revokes, cancels, pauses). */
-export const CONTROL_MAX_LEN = 1000;
+/** Approximate cap of each queue's control stream (revokes, cancels, pauses, new levels). */
+export { CONTROL_MAX_LEN } from '../wire/fields.js';
+
+/**
+ * The streams of a queue by priority level: index 0 is the queue's stream, index n the stream of
+ * level n (src/wire/priority.ts). Scripts that may add a task to any level get them all, in this
+ * order, so they pick the stream without building a key.
+ */
+export function queueStreams(keys: TasukiKeys, queue: string): string[] {
+  const out = [keys.stream.key({ queue })];
+  for (let level = 1; level <= MAX_PRIORITY; level++)
+    out.push(keys.levelStream.key({ queue, level: String(level) }));
+  return out;
+}
 
 /** Declares tasuki's keys in a new keyspace with the given prefix. */
 export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
@@ -95,6 +109,19 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       maxBytes: 32,
       purpose:
         "Fenced attempts: finish checks a batch against its worker's pending list only when an entry is no newer than the last take-over.",
+    }),
+    levelStream: space.define({
+      id: 'queue.level',
+      pattern: '{q:<queue>}:stream:p<level>',
+      owner: `${TASUKI_OWNER}/queue`,
+      version: 1,
+      type: 'stream',
+      noTtlReason:
+        'a priority level of its queue (1-3), made with its consumer group by the first task of that level; lives as long as its queue, each entry deleted when its task finishes',
+      codec: 'stream entry: field m = JSON message (its meta l = the level)',
+      maxBytes: 512 * 1024 * 1024,
+      purpose:
+        'Tasks of one priority level above 0, ready to run: workers read it in the same XREADGROUP as the queue, higher levels first.',
     }),
     delayed: space.define({
       id: 'queue.delayed',

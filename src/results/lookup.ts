@@ -1,6 +1,7 @@
 import type { RedisConnection } from '../connection/redis.js';
 import { redisError } from '../errors.js';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { queueStreams, type TasukiKeys } from '../keys/tasuki-keys.js';
+import { levelOfRef } from '../wire/priority.js';
 import type { PayloadClaim } from '../wire/message.js';
 import { parseTaskId } from '../wire/ids.js';
 import { parseCompletion } from '../wire/completion.js';
@@ -20,6 +21,8 @@ export interface TaskInfo {
   worker?: string | undefined;
   /** Times a worker has been handed the task (active tasks). */
   deliveries?: number | undefined;
+  /** Priority level of a queued or active task above level 0 (absent: level 0). */
+  priority?: number | undefined;
   dueAt?: number | undefined;
   startedAt?: number | undefined;
   finishedAt?: number | undefined;
@@ -52,7 +55,7 @@ export async function lookupTask(
           result: keys.result.key({ queue, task: local }),
           parked: keys.parked.key({ queue }),
           delayed: keys.delayed.key({ queue }),
-          stream: keys.stream.key({ queue }),
+          streams: queueStreams(keys, queue),
         },
         { id: local, group: GROUP },
       ),
@@ -80,12 +83,25 @@ export async function lookupTask(
     case 'delayed':
       return { id, queue, state: 'delayed', dueAt: Number(reply[1]) };
     case 'queued':
-      return { id, queue, state: 'queued' };
+      return { id, queue, state: 'queued', ...levelOf(reply[1]) };
     case 'active':
-      return { id, queue, state: 'active', worker: reply[2], deliveries: Number(reply[3]) };
+      return {
+        id,
+        queue,
+        state: 'active',
+        worker: reply[2],
+        deliveries: Number(reply[3]),
+        ...levelOf(reply[1]),
+      };
     default:
       return null;
   }
+}
+
+/** `{ priority }` for an entry of a level stream; nothing for the queue's own (level 0). */
+function levelOf(ref: string): { priority?: number } {
+  const level = levelOfRef(ref);
+  return level > 0 ? { priority: level } : {};
 }
 
 /** Completion events {@link findCompletion} reads per call, and calls at most. */

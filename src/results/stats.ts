@@ -1,12 +1,12 @@
 import type { RedisConnection } from '../connection/redis.js';
 import { redisError } from '../errors.js';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { queueStreams, type TasukiKeys } from '../keys/tasuki-keys.js';
 import { GROUP } from '../wire/fields.js';
 
 /** How many tasks a queue holds, by where they are. */
 export interface QueueStats {
   queue: string;
-  /** Entries in the stream: waiting plus held by workers. */
+  /** Entries in the stream (and its priority levels' streams): waiting plus held by workers. */
   inStream: number;
   /** Entries handed to a worker and not finished yet. */
   active: number;
@@ -31,17 +31,17 @@ export async function queueStats(
   queue: string,
 ): Promise<QueueStats> {
   const what = `counting the tasks of queue "${queue}"`;
-  const stream = keys.stream.key({ queue });
+  const streams = queueStreams(keys, queue);
   let replies: [Error | null, unknown][] | null;
   try {
-    replies = await redis
+    const pipe = redis
       .pipeline()
-      .xlen(stream)
-      .xpending(stream, GROUP)
       .zcard(keys.delayed.key({ queue }))
       .xlen(keys.dead.key({ queue }))
-      .exists(keys.paused.key({ queue }))
-      .exec();
+      .exists(keys.paused.key({ queue }));
+    // The queue's stream and its priority levels' (an absent level counts 0).
+    for (const stream of streams) pipe.xlen(stream).xpending(stream, GROUP);
+    replies = await pipe.exec();
   } catch (err) {
     throw redisError(what, err, { wrote: false });
   }
@@ -50,19 +50,22 @@ export async function queueStats(
     if (err) throw redisError(what, err, { wrote: false });
     return v;
   };
-  const inStream = Number(value(0));
+  let inStream = 0;
   let active = 0;
-  const [pendingErr, pending] = replies?.[1] ?? [null, undefined];
-  if (pendingErr && !/^NOGROUP\b/.test(pendingErr.message))
-    throw redisError(what, pendingErr, { wrote: false });
-  if (Array.isArray(pending)) active = Number(pending[0]);
+  streams.forEach((_, s) => {
+    inStream += Number(value(3 + 2 * s));
+    const [pendingErr, pending] = replies?.[4 + 2 * s] ?? [null, undefined];
+    if (pendingErr && !/^NOGROUP\b/.test(pendingErr.message))
+      throw redisError(what, pendingErr, { wrote: false });
+    if (Array.isArray(pending)) active += Number(pending[0]);
+  });
   return {
     queue,
     inStream,
     active,
     waiting: Math.max(0, inStream - active),
-    delayed: Number(value(2)),
-    dead: Number(value(3)),
-    paused: Number(value(4)) === 1,
+    delayed: Number(value(0)),
+    dead: Number(value(1)),
+    paused: Number(value(2)) === 1,
   };
 }

@@ -12,10 +12,11 @@ export const LUA_DIR = new URL('../../src/scripts/lua/', import.meta.url);
 
 /** Script names, each the base name of a `.lua` file, with the KEYS each one declares. */
 export const SCRIPT_KEYS = {
-  enqueue_unique: ['idempotency', 'stream', 'delayed', 'parked'],
+  enqueue_unique: ['idempotency', 'stream', 'delayed', 'parked', 'level1', 'level2', 'level3', 'control'],
   enqueue_bulk: ['stream'],
+  enqueue_levels: ['stream', 'level1', 'level2', 'level3', 'control'],
   schedule: ['delayed', 'parked'],
-  promote: ['delayed', 'parked', 'stream'],
+  promote: ['delayed', 'parked', 'stream', 'level1', 'level2', 'level3', 'control'],
   finish: ['stream', 'events', 'parked', 'delayed', 'dead', 'moves', 'results...'],
   record_outcomes: ['events', 'dead', 'outbox', 'results...'],
   handback: ['stream', 'parked'],
@@ -23,8 +24,8 @@ export const SCRIPT_KEYS = {
   heartbeat: ['stream'],
   forget_consumers: ['stream'],
   release: ['stream'],
-  dlq_retry: ['dead', 'stream', 'parked', 'results...'],
-  lookup: ['result', 'parked', 'delayed', 'stream'],
+  dlq_retry: ['dead', 'parked', 'control', 'stream', 'level1', 'level2', 'level3', 'results...'],
+  lookup: ['result', 'parked', 'delayed', 'stream', 'level1', 'level2', 'level3'],
   lock_acquire: ['lock', 'fence'],
   lock_release: ['lock'],
   lock_extend: ['lock'],
@@ -39,7 +40,18 @@ export const SCRIPT_KEYS = {
   canvas_start: ['member', 'stream', 'parked'],
   canvas_join: ['canvas'],
   canvas_close: ['canvas', 'result', 'events'],
-  revoke: ['stream', 'parked', 'delayed', 'result', 'events', 'control', 'moves'],
+  revoke: [
+    'stream',
+    'parked',
+    'delayed',
+    'result',
+    'events',
+    'control',
+    'level1',
+    'level2',
+    'level3',
+    'moves',
+  ],
   pause: ['paused', 'control'],
   purge: ['stream', 'delayed', 'parked'],
 } as const;
@@ -122,16 +134,36 @@ export function registerScripts(redis: RedisConnection): void {
   }
 }
 
+/**
+ * The streams of a queue by priority level, `[stream, level1, level2, level3]` (from
+ * `queueStreams` in src/keys/tasuki-keys.ts).
+ */
+export type LevelStreams = readonly string[];
+
 /** Enqueue at most once per idempotency key. Reply: `[1, id]` created, `[0, id]` already there. */
 export function enqueueUnique(
-  k: { idempotency: string; stream: string; delayed: string; parked: string },
-  a: { ttlMs: number; message: string; due: number; id: string },
+  k: { idempotency: string; streams: LevelStreams; delayed: string; parked: string; control: string },
+  a: { ttlMs: number; message: string; due: number; id: string; level: number },
 ): ScriptCall<[number, string]> {
+  const [stream, ...levels] = k.streams;
   return {
     script: 'enqueue_unique',
-    keys: [k.idempotency, k.stream, k.delayed, k.parked],
-    args: [a.ttlMs, a.message, a.due, a.id],
+    keys: [k.idempotency, stream as string, k.delayed, k.parked, ...levels, k.control],
+    args: [a.ttlMs, a.message, a.due, a.id, a.level],
   };
+}
+
+/**
+ * Add tasks with priority levels to one queue in one atomic call, each to its level's stream (made
+ * on first use). Reply: their entry references (`<entry id>p<level>` above level 0).
+ */
+export function enqueueLevels(
+  k: { streams: LevelStreams; control: string },
+  tasks: readonly { level: number; message: string }[],
+): ScriptCall<string[]> {
+  const args: (string | number)[] = [];
+  for (const t of tasks) args.push(t.level, t.message);
+  return { script: 'enqueue_levels', keys: [...k.streams, k.control], args };
 }
 
 /** Add many messages to one stream in one atomic call. Reply: their entry ids. */
@@ -149,10 +181,14 @@ export function schedule(
 
 /** Move due delayed tasks to the stream. Reply: `[moved, next due ms or -1]`. */
 export function promote(
-  k: { delayed: string; parked: string; stream: string },
+  k: { delayed: string; parked: string; streams: LevelStreams; control: string },
   a: { now: number; limit: number },
 ): ScriptCall<[number, number]> {
-  return { script: 'promote', keys: [k.delayed, k.parked, k.stream], args: [a.now, a.limit] };
+  return {
+    script: 'promote',
+    keys: [k.delayed, k.parked, ...k.streams, k.control],
+    args: [a.now, a.limit],
+  };
 }
 
 /**
@@ -315,9 +351,15 @@ export function recordOutcomes(
 /** Give unstarted tasks back to the stream as new entries. Reply: how many went back. */
 export function handback(
   k: { stream: string; parked: string },
-  a: { group: string; consumer: string; tasks: readonly { entry: string; id: string; message: string }[] },
+  a: {
+    group: string;
+    consumer: string;
+    /** The stream's priority level (0: the queue's own stream). */
+    level: number;
+    tasks: readonly { entry: string; id: string; message: string }[];
+  },
 ): ScriptCall<number> {
-  const args: (string | number)[] = [a.group, a.consumer];
+  const args: (string | number)[] = [a.group, a.consumer, a.level];
   for (const t of a.tasks) args.push(t.entry, t.id, t.message);
   return { script: 'handback', keys: [k.stream, k.parked], args };
 }
@@ -366,10 +408,10 @@ export function forgetConsumers(
 
 /** Put dead letters back on their queue. Reply: how many went back. */
 export function dlqRetry(
-  k: { dead: string; stream: string; parked: string },
+  k: { dead: string; streams: LevelStreams; parked: string; control: string },
   a: { tasks: readonly { deadEntry: string; id: string; message: string; resultKey: string }[] },
 ): ScriptCall<number> {
-  const keys = [k.dead, k.stream, k.parked];
+  const keys = [k.dead, k.parked, k.control, ...k.streams];
   const args: string[] = [];
   for (const t of a.tasks) {
     keys.push(t.resultKey);
@@ -387,10 +429,10 @@ export type LookupReply =
 
 /** Where a task is now (see lookup.lua). */
 export function lookup(
-  k: { result: string; parked: string; delayed: string; stream: string },
+  k: { result: string; parked: string; delayed: string; streams: LevelStreams },
   a: { id: string; group: string },
 ): ScriptCall<LookupReply> {
-  return { script: 'lookup', keys: [k.result, k.parked, k.delayed, k.stream], args: [a.id, a.group] };
+  return { script: 'lookup', keys: [k.result, k.parked, k.delayed, ...k.streams], args: [a.id, a.group] };
 }
 
 /** Take a lock and issue its fencing token (see lock_acquire.lua). */
@@ -554,7 +596,7 @@ export type RevokeReply =
 /** Revoke or cancel a task wherever it is (see revoke.lua). */
 export function revoke(
   k: {
-    stream: string;
+    streams: LevelStreams;
     parked: string;
     delayed: string;
     result: string;
@@ -575,9 +617,10 @@ export function revoke(
     controlMinId: string;
   },
 ): ScriptCall<RevokeReply> {
+  const [stream, ...levels] = k.streams;
   return {
     script: 'revoke',
-    keys: [k.stream, k.parked, k.delayed, k.result, k.events, k.control, k.moves],
+    keys: [stream as string, k.parked, k.delayed, k.result, k.events, k.control, ...levels, k.moves],
     args: [
       a.id,
       a.group,

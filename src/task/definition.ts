@@ -8,6 +8,7 @@ import { rateLimitProblem, type RateLimit } from '../limits/rate.js';
 import type { Isolation } from './isolation.js';
 import type { Backoff, RetryOn } from './retry.js';
 import { isStandardSchema, type InferOutput, type StandardSchemaV1 } from './schema.js';
+import { priorityProblem } from './enqueue-options.js';
 
 /** What a handler gets besides its arguments. */
 export interface TaskContext {
@@ -16,6 +17,11 @@ export interface TaskContext {
   queue: string;
   /** Attempt number, from 1. */
   attempt: number;
+  /**
+   * The priority level (0-3) the task was delivered at: its enqueue's `priority`, kept by retries,
+   * delays and hand-backs (see docs/control.md, "Priorities").
+   */
+  priority: number;
   /** Aborted when the task should stop (time limit, shutdown). */
   signal: AbortSignal;
   /** Logger bound to this task's id, name, queue and attempt. */
@@ -82,6 +88,12 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
    * time limit ends the thread or process, and a crash fails the attempt, not the worker.
    */
   isolation?: Isolation;
+  /**
+   * Default priority level of this task's enqueues: an integer from 0 (the default) to 3, higher
+   * served first (see docs/control.md, "Priorities"). An enqueue's `priority` option overrides it.
+   * Canvas members ignore it (they run at level 0).
+   */
+  priority?: number;
 }
 
 /** Task names: 1-128 of letters, digits, `_ . : -`, starting with a letter or digit. */
@@ -128,6 +140,13 @@ const schema = z.strictObject({
   softTimeLimit: duration().optional(),
   payloadThreshold: integer(0).optional(),
   storeResult: z.boolean().optional(),
+  priority: z
+    .custom()
+    .superRefine((value, ctx) => {
+      const problem = priorityProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
   isolation: z
     .union([
       z.enum(['thread', 'process']),

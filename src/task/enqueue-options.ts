@@ -1,5 +1,7 @@
-/** Enqueue options (delay, ETA, expiry, idempotency key, queue): checked against each other, resolved to absolute times. */
+/** Enqueue options (delay, ETA, expiry, idempotency key, queue, priority): checked against each other, resolved to absolute times. */
 import { OptionsError, UnknownQueueError, type FieldIssue } from '../errors.js';
+import { quote } from '../util/quote.js';
+import { MAX_PRIORITY } from '../wire/priority.js';
 import type { Duration } from '../util/duration.js';
 import { toMs } from '../util/duration.js';
 
@@ -27,6 +29,13 @@ export interface EnqueueOptions {
    * the result (see docs/memory.md), `app.getTask()` no longer finds the task once it finished.
    */
   storeResult?: boolean;
+  /**
+   * Priority level: an integer from 0 (the default) to 3; a worker takes the tasks of higher levels
+   * of a queue first (see docs/control.md, "Priorities": strict within each read, and each read also
+   * takes from the lower levels, so they are never starved while workers have room). Default: the
+   * task definition's `priority`, else 0. Kept by retries, delays and hand-backs.
+   */
+  priority?: number;
 }
 
 /** Enqueue options after validation: absolute times in ms. */
@@ -38,9 +47,30 @@ export interface ResolvedOptions {
   idempotencyKey: string | undefined;
   /** `undefined`: as the task's definition says. */
   storeResult: boolean | undefined;
+  /** `undefined`: as the task's definition says (else 0). */
+  priority: number | undefined;
 }
 
-const KNOWN = new Set(['queue', 'delay', 'eta', 'expires', 'expiresAt', 'idempotencyKey', 'storeResult']);
+/**
+ * What is wrong with a priority level, or `undefined` when it is one (an integer 0..3). Shared by
+ * enqueue options and task definitions.
+ */
+export function priorityProblem(value: unknown): string | undefined {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_PRIORITY)
+    return undefined;
+  return `${quote(value)} is not a priority level: give an integer from 0 (the default) to ${MAX_PRIORITY} (highest first)`;
+}
+
+const KNOWN = new Set([
+  'queue',
+  'delay',
+  'eta',
+  'expires',
+  'expiresAt',
+  'idempotencyKey',
+  'storeResult',
+  'priority',
+]);
 
 function time(v: unknown): number | undefined {
   const t = v instanceof Date ? v.getTime() : v;
@@ -64,6 +94,7 @@ export function resolveOptions(
       expiresAt: undefined,
       idempotencyKey: undefined,
       storeResult: undefined,
+      priority: undefined,
     };
   }
   const o = opts;
@@ -126,7 +157,11 @@ export function resolveOptions(
   }
   if (o.storeResult !== undefined && typeof o.storeResult !== 'boolean')
     issues.push({ path: at('storeResult'), message: 'must be true or false' });
+  if (o.priority !== undefined) {
+    const problem = priorityProblem(o.priority);
+    if (problem) issues.push({ path: at('priority'), message: problem });
+  }
   if (issues.length) throw new OptionsError('enqueue options', issues);
   if (!queues.includes(queue)) throw new UnknownQueueError(queue, queues);
-  return { queue, due, expiresAt, idempotencyKey: key, storeResult: o.storeResult };
+  return { queue, due, expiresAt, idempotencyKey: key, storeResult: o.storeResult, priority: o.priority };
 }

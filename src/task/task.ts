@@ -184,6 +184,8 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
   readonly rateLimits: CompiledRateLimits | undefined;
   /** Where the handler runs when not in the worker's event loop (the `isolation` option, resolved). */
   readonly isolation: ResolvedIsolation | undefined;
+  /** Priority level of enqueues that give none (the definition's `priority`, default 0). */
+  readonly priority: number;
 
   constructor(
     private readonly app: TaskHost,
@@ -197,6 +199,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     this.inlineMax = Math.min(spill, app.maxPayloadBytes);
     this.rateLimits = compileRateLimits(definition.rateLimit);
     this.isolation = resolveIsolation(definition.name, definition.isolation);
+    this.priority = definition.priority ?? 0;
     registerForIsolate(definition.name, definition);
   }
 
@@ -295,14 +298,16 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     const size = Buffer.byteLength(argsJson);
     if (size > this.inlineMax) return this.claimCheck(argsJson, size, opts, now, path, trace, member);
     const localId = member?.id ?? this.localIdOf(opts, now);
+    const priority = member ? 0 : (opts.priority ?? this.priority);
     const message = encodeMessage(this.name, argsJson, {
       id: localId,
       expiresAt: opts.expiresAt,
       storeResult: opts.storeResult,
       trace,
       canvas: member?.canvas,
+      priority,
     });
-    return this.prepared(opts, message, localId, false);
+    return this.prepared(opts, message, localId, false, priority);
   }
 
   /** The local id a task gets here: for a delayed task, or on a broker that names none itself. */
@@ -316,6 +321,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     message: string,
     localId: string | undefined,
     claimed: boolean,
+    priority: number,
   ): Prepared {
     return {
       opts,
@@ -326,6 +332,7 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
       due: opts.due,
       localId,
       idempotencyKey: opts.idempotencyKey,
+      priority,
     };
   }
 
@@ -352,14 +359,16 @@ export class Task<S extends StandardSchemaV1 = StandardSchemaV1, R = unknown> {
     const localId = member?.id ?? this.localIdOf(opts, now);
     // Kept for the TTL from when the task is due, so a task delayed past the TTL still finds it.
     const { claim, payload } = claimOf(argsJson, (opts.due > 0 ? opts.due : now) + app.payloadTtlMs);
+    const priority = member ? 0 : (opts.priority ?? this.priority);
     const message = encodeClaimMessage(this.name, claim, {
       id: localId,
       expiresAt: opts.expiresAt,
       storeResult: opts.storeResult,
       trace,
       canvas: member?.canvas,
+      priority,
     });
-    return { ...this.prepared(opts, message, localId, true), payload };
+    return { ...this.prepared(opts, message, localId, true, priority), payload };
   }
 
   private handleFor(p: Prepared, reply: Published): TaskHandle<Jsonified<R>> {

@@ -4,6 +4,8 @@
  * it loads a script (see src/scripts/catalogue.ts), so no literal is written twice.
  */
 
+import { MAX_PRIORITY } from './priority.js';
+
 /** Stream consumer group every tasuki worker of a queue reads through. */
 export const GROUP = 'tasuki';
 
@@ -64,6 +66,12 @@ export const CONTROL_FIELD = 'k';
 export const OUTBOX_ID_FIELD = 'i';
 export const OUTBOX_MESSAGE_FIELD = 'm';
 
+/**
+ * Approximate cap of each queue's control stream (XADD MAXLEN ~): revokes, cancels, pauses and the
+ * announcements of new priority levels.
+ */
+export const CONTROL_MAX_LEN = 1000;
+
 /** Every token a Lua script may use, by name (`$MESSAGE_FIELD` in a script). */
 export const LUA_TOKENS: Readonly<Record<string, string>> = {
   GROUP,
@@ -78,6 +86,8 @@ export const LUA_TOKENS: Readonly<Record<string, string>> = {
   OUTBOX_ID_FIELD,
   OUTBOX_MESSAGE_FIELD,
   EVENTS_RECORDS_KEPT_MS: String(EVENTS_RECORDS_KEPT_MS),
+  CONTROL_MAX_LEN: String(CONTROL_MAX_LEN),
+  MAX_PRIORITY: String(MAX_PRIORITY),
 };
 
 /** The value of a stream entry's field, or `undefined`. */

@@ -4,6 +4,7 @@
  */
 import { TasukiError } from '../errors.js';
 import { CANVAS_TASK, CLAIM_MESSAGE_FIELD, MESSAGE_FIELD, MESSAGE_VERSION } from './fields.js';
+import { MAX_PRIORITY } from './priority.js';
 
 /**
  * A claim check: where a task's arguments are kept in the payload store, and what they must hash
@@ -24,7 +25,7 @@ export const PAYLOAD_REF = /^[A-Za-z0-9_-]{16,64}$/;
 /**
  * The message a stream entry carries. Format 1, field `m`: a JSON array `[name, args]` or
  * `[name, args, meta]`. Format 2, field `m2` (a claim check, arguments in the payload store): a JSON
- * object `{"t":name,"p":{"ref","sha256","size"},"id"?,"n"?,"x"?,"s"?,"r"?,"c"?,"tp"?,"tl"?,"ts"?}`. Kept short on purpose: a waiting
+ * object `{"t":name,"p":{"ref","sha256","size"},"id"?,"n"?,"x"?,"s"?,"r"?,"c"?,"tp"?,"tl"?,"ts"?,"l"?}`. Kept short on purpose: a waiting
  * task costs Redis little more than its arguments, or than its claim check. A task that runs
  * straight away has no `id`: its stream entry id is its id.
  */
@@ -57,6 +58,11 @@ export interface TaskMessage {
    * continuation to its queue (see docs/canvas.md). Absent for every other task.
    */
   canvas?: string | undefined;
+  /**
+   * The task's priority level, 1 to {@link MAX_PRIORITY} (meta `l`); `undefined`: level 0, the
+   * default. Retries, promotions, hand-backs and dead-letter retries put the task back on its level.
+   */
+  priority?: number | undefined;
   /**
    * The trace context of the enqueue that made the task, when the producer traces (the app option
    * `tracing`); `undefined` otherwise. Kept by retries and hand-backs.
@@ -94,6 +100,8 @@ interface Meta {
   ts?: string;
   /** Canvas member reference. */
   c?: string;
+  /** Priority level above 0 (`p` would clash with the claim of format 2). */
+  l?: number;
 }
 
 type MessageMeta = Omit<TaskMessage, 'name' | 'args' | 'claim'>;
@@ -112,6 +120,8 @@ function putMeta(m: Meta, meta: MessageMeta): boolean {
     if (t.tracestate) m.ts = t.tracestate;
   }
   if (meta.canvas !== undefined) m.c = meta.canvas;
+  // Last, so a message without it is byte for byte what it was before priorities.
+  if (meta.priority !== undefined && meta.priority > 0) m.l = meta.priority;
   return (
     m.id !== undefined ||
     m.n !== undefined ||
@@ -119,7 +129,8 @@ function putMeta(m: Meta, meta: MessageMeta): boolean {
     m.s !== undefined ||
     m.r !== undefined ||
     t !== undefined ||
-    m.c !== undefined
+    m.c !== undefined ||
+    m.l !== undefined
   );
 }
 
@@ -149,6 +160,7 @@ function decoded(name: string, args: unknown, m: Record<string, unknown>): TaskM
     storeResult: m.r === undefined ? undefined : m.r === 1,
     trace: traceOf(m),
     canvas: m.c as string | undefined,
+    priority: m.l as number | undefined,
   };
 }
 
@@ -182,10 +194,14 @@ export function encodeClaimMessage(name: string, claim: PayloadClaim, meta: Mess
  * Re-encodes a decoded message with new meta (a retry's attempt, a hand-back's task id). The one
  * place a message is rebuilt; everything else passes the raw message on untouched. A claim-checked
  * message stays one: it keeps its claim, never the loaded arguments. The trace context is kept
- * (a retry belongs to the trace of the enqueue that made the task).
+ * (a retry belongs to the trace of the enqueue that made the task), and so is the priority level (a
+ * retry, a hand-back or a dead-letter retry goes back to the task's level).
  */
-export function reencodeMessage(msg: TaskMessage, meta: Omit<MessageMeta, 'trace'>): string {
-  const all: MessageMeta = msg.trace === undefined ? meta : { ...meta, trace: msg.trace };
+export function reencodeMessage(msg: TaskMessage, meta: Omit<MessageMeta, 'trace' | 'priority'>): string {
+  const all: MessageMeta =
+    msg.trace === undefined && msg.priority === undefined
+      ? meta
+      : { ...meta, trace: msg.trace, priority: msg.priority };
   return msg.claim
     ? encodeClaimMessage(msg.name, msg.claim, all)
     : encodeMessage(msg.name, JSON.stringify(msg.args), all);
@@ -289,6 +305,11 @@ function checkMeta(m: Record<string, unknown>): void {
     throw new PoisonMessageError('meta.tp, tl or ts (trace context) is not a string');
   if (m.c !== undefined && !(typeof m.c === 'string' && CANVAS_REF.test(m.c)))
     throw new PoisonMessageError('meta.c (canvas member) is not a canvas reference');
+  if (
+    m.l !== undefined &&
+    !(Number.isInteger(m.l) && (m.l as number) >= 1 && (m.l as number) <= MAX_PRIORITY)
+  )
+    throw new PoisonMessageError(`meta.l (priority level) is not an integer 1..${MAX_PRIORITY}`);
 }
 
 /**

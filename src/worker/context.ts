@@ -55,6 +55,10 @@ class Context implements TaskContext {
     return signalOf(this.run.held);
   }
 
+  get priority(): number {
+    return this.run.held.level;
+  }
+
   get fence(): bigint {
     return attemptFence(this.run.held.entry, this.run.held.deliveries);
   }

@@ -23,7 +23,16 @@ export interface Held extends Delivery {
   dropped?: boolean;
   /** Cancelled while it ran (`app.cancel`), by whom: the attempt ends as cancelled, whatever it returns. */
   cancelledBy?: string;
+  /** Order in which the worker took it: for the fair turn among priority levels ({@link Holdings.next}). */
+  seq?: number;
 }
+
+/**
+ * While deliveries of several priority levels wait, the one waiting longest starts after this many
+ * newer ones of higher levels started before it, so a lower level waiting in a worker's buffer is
+ * never starved by a stream of higher ones.
+ */
+export const FAIR_START_AFTER = 4;
 
 /** Aborts a held delivery's handler (now, or as soon as it looks at its signal). */
 export function abortHeld(held: Held, reason: Error): void {
@@ -42,10 +51,14 @@ export function signalOf(held: Held): AbortSignal {
 
 export class Holdings {
   private readonly byQueue = new Map<string, Map<string, Held>>();
-  /** Fetched and not started, oldest first. */
+  /** Fetched and not started: higher priority levels first, then oldest first. */
   private readonly ready: Held[] = [];
   private total = 0;
   private finishedCount = 0;
+  /** Deliveries taken so far (their {@link Held.seq}). */
+  private taken = 0;
+  /** Newer deliveries started before the one waiting longest, since it began to wait or last went. */
+  private passedOver = 0;
 
   constructor(queues: readonly string[]) {
     for (const q of queues) this.byQueue.set(q, new Map());
@@ -105,13 +118,44 @@ export class Holdings {
     if (!map || map.has(held.entry)) return false;
     map.set(held.entry, held);
     this.total++;
-    this.ready.push(held);
+    held.seq = ++this.taken;
+    const ready = this.ready;
+    const level = held.level;
+    // Level 0 (every task of a queue without levels) goes last; a higher level before the first
+    // delivery of a lower one, so the worker's buffer runs higher levels first.
+    if (level === 0 || ready.length === 0 || (ready[ready.length - 1] as Held).level >= level)
+      ready.push(held);
+    else
+      ready.splice(
+        ready.findIndex((h) => h.level < level),
+        0,
+        held,
+      );
     return true;
   }
 
-  /** The next delivery to run, if any. */
+  /**
+   * The next delivery to run, if any: the first of the highest priority level waiting — unless the
+   * delivery waiting longest (of a lower level) has seen {@link FAIR_START_AFTER} newer ones start
+   * before it: then it starts.
+   */
   next(): Held | undefined {
-    return this.ready.shift();
+    const ready = this.ready;
+    const head = ready[0];
+    // One level waiting (every queue without levels): in order, nothing to look at.
+    if (head === undefined || head.level === (ready[ready.length - 1] as Held).level) {
+      this.passedOver = 0;
+      return ready.shift();
+    }
+    let oldest = 0;
+    for (let i = 1; i < ready.length; i++)
+      if (((ready[i] as Held).seq ?? 0) < ((ready[oldest] as Held).seq ?? 0)) oldest = i;
+    if (oldest === 0 || this.passedOver >= FAIR_START_AFTER) {
+      this.passedOver = 0;
+      return ready.splice(oldest, 1)[0];
+    }
+    this.passedOver++;
+    return ready.shift();
   }
 
   /** Every delivery not started yet, removed from the ready list (they stay held). */

@@ -235,6 +235,21 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost, ControlH
     }
   }
 
+  /**
+   * @internal The queue has streams for these priority levels (from the control stream, or at
+   * start): the broker reads them from now on.
+   */
+  levelsFound(queue: string, levels: readonly number[]): void {
+    const parts = this.parts;
+    if (!parts) return;
+    void parts.broker
+      .useLevels(queue, levels)
+      .then(() => parts.fetcher.wake())
+      .catch((err: unknown) =>
+        this.log.warn({ queue, levels, err }, 'could not read the priority levels of a queue'),
+      );
+  }
+
   /** @internal A task a worker fetched was revoked or cancelled (from the control stream). */
   controlled(queue: string, entry: string, op: 'revoke' | 'cancel', by: string): void {
     const held = this.holdings.get(queue, entry);

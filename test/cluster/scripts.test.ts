@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Cluster } from 'ioredis';
 import { slotOf } from '../../src/connection/slots.js';
-import { tasukiKeys } from '../../src/keys/tasuki-keys.js';
+import { queueStreams, tasukiKeys } from '../../src/keys/tasuki-keys.js';
 import * as scripts from '../../src/scripts/catalogue.js';
 import { TestCluster } from '../../src/testing/index.js';
 import { GROUP } from '../../src/wire/fields.js';
@@ -54,6 +54,8 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
       dead: k.dead.key({ queue }),
       moves: k.moves.key({ queue }),
       outbox: k.outbox.key({ queue }),
+      streams: queueStreams(k, queue),
+      control: k.control.key({ queue }),
     };
     await redis.xgroup('CREATE', q.stream, GROUP, '0', 'MKSTREAM');
     const msg = JSON.stringify(['t', { n: 1 }]);
@@ -62,9 +64,14 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
     await run(
       scripts.enqueueUnique(
         { idempotency: k.idempotency.key({ queue, key: 'k1' }), ...q },
-        { ttlMs: 60_000, message: msg, due: 0, id: '' },
+        { ttlMs: 60_000, message: msg, due: 0, id: '', level: 0 },
       ),
     );
+    // A task of priority level 2: its stream and group made, its entry reference returned.
+    const high = JSON.stringify(['t', { n: 2 }, { l: 2 }]);
+    const [ref] = await run(scripts.enqueueLevels(q, [{ level: 2, message: high }]));
+    assert.match(ref as string, /^\d+-\d+p2$/);
+    assert.equal(await redis.xlen(k.levelStream.key({ queue, level: '2' })), 1);
     await run(scripts.schedule(q, { id: '1-d1', due: Date.now() - 1, message: msg }));
     const promoted = await run(scripts.promote(q, { now: Date.now(), limit: 10 }));
     assert.equal(promoted[0], 1);
@@ -87,7 +94,12 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
     const taken = await run(scripts.reclaim(q, { group: GROUP, consumer: 'c2', idleMs: 60_000, count: 1 }));
     assert.ok(taken.length <= 1, 'at most the released entry');
     await run(
-      scripts.handback(q, { group: GROUP, consumer: 'c1', tasks: [{ entry: d, id: d, message: msg }] }),
+      scripts.handback(q, {
+        group: GROUP,
+        consumer: 'c1',
+        level: 0,
+        tasks: [{ entry: d, id: d, message: msg }],
+      }),
     );
     const record = JSON.stringify({ state: 'succeeded', task: 't', attempt: 1, result: 1 });
     const letter = JSON.stringify({ id: `${c}@${queue}`, queue, task: 't', reason: 'error', message: msg });
@@ -176,6 +188,7 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
     const stream = k.stream.key({ queue });
     const q = {
       stream,
+      streams: queueStreams(k, queue),
       delayed: k.delayed.key({ queue }),
       parked: k.parked.key({ queue }),
       moves: k.moves.key({ queue }),

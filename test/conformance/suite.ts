@@ -98,6 +98,45 @@ export function conformance(broker: BrokerUnderTest, injectRaw: InjectRaw): void
     assert.deepEqual(ran.filter((r) => r.startsWith('job')).sort(), ['job 1', 'job 2', 'job 3']);
   });
 
+  test(`${name}: priorities: a backlog of level 0, then levels 3 and 1: one worker runs 3, then 1, then 0; a retry and a delay keep their level`, async (t) => {
+    const app = broker.app();
+    const ran: string[] = [];
+    const levels: string[] = [];
+    const failed = new Set<string>();
+    const job = app.task({
+      name: 'job',
+      schema: z.object({ name: z.string() }),
+      maxAttempts: 2,
+      backoff: { type: 'fixed', delay: 50, jitter: false },
+      handler: ({ name }, ctx) => {
+        levels.push(`${name}@${ctx.priority}`);
+        if (name.startsWith('retry') && !failed.has(name)) {
+          failed.add(name);
+          throw new Error(`${name} fails once`);
+        }
+        ran.push(name);
+      },
+    });
+    await job.enqueueMany(['l1', 'l2', 'l3', 'l4'].map((n) => ({ args: { name: n } })));
+    await job.enqueue({ name: 'm1' }, { priority: 1 });
+    await job.enqueueMany([
+      { args: { name: 'h1' }, options: { priority: 3 } },
+      { args: { name: 'h2' }, options: { priority: 3 } },
+    ]);
+    await worker(app, t, { concurrency: 1 });
+    await until(() => ran.length === 7, 20_000, 'the 7 tasks to run');
+    assert.deepEqual(ran, ['h1', 'h2', 'm1', 'l1', 'l2', 'l3', 'l4'], 'higher levels first');
+    assert.ok(levels.includes('h1@3') && levels.includes('m1@1') && levels.includes('l1@0'));
+    // A level 2 task that fails once and a delayed level 3 one are delivered from their levels.
+    levels.length = 0;
+    const retried = await job.enqueue({ name: 'retry2' }, { priority: 2 });
+    const delayed = await job.enqueue({ name: 'delayed3' }, { delay: 300, priority: 3 });
+    await retried.result({ timeout: '20s' });
+    await delayed.result({ timeout: '20s' });
+    assert.deepEqual(levels.sort(), ['delayed3@3', 'retry2@2', 'retry2@2'], 'each attempt on its level');
+    assert.equal((await app.getTask(retried.id))?.attempt, 2);
+  });
+
   test(`${name}: canvas: a chain, a group, a chord and nested canvases run, every member once`, async (t) => {
     const app = broker.app({ queues: ['default', 'other'] });
     const runs = new Map<string, number>();

@@ -27,10 +27,22 @@ test('no options: the default queue, due now, no expiry, no key', () => {
     expiresAt: undefined,
     idempotencyKey: undefined,
     storeResult: undefined,
+    priority: undefined,
   };
   assert.deepEqual(resolve(undefined), expected);
   assert.deepEqual(resolve({}), expected);
   assert.throws(() => resolveOptions(undefined, 'gone', QUEUES, NOW), UnknownQueueError);
+});
+
+test('priority: an integer 0..3, echoed when it is not', () => {
+  for (const p of [0, 1, 2, 3]) assert.equal(resolve({ priority: p }).priority, p);
+  for (const bad of [4, -1, 1.5, Number.NaN, '1', true]) {
+    const message = issues({ priority: bad }).get('priority');
+    assert.match(message ?? '', /is not a priority level: give an integer from 0 \(the default\) to 3/);
+  }
+  assert.match(issues({ priority: 7 }).get('priority') ?? '', /^7 is not/);
+  assert.match(issues({ priority: '2' }).get('priority') ?? '', /^"2" is not/);
+  assert.ok(issues({ priority: 9 }, 'items[3]').has('items[3].priority'), 'a bulk item names its index');
 });
 
 test('queue: one the app declares', () => {
@@ -94,6 +106,7 @@ test('an expiry at or before the due time could never run', () => {
     expiresAt: NOW + 1001,
     idempotencyKey: undefined,
     storeResult: undefined,
+    priority: undefined,
   });
   // An eta in the past runs now, so any future expiry is fine.
   assert.equal(resolve({ eta: NOW - 10, expiresAt: NOW + 1 }).expiresAt, NOW + 1);

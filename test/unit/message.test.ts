@@ -43,6 +43,7 @@ test('a claim-checked message (format 2) is a JSON object carrying the claim, ne
     storeResult: undefined,
     trace: undefined,
     canvas: undefined,
+    priority: undefined,
   });
   const meta = encodeClaimMessage('big.task', CLAIM, { id: '1-d0a', attempt: 3, expiresAt: 5, slot: 7 });
   const m = decodeMessage(meta);
@@ -103,6 +104,8 @@ const roundTrips: [string, unknown, Omit<TaskMessage, 'name' | 'args'>][] = [
   ['rate-limited', { c: 'x' }, { id: '5-0', slot: 1_800_000_000_456 }],
   ['no-result', { n: 1 }, { storeResult: false }],
   ['result-kept', { n: 1 }, { id: '5-0', storeResult: true }],
+  ['priority', { n: 1 }, { priority: 3 }],
+  ['retried-priority', { n: 1 }, { id: '5-0p2', attempt: 2, priority: 2 }],
   [
     'canvas-member',
     { n: 1 },
@@ -128,6 +131,20 @@ test('meta c (canvas member) must be a canvas reference, which needs no JSON esc
   assert.equal(encodeMessage('t', '{}', { canvas: '1-cab@q:0' }), '["t",{},{"c":"1-cab@q:0"}]');
 });
 
+test('meta l (priority level): written last, above 0 only; 1-3 else poison; kept by reencode', () => {
+  assert.equal(encodeMessage('t', '{}', { priority: 0 }), '["t",{}]', 'level 0 writes nothing');
+  assert.equal(encodeMessage('t', '{}', { id: '1-d0', priority: 3 }), '["t",{},{"id":"1-d0","l":3}]');
+  assert.throws(() => decodeMessage('["t",{},{"l":4}]'), /meta\.l \(priority level\)/);
+  assert.throws(() => decodeMessage('["t",{},{"l":1.5}]'), /meta\.l/);
+  const m = decodeMessage(encodeMessage('t', '{}', { priority: 2 }));
+  assert.equal(m.priority, 2);
+  assert.equal(reencodeMessage(m, { id: '9-0', attempt: 2 }), '["t",{},{"id":"9-0","n":2,"l":2}]');
+  const claim = { ref: 'abcdefghijklmnop', sha256: 'a'.repeat(64), size: 3 };
+  const claimed = decodeMessage(encodeClaimMessage('t', claim, { priority: 1 }));
+  assert.equal(claimed.priority, 1, 'format 2 carries it beside its claim "p"');
+  assert.deepEqual(claimed.claim, claim);
+});
+
 test('decode(encode(m)) gives m back, for any JSON arguments and every meta', () => {
   for (const [name, args, meta] of roundTrips) {
     const raw = encodeMessage(name, JSON.stringify(args), meta);
@@ -144,6 +161,7 @@ test('decode(encode(m)) gives m back, for any JSON arguments and every meta', ()
         storeResult: meta.storeResult,
         trace: meta.trace,
         canvas: meta.canvas,
+        priority: meta.priority,
       },
       name,
     );
@@ -163,6 +181,7 @@ test('reencodeMessage keeps name and arguments and replaces the meta', () => {
     storeResult: undefined,
     trace: undefined,
     canvas: undefined,
+    priority: undefined,
   });
   assert.equal(reencodeMessage(first, {}), '["t",{"n":[1,2]}]');
 });
@@ -178,6 +197,7 @@ test('decode: meta may be absent or null; unknown meta fields are ignored', () =
     storeResult: undefined,
     trace: undefined,
     canvas: undefined,
+    priority: undefined,
   });
   assert.deepEqual(decodeMessage('["t",{},null]'), {
     name: 't',
@@ -189,6 +209,7 @@ test('decode: meta may be absent or null; unknown meta fields are ignored', () =
     storeResult: undefined,
     trace: undefined,
     canvas: undefined,
+    priority: undefined,
   });
   assert.deepEqual(decodeMessage('["t",{},{"future":1,"n":2}]').attempt, 2);
   assert.equal(decodeMessage('  ["t" , 1 ]\n').args, 1, 'JSON whitespace is fine');

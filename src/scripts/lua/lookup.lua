@@ -2,10 +2,14 @@
 KEYS[1] result   the task's result key
 KEYS[2] parked   the queue's parked messages
 KEYS[3] delayed  the queue's delayed set
-KEYS[4] stream   the queue's stream
+KEYS[4] stream   the queue's stream (level 0)
+KEYS[5] level1   the queue's stream of priority level 1
+KEYS[6] level2   the queue's stream of priority level 2
+KEYS[7] level3   the queue's stream of priority level 3
 ARGV[1] id       task id
 ARGV[2] group    consumer group
 Returns: {"record", json} | {"delayed", due ms} | {"queued", entry} | {"active", entry, consumer, deliveries} | {"unknown"}
+The entry is an entry reference: "<entry id>" on level 0, "<entry id>p<level>" on a level's stream.
 ]]
 local record = redis.call('GET', KEYS[1])
 if record then
@@ -19,17 +23,27 @@ if parked then
     return {'delayed', due or '0'}
   end
   entry = string.sub(parked, 2)
-elseif string.match(ARGV[1], '^%d+%-%d+$') then
+elseif string.match(ARGV[1], '^%d+%-%d+$') or string.match(ARGV[1], '^%d+%-%d+p%d$') then
   entry = ARGV[1]
 else
   return {'unknown'}
 end
-local found = redis.call('XRANGE', KEYS[4], entry, entry)
+local ref = entry
+local s = 4
+local id, level = string.match(entry, '^(%d+%-%d+)p(%d)$')
+if id then
+  entry = id
+  s = 4 + tonumber(level)
+  if s < 5 or s > 7 then
+    return {'unknown'}
+  end
+end
+local found = redis.call('XRANGE', KEYS[s], entry, entry)
 if #found == 0 then
   return {'unknown'}
 end
-local ok, pending = pcall(redis.call, 'XPENDING', KEYS[4], ARGV[2], entry, entry, 1)
+local ok, pending = pcall(redis.call, 'XPENDING', KEYS[s], ARGV[2], entry, entry, 1)
 if ok and pending[1] then
-  return {'active', entry, pending[1][2], pending[1][4]}
+  return {'active', ref, pending[1][2], pending[1][4]}
 end
-return {'queued', entry}
+return {'queued', ref}

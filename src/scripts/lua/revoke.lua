@@ -6,7 +6,10 @@ KEYS[3] delayed   the queue's delayed set
 KEYS[4] result    the task's result key
 KEYS[5] events    the queue's completion events
 KEYS[6] control   the queue's control stream
-KEYS[7] moves     the queue's moves mark: raised when a revoke takes a fetched task (lib/moved.lua)
+KEYS[7] level1    the queue's stream of priority level 1
+KEYS[8] level2    the queue's stream of priority level 2
+KEYS[9] level3    the queue's stream of priority level 3
+KEYS[10] moves    the queue's moves mark: raised when a revoke takes a fetched task (lib/moved.lua)
 ARGV[1] id        task id (local part)
 ARGV[2] group     consumer group
 ARGV[3] op        "revoke" or "cancel"
@@ -26,7 +29,9 @@ Returns: one of
                          cancelled when its attempt ends
   {"finished", record}   it had finished already: nothing done
   {"unknown"}            no such task (never enqueued, purged, or its record expired)
-A revoke writes state "revoked"; a cancel of a task no worker holds writes "cancelled".
+A revoke writes state "revoked"; a cancel of a task no worker holds writes "cancelled". A task on a
+priority level's stream is found there (its id or parked pointer is "<entry id>p<level>"); the control
+message names its delivery by that reference too, as the worker does.
 ]]
 -- @include task_of (lib/task_of.lua: a message's task name and attempt)
 -- @include moved (lib/moved.lua: the moves mark)
@@ -71,18 +76,31 @@ if parked then
     return {'delayed'}
   end
   entry = string.sub(parked, 2)
-elseif string.match(id, '^%d+%-%d+$') then
+elseif string.match(id, '^%d+%-%d+$') or string.match(id, '^%d+%-%d+p%d$') then
   entry = id
 end
+-- The stream the entry is on: KEYS[1] (level 0), or KEYS[6 + level].
+local s = 1
+local ref = entry
 if entry then
-  local found = redis.call('XRANGE', KEYS[1], entry, entry)
+  local raw, level = string.match(entry, '^(%d+%-%d+)p(%d)$')
+  if raw then
+    entry = raw
+    s = 6 + tonumber(level)
+    if s < 7 or s > 9 then
+      entry = nil
+    end
+  end
+end
+if entry then
+  local found = redis.call('XRANGE', KEYS[s], entry, entry)
   if #found > 0 then
     local fields = found[1][2]
     local message = fields[2]
-    local ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[2], entry, entry, 1)
+    local ok, pending = pcall(redis.call, 'XPENDING', KEYS[s], ARGV[2], entry, entry, 1)
     local holder = ok and pending[1] and pending[1][2]
     if not holder then
-      redis.call('XDEL', KEYS[1], entry)
+      redis.call('XDEL', KEYS[s], entry)
       if parked then
         redis.call('HDEL', KEYS[2], id)
       end
@@ -91,17 +109,17 @@ if entry then
     end
     if op == 'revoke' then
       -- Out of the holder's pending list: its heartbeat and its settle (fenced) see it gone.
-      redis.call('XACK', KEYS[1], ARGV[2], entry)
-      redis.call('XDEL', KEYS[1], entry)
-      moved(KEYS[7], entry_ms(entry))
+      redis.call('XACK', KEYS[s], ARGV[2], entry)
+      redis.call('XDEL', KEYS[s], entry)
+      moved(KEYS[10], entry_ms(entry))
       if parked then
         redis.call('HDEL', KEYS[2], id)
       end
       finish(message, holder)
-      tell(entry)
+      tell(ref)
       return {'fetched', holder}
     end
-    tell(entry)
+    tell(ref)
     return {'running', holder}
   end
 end
