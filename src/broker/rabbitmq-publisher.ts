@@ -3,14 +3,17 @@
  * so an enqueue resolves only once the broker has it (for a quorum queue: once a majority of its
  * replicas has written it). Delayed tasks go into the delay levels (./rabbitmq-topology.ts). An
  * idempotency key is claimed on Redis first (`SET NX`), and released again when the publish fails.
+ * Before the publish, the task's ticket is written on Redis (one script call per enqueue or bulk),
+ * so that revoke, cancel, purge and lookup know of a task RabbitMQ holds (see ticket_put.lua).
  */
 import type { Connection, Publisher as RabbitPublisher } from 'rabbitmq-client';
 import type { RedisConnection } from '../connection/redis.js';
 import { TasukiError } from '../errors.js';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
-import type { Publication, Published, Publisher } from './broker.js';
+import { TICKET_TTL_MS, type TasukiKeys } from '../keys/tasuki-keys.js';
+import * as scripts from '../scripts/catalogue.js';
+import type { Publication, Published, Publisher, WaitingTasks } from './broker.js';
 import { describeRabbit, envelopeOf, openRabbit } from './rabbitmq-connection.js';
-import { declareDelays, declareQueue } from './rabbitmq-topology.js';
+import { declareDelays, declareQueue, waitingQueueNames } from './rabbitmq-topology.js';
 
 /** What the RabbitMQ publisher needs. */
 export interface RabbitMqPublisherSettings {
@@ -40,8 +43,30 @@ export async function declareTopology(
   }
 }
 
+/** Writes the tickets of tasks about to be published to one queue (one script call). */
+export function putTickets(
+  redis: RedisConnection,
+  keys: TasukiKeys,
+  queue: string,
+  tasks: readonly scripts.TicketOf[],
+): Promise<number> {
+  return scripts.run(
+    redis,
+    scripts.ticketPut(
+      { delayed: keys.delayed.key({ queue }), purges: keys.purges.key({ queue }) },
+      {
+        ttlMs: TICKET_TTL_MS,
+        now: Date.now(),
+        tasks,
+        ticketKey: (task) => keys.ticket.key({ queue, task }),
+      },
+    ),
+  );
+}
+
 export class RabbitMqPublisher implements Publisher {
   readonly mintsIds = false;
+  readonly waiting: WaitingTasks;
   private readonly prefix: string;
   private ready: Promise<void> | undefined;
 
@@ -51,6 +76,10 @@ export class RabbitMqPublisher implements Publisher {
     private readonly confirmed: RabbitPublisher,
   ) {
     this.prefix = settings.keys.space.prefix;
+    this.waiting = {
+      count: (queue) => this.countWaiting(queue),
+      purge: (queue) => this.purgeWaiting(queue),
+    };
   }
 
   /** Connects, makes the confirming publisher and declares the app's queues. */
@@ -104,8 +133,23 @@ export class RabbitMqPublisher implements Publisher {
     }
   }
 
+  /** The tickets of publications that were not published after all (best effort: they expire). */
+  private async dropTickets(items: readonly Publication[]): Promise<void> {
+    const s = this.settings;
+    const keys = items.map((p) => s.keys.ticket.key({ queue: p.queue, task: p.localId as string }));
+    await Promise.all(keys.map((k) => s.redis.del(k))).catch(() => undefined);
+  }
+
+  /** Ticket first (so a worker that fetches the task at once finds it), then the publish. */
   async publish(p: Publication): Promise<string> {
-    await this.send(p);
+    const s = this.settings;
+    await putTickets(s.redis, s.keys, p.queue, [{ id: p.localId as string, name: p.task, due: p.due }]);
+    try {
+      await this.send(p);
+    } catch (err) {
+      await this.dropTickets([p]);
+      throw err;
+    }
     return p.localId as string;
   }
 
@@ -117,7 +161,7 @@ export class RabbitMqPublisher implements Publisher {
     const earlier = await s.redis.set(key, local, 'PX', s.idempotencyTtlMs, 'NX', 'GET');
     if (earlier !== null) return { local: earlier, created: false };
     try {
-      await this.send(p);
+      await this.publish(p);
     } catch (err) {
       await s.redis.del(key).catch(() => undefined);
       throw err;
@@ -125,13 +169,52 @@ export class RabbitMqPublisher implements Publisher {
     return { local, created: true };
   }
 
-  /** Publishes every item (confirms in flight together); rejects if any was not confirmed. */
-  publishMany(_queue: string, items: readonly Publication[]): Promise<Published[]> {
-    return Promise.all(
+  /**
+   * Publishes every item (confirms in flight together) after one script call writing the tickets of
+   * those without an idempotency key; rejects if any was not confirmed.
+   */
+  async publishMany(queue: string, items: readonly Publication[]): Promise<Published[]> {
+    const s = this.settings;
+    const plain = items.filter((p) => p.idempotencyKey === undefined);
+    if (plain.length) {
+      const tickets = plain.map((p) => ({ id: p.localId as string, name: p.task, due: p.due }));
+      await putTickets(s.redis, s.keys, queue, tickets);
+    }
+    const settled = await Promise.allSettled(
       items.map((p): Promise<Published> =>
-        p.idempotencyKey === undefined ? this.publish(p) : this.publishUnique(p),
+        p.idempotencyKey === undefined ? this.send(p).then(() => p.localId as string) : this.publishUnique(p),
       ),
     );
+    const failed = settled.flatMap((r, i) =>
+      r.status === 'rejected' && (items[i] as Publication).idempotencyKey === undefined
+        ? [items[i] as Publication]
+        : [],
+    );
+    if (failed.length) await this.dropTickets(failed);
+    return settled.map((r) => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    });
+  }
+
+  /** Tasks ready in the queue (and its level queues), from a passive declare of each. */
+  private async countWaiting(queue: string): Promise<number> {
+    await this.declared();
+    let n = 0;
+    for (const name of waitingQueueNames(this.prefix, queue)) {
+      n += (await this.conn.queueDeclare({ queue: name, passive: true })).messageCount;
+    }
+    return n;
+  }
+
+  /** Purges the queue (and its level queues); resolves how many tasks went. */
+  private async purgeWaiting(queue: string): Promise<number> {
+    await this.declared();
+    let n = 0;
+    for (const name of waitingQueueNames(this.prefix, queue)) {
+      n += (await this.conn.queuePurge({ queue: name })).messageCount;
+    }
+    return n;
   }
 
   /** Closes the publisher and its connection. */

@@ -35,6 +35,14 @@ export function queueName(prefix: string, queue: string): string {
   return `tasuki/${prefix}/${queue}`;
 }
 
+/**
+ * Every RabbitMQ queue a tasuki queue's waiting tasks sit in (counted and purged together): its
+ * queue, and the queue of each priority level when it has levels.
+ */
+export function waitingQueueNames(prefix: string, queue: string): string[] {
+  return [queueName(prefix, queue)];
+}
+
 /** Where RabbitMQ dead-letters a queue's messages (over the delivery limit). */
 export function deadQueueName(prefix: string, queue: string): string {
   return `${queueName(prefix, queue)}/dead`;

@@ -11,6 +11,12 @@
  * `renew` only reports deliveries whose channel is gone (their acks would be refused, and another
  * worker runs them). A channel's deliveries are fenced by the channel: an outcome is recorded only
  * while the channel it came on is open.
+ *
+ * Control (revoke, cancel, purge) works through each task's ticket on Redis (written by the
+ * producer, src/broker/rabbitmq-publisher.ts): a fetched batch is claimed with one script call
+ * (ticket_claim.lua), which leaves out what was revoked, cancelled or purged meanwhile and says
+ * where the rest runs; the settle's script call checks the tickets again (a task revoked while it
+ * ran is not recorded) and deletes them.
  */
 import type {
   AsyncMessage,
@@ -21,7 +27,7 @@ import type {
 } from 'rabbitmq-client';
 import type { RedisConnection } from '../connection/redis.js';
 import { TasukiError } from '../errors.js';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { TICKET_TTL_MS, type TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
 import * as scripts from '../scripts/catalogue.js';
 import { encodeDeadLetter } from '../wire/dead-letter.js';
@@ -29,7 +35,7 @@ import { MESSAGE_FIELD } from '../wire/fields.js';
 import { encodeRecord } from '../wire/record.js';
 import type { Broker, Delivery, HandBack, Settlement } from './broker.js';
 import { describeRabbit, envelopeOf, openRabbit } from './rabbitmq-connection.js';
-import { declareTopology } from './rabbitmq-publisher.js';
+import { declareTopology, putTickets } from './rabbitmq-publisher.js';
 import { DUE_HEADER, deadQueueName, queueName } from './rabbitmq-topology.js';
 import { EVENTS_MAX_LEN } from './redis-streams.js';
 
@@ -62,6 +68,8 @@ class RabbitDelivery implements Delivery {
     readonly deliveries: number,
     readonly channel: Channel,
     readonly tag: number,
+    /** The task's id (the message id), which names its ticket and its control messages. */
+    readonly controlKey: string | undefined,
   ) {}
 }
 
@@ -200,6 +208,7 @@ export class RabbitMqBroker implements Broker {
       count + 1,
       ch,
       msg.deliveryTag,
+      typeof msg.messageId === 'string' && msg.messageId ? msg.messageId : undefined,
     );
     this.held.set(entry, d);
     this.buffer.push(d);
@@ -226,7 +235,7 @@ export class RabbitMqBroker implements Broker {
 
   async fetch(
     _queues: readonly string[],
-    _consumer: string,
+    consumer: string,
     count: number,
     blockMs: number,
   ): Promise<Delivery[]> {
@@ -241,7 +250,79 @@ export class RabbitMqBroker implements Broker {
         this.waiting.add(done);
       });
     }
-    return this.buffer.splice(0, count);
+    const batch = this.buffer.splice(0, count);
+    if (batch.length === 0) return batch;
+    try {
+      return await this.claim(batch, consumer);
+    } catch (err) {
+      // Not claimed: they wait in the buffer for the next fetch (those still ours).
+      this.buffer.unshift(...batch.filter((d) => this.held.get(d.entry) === d));
+      throw err;
+    }
+  }
+
+  /**
+   * Claims a fetched batch's tickets (one script call per queue in it) and leaves out, acked, the
+   * tasks revoked, cancelled (both recorded by then) or purged before this moment.
+   */
+  private async claim(batch: RabbitDelivery[], worker: string): Promise<RabbitDelivery[]> {
+    const s = this.settings;
+    const k = s.keys;
+    const byQueue = new Map<string, RabbitDelivery[]>();
+    for (const d of batch) {
+      if (d.controlKey === undefined) continue; // no id, no ticket: a foreign producer's message
+      const list = byQueue.get(d.queue);
+      if (list) list.push(d);
+      else byQueue.set(d.queue, [d]);
+    }
+    let dropped: Set<RabbitDelivery> | undefined;
+    const now = Date.now();
+    await Promise.all(
+      [...byQueue].map(async ([queue, list]) => {
+        const verdicts = await scripts.run(
+          s.redis,
+          scripts.ticketClaim(
+            {
+              delayed: k.delayed.key({ queue }),
+              purges: k.purges.key({ queue }),
+              events: k.events.key({ queue }),
+            },
+            {
+              worker,
+              ttlMs: s.resultTtlMs,
+              eventsMaxLen: EVENTS_MAX_LEN,
+              now,
+              ids: list.map((d) => d.controlKey as string),
+              ticketKey: (task) => k.ticket.key({ queue, task }),
+              resultKey: (task) => k.result.key({ queue, task }),
+            },
+          ),
+        );
+        verdicts.forEach((verdict, i) => {
+          if (verdict === '') return;
+          const d = list[i] as RabbitDelivery;
+          (dropped ??= new Set()).add(d);
+          this.ack(d);
+          s.log.info({ queue, id: d.controlKey, verdict }, `task ${verdict} before it started; not run`);
+        });
+      }),
+    );
+    return dropped ? batch.filter((d) => !(dropped as Set<RabbitDelivery>).has(d)) : batch;
+  }
+
+  /** Acks a delivery still held on its channel (once: a second ack of a tag closes the channel). */
+  private ack(d: RabbitDelivery): void {
+    if (this.held.get(d.entry) !== d) return;
+    this.held.delete(d.entry);
+    if (d.channel.active) d.channel.basicAck({ deliveryTag: d.tag });
+  }
+
+  discard(_queue: string, deliveries: readonly Delivery[]): Promise<void> {
+    for (const d of deliveries) {
+      const held = this.held.get(d.entry);
+      if (held) this.ack(held);
+    }
+    return Promise.resolve();
   }
 
   interruptFetch(): Promise<void> {
@@ -280,25 +361,43 @@ export class RabbitMqBroker implements Broker {
           outcome: t.outcome,
           dropRecord: t.dropRecord,
           payload: t.outcome === 'dead' ? t.payload : undefined,
+          due: t.outcome === 'retry' ? t.due : undefined,
         });
       }
     }
     if (acks.length === 0) return stale;
+    let fenced: string[] = [];
     if (recorded.length) {
-      await scripts.run(
+      fenced = await scripts.run(
         s.redis,
         scripts.recordOutcomes(
-          { events: k.events.key({ queue }), dead: k.dead.key({ queue }) },
+          {
+            events: k.events.key({ queue }),
+            dead: k.dead.key({ queue }),
+            delayed: k.delayed.key({ queue }),
+            purges: k.purges.key({ queue }),
+          },
           {
             ttlMs: s.resultTtlMs,
             eventsMaxLen: EVENTS_MAX_LEN,
             deadMaxLen: s.deadLetterMaxLen,
             deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
+            ticketTtlMs: TICKET_TTL_MS,
+            now: Date.now(),
             tasks: recorded,
             resultKey: (task) => k.result.key({ queue, task }),
+            ticketKey: (task) => k.ticket.key({ queue, task }),
           },
         ),
       );
+    }
+    if (fenced.length) {
+      // Revoked or cancelled while they ran: the revoke's record stands, no retry is published, and
+      // the worker discards their outcome; their messages are acked all the same.
+      const out = new Set(fenced);
+      for (const t of settlements) if (out.has(t.id)) stale.push(t.entry);
+      for (let i = retries.length - 1; i >= 0; i--)
+        if (out.has((retries[i] as Settlement).id)) retries.splice(i, 1);
     }
     if (retries.length) {
       const now = Date.now();
@@ -310,10 +409,7 @@ export class RabbitMqBroker implements Broker {
         }),
       );
     }
-    for (const d of acks) {
-      this.held.delete(d.entry);
-      if (d.channel.active) d.channel.basicAck({ deliveryTag: d.tag });
-    }
+    for (const d of acks) this.ack(d);
     return stale;
   }
 
@@ -346,8 +442,7 @@ export class RabbitMqBroker implements Broker {
         envelopeOf(this.prefix, queue, id, body, due, Date.now()),
         body,
       );
-      this.held.delete(d.entry);
-      if (d.channel.active) d.channel.basicAck({ deliveryTag: d.tag });
+      this.ack(d);
       n++;
     }
     return n;
@@ -360,13 +455,20 @@ export class RabbitMqBroker implements Broker {
       const d = this.live(t.entry);
       return d ? [{ t, d }] : [];
     });
+    if (live.length === 0) return 0;
+    // Queued again (before the publish: a worker may take the copy at once); a revoked one stays so.
+    // Only what lookups show: without Redis the tickets say active, and the copies run all the same.
+    const s = this.settings;
+    await putTickets(
+      s.redis,
+      s.keys,
+      queue,
+      live.map(({ t }) => ({ id: t.id, name: '', due: 0 })),
+    ).catch((err: unknown) => s.log.warn({ err }, 'could not mark handed-back tasks queued'));
     await Promise.all(
       live.map(({ t }) => pub.send(envelopeOf(this.prefix, queue, t.id, t.message, 0, 0), t.message)),
     );
-    for (const { d } of live) {
-      this.held.delete(d.entry);
-      if (d.channel.active) d.channel.basicAck({ deliveryTag: d.tag });
-    }
+    for (const { d } of live) this.ack(d);
     return live.length;
   }
 
@@ -433,12 +535,20 @@ export class RabbitMqBroker implements Broker {
     await scripts.run(
       s.redis,
       scripts.recordOutcomes(
-        { events: s.keys.events.key({ queue }), dead: s.keys.dead.key({ queue }) },
+        {
+          events: s.keys.events.key({ queue }),
+          dead: s.keys.dead.key({ queue }),
+          delayed: s.keys.delayed.key({ queue }),
+          purges: s.keys.purges.key({ queue }),
+        },
         {
           ttlMs: s.resultTtlMs,
           eventsMaxLen: EVENTS_MAX_LEN,
           deadMaxLen: s.deadLetterMaxLen,
           deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
+          ticketTtlMs: TICKET_TTL_MS,
+          now: Date.now(),
+          ticketKey: (task) => s.keys.ticket.key({ queue, task }),
           tasks: [
             {
               id,

@@ -269,6 +269,11 @@ export class RedisStreamsBroker implements Broker {
     );
   }
 
+  discard(): Promise<void> {
+    // revoke.lua acknowledged and deleted the entry: nothing is left to let go of.
+    return Promise.resolve();
+  }
+
   handBack(queue: string, consumer: string, tasks: readonly HandBack[]): Promise<number> {
     return scripts.run(
       this.redis,

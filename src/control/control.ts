@@ -8,7 +8,8 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import type { RedisConnection } from '../connection/redis.js';
 import { CancelledError, redisError, RevokedError } from '../errors.js';
-import { CONTROL_MAX_LEN, type TasukiKeys } from '../keys/tasuki-keys.js';
+import type { WaitingTasks } from '../broker/broker.js';
+import { CONTROL_MAX_LEN, TICKET_TTL_MS, type TasukiKeys } from '../keys/tasuki-keys.js';
 import * as scripts from '../scripts/catalogue.js';
 import type { ControlMessage } from '../wire/control.js';
 import { GROUP } from '../wire/fields.js';
@@ -69,7 +70,11 @@ export interface ControlResult {
   state?: TaskState;
 }
 
-/** Revokes (`revoke`) or cancels (`cancel`) one task, wherever it is, in one script call. */
+/**
+ * Revokes (`revoke`) or cancels (`cancel`) one task, wherever it is, in one script call: on Redis
+ * Streams through the queue's stream (revoke.lua); with `tickets` (RabbitMQ, where a message cannot
+ * be taken out of its queue) through the task's ticket (revoke_ticket.lua).
+ */
 export async function controlTask(
   redis: RedisConnection,
   keys: TasukiKeys,
@@ -77,38 +82,47 @@ export async function controlTask(
   id: string,
   op: 'revoke' | 'cancel',
   by: string,
+  tickets = false,
 ): Promise<ControlResult> {
   const { local, queue } = parseTaskId(id);
   const error = op === 'revoke' ? new RevokedError(by) : new CancelledError(by);
   const stored = toStoredError(error);
   delete stored.stack; // where it was asked says nothing useful to the task's reader
   const now = Date.now();
+  const args = {
+    id: local,
+    op,
+    by,
+    now,
+    ttlMs: resultTtlMs,
+    error: JSON.stringify(stored),
+    eventsMaxLen: EVENTS_MAX_LEN,
+    controlMaxLen: CONTROL_MAX_LEN,
+    controlMinId: controlMinId(now),
+  };
+  const shared = {
+    delayed: keys.delayed.key({ queue }),
+    result: keys.result.key({ queue, task: local }),
+    events: keys.events.key({ queue }),
+    control: keys.control.key({ queue }),
+  };
   let reply: scripts.RevokeReply;
   try {
     reply = await scripts.run(
       redis,
-      scripts.revoke(
-        {
-          stream: keys.stream.key({ queue }),
-          parked: keys.parked.key({ queue }),
-          delayed: keys.delayed.key({ queue }),
-          result: keys.result.key({ queue, task: local }),
-          events: keys.events.key({ queue }),
-          control: keys.control.key({ queue }),
-        },
-        {
-          id: local,
-          group: GROUP,
-          op,
-          by,
-          now,
-          ttlMs: resultTtlMs,
-          error: JSON.stringify(stored),
-          eventsMaxLen: EVENTS_MAX_LEN,
-          controlMaxLen: CONTROL_MAX_LEN,
-          controlMinId: controlMinId(now),
-        },
-      ),
+      tickets
+        ? scripts.revokeTicket(
+            {
+              ...shared,
+              ticket: keys.ticket.key({ queue, task: local }),
+              purges: keys.purges.key({ queue }),
+            },
+            args,
+          )
+        : scripts.revoke(
+            { ...shared, stream: keys.stream.key({ queue }), parked: keys.parked.key({ queue }) },
+            { ...args, group: GROUP },
+          ),
     );
   } catch (err) {
     throw redisError(`${op} of task ${id}`, err);
@@ -197,6 +211,36 @@ export interface PurgeResult {
   waiting: number;
   /** Delayed tasks and retries waiting for their time. */
   delayed: number;
+}
+
+/**
+ * Purges a queue whose tasks wait on a broker that keeps them (RabbitMQ): the broker purges its
+ * queue, then one script call raises the queue's purge generation, so every task published before
+ * that no worker had taken — in a delay level, or pushed to a worker and not started — is dropped
+ * when a worker fetches it (and is unknown to lookups and revokes meanwhile).
+ */
+export async function purgeBrokerQueue(
+  redis: RedisConnection,
+  keys: TasukiKeys,
+  waiting: WaitingTasks,
+  queue: string,
+): Promise<PurgeResult> {
+  const out: PurgeResult = { queue, waiting: await waiting.purge(queue), delayed: 0 };
+  try {
+    out.delayed = await scripts.run(
+      redis,
+      scripts.purgeTickets(
+        { delayed: keys.delayed.key({ queue }), purges: keys.purges.key({ queue }) },
+        { oldest: Date.now() - TICKET_TTL_MS },
+      ),
+    );
+  } catch (err) {
+    throw redisError(
+      `purging queue "${queue}" (RabbitMQ purged ${out.waiting} waiting tasks; its delayed tasks were not purged: try again)`,
+      err,
+    );
+  }
+  return out;
 }
 
 /**

@@ -33,7 +33,15 @@ export interface TasukiKeys {
   readonly canvasMember: KeyDef<'{q:<queue>}:cvm:<task>'>;
   readonly control: KeyDef<'{q:<queue>}:control'>;
   readonly paused: KeyDef<'{q:<queue>}:paused'>;
+  readonly ticket: KeyDef<'{q:<queue>}:tk:<task>'>;
+  readonly purges: KeyDef<'{q:<queue>}:purges'>;
 }
+
+/**
+ * How long a task's ticket (RabbitMQ) outlives its due time: the longest a task may wait in
+ * RabbitMQ and still be revoked, cancelled or looked up (see docs/brokers.md).
+ */
+export const TICKET_TTL_MS = 7 * DAY_MS;
 
 /** Approximate cap of each queue's control stream (revokes, cancels, pauses). */
 export const CONTROL_MAX_LEN = 1000;
@@ -85,10 +93,12 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       owner: `${TASUKI_OWNER}/queue`,
       version: 1,
       type: 'zset',
-      noTtlReason: 'lives as long as its queue; members leave when workers promote them to the stream',
+      noTtlReason:
+        'lives as long as its queue; members leave when workers promote them to the stream (RabbitMQ: when a worker fetches the task, or a purge)',
       codec: 'zset: member = task id, score = due time (ms)',
       maxBytes: 256 * 1024 * 1024,
-      purpose: 'Due times of delayed tasks and retries; workers promote due ones.',
+      purpose:
+        'Due times of delayed tasks and retries; workers promote due ones. On RabbitMQ (delays in its TTL queues) it only counts and names them, for queue stats, purge and lookup.',
     }),
     parked: space.define({
       id: 'queue.parked',
@@ -309,6 +319,34 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       maxBytes: 512,
       purpose:
         'Present while a queue is paused: workers read it when they start, then follow the control stream.',
+    }),
+    ticket: space.define({
+      id: 'task.ticket',
+      // In the queue's hash tag; <task> is the task id's local part (made by the producer).
+      pattern: '{q:<queue>}:tk:<task>',
+      owner: `${TASUKI_OWNER}/control`,
+      version: 1,
+      type: 'hash',
+      // Set on every write to the task's delay plus a week (TICKET_TTL_MS); deleted when it finishes.
+      ttlMs: TICKET_TTL_MS,
+      codec:
+        'hash: s = state (queued, delayed, active, cancelling, revoked, cancelled), n = task name, d = due (ms), g = purge generation when published, w = worker, a = attempt, b = who cancelled, x = JSON error of a cancel',
+      maxBytes: 2048,
+      purpose:
+        'RabbitMQ broker only: where a task that is not on Redis is (waiting, delayed, running), so revoke, cancel, purge and getTask work as on Redis Streams; claimed by the worker that fetches it, deleted when its outcome is recorded.',
+    }),
+    purges: space.define({
+      id: 'queue.purges',
+      pattern: '{q:<queue>}:purges',
+      owner: `${TASUKI_OWNER}/control`,
+      version: 1,
+      type: 'string',
+      noTtlReason:
+        'one small integer per queue ever purged on RabbitMQ: a ticket stamped with an older generation belongs to a purged task (it must outlive every ticket)',
+      codec: 'integer: purge generation, raised by each purge',
+      maxBytes: 64,
+      purpose:
+        'RabbitMQ broker only: purges of a queue; a task published before the last one (in a delay level, or pushed to a worker and not started) is dropped, not run.',
     }),
   };
 }

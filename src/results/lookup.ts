@@ -53,6 +53,8 @@ export async function lookupTask(
           parked: keys.parked.key({ queue }),
           delayed: keys.delayed.key({ queue }),
           stream: keys.stream.key({ queue }),
+          ticket: keys.ticket.key({ queue, task: local }),
+          purges: keys.purges.key({ queue }),
         },
         { id: local, group: GROUP },
       ),

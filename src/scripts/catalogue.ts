@@ -17,14 +17,14 @@ export const SCRIPT_KEYS = {
   schedule: ['delayed', 'parked'],
   promote: ['delayed', 'parked', 'stream'],
   finish: ['stream', 'events', 'parked', 'delayed', 'dead', 'results...'],
-  record_outcomes: ['events', 'dead', 'results...'],
+  record_outcomes: ['events', 'dead', 'delayed', 'purges', 'tasks...'],
   handback: ['stream', 'parked'],
   reclaim: ['stream'],
   heartbeat: ['stream'],
   forget_consumers: ['stream'],
   release: ['stream'],
   dlq_retry: ['dead', 'stream', 'parked', 'results...'],
-  lookup: ['result', 'parked', 'delayed', 'stream'],
+  lookup: ['result', 'parked', 'delayed', 'stream', 'ticket', 'purges'],
   lock_acquire: ['lock', 'fence'],
   lock_release: ['lock'],
   lock_extend: ['lock'],
@@ -42,6 +42,10 @@ export const SCRIPT_KEYS = {
   revoke: ['stream', 'parked', 'delayed', 'result', 'events', 'control'],
   pause: ['paused', 'control'],
   purge: ['stream', 'delayed', 'parked'],
+  ticket_put: ['delayed', 'purges', 'tickets...'],
+  ticket_claim: ['delayed', 'purges', 'events', 'tasks...'],
+  revoke_ticket: ['ticket', 'delayed', 'purges', 'result', 'events', 'control'],
+  purge_tickets: ['delayed', 'purges'],
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_KEYS;
@@ -259,24 +263,31 @@ export interface RecordedOutcome {
   dropRecord: boolean;
   /** Dead: the dead letter. */
   payload?: string | undefined;
+  /** Retry: when it is due (ms). */
+  due?: number | undefined;
 }
 
 /**
  * Record finished attempts of one queue whose tasks travel on another broker: results, dead
- * letters and one completion event, nothing of the transport. Reply: how many were recorded.
+ * letters and one completion event, nothing of the transport; each task's ticket fences it (a task
+ * revoked or cancelled meanwhile is not recorded) and goes (a retry's says delayed). Reply: the ids
+ * not recorded.
  */
 export function recordOutcomes(
-  k: { events: string; dead: string },
+  k: { events: string; dead: string; delayed: string; purges: string },
   a: {
     ttlMs: number;
     eventsMaxLen: number;
     deadMaxLen: number;
     deadMinId: string;
+    ticketTtlMs: number;
+    now: number;
     tasks: readonly RecordedOutcome[];
     resultKey: (id: string) => string;
+    ticketKey: (id: string) => string;
   },
-): ScriptCall<number> {
-  const keys = [k.events, k.dead];
+): ScriptCall<string[]> {
+  const keys = [k.events, k.dead, k.delayed, k.purges];
   let recordBytes = 0;
   for (const t of a.tasks) recordBytes += t.record.length;
   const args: (string | number)[] = [
@@ -285,11 +296,13 @@ export function recordOutcomes(
     a.deadMaxLen,
     a.deadMinId,
     recordBytes <= INLINE_RECORDS_MAX ? '1' : '0',
+    a.ticketTtlMs,
+    a.now,
   ];
   for (const t of a.tasks) {
-    keys.push(a.resultKey(t.id));
+    keys.push(a.resultKey(t.id), a.ticketKey(t.id));
     const drop = t.dropRecord && t.outcome !== 'dead';
-    args.push(t.id, t.record, drop ? `${t.outcome}!` : t.outcome, t.payload ?? '');
+    args.push(t.id, t.record, drop ? `${t.outcome}!` : t.outcome, t.payload ?? '', t.due ?? '');
   }
   return { script: 'record_outcomes', keys, args };
 }
@@ -369,10 +382,14 @@ export type LookupReply =
 
 /** Where a task is now (see lookup.lua). */
 export function lookup(
-  k: { result: string; parked: string; delayed: string; stream: string },
+  k: { result: string; parked: string; delayed: string; stream: string; ticket: string; purges: string },
   a: { id: string; group: string },
 ): ScriptCall<LookupReply> {
-  return { script: 'lookup', keys: [k.result, k.parked, k.delayed, k.stream], args: [a.id, a.group] };
+  return {
+    script: 'lookup',
+    keys: [k.result, k.parked, k.delayed, k.stream, k.ticket, k.purges],
+    args: [a.id, a.group],
+  };
 }
 
 /** Take a lock and issue its fencing token (see lock_acquire.lua). */
@@ -583,4 +600,85 @@ export function purge(
     keys: [k.stream, k.delayed, k.parked],
     args: [a.group, a.what, a.after, a.count],
   };
+}
+
+/** One task whose ticket {@link ticketPut} writes. */
+export interface TicketOf {
+  id: string;
+  /** The task's name; `""` keeps the name the ticket has. */
+  name: string;
+  /** When it is due (ms); 0: at once. */
+  due: number;
+}
+
+/**
+ * Write the tickets of tasks published to RabbitMQ or put back on it (see ticket_put.lua); a
+ * ticket a revoke or cancel marked stays as it is. Reply: how many were written.
+ */
+export function ticketPut(
+  k: { delayed: string; purges: string },
+  a: { ttlMs: number; now: number; tasks: readonly TicketOf[]; ticketKey: (id: string) => string },
+): ScriptCall<number> {
+  const keys = [k.delayed, k.purges];
+  const args: (string | number)[] = [a.ttlMs, a.now];
+  for (const t of a.tasks) {
+    keys.push(a.ticketKey(t.id));
+    args.push(t.id, t.name, t.due);
+  }
+  return { script: 'ticket_put', keys, args };
+}
+
+/** What {@link ticketClaim} says of each task: run it (`""`), or not (and why). */
+export type ClaimVerdict = '' | 'revoked' | 'cancelled' | 'purged';
+
+/** A worker claims a fetched batch's tasks (see ticket_claim.lua). Reply: one verdict per id. */
+export function ticketClaim(
+  k: { delayed: string; purges: string; events: string },
+  a: {
+    worker: string;
+    ttlMs: number;
+    eventsMaxLen: number;
+    now: number;
+    ids: readonly string[];
+    ticketKey: (id: string) => string;
+    resultKey: (id: string) => string;
+  },
+): ScriptCall<ClaimVerdict[]> {
+  const keys = [k.delayed, k.purges, k.events];
+  for (const id of a.ids) keys.push(a.ticketKey(id), a.resultKey(id));
+  return {
+    script: 'ticket_claim',
+    keys,
+    args: [a.worker, a.ttlMs, a.eventsMaxLen, a.now, ...a.ids],
+  };
+}
+
+/** Revoke or cancel a task that waits on RabbitMQ or runs from it (see revoke_ticket.lua). */
+export function revokeTicket(
+  k: { ticket: string; delayed: string; purges: string; result: string; events: string; control: string },
+  a: {
+    id: string;
+    op: 'revoke' | 'cancel';
+    by: string;
+    now: number;
+    ttlMs: number;
+    error: string;
+    eventsMaxLen: number;
+    controlMaxLen: number;
+    controlMinId: string;
+  },
+): ScriptCall<RevokeReply> {
+  return {
+    script: 'revoke_ticket',
+    keys: [k.ticket, k.delayed, k.purges, k.result, k.events, k.control],
+    args: [a.id, a.op, a.by, a.now, a.ttlMs, a.error, a.eventsMaxLen, a.controlMaxLen, a.controlMinId],
+  };
+}
+
+/** The Redis half of a purge on RabbitMQ (see purge_tickets.lua). Reply: delayed tasks purged. */
+export function purgeTickets(
+  k: { delayed: string; purges: string },
+  a: { oldest: number },
+): ScriptCall<number> {
+  return { script: 'purge_tickets', keys: [k.delayed, k.purges], args: [a.oldest] };
 }

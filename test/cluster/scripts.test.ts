@@ -126,20 +126,27 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
     );
     assert.deepEqual(acked, [3], 'three acknowledged, none fenced out');
     // The outcomes of tasks on another broker (RabbitMQ): results, a dead letter, one event.
-    const recorded = await run(
-      scripts.recordOutcomes(q, {
-        ttlMs: 60_000,
-        eventsMaxLen: 100,
-        deadMaxLen: 100,
-        deadMinId: '0-0',
-        tasks: [
-          { id: '1-pa', record, outcome: 'done', dropRecord: false },
-          { id: '1-pb', record, outcome: 'dead', dropRecord: false, payload: letter },
-        ],
-        resultKey: (task) => k.result.key({ queue, task }),
-      }),
+    const fenced = await run(
+      scripts.recordOutcomes(
+        { ...q, purges: k.purges.key({ queue }) },
+        {
+          ttlMs: 60_000,
+          eventsMaxLen: 100,
+          deadMaxLen: 100,
+          deadMinId: '0-0',
+          ticketTtlMs: 60_000,
+          now: Date.now(),
+          tasks: [
+            { id: '1-pa', record, outcome: 'done', dropRecord: false },
+            { id: '1-pb', record, outcome: 'dead', dropRecord: false, payload: letter },
+            { id: '1-pc', record, outcome: 'retry', dropRecord: false, due: Date.now() + 60_000 },
+          ],
+          resultKey: (task) => k.result.key({ queue, task }),
+          ticketKey: (task) => k.ticket.key({ queue, task }),
+        },
+      ),
     );
-    assert.equal(recorded, 2);
+    assert.deepEqual(fenced, [], 'all recorded, none fenced by a ticket');
     await redis.xtrim(q.dead, 'MAXLEN', 1);
     const dead = (await redis.xrange(q.dead, '-', '+')) as [string, string[]][];
     assert.equal(dead.length, 1);
@@ -149,7 +156,15 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
       }),
     );
     const found = await run(
-      scripts.lookup({ result: k.result.key({ queue, task: a }), ...q }, { id: a, group: GROUP }),
+      scripts.lookup(
+        {
+          result: k.result.key({ queue, task: a }),
+          ticket: k.ticket.key({ queue, task: a }),
+          purges: k.purges.key({ queue }),
+          ...q,
+        },
+        { id: a, group: GROUP },
+      ),
     );
     assert.equal(found[0], 'record');
     await run(scripts.forgetConsumers(q, { group: GROUP, idleMs: 0, only: 'nobody' }));
@@ -201,6 +216,48 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
     const purged = await run(scripts.purge(q, { group: GROUP, what: 'delayed', after: '-', count: 100 }));
     assert.ok(purged[0] >= 0);
     assert.equal(await redis.zcard(q.delayed), 0);
+    // Tickets (RabbitMQ broker): put, claim, revoke, purge, each on the queue's slot.
+    const tq = { delayed: q.delayed, purges: k.purges.key({ queue }) };
+    const ticketKey = (task: string): string => k.ticket.key({ queue, task });
+    const tasks = [
+      { id: '1-pa', name: 't', due: 0 },
+      { id: '1-pb', name: 't', due: Date.now() + 60_000 },
+    ];
+    assert.equal(await run(scripts.ticketPut(tq, { ttlMs: 60_000, now: Date.now(), tasks, ticketKey })), 2);
+    const claim = {
+      worker: 'w1',
+      ttlMs: 60_000,
+      eventsMaxLen: 100,
+      now: Date.now(),
+      ids: ['1-pa'],
+      ticketKey,
+      resultKey: (task: string) => k.result.key({ queue, task }),
+    };
+    assert.deepEqual(await run(scripts.ticketClaim({ ...tq, events: k.events.key({ queue }) }, claim)), ['']);
+    const revokedTicket = await run(
+      scripts.revokeTicket(
+        {
+          ...tq,
+          ticket: ticketKey('1-pb'),
+          result: k.result.key({ queue, task: '1-pb' }),
+          events: k.events.key({ queue }),
+          control: k.control.key({ queue }),
+        },
+        {
+          id: '1-pb',
+          op: 'revoke',
+          by: 'test',
+          now: Date.now(),
+          ttlMs: 60_000,
+          error: '{"name":"RevokedError","message":"revoked","code":"E_REVOKED"}',
+          eventsMaxLen: 100,
+          controlMaxLen: 100,
+          controlMinId: '0-0',
+        },
+      ),
+    );
+    assert.deepEqual(revokedTicket, ['delayed']);
+    assert.equal(await run(scripts.purgeTickets(tq, { oldest: 0 })), 0);
   }
   const lock = { lock: k.lock.key({ name: 'report' }), fence: k.lockFence.key({ name: 'report' }) };
   const got = await run(scripts.lockAcquire(lock, { owner: 'o1', ttlMs: 10_000 }));

@@ -6,11 +6,13 @@ import { test } from 'node:test';
 import { Connection, ConsumerStatus } from 'rabbitmq-client';
 import { z } from 'zod';
 import { DELIVERY_LIMIT, queueName } from '../../src/broker/rabbitmq-topology.js';
-import { Worker } from '../../src/index.js';
+import { TaskFailedError, Worker } from '../../src/index.js';
 import { freePort } from '../../src/testing/index.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { bookkeeping, count } from '../fixtures/counting-app.js';
 import { useBroker } from '../support/brokers.js';
-import { until } from '../support/redis.js';
+import { randomPrefix, until } from '../support/redis.js';
+import { startWorker } from '../support/workers.js';
 import { conformance } from './suite.js';
 
 const broker = useBroker('rabbitmq');
@@ -113,6 +115,42 @@ test('rabbitmq: the connection is cut under a running task: its outcome is not r
   const info = await app.getTask(h.id);
   assert.equal(info?.state, 'succeeded');
   assert.equal(info?.attempt, 1);
+});
+
+test('rabbitmq: a task cancelled while it ran on a worker that then died is recorded cancelled by the next worker, without running', async (t) => {
+  const prefix = randomPrefix();
+  const app = broker.app({ prefix });
+  const producer = app.task({ name: count.name, schema: count.definition.schema, handler: () => 0 });
+  // The counting app's handler sleeps first (and ignores its signal): it is still running when killed.
+  const child = await startWorker(broker.redis(), prefix, ['--concurrency', '1'], {
+    TASK_DELAY_MS: '60000',
+    ...broker.env(),
+  });
+  const h = await producer.enqueue({ i: 1 });
+  await until(async () => (await app.getTask(h.id))?.state === 'active', 30_000, 'the task to start');
+  const r = await app.cancel(h.id, { by: 'test' });
+  assert.equal(r.outcome, 'cancelling');
+  assert.equal(r.was, 'running');
+  child.child.kill('SIGKILL');
+  await child.done;
+  // RabbitMQ gives the message to the next consumer; its claim finds the cancel and records it.
+  let ran = 0;
+  const other = broker.app({ prefix });
+  other.task({ name: count.name, schema: count.definition.schema, handler: () => ++ran });
+  const w = new Worker(other, { logger: silentLogger() });
+  await w.start();
+  t.after(() => w.stop());
+  await assert.rejects(
+    h.result({ timeout: '30s' }),
+    (err: unknown) => err instanceof TaskFailedError && err.remote.code === 'E_CANCELLED',
+  );
+  const info = await app.getTask(h.id);
+  assert.equal(info?.state, 'cancelled');
+  assert.equal(info?.error?.code, 'E_CANCELLED');
+  assert.equal(ran, 0, 'it did not run again');
+  const { runs } = bookkeeping(prefix);
+  assert.equal(await broker.redis().client().hlen(runs.key({})), 0, 'the killed attempt never finished');
+  assert.equal((await app.queueStats('default')).waiting, 0);
 });
 
 test('rabbitmq: no broker at the URL: enqueue and worker start fail with E_BROKER, password masked', async () => {
