@@ -250,6 +250,9 @@ export class RabbitMqBroker implements Broker {
         this.waiting.add(done);
       });
     }
+    // Messages come in bursts (RabbitMQ pushes as acks free its prefetch): one turn of the event
+    // loop lets the rest of a burst arrive, so one claim (a Redis call) covers more of them.
+    if (this.buffer.length > 0 && this.buffer.length < count) await new Promise(setImmediate);
     const batch = this.buffer.splice(0, count);
     if (batch.length === 0) return batch;
     try {

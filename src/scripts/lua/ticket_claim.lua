@@ -22,7 +22,7 @@ local gen
 local out = {}
 for i = 1, #ARGV - 4 do
   local id = ARGV[4 + i]
-  local t = redis.call('HMGET', KEYS[2 + 2 * i], 's', 'g', 'n', 'a', 'w', 'b', 'x')
+  local t = redis.call('HMGET', KEYS[2 + 2 * i], 's', 'g')
   local s = t[1]
   local verdict = ''
   if s == 'queued' or s == 'delayed' then
@@ -44,13 +44,14 @@ for i = 1, #ARGV - 4 do
     redis.call('DEL', KEYS[2 + 2 * i])
   elseif s == 'cancelling' then
     verdict = 'cancelled'
-    local ok, err = pcall(cjson.decode, t[7] or '')
+    t = redis.call('HMGET', KEYS[2 + 2 * i], 'n', 'a', 'w', 'b', 'x')
+    local ok, err = pcall(cjson.decode, t[5] or '')
     if not ok then
       err = { name = 'CancelledError', code = 'E_CANCELLED', message = 'cancelled' }
     end
     local record = cjson.encode({
-      state = 'cancelled', task = t[3] or '?', attempt = tonumber(t[4] or '1') or 1, worker = t[5] or '',
-      startedAt = now, finishedAt = now, by = t[6] or '', error = err
+      state = 'cancelled', task = t[1] or '?', attempt = tonumber(t[2] or '1') or 1, worker = t[3] or '',
+      startedAt = now, finishedAt = now, by = t[4] or '', error = err
     })
     redis.call('SET', KEYS[3 + 2 * i], record, 'PX', ARGV[2])
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', '$EVENT_IDS_FIELD', id, '$EVENT_RECORDS_FIELD', record)
