@@ -9,7 +9,7 @@
 import type { Connection, Publisher as RabbitPublisher } from 'rabbitmq-client';
 import type { RedisConnection } from '../connection/redis.js';
 import { TasukiError } from '../errors.js';
-import { TICKET_TTL_MS, type TasukiKeys } from '../keys/tasuki-keys.js';
+import { TICKET_STALE_MS, type TasukiKeys } from '../keys/tasuki-keys.js';
 import * as scripts from '../scripts/catalogue.js';
 import type { Publication, Published, Publisher, WaitingTasks } from './broker.js';
 import { describeRabbit, envelopeOf, openRabbit } from './rabbitmq-connection.js';
@@ -53,13 +53,12 @@ export function putTickets(
   return scripts.run(
     redis,
     scripts.ticketPut(
-      { delayed: keys.delayed.key({ queue }), purges: keys.purges.key({ queue }) },
       {
-        ttlMs: TICKET_TTL_MS,
-        now: Date.now(),
-        tasks,
-        ticketKey: (task) => keys.ticket.key({ queue, task }),
+        delayed: keys.delayed.key({ queue }),
+        purges: keys.purges.key({ queue }),
+        tickets: keys.tickets.key({ queue }),
       },
+      { now: Date.now(), staleMs: TICKET_STALE_MS, tasks },
     ),
   );
 }
@@ -136,8 +135,9 @@ export class RabbitMqPublisher implements Publisher {
   /** The tickets of publications that were not published after all (best effort: they expire). */
   private async dropTickets(items: readonly Publication[]): Promise<void> {
     const s = this.settings;
-    const keys = items.map((p) => s.keys.ticket.key({ queue: p.queue, task: p.localId as string }));
-    await Promise.all(keys.map((k) => s.redis.del(k))).catch(() => undefined);
+    await Promise.all(
+      items.map((p) => s.redis.hdel(s.keys.tickets.key({ queue: p.queue }), p.localId as string)),
+    ).catch(() => undefined);
   }
 
   /** Ticket first (so a worker that fetches the task at once finds it), then the publish. */

@@ -27,7 +27,7 @@ import type {
 } from 'rabbitmq-client';
 import type { RedisConnection } from '../connection/redis.js';
 import { TasukiError } from '../errors.js';
-import { TICKET_TTL_MS, type TasukiKeys } from '../keys/tasuki-keys.js';
+import type { TasukiKeys } from '../keys/tasuki-keys.js';
 import type { Logger } from '../log/logger.js';
 import * as scripts from '../scripts/catalogue.js';
 import { encodeDeadLetter } from '../wire/dead-letter.js';
@@ -289,6 +289,7 @@ export class RabbitMqBroker implements Broker {
               delayed: k.delayed.key({ queue }),
               purges: k.purges.key({ queue }),
               events: k.events.key({ queue }),
+              tickets: k.tickets.key({ queue }),
             },
             {
               worker,
@@ -296,7 +297,6 @@ export class RabbitMqBroker implements Broker {
               eventsMaxLen: EVENTS_MAX_LEN,
               now,
               ids: list.map((d) => d.controlKey as string),
-              ticketKey: (task) => k.ticket.key({ queue, task }),
               resultKey: (task) => k.result.key({ queue, task }),
             },
           ),
@@ -379,17 +379,15 @@ export class RabbitMqBroker implements Broker {
             dead: k.dead.key({ queue }),
             delayed: k.delayed.key({ queue }),
             purges: k.purges.key({ queue }),
+            tickets: k.tickets.key({ queue }),
           },
           {
             ttlMs: s.resultTtlMs,
             eventsMaxLen: EVENTS_MAX_LEN,
             deadMaxLen: s.deadLetterMaxLen,
             deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
-            ticketTtlMs: TICKET_TTL_MS,
-            now: Date.now(),
             tasks: recorded,
             resultKey: (task) => k.result.key({ queue, task }),
-            ticketKey: (task) => k.ticket.key({ queue, task }),
           },
         ),
       );
@@ -543,15 +541,13 @@ export class RabbitMqBroker implements Broker {
           dead: s.keys.dead.key({ queue }),
           delayed: s.keys.delayed.key({ queue }),
           purges: s.keys.purges.key({ queue }),
+          tickets: s.keys.tickets.key({ queue }),
         },
         {
           ttlMs: s.resultTtlMs,
           eventsMaxLen: EVENTS_MAX_LEN,
           deadMaxLen: s.deadLetterMaxLen,
           deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
-          ticketTtlMs: TICKET_TTL_MS,
-          now: Date.now(),
-          ticketKey: (task) => s.keys.ticket.key({ queue, task }),
           tasks: [
             {
               id,

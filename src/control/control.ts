@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { RedisConnection } from '../connection/redis.js';
 import { CancelledError, redisError, RevokedError } from '../errors.js';
 import type { WaitingTasks } from '../broker/broker.js';
-import { CONTROL_MAX_LEN, TICKET_TTL_MS, type TasukiKeys } from '../keys/tasuki-keys.js';
+import { CONTROL_MAX_LEN, TICKET_STALE_MS, type TasukiKeys } from '../keys/tasuki-keys.js';
 import * as scripts from '../scripts/catalogue.js';
 import type { ControlMessage } from '../wire/control.js';
 import { GROUP } from '../wire/fields.js';
@@ -114,7 +114,7 @@ export async function controlTask(
         ? scripts.revokeTicket(
             {
               ...shared,
-              ticket: keys.ticket.key({ queue, task: local }),
+              tickets: keys.tickets.key({ queue }),
               purges: keys.purges.key({ queue }),
             },
             args,
@@ -226,14 +226,22 @@ export async function purgeBrokerQueue(
   queue: string,
 ): Promise<PurgeResult> {
   const out: PurgeResult = { queue, waiting: await waiting.purge(queue), delayed: 0 };
+  const k = {
+    delayed: keys.delayed.key({ queue }),
+    purges: keys.purges.key({ queue }),
+    tickets: keys.tickets.key({ queue }),
+  };
   try {
-    out.delayed = await scripts.run(
-      redis,
-      scripts.purgeTickets(
-        { delayed: keys.delayed.key({ queue }), purges: keys.purges.key({ queue }) },
-        { oldest: Date.now() - TICKET_TTL_MS },
-      ),
-    );
+    // The first call purges; the next ones sweep the tickets of the deleted tasks, a page each.
+    for (let cursor = ''; ;) {
+      const [delayed, next] = await scripts.run(
+        redis,
+        scripts.purgeTickets(k, { oldest: Date.now() - TICKET_STALE_MS, cursor, count: PURGE_BATCH }),
+      );
+      out.delayed += delayed;
+      if (next === '') break;
+      cursor = next;
+    }
   } catch (err) {
     throw redisError(
       `purging queue "${queue}" (RabbitMQ purged ${out.waiting} waiting tasks; its delayed tasks were not purged: try again)`,

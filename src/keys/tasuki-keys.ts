@@ -33,15 +33,15 @@ export interface TasukiKeys {
   readonly canvasMember: KeyDef<'{q:<queue>}:cvm:<task>'>;
   readonly control: KeyDef<'{q:<queue>}:control'>;
   readonly paused: KeyDef<'{q:<queue>}:paused'>;
-  readonly ticket: KeyDef<'{q:<queue>}:tk:<task>'>;
+  readonly tickets: KeyDef<'{q:<queue>}:tickets'>;
   readonly purges: KeyDef<'{q:<queue>}:purges'>;
 }
 
 /**
- * How long a task's ticket (RabbitMQ) outlives its due time: the longest a task may wait in
- * RabbitMQ and still be revoked, cancelled or looked up (see docs/brokers.md).
+ * Delayed tasks (RabbitMQ) this long past their due time are forgotten by the queue's delayed set:
+ * their messages were lost outside tasuki (see ticket_put.lua).
  */
-export const TICKET_TTL_MS = 7 * DAY_MS;
+export const TICKET_STALE_MS = 7 * DAY_MS;
 
 /** Approximate cap of each queue's control stream (revokes, cancels, pauses). */
 export const CONTROL_MAX_LEN = 1000;
@@ -320,20 +320,20 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       purpose:
         'Present while a queue is paused: workers read it when they start, then follow the control stream.',
     }),
-    ticket: space.define({
-      id: 'task.ticket',
-      // In the queue's hash tag; <task> is the task id's local part (made by the producer).
-      pattern: '{q:<queue>}:tk:<task>',
+    tickets: space.define({
+      id: 'queue.tickets',
+      // In the queue's hash tag: one field per task that waits on RabbitMQ or runs from it.
+      pattern: '{q:<queue>}:tickets',
       owner: `${TASUKI_OWNER}/control`,
       version: 1,
       type: 'hash',
-      // Set on every write to the task's delay plus a week (TICKET_TTL_MS); deleted when it finishes.
-      ttlMs: TICKET_TTL_MS,
+      noTtlReason:
+        "lives as long as its queue; a task's field is written before its publish and deleted when its outcome is recorded (or it is dropped as revoked or purged), so it holds only tasks on RabbitMQ; a purge sweeps those whose messages it deleted",
       codec:
-        'hash: s = state (queued, delayed, active, cancelling, revoked, cancelled), n = task name, d = due (ms), g = purge generation when published, w = worker, a = attempt, b = who cancelled, x = JSON error of a cancel',
-      maxBytes: 2048,
+        'hash: field = task id, value = "state|purge generation|due ms|attempt|worker|task name" (state queued, delayed, active, cancelling, revoked, cancelled), then for a cancel of a running task "|" JSON {b: who, x: error}',
+      maxBytes: 512 * 1024 * 1024,
       purpose:
-        'RabbitMQ broker only: where a task that is not on Redis is (waiting, delayed, running), so revoke, cancel, purge and getTask work as on Redis Streams; claimed by the worker that fetches it, deleted when its outcome is recorded.',
+        'RabbitMQ broker only: where each task that is not on Redis is (waiting, delayed, running, and on which worker), so revoke, cancel, purge and getTask work as on Redis Streams; read and written per batch (one HMGET, one HSET) by the worker that fetches tasks.',
     }),
     purges: space.define({
       id: 'queue.purges',

@@ -53,7 +53,7 @@ export async function lookupTask(
           parked: keys.parked.key({ queue }),
           delayed: keys.delayed.key({ queue }),
           stream: keys.stream.key({ queue }),
-          ticket: keys.ticket.key({ queue, task: local }),
+          tickets: keys.tickets.key({ queue }),
           purges: keys.purges.key({ queue }),
         },
         { id: local, group: GROUP },

@@ -17,14 +17,14 @@ export const SCRIPT_KEYS = {
   schedule: ['delayed', 'parked'],
   promote: ['delayed', 'parked', 'stream'],
   finish: ['stream', 'events', 'parked', 'delayed', 'dead', 'results...'],
-  record_outcomes: ['events', 'dead', 'delayed', 'purges', 'tasks...'],
+  record_outcomes: ['events', 'dead', 'delayed', 'purges', 'tickets', 'results...'],
   handback: ['stream', 'parked'],
   reclaim: ['stream'],
   heartbeat: ['stream'],
   forget_consumers: ['stream'],
   release: ['stream'],
   dlq_retry: ['dead', 'stream', 'parked', 'results...'],
-  lookup: ['result', 'parked', 'delayed', 'stream', 'ticket', 'purges'],
+  lookup: ['result', 'parked', 'delayed', 'stream', 'tickets', 'purges'],
   lock_acquire: ['lock', 'fence'],
   lock_release: ['lock'],
   lock_extend: ['lock'],
@@ -42,10 +42,10 @@ export const SCRIPT_KEYS = {
   revoke: ['stream', 'parked', 'delayed', 'result', 'events', 'control'],
   pause: ['paused', 'control'],
   purge: ['stream', 'delayed', 'parked'],
-  ticket_put: ['delayed', 'purges', 'tickets...'],
-  ticket_claim: ['delayed', 'purges', 'events', 'tasks...'],
-  revoke_ticket: ['ticket', 'delayed', 'purges', 'result', 'events', 'control'],
-  purge_tickets: ['delayed', 'purges'],
+  ticket_put: ['delayed', 'purges', 'tickets'],
+  ticket_claim: ['delayed', 'purges', 'events', 'tickets', 'results...'],
+  revoke_ticket: ['tickets', 'delayed', 'purges', 'result', 'events', 'control'],
+  purge_tickets: ['delayed', 'purges', 'tickets'],
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_KEYS;
@@ -274,20 +274,17 @@ export interface RecordedOutcome {
  * not recorded.
  */
 export function recordOutcomes(
-  k: { events: string; dead: string; delayed: string; purges: string },
+  k: { events: string; dead: string; delayed: string; purges: string; tickets: string },
   a: {
     ttlMs: number;
     eventsMaxLen: number;
     deadMaxLen: number;
     deadMinId: string;
-    ticketTtlMs: number;
-    now: number;
     tasks: readonly RecordedOutcome[];
     resultKey: (id: string) => string;
-    ticketKey: (id: string) => string;
   },
 ): ScriptCall<string[]> {
-  const keys = [k.events, k.dead, k.delayed, k.purges];
+  const keys = [k.events, k.dead, k.delayed, k.purges, k.tickets];
   let recordBytes = 0;
   for (const t of a.tasks) recordBytes += t.record.length;
   const args: (string | number)[] = [
@@ -296,11 +293,9 @@ export function recordOutcomes(
     a.deadMaxLen,
     a.deadMinId,
     recordBytes <= INLINE_RECORDS_MAX ? '1' : '0',
-    a.ticketTtlMs,
-    a.now,
   ];
   for (const t of a.tasks) {
-    keys.push(a.resultKey(t.id), a.ticketKey(t.id));
+    keys.push(a.resultKey(t.id));
     const drop = t.dropRecord && t.outcome !== 'dead';
     args.push(t.id, t.record, drop ? `${t.outcome}!` : t.outcome, t.payload ?? '', t.due ?? '');
   }
@@ -382,12 +377,12 @@ export type LookupReply =
 
 /** Where a task is now (see lookup.lua). */
 export function lookup(
-  k: { result: string; parked: string; delayed: string; stream: string; ticket: string; purges: string },
+  k: { result: string; parked: string; delayed: string; stream: string; tickets: string; purges: string },
   a: { id: string; group: string },
 ): ScriptCall<LookupReply> {
   return {
     script: 'lookup',
-    keys: [k.result, k.parked, k.delayed, k.stream, k.ticket, k.purges],
+    keys: [k.result, k.parked, k.delayed, k.stream, k.tickets, k.purges],
     args: [a.id, a.group],
   };
 }
@@ -616,16 +611,12 @@ export interface TicketOf {
  * ticket a revoke or cancel marked stays as it is. Reply: how many were written.
  */
 export function ticketPut(
-  k: { delayed: string; purges: string },
-  a: { ttlMs: number; now: number; tasks: readonly TicketOf[]; ticketKey: (id: string) => string },
+  k: { delayed: string; purges: string; tickets: string },
+  a: { now: number; staleMs: number; tasks: readonly TicketOf[] },
 ): ScriptCall<number> {
-  const keys = [k.delayed, k.purges];
-  const args: (string | number)[] = [a.ttlMs, a.now];
-  for (const t of a.tasks) {
-    keys.push(a.ticketKey(t.id));
-    args.push(t.id, t.name, t.due);
-  }
-  return { script: 'ticket_put', keys, args };
+  const args: (string | number)[] = [a.now, a.now - a.staleMs];
+  for (const t of a.tasks) args.push(t.id, t.name, t.due);
+  return { script: 'ticket_put', keys: [k.delayed, k.purges, k.tickets], args };
 }
 
 /** What {@link ticketClaim} says of each task: run it (`""`), or not (and why). */
@@ -633,19 +624,18 @@ export type ClaimVerdict = '' | 'revoked' | 'cancelled' | 'purged';
 
 /** A worker claims a fetched batch's tasks (see ticket_claim.lua). Reply: one verdict per id. */
 export function ticketClaim(
-  k: { delayed: string; purges: string; events: string },
+  k: { delayed: string; purges: string; events: string; tickets: string },
   a: {
     worker: string;
     ttlMs: number;
     eventsMaxLen: number;
     now: number;
     ids: readonly string[];
-    ticketKey: (id: string) => string;
     resultKey: (id: string) => string;
   },
 ): ScriptCall<ClaimVerdict[]> {
-  const keys = [k.delayed, k.purges, k.events];
-  for (const id of a.ids) keys.push(a.ticketKey(id), a.resultKey(id));
+  const keys = [k.delayed, k.purges, k.events, k.tickets];
+  for (const id of a.ids) keys.push(a.resultKey(id));
   return {
     script: 'ticket_claim',
     keys,
@@ -655,7 +645,7 @@ export function ticketClaim(
 
 /** Revoke or cancel a task that waits on RabbitMQ or runs from it (see revoke_ticket.lua). */
 export function revokeTicket(
-  k: { ticket: string; delayed: string; purges: string; result: string; events: string; control: string },
+  k: { tickets: string; delayed: string; purges: string; result: string; events: string; control: string },
   a: {
     id: string;
     op: 'revoke' | 'cancel';
@@ -670,15 +660,22 @@ export function revokeTicket(
 ): ScriptCall<RevokeReply> {
   return {
     script: 'revoke_ticket',
-    keys: [k.ticket, k.delayed, k.purges, k.result, k.events, k.control],
+    keys: [k.tickets, k.delayed, k.purges, k.result, k.events, k.control],
     args: [a.id, a.op, a.by, a.now, a.ttlMs, a.error, a.eventsMaxLen, a.controlMaxLen, a.controlMinId],
   };
 }
 
-/** The Redis half of a purge on RabbitMQ (see purge_tickets.lua). Reply: delayed tasks purged. */
+/**
+ * The Redis half of a purge on RabbitMQ, one page at a time (see purge_tickets.lua). Reply: delayed
+ * tasks purged (first call), and the next call's cursor (`""`: done).
+ */
 export function purgeTickets(
-  k: { delayed: string; purges: string },
-  a: { oldest: number },
-): ScriptCall<number> {
-  return { script: 'purge_tickets', keys: [k.delayed, k.purges], args: [a.oldest] };
+  k: { delayed: string; purges: string; tickets: string },
+  a: { oldest: number; cursor: string; count: number },
+): ScriptCall<[number, string]> {
+  return {
+    script: 'purge_tickets',
+    keys: [k.delayed, k.purges, k.tickets],
+    args: [a.oldest, a.cursor, a.count],
+  };
 }

@@ -128,21 +128,18 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
     // The outcomes of tasks on another broker (RabbitMQ): results, a dead letter, one event.
     const fenced = await run(
       scripts.recordOutcomes(
-        { ...q, purges: k.purges.key({ queue }) },
+        { ...q, purges: k.purges.key({ queue }), tickets: k.tickets.key({ queue }) },
         {
           ttlMs: 60_000,
           eventsMaxLen: 100,
           deadMaxLen: 100,
           deadMinId: '0-0',
-          ticketTtlMs: 60_000,
-          now: Date.now(),
           tasks: [
             { id: '1-pa', record, outcome: 'done', dropRecord: false },
             { id: '1-pb', record, outcome: 'dead', dropRecord: false, payload: letter },
             { id: '1-pc', record, outcome: 'retry', dropRecord: false, due: Date.now() + 60_000 },
           ],
           resultKey: (task) => k.result.key({ queue, task }),
-          ticketKey: (task) => k.ticket.key({ queue, task }),
         },
       ),
     );
@@ -159,7 +156,7 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
       scripts.lookup(
         {
           result: k.result.key({ queue, task: a }),
-          ticket: k.ticket.key({ queue, task: a }),
+          tickets: k.tickets.key({ queue }),
           purges: k.purges.key({ queue }),
           ...q,
         },
@@ -217,20 +214,18 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
     assert.ok(purged[0] >= 0);
     assert.equal(await redis.zcard(q.delayed), 0);
     // Tickets (RabbitMQ broker): put, claim, revoke, purge, each on the queue's slot.
-    const tq = { delayed: q.delayed, purges: k.purges.key({ queue }) };
-    const ticketKey = (task: string): string => k.ticket.key({ queue, task });
+    const tq = { delayed: q.delayed, purges: k.purges.key({ queue }), tickets: k.tickets.key({ queue }) };
     const tasks = [
       { id: '1-pa', name: 't', due: 0 },
       { id: '1-pb', name: 't', due: Date.now() + 60_000 },
     ];
-    assert.equal(await run(scripts.ticketPut(tq, { ttlMs: 60_000, now: Date.now(), tasks, ticketKey })), 2);
+    assert.equal(await run(scripts.ticketPut(tq, { now: Date.now(), staleMs: 60_000, tasks })), 2);
     const claim = {
       worker: 'w1',
       ttlMs: 60_000,
       eventsMaxLen: 100,
       now: Date.now(),
       ids: ['1-pa'],
-      ticketKey,
       resultKey: (task: string) => k.result.key({ queue, task }),
     };
     assert.deepEqual(await run(scripts.ticketClaim({ ...tq, events: k.events.key({ queue }) }, claim)), ['']);
@@ -238,7 +233,6 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
       scripts.revokeTicket(
         {
           ...tq,
-          ticket: ticketKey('1-pb'),
           result: k.result.key({ queue, task: '1-pb' }),
           events: k.events.key({ queue }),
           control: k.control.key({ queue }),
@@ -257,7 +251,7 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
       ),
     );
     assert.deepEqual(revokedTicket, ['delayed']);
-    assert.equal(await run(scripts.purgeTickets(tq, { oldest: 0 })), 0);
+    assert.deepEqual(await run(scripts.purgeTickets(tq, { oldest: 0, cursor: '', count: 100 })), [0, '']);
   }
   const lock = { lock: k.lock.key({ name: 'report' }), fence: k.lockFence.key({ name: 'report' }) };
   const got = await run(scripts.lockAcquire(lock, { owner: 'o1', ttlMs: 10_000 }));

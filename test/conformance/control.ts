@@ -77,8 +77,12 @@ export function controlConformance(broker: BrokerUnderTest): void {
   async function dropped(app: Tasuki, id: string): Promise<void> {
     if (broker.kind !== 'rabbitmq') return;
     const [local, queue] = id.split('@') as [string, string];
-    const key = app.keys.ticket.key({ queue, task: local });
-    await until(async () => (await broker.redis().client().exists(key)) === 0, 20_000, `${id} dropped`);
+    const key = app.keys.tickets.key({ queue });
+    await until(
+      async () => (await broker.redis().client().hexists(key, local)) === 0,
+      20_000,
+      `${id} dropped`,
+    );
   }
 
   test(`${name}: getTask of waiting tasks: queued, delayed (with its due time), then succeeded`, async () => {

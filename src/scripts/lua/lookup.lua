@@ -3,28 +3,29 @@ KEYS[1] result   the task's result key
 KEYS[2] parked   the queue's parked messages
 KEYS[3] delayed  the queue's delayed set
 KEYS[4] stream   the queue's stream
-KEYS[5] ticket   the task's ticket (RabbitMQ broker; absent on Redis Streams)
+KEYS[5] tickets  the queue's tickets (RabbitMQ broker; absent on Redis Streams)
 KEYS[6] purges   the queue's purge generation (RabbitMQ broker)
 ARGV[1] id       task id
 ARGV[2] group    consumer group
 Returns: {"record", json} | {"delayed", due ms} | {"queued", entry} | {"active", entry, consumer, deliveries} | {"unknown"}
 ]]
+-- @include ticket (lib/ticket.lua: read and write a ticket)
 local record = redis.call('GET', KEYS[1])
 if record then
   return {'record', record}
 end
 -- A task waiting on RabbitMQ, or running from it: its ticket (tickets exist only there).
-local t = redis.call('HMGET', KEYS[5], 's', 'd', 'g', 'w')
-if t[1] == 'queued' or t[1] == 'delayed' then
-  if tonumber(t[3] or '0') < tonumber(redis.call('GET', KEYS[6]) or '0') then
+local t = ticket_of(redis.call('HGET', KEYS[5], ARGV[1]))
+if t and (t.s == 'queued' or t.s == 'delayed') then
+  if t.g < tonumber(redis.call('GET', KEYS[6]) or '0') then
     return {'unknown'}
   end
-  if t[1] == 'delayed' then
-    return {'delayed', t[2] or '0'}
+  if t.s == 'delayed' then
+    return {'delayed', t.d}
   end
   return {'queued', ARGV[1]}
-elseif t[1] == 'active' or t[1] == 'cancelling' then
-  return {'active', ARGV[1], t[4] or '', '1'}
+elseif t and (t.s == 'active' or t.s == 'cancelling') then
+  return {'active', ARGV[1], t.w, '1'}
 end
 local entry
 local parked = redis.call('HGET', KEYS[2], ARGV[1])

@@ -2,7 +2,7 @@
 taken out of its queue: the task's ticket is marked instead, and the worker that fetches the
 message drops it (ticket_claim.lua). A task a worker holds is taken from it (revoke) or cancelled
 through the queue's control stream, as on Redis Streams. One step, wherever the task is.
-KEYS[1] ticket    the task's ticket
+KEYS[1] tickets   the queue's tickets
 KEYS[2] delayed   the queue's delayed set
 KEYS[3] purges    the queue's purge generation
 KEYS[4] result    the task's result key
@@ -28,6 +28,7 @@ Returns: one of
   {"finished", record}   it had finished already: nothing done
   {"unknown"}            no such task (never enqueued, purged, or its record expired)
 ]]
+-- @include ticket (lib/ticket.lua: read and write a ticket)
 local id = ARGV[1]
 local op = ARGV[2]
 local now = tonumber(ARGV[4])
@@ -38,8 +39,8 @@ end
 
 local function finish(t, worker)
   local record = cjson.encode({
-    state = state, task = t[2] or '?', attempt = tonumber(t[5] or '1') or 1, worker = worker,
-    startedAt = now, finishedAt = now, by = ARGV[3], error = cjson.decode(ARGV[6])
+    state = state, task = t.n, attempt = t.a, worker = worker, startedAt = now, finishedAt = now,
+    by = ARGV[3], error = cjson.decode(ARGV[6])
   })
   redis.call('SET', KEYS[4], record, 'PX', ARGV[5])
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', '$EVENT_IDS_FIELD', id, '$EVENT_RECORDS_FIELD', record)
@@ -51,14 +52,15 @@ local function tell()
   redis.call('XTRIM', KEYS[6], 'MINID', '~', ARGV[9])
 end
 
-local t = redis.call('HMGET', KEYS[1], 's', 'n', 'g', 'w', 'a')
-local s = t[1]
+local t = ticket_of(redis.call('HGET', KEYS[1], id))
+local s = t and t.s
 if s == 'queued' or s == 'delayed' then
-  if tonumber(t[3] or '0') < tonumber(redis.call('GET', KEYS[3]) or '0') then
+  if t.g < tonumber(redis.call('GET', KEYS[3]) or '0') then
     -- Purged: the ticket stays until a worker fetches the message, so that it drops it.
     return {'unknown'}
   end
-  redis.call('HSET', KEYS[1], 's', state)
+  t.s = state
+  redis.call('HSET', KEYS[1], id, ticket_value(t))
   if s == 'delayed' then
     redis.call('ZREM', KEYS[2], id)
   end
@@ -66,14 +68,18 @@ if s == 'queued' or s == 'delayed' then
   return {s}
 end
 if s == 'active' or s == 'cancelling' then
-  local worker = t[4] or ''
+  local worker = t.w
   if op == 'revoke' then
-    redis.call('HSET', KEYS[1], 's', 'revoked')
+    t.s = 'revoked'
+    t.rest = ''
+    redis.call('HSET', KEYS[1], id, ticket_value(t))
     finish(t, worker)
     tell()
     return {'fetched', worker}
   end
-  redis.call('HSET', KEYS[1], 's', 'cancelling', 'b', ARGV[3], 'x', ARGV[6])
+  t.s = 'cancelling'
+  t.rest = cjson.encode({ b = ARGV[3], x = ARGV[6] })
+  redis.call('HSET', KEYS[1], id, ticket_value(t))
   tell()
   return {'running', worker}
 end

@@ -4,59 +4,84 @@ cancelled or purged before this moment is not to be run: the verdict says so.
 KEYS[1] delayed   the queue's delayed set
 KEYS[2] purges    the queue's purge generation
 KEYS[3] events    the queue's completion events
-KEYS[4..] tasks   two keys per task, in the order of the ids in ARGV: its ticket, its result key
+KEYS[4] tickets   the queue's tickets
+KEYS[5..] results one result key per task, in the order of the ids in ARGV
 ARGV[1] worker    this worker's name
 ARGV[2] ttl       ms to keep a record written here
 ARGV[3] maxlen    approximate cap of the events stream
 ARGV[4] now       ms
 ARGV[5..] ids     one task id per task
 Returns: one verdict per task, in order: "" run it (also for a task with no ticket: a message from
-another producer, or one whose ticket expired); "revoked" / "cancelled": revoked or cancelled before
-(its record is written), do not run it; "purged": published before the queue's last purge, do not
-run it (no record). A task cancelled while it ran on a worker that died since ("cancelling") is
-recorded cancelled here and gets "cancelled".
+another producer); "revoked" / "cancelled": revoked or cancelled before (its record is written), do
+not run it; "purged": published before the queue's last purge, do not run it (no record). A task
+cancelled while it ran on a worker that died since ("cancelling") is recorded cancelled here and
+gets "cancelled".
 ]]
+-- @include ticket (lib/ticket.lua: read and write a ticket)
 local worker = ARGV[1]
 local now = tonumber(ARGV[4])
+local ids = {}
+for i = 5, #ARGV do
+  ids[#ids + 1] = ARGV[i]
+end
+local vals = chunked('HMGET', KEYS[4], ids, 1000)
 local gen
+local set = {}
+local gone = {}
+local zrem = {}
 local out = {}
-for i = 1, #ARGV - 4 do
-  local id = ARGV[4 + i]
-  local t = redis.call('HMGET', KEYS[2 + 2 * i], 's', 'g')
-  local s = t[1]
+for i, id in ipairs(ids) do
+  local t = ticket_of(vals[i])
   local verdict = ''
-  if s == 'queued' or s == 'delayed' then
-    gen = gen or tonumber(redis.call('GET', KEYS[2]) or '0')
-    if tonumber(t[2] or '0') < gen then
+  if not t then
+    verdict = ''
+  elseif t.s == 'queued' or t.s == 'delayed' or t.s == 'active' then
+    if t.s == 'delayed' then
+      zrem[#zrem + 1] = id
+    end
+    if t.s ~= 'active' then
+      gen = gen or tonumber(redis.call('GET', KEYS[2]) or '0')
+    end
+    if t.s ~= 'active' and t.g < gen then
       verdict = 'purged'
-      redis.call('DEL', KEYS[2 + 2 * i])
+      gone[#gone + 1] = id
     else
-      redis.call('HSET', KEYS[2 + 2 * i], 's', 'active', 'w', worker)
+      -- Delivered now, or again (its worker died, or handed it back): this worker's.
+      t.s = 'active'
+      t.w = worker
+      set[#set + 1] = id
+      set[#set + 1] = ticket_value(t)
     end
-    if s == 'delayed' then
-      redis.call('ZREM', KEYS[1], id)
-    end
-  elseif s == 'active' then
-    -- Delivered again (its worker died, or handed it back): now this worker's.
-    redis.call('HSET', KEYS[2 + 2 * i], 's', 'active', 'w', worker)
-  elseif s == 'revoked' or s == 'cancelled' then
-    verdict = s
-    redis.call('DEL', KEYS[2 + 2 * i])
-  elseif s == 'cancelling' then
+  elseif t.s == 'revoked' or t.s == 'cancelled' then
+    verdict = t.s
+    gone[#gone + 1] = id
+  elseif t.s == 'cancelling' then
     verdict = 'cancelled'
-    t = redis.call('HMGET', KEYS[2 + 2 * i], 'n', 'a', 'w', 'b', 'x')
-    local ok, err = pcall(cjson.decode, t[5] or '')
-    if not ok then
+    gone[#gone + 1] = id
+    local ok, c = pcall(cjson.decode, t.rest)
+    if not ok or type(c) ~= 'table' then
+      c = {}
+    end
+    local okx, err = pcall(cjson.decode, c.x or '')
+    if not okx then
       err = { name = 'CancelledError', code = 'E_CANCELLED', message = 'cancelled' }
     end
     local record = cjson.encode({
-      state = 'cancelled', task = t[1] or '?', attempt = tonumber(t[2] or '1') or 1, worker = t[3] or '',
-      startedAt = now, finishedAt = now, by = t[4] or '', error = err
+      state = 'cancelled', task = t.n, attempt = t.a, worker = t.w, startedAt = now, finishedAt = now,
+      by = c.b or '', error = err
     })
-    redis.call('SET', KEYS[3 + 2 * i], record, 'PX', ARGV[2])
+    redis.call('SET', KEYS[4 + i], record, 'PX', ARGV[2])
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', '$EVENT_IDS_FIELD', id, '$EVENT_RECORDS_FIELD', record)
-    redis.call('DEL', KEYS[2 + 2 * i])
   end
   out[i] = verdict
+end
+if #set > 0 then
+  chunked('HSET', KEYS[4], set, 1000)
+end
+if #gone > 0 then
+  chunked('HDEL', KEYS[4], gone, 1000)
+end
+if #zrem > 0 then
+  chunked('ZREM', KEYS[1], zrem, 1000)
 end
 return out

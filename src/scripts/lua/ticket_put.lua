@@ -2,49 +2,56 @@
 so that revoke, cancel, purge and lookup find them while they wait there (see docs/brokers.md).
 KEYS[1] delayed   the queue's delayed set (a delayed task is named in it with its due time)
 KEYS[2] purges    the queue's purge generation (each ticket is stamped with it)
-KEYS[3..] tickets one ticket per task, in the order of the tasks in ARGV
-ARGV[1] ttl       ms a ticket is kept past its due time
-ARGV[2] now       ms (to tell a delayed task from one due now, and to trim the delayed set)
+KEYS[3] tickets   the queue's tickets
+ARGV[1] now       ms (to tell a delayed task from one due now)
+ARGV[2] stale     ms: delayed members due before this are forgotten (their messages were lost)
 ARGV[3..] tasks   three values per task: task id, task name ("" keeps the name the ticket has), due
                   (ms; 0: at once)
 Returns: how many tickets were written. A ticket a revoke or cancel has marked (revoked, cancelled,
 cancelling) is left as it is: the task stays revoked.
 ]]
-local ttl = tonumber(ARGV[1])
-local now = tonumber(ARGV[2])
-local gen = redis.call('GET', KEYS[2]) or '0'
-local written = 0
-local delayed = false
-for i = 1, (#ARGV - 2) / 3 do
+-- @include ticket (lib/ticket.lua: read and write a ticket)
+local now = tonumber(ARGV[1])
+local gen = tonumber(redis.call('GET', KEYS[2]) or '0')
+local n = (#ARGV - 2) / 3
+local ids = {}
+for i = 1, n do
+  ids[i] = ARGV[3 + (i - 1) * 3]
+end
+local old = chunked('HMGET', KEYS[3], ids, 1000)
+local set = {}
+local zadd = {}
+local zrem = {}
+for i = 1, n do
   local base = 2 + (i - 1) * 3
   local id = ARGV[base + 1]
   local name = ARGV[base + 2]
-  local due = tonumber(ARGV[base + 3])
-  local s = redis.call('HGET', KEYS[2 + i], 's')
-  if not s or s == 'queued' or s == 'delayed' or s == 'active' then
+  local due = ARGV[base + 3]
+  local t = ticket_of(old[i])
+  if not t or t.s == 'queued' or t.s == 'delayed' or t.s == 'active' then
     local state = 'queued'
-    local wait = 0
-    if due > now then
+    if tonumber(due) > now then
       state = 'delayed'
-      wait = due - now
-      delayed = true
-      redis.call('ZADD', KEYS[1], ARGV[base + 3], id)
-    elseif s == 'delayed' then
-      redis.call('ZREM', KEYS[1], id)
+      zadd[#zadd + 1] = due
+      zadd[#zadd + 1] = id
+    elseif t and t.s == 'delayed' then
+      zrem[#zrem + 1] = id
     end
-    redis.call('HSET', KEYS[2 + i], 's', state, 'd', ARGV[base + 3], 'g', gen)
-    if name ~= '' then
-      redis.call('HSET', KEYS[2 + i], 'n', name)
+    if name == '' then
+      name = t and t.n or '?'
     end
-    if s == 'active' then
-      redis.call('HDEL', KEYS[2 + i], 'w')
-    end
-    redis.call('PEXPIRE', KEYS[2 + i], ttl + wait)
-    written = written + 1
+    set[#set + 1] = id
+    set[#set + 1] = ticket_value({ s = state, g = gen, d = due, a = t and t.a or 1, w = '', n = name })
   end
 end
-if delayed then
-  -- Members whose ticket expired long ago (their message was lost outside tasuki) do not pile up.
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - ttl))
+if #set > 0 then
+  chunked('HSET', KEYS[3], set, 1000)
 end
-return written
+if #zadd > 0 then
+  chunked('ZADD', KEYS[1], zadd, 1000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
+end
+if #zrem > 0 then
+  chunked('ZREM', KEYS[1], zrem, 1000)
+end
+return #set / 2
