@@ -32,7 +32,7 @@ import type { Logger } from '../log/logger.js';
 import * as scripts from '../scripts/catalogue.js';
 import { encodeDeadLetter } from '../wire/dead-letter.js';
 import { MESSAGE_FIELD } from '../wire/fields.js';
-import { encodeRecord } from '../wire/record.js';
+import { encodeRecord, type StoredError } from '../wire/record.js';
 import type { Broker, Delivery, HandBack, Settlement } from './broker.js';
 import { describeRabbit, envelopeOf, openRabbit } from './rabbitmq-connection.js';
 import { declareTopology, putTickets } from './rabbitmq-publisher.js';
@@ -269,8 +269,12 @@ export class RabbitMqBroker implements Broker {
    * tasks revoked, cancelled (both recorded by then) or purged before this moment.
    */
   private async claim(batch: RabbitDelivery[], worker: string): Promise<RabbitDelivery[]> {
-    const s = this.settings;
-    const k = s.keys;
+    const first = batch[0] as RabbitDelivery;
+    // Almost every batch is of one queue, and every task in it has an id (a ticket).
+    if (batch.every((d) => d.queue === first.queue && d.controlKey !== undefined)) {
+      const dropped = await this.claimOf(first.queue, batch, worker);
+      return dropped ? batch.filter((d) => !dropped.has(d)) : batch;
+    }
     const byQueue = new Map<string, RabbitDelivery[]>();
     for (const d of batch) {
       if (d.controlKey === undefined) continue; // no id, no ticket: a foreign producer's message
@@ -278,39 +282,109 @@ export class RabbitMqBroker implements Broker {
       if (list) list.push(d);
       else byQueue.set(d.queue, [d]);
     }
-    let dropped: Set<RabbitDelivery> | undefined;
-    const now = Date.now();
-    await Promise.all(
-      [...byQueue].map(async ([queue, list]) => {
-        const verdicts = await scripts.run(
-          s.redis,
-          scripts.ticketClaim(
-            {
-              delayed: k.delayed.key({ queue }),
-              purges: k.purges.key({ queue }),
-              events: k.events.key({ queue }),
-              tickets: k.tickets.key({ queue }),
-            },
-            {
-              worker,
-              ttlMs: s.resultTtlMs,
-              eventsMaxLen: EVENTS_MAX_LEN,
-              now,
-              ids: list.map((d) => d.controlKey as string),
-              resultKey: (task) => k.result.key({ queue, task }),
-            },
-          ),
-        );
-        verdicts.forEach((verdict, i) => {
-          if (verdict === '') return;
-          const d = list[i] as RabbitDelivery;
-          (dropped ??= new Set()).add(d);
-          this.ack(d);
-          s.log.info({ queue, id: d.controlKey, verdict }, `task ${verdict} before it started; not run`);
-        });
-      }),
+    const dropped = new Set<RabbitDelivery>();
+    for (const [queue, list] of byQueue) {
+      for (const d of (await this.claimOf(queue, list, worker)) ?? []) dropped.add(d);
+    }
+    return dropped.size ? batch.filter((d) => !dropped.has(d)) : batch;
+  }
+
+  /** Claims one queue's deliveries; resolves those not to run (acked), if any. */
+  private async claimOf(
+    queue: string,
+    list: readonly RabbitDelivery[],
+    worker: string,
+  ): Promise<Set<RabbitDelivery> | undefined> {
+    const s = this.settings;
+    const k = s.keys;
+    const verdicts = await scripts.run(
+      s.redis,
+      scripts.ticketClaim(
+        {
+          delayed: k.delayed.key({ queue }),
+          purges: k.purges.key({ queue }),
+          tickets: k.tickets.key({ queue }),
+        },
+        { worker, ids: list.map((d) => d.controlKey as string) },
+      ),
     );
-    return dropped ? batch.filter((d) => !(dropped as Set<RabbitDelivery>).has(d)) : batch;
+    let dropped: Set<RabbitDelivery> | undefined;
+    let cancelled: { d: RabbitDelivery; ticket: string }[] | undefined;
+    verdicts.forEach((verdict, i) => {
+      if (verdict === '') return;
+      const d = list[i] as RabbitDelivery;
+      (dropped ??= new Set()).add(d);
+      if (verdict.startsWith('cancelling|')) (cancelled ??= []).push({ d, ticket: verdict });
+      else {
+        this.ack(d);
+        s.log.info({ queue, id: d.controlKey, verdict }, `task ${verdict} before it started; not run`);
+      }
+    });
+    if (cancelled) await this.recordCancelled(queue, cancelled);
+    return dropped;
+  }
+
+  /**
+   * Tasks cancelled while they ran on a worker that died since: recorded cancelled (the ticket says
+   * by whom and why), not run, acked.
+   */
+  private async recordCancelled(
+    queue: string,
+    list: readonly { d: RabbitDelivery; ticket: string }[],
+  ): Promise<void> {
+    const s = this.settings;
+    const now = Date.now();
+    const tasks = list.map(({ d, ticket }): scripts.RecordedOutcome => {
+      // "cancelling|g|d|a|w|n|{b, x}" (see src/scripts/lua/lib/ticket.lua)
+      const parts = ticket.split('|');
+      let by = '';
+      let error: StoredError = { name: 'CancelledError', code: 'E_CANCELLED', message: 'cancelled' };
+      try {
+        const rest = JSON.parse(parts.slice(6).join('|')) as { b?: string; x?: string };
+        by = rest.b ?? '';
+        if (rest.x) error = JSON.parse(rest.x) as StoredError;
+      } catch {
+        // the defaults above
+      }
+      const record = encodeRecord({
+        state: 'cancelled',
+        task: parts[5] ?? '?',
+        attempt: Number(parts[3]) || 1,
+        worker: parts[4] ?? '',
+        startedAt: now,
+        finishedAt: now,
+        by,
+        error,
+      });
+      return { id: d.controlKey as string, record, outcome: 'done', dropRecord: false };
+    });
+    await scripts.run(
+      s.redis,
+      scripts.recordOutcomes(
+        {
+          events: s.keys.events.key({ queue }),
+          dead: s.keys.dead.key({ queue }),
+          delayed: s.keys.delayed.key({ queue }),
+          purges: s.keys.purges.key({ queue }),
+          tickets: s.keys.tickets.key({ queue }),
+        },
+        {
+          ttlMs: s.resultTtlMs,
+          eventsMaxLen: EVENTS_MAX_LEN,
+          deadMaxLen: s.deadLetterMaxLen,
+          deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
+          tasks,
+          resultKey: (task) => s.keys.result.key({ queue, task }),
+        },
+      ),
+    );
+    for (const { d } of list) {
+      this.ack(d);
+      s.log.info(
+        { queue, id: d.controlKey },
+        'task cancelled while its worker died; recorded cancelled, not run',
+      );
+    }
   }
 
   /** Acks a delivery still held on its channel (once: a second ack of a tag closes the channel). */

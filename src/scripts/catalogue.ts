@@ -43,7 +43,7 @@ export const SCRIPT_KEYS = {
   pause: ['paused', 'control'],
   purge: ['stream', 'delayed', 'parked'],
   ticket_put: ['delayed', 'purges', 'tickets'],
-  ticket_claim: ['delayed', 'purges', 'events', 'tickets', 'results...'],
+  ticket_claim: ['delayed', 'purges', 'tickets'],
   revoke_ticket: ['tickets', 'delayed', 'purges', 'result', 'events', 'control'],
   purge_tickets: ['delayed', 'purges', 'tickets'],
 } as const;
@@ -619,28 +619,18 @@ export function ticketPut(
   return { script: 'ticket_put', keys: [k.delayed, k.purges, k.tickets], args };
 }
 
-/** What {@link ticketClaim} says of each task: run it (`""`), or not (and why). */
-export type ClaimVerdict = '' | 'revoked' | 'cancelled' | 'purged';
+/**
+ * What {@link ticketClaim} says of each task: run it (`""`), or not and why; a ticket's value
+ * (`"cancelling|..."`): cancelled while it ran on a worker that died, to be recorded cancelled.
+ */
+export type ClaimVerdict = '' | 'revoked' | 'cancelled' | 'purged' | `cancelling|${string}`;
 
 /** A worker claims a fetched batch's tasks (see ticket_claim.lua). Reply: one verdict per id. */
 export function ticketClaim(
-  k: { delayed: string; purges: string; events: string; tickets: string },
-  a: {
-    worker: string;
-    ttlMs: number;
-    eventsMaxLen: number;
-    now: number;
-    ids: readonly string[];
-    resultKey: (id: string) => string;
-  },
+  k: { delayed: string; purges: string; tickets: string },
+  a: { worker: string; ids: readonly string[] },
 ): ScriptCall<ClaimVerdict[]> {
-  const keys = [k.delayed, k.purges, k.events, k.tickets];
-  for (const id of a.ids) keys.push(a.resultKey(id));
-  return {
-    script: 'ticket_claim',
-    keys,
-    args: [a.worker, a.ttlMs, a.eventsMaxLen, a.now, ...a.ids],
-  };
+  return { script: 'ticket_claim', keys: [k.delayed, k.purges, k.tickets], args: [a.worker, ...a.ids] };
 }
 
 /** Revoke or cancel a task that waits on RabbitMQ or runs from it (see revoke_ticket.lua). */
