@@ -11,7 +11,7 @@ import {
   type BrokerChoice,
   type OpenPublisher,
 } from '../broker/choice.js';
-import type { Publisher } from '../broker/broker.js';
+import type { Publisher, WaitingTasks } from '../broker/broker.js';
 import type { RedisConnection } from '../connection/redis.js';
 import { connect, type ConnectionOptions } from '../connection/connect.js';
 import { execTransaction } from '../connection/transaction.js';
@@ -45,6 +45,7 @@ import {
   controlOptions,
   controlTask,
   defaultAsker,
+  purgeBrokerQueue,
   purgeQueue,
   readPaused,
   setPaused,
@@ -500,7 +501,8 @@ export class Tasuki {
       );
     }
     const by = this.asker(opts, op);
-    return controlTask(await this.redis(), this.keys, this.resultTtlMs, id, op, by);
+    const tickets = this.broker.kind !== 'redis';
+    return controlTask(await this.redis(), this.keys, this.resultTtlMs, id, op, by, tickets);
   }
 
   /**
@@ -555,13 +557,29 @@ export class Tasuki {
    */
   async purge(queue: string): Promise<PurgeResult> {
     this.checkQueue(queue);
+    const waiting = await this.waitingTasks();
+    if (waiting) return purgeBrokerQueue(await this.redis(), this.keys, waiting, queue);
     return purgeQueue(await this.redis(), this.keys, queue);
   }
 
-  /** How many tasks a queue holds: waiting, active, delayed, dead. Redis failures are `E_REDIS`. */
+  /**
+   * How many tasks a queue holds: waiting, active, delayed, dead. Redis failures are `E_REDIS`. On
+   * RabbitMQ `waiting` is the queue's message count (ready, not pushed to a worker yet), and `active`
+   * is not counted (0).
+   */
   async queueStats(queue: string): Promise<QueueStats> {
     if (!this.queues.includes(queue)) throw new UnknownQueueError(queue, this.queues, 'nothing was counted');
-    return queueStats(await this.redis(), this.keys, queue);
+    const waiting = await this.waitingTasks();
+    const [stats, ready] = await Promise.all([
+      queueStats(await this.redis(), this.keys, queue),
+      waiting?.count(queue),
+    ]);
+    return ready === undefined ? stats : { ...stats, inStream: ready, waiting: ready };
+  }
+
+  /** The broker's count and purge of waiting tasks when it keeps them out of Redis (RabbitMQ). */
+  private async waitingTasks(): Promise<WaitingTasks | undefined> {
+    return this.broker.kind === 'redis' ? undefined : (await this.publisher()).waiting;
   }
 
   /**

@@ -97,6 +97,19 @@ export interface Publisher {
    * {@link Published} per item, in order.
    */
   publishMany(queue: string, items: readonly Publication[]): Promise<Published[]>;
+  /**
+   * The broker's own count and purge of a queue's waiting tasks, for a broker that keeps them out of
+   * Redis (RabbitMQ); `undefined` on Redis Streams (its tasks are counted and purged on Redis).
+   */
+  readonly waiting?: WaitingTasks | undefined;
+}
+
+/** A queue's waiting tasks as a broker that keeps them (RabbitMQ) counts and purges them. */
+export interface WaitingTasks {
+  /** Tasks ready in the queue (RabbitMQ: its message count; not those pushed to a worker). */
+  count(queue: string): Promise<number>;
+  /** Deletes the tasks ready in the queue; resolves how many went. */
+  purge(queue: string): Promise<number>;
 }
 
 /** One task handed to a worker. */
@@ -113,6 +126,11 @@ export interface Delivery {
    * then the entry's reference `<entry id>p<level>` (src/wire/priority.ts) for levels above 0.
    */
   readonly level: number;
+  /**
+   * What control messages (revoke, cancel) name this delivery by, when it is not its entry: on
+   * RabbitMQ the task's id (its message id), since entries are the worker's own.
+   */
+  readonly controlKey?: string | undefined;
 }
 
 /** What became of one delivery, for {@link Broker.settle}. */
@@ -190,6 +208,12 @@ export interface Broker {
    * at once reclaimable, and not counted as deliveries. Resolves how many were still held.
    */
   release(queue: string, consumer: string, idleMs: number, deliveries: readonly Delivery[]): Promise<number>;
+  /**
+   * Lets go of deliveries whose task a revoke took from this worker (its record is written): not
+   * run further, not recorded, not given back. Redis Streams has nothing to do (the revoke
+   * acknowledged and deleted the entry); RabbitMQ acks the messages.
+   */
+  discard(queue: string, deliveries: readonly Delivery[]): Promise<void>;
   /** Gives deliveries this consumer still holds back to the queue; resolves how many went back. */
   handBack(queue: string, consumer: string, tasks: readonly HandBack[]): Promise<number>;
   /** Moves due delayed tasks to the queue; resolves how many moved and the next due time (or -1). */

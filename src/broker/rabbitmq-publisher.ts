@@ -3,16 +3,19 @@
  * so an enqueue resolves only once the broker has it (for a quorum queue: once a majority of its
  * replicas has written it). Delayed tasks go into the delay levels (./rabbitmq-topology.ts). An
  * idempotency key is claimed on Redis first (`SET NX`), and released again when the publish fails.
+ * Before the publish, the task's ticket is written on Redis (one script call per enqueue or bulk),
+ * so that revoke, cancel, purge and lookup know of a task RabbitMQ holds (see ticket_put.lua).
  */
 import type { Connection, Publisher as RabbitPublisher } from 'rabbitmq-client';
 import type { RedisConnection } from '../connection/redis.js';
 import { TasukiError } from '../errors.js';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { TICKET_STALE_MS, type TasukiKeys } from '../keys/tasuki-keys.js';
+import * as scripts from '../scripts/catalogue.js';
 import { CONTROL_FIELD, CONTROL_MAX_LEN } from '../wire/fields.js';
-import type { Publication, Published, Publisher } from './broker.js';
+import type { Publication, Published, Publisher, WaitingTasks } from './broker.js';
 import { describeRabbit, envelopeOf, openRabbit } from './rabbitmq-connection.js';
 import { RabbitMqOutbox } from './rabbitmq-outbox.js';
-import { declareDelays, declareLevelQueue, declareQueue } from './rabbitmq-topology.js';
+import { declareDelays, declareLevelQueue, declareQueue, waitingQueueNames } from './rabbitmq-topology.js';
 
 /** What the RabbitMQ publisher needs. */
 export interface RabbitMqPublisherSettings {
@@ -42,10 +45,31 @@ export async function declareTopology(
   }
 }
 
+/** Writes the tickets of tasks about to be published to one queue (one script call). */
+export function putTickets(
+  redis: RedisConnection,
+  keys: TasukiKeys,
+  queue: string,
+  tasks: readonly scripts.TicketOf[],
+): Promise<number> {
+  return scripts.run(
+    redis,
+    scripts.ticketPut(
+      {
+        delayed: keys.delayed.key({ queue }),
+        purges: keys.purges.key({ queue }),
+        tickets: keys.tickets.key({ queue }),
+      },
+      { now: Date.now(), staleMs: TICKET_STALE_MS, tasks },
+    ),
+  );
+}
+
 export class RabbitMqPublisher implements Publisher {
   readonly mintsIds = false;
   /** Canvas members and beat ticks, written to a queue's outbox on Redis, are published from it. */
   readonly outbox: RabbitMqOutbox;
+  readonly waiting: WaitingTasks;
   private readonly prefix: string;
   private ready: Promise<void> | undefined;
   /** Priority level queues declared (and announced) by this publisher, by `<queue>/<level>`. */
@@ -58,6 +82,10 @@ export class RabbitMqPublisher implements Publisher {
   ) {
     this.prefix = settings.keys.space.prefix;
     this.outbox = new RabbitMqOutbox(settings.redis, settings.keys, confirmed, () => this.declared());
+    this.waiting = {
+      count: (queue) => this.countWaiting(queue),
+      purge: (queue) => this.purgeWaiting(queue),
+    };
   }
 
   /** Connects, makes the confirming publisher and declares the app's queues. */
@@ -158,8 +186,24 @@ export class RabbitMqPublisher implements Publisher {
     }
   }
 
+  /** The tickets of publications that were not published after all (best effort: they expire). */
+  private async dropTickets(items: readonly Publication[]): Promise<void> {
+    const s = this.settings;
+    await Promise.all(
+      items.map((p) => s.redis.hdel(s.keys.tickets.key({ queue: p.queue }), p.localId as string)),
+    ).catch(() => undefined);
+  }
+
+  /** Ticket first (so a worker that fetches the task at once finds it), then the publish. */
   async publish(p: Publication): Promise<string> {
-    await this.send(p);
+    const s = this.settings;
+    await putTickets(s.redis, s.keys, p.queue, [{ id: p.localId as string, name: p.task, due: p.due }]);
+    try {
+      await this.send(p);
+    } catch (err) {
+      await this.dropTickets([p]);
+      throw err;
+    }
     return p.localId as string;
   }
 
@@ -171,7 +215,7 @@ export class RabbitMqPublisher implements Publisher {
     const earlier = await s.redis.set(key, local, 'PX', s.idempotencyTtlMs, 'NX', 'GET');
     if (earlier !== null) return { local: earlier, created: false };
     try {
-      await this.send(p);
+      await this.publish(p);
     } catch (err) {
       await s.redis.del(key).catch(() => undefined);
       throw err;
@@ -179,18 +223,73 @@ export class RabbitMqPublisher implements Publisher {
     return { local, created: true };
   }
 
-  /** Publishes every item (confirms in flight together); rejects if any was not confirmed. */
-  publishMany(_queue: string, items: readonly Publication[]): Promise<Published[]> {
-    return Promise.all(
+  /**
+   * Publishes every item (confirms in flight together) after one script call writing the tickets of
+   * those without an idempotency key; rejects if any was not confirmed.
+   */
+  async publishMany(queue: string, items: readonly Publication[]): Promise<Published[]> {
+    const s = this.settings;
+    const plain = items.filter((p) => p.idempotencyKey === undefined);
+    if (plain.length) {
+      const tickets = plain.map((p) => ({ id: p.localId as string, name: p.task, due: p.due }));
+      await putTickets(s.redis, s.keys, queue, tickets);
+    }
+    const settled = await Promise.allSettled(
       items.map((p): Promise<Published> =>
-        p.idempotencyKey === undefined ? this.publish(p) : this.publishUnique(p),
+        p.idempotencyKey === undefined ? this.send(p).then(() => p.localId as string) : this.publishUnique(p),
       ),
     );
+    const failed = settled.flatMap((r, i) =>
+      r.status === 'rejected' && (items[i] as Publication).idempotencyKey === undefined
+        ? [items[i] as Publication]
+        : [],
+    );
+    if (failed.length) await this.dropTickets(failed);
+    return settled.map((r) => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    });
+  }
+
+  /** Tasks ready in the queue (and its level queues), from a passive declare of each. */
+  private async countWaiting(queue: string): Promise<number> {
+    await this.declared();
+    let n = 0;
+    for (const name of waitingQueueNames(this.prefix, queue)) {
+      n +=
+        (await levelOrNothing(name, () => this.conn.queueDeclare({ queue: name, passive: true })))
+          ?.messageCount ?? 0;
+    }
+    return n;
+  }
+
+  /** Purges the queue (and its level queues); resolves how many tasks went. */
+  private async purgeWaiting(queue: string): Promise<number> {
+    await this.declared();
+    let n = 0;
+    for (const name of waitingQueueNames(this.prefix, queue)) {
+      n += (await levelOrNothing(name, () => this.conn.queuePurge({ queue: name })))?.messageCount ?? 0;
+    }
+    return n;
   }
 
   /** Closes the publisher and its connection. */
   async close(): Promise<void> {
     await this.confirmed.close().catch(() => undefined);
     await this.conn.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Runs a count or purge of one of a queue's RabbitMQ queues; a priority level's queue that does not
+ * exist (no task of that level yet: RabbitMQ answers 404) has nothing, the queue's own must exist.
+ */
+async function levelOrNothing<T>(name: string, call: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (err) {
+    const level = /\/p\d+$/.test(name);
+    if (level && (err as { code?: unknown }).code === 'NOT_FOUND') return undefined;
+    throw err;
   }
 }

@@ -22,6 +22,7 @@
  *   levels first.
  */
 import type { Channel } from 'rabbitmq-client';
+import { MAX_PRIORITY } from '../wire/priority.js';
 
 /** Levels of delay queues: the longest single hop is 2^28 - 1 ms (about 3.1 days). */
 export const DELAY_LEVELS = 28;
@@ -49,6 +50,15 @@ export function queueName(prefix: string, queue: string): string {
 /** The RabbitMQ queue of a tasuki queue's priority level (0: the queue's own). */
 export function levelQueueName(prefix: string, queue: string, level: number): string {
   return level === 0 ? queueName(prefix, queue) : `${queueName(prefix, queue)}/p${level}`;
+}
+
+/**
+ * Every RabbitMQ queue a tasuki queue's waiting tasks sit in (counted and purged together): its
+ * queue, then the queue of each priority level (which exist only once a task of that level was
+ * published: callers skip a missing one).
+ */
+export function waitingQueueNames(prefix: string, queue: string): string[] {
+  return Array.from({ length: MAX_PRIORITY + 1 }, (_, level) => levelQueueName(prefix, queue, level));
 }
 
 /** Where RabbitMQ dead-letters a queue's messages (over the delivery limit). */

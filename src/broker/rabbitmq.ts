@@ -20,6 +20,12 @@
  * the same channel once the worker knows of them (at start, or from the queue's control stream);
  * the buffer hands out higher levels first, and retries, delays and hand-backs go back to the level
  * the task came from.
+ *
+ * Control (revoke, cancel, purge) works through each task's ticket on Redis (written by the
+ * producer, src/broker/rabbitmq-publisher.ts): a fetched batch is claimed with one script call
+ * (ticket_claim.lua), which leaves out what was revoked, cancelled or purged meanwhile and says
+ * where the rest runs; the settle's script call checks the tickets again (a task revoked while it
+ * ran is not recorded) and deletes them.
  */
 import type {
   AsyncMessage,
@@ -37,11 +43,11 @@ import { encodeDeadLetter } from '../wire/dead-letter.js';
 import { MESSAGE_FIELD } from '../wire/fields.js';
 import { continuationLocalId } from '../wire/ids.js';
 import { decodeMessage, encodeContinuation } from '../wire/message.js';
-import { encodeRecord } from '../wire/record.js';
+import { encodeRecord, type StoredError } from '../wire/record.js';
 import type { Broker, Delivery, HandBack, OutboxEntry, Settlement } from './broker.js';
 import { describeRabbit, envelopeOf, openRabbit } from './rabbitmq-connection.js';
 import { RabbitMqOutbox, firstCopy } from './rabbitmq-outbox.js';
-import { declareTopology } from './rabbitmq-publisher.js';
+import { declareTopology, putTickets } from './rabbitmq-publisher.js';
 import {
   DUE_HEADER,
   ONCE_HEADER,
@@ -91,6 +97,8 @@ class RabbitDelivery implements Delivery {
     readonly tag: number,
     /** Arrival order on this worker. */
     readonly seq: number,
+    /** The task's id (the message id), which names its ticket and its control messages. */
+    readonly controlKey: string | undefined,
   ) {}
 }
 
@@ -350,6 +358,7 @@ export class RabbitMqBroker implements Broker {
       ch,
       msg.deliveryTag,
       this.seq,
+      typeof msg.messageId === 'string' && msg.messageId ? msg.messageId : undefined,
     );
     this.held.set(entry, d);
     const buffer = this.buffer;
@@ -392,12 +401,23 @@ export class RabbitMqBroker implements Broker {
 
   async fetch(
     _queues: readonly string[],
-    _consumer: string,
+    consumer: string,
     count: number,
     blockMs: number,
   ): Promise<Delivery[]> {
     await this.waited(blockMs);
-    return this.take(count);
+    // Messages come in bursts (RabbitMQ pushes as acks free its prefetch): one turn of the event
+    // loop lets the rest of a burst arrive, so one claim (a Redis call) covers more of them.
+    if (this.buffer.length > 0 && this.buffer.length < count) await new Promise(setImmediate);
+    const batch = this.take(count);
+    if (batch.length === 0) return batch;
+    try {
+      return await this.claim(batch, consumer);
+    } catch (err) {
+      // Not claimed: they wait in the buffer for the next fetch (those still ours).
+      this.buffer.unshift(...batch.filter((d) => this.held.get(d.entry) === d));
+      throw err;
+    }
   }
 
   /**
@@ -406,7 +426,7 @@ export class RabbitMqBroker implements Broker {
    * level pushed by RabbitMQ is never left unacked behind a stream of higher ones (RabbitMQ would
    * close the channel after its consumer timeout).
    */
-  private take(count: number): Delivery[] {
+  private take(count: number): RabbitDelivery[] {
     const buffer = this.buffer;
     const head = buffer[0];
     const mixed = head !== undefined && head.level !== (buffer[buffer.length - 1] as RabbitDelivery).level;
@@ -430,6 +450,144 @@ export class RabbitMqBroker implements Broker {
         this.waiting.add(done);
       });
     }
+  }
+  /**
+   * Claims a fetched batch's tickets (one script call per queue in it) and leaves out, acked, the
+   * tasks revoked, cancelled (both recorded by then) or purged before this moment.
+   */
+  private async claim(batch: RabbitDelivery[], worker: string): Promise<RabbitDelivery[]> {
+    const first = batch[0] as RabbitDelivery;
+    // Almost every batch is of one queue, and every task in it has an id (a ticket).
+    if (batch.every((d) => d.queue === first.queue && d.controlKey !== undefined)) {
+      const dropped = await this.claimOf(first.queue, batch, worker);
+      return dropped ? batch.filter((d) => !dropped.has(d)) : batch;
+    }
+    const byQueue = new Map<string, RabbitDelivery[]>();
+    for (const d of batch) {
+      if (d.controlKey === undefined) continue; // no id, no ticket: a foreign producer's message
+      const list = byQueue.get(d.queue);
+      if (list) list.push(d);
+      else byQueue.set(d.queue, [d]);
+    }
+    const dropped = new Set<RabbitDelivery>();
+    for (const [queue, list] of byQueue) {
+      for (const d of (await this.claimOf(queue, list, worker)) ?? []) dropped.add(d);
+    }
+    return dropped.size ? batch.filter((d) => !dropped.has(d)) : batch;
+  }
+
+  /** Claims one queue's deliveries; resolves those not to run (acked), if any. */
+  private async claimOf(
+    queue: string,
+    list: readonly RabbitDelivery[],
+    worker: string,
+  ): Promise<Set<RabbitDelivery> | undefined> {
+    const s = this.settings;
+    const k = s.keys;
+    const verdicts = await scripts.run(
+      s.redis,
+      scripts.ticketClaim(
+        {
+          delayed: k.delayed.key({ queue }),
+          purges: k.purges.key({ queue }),
+          tickets: k.tickets.key({ queue }),
+        },
+        { worker, ids: list.map((d) => d.controlKey as string) },
+      ),
+    );
+    let dropped: Set<RabbitDelivery> | undefined;
+    let cancelled: { d: RabbitDelivery; ticket: string }[] | undefined;
+    verdicts.forEach((verdict, i) => {
+      if (verdict === '') return;
+      const d = list[i] as RabbitDelivery;
+      (dropped ??= new Set()).add(d);
+      if (verdict.startsWith('cancelling|')) (cancelled ??= []).push({ d, ticket: verdict });
+      else {
+        this.ack(d);
+        s.log.info({ queue, id: d.controlKey, verdict }, `task ${verdict} before it started; not run`);
+      }
+    });
+    if (cancelled) await this.recordCancelled(queue, cancelled);
+    return dropped;
+  }
+
+  /**
+   * Tasks cancelled while they ran on a worker that died since: recorded cancelled (the ticket says
+   * by whom and why), not run, acked.
+   */
+  private async recordCancelled(
+    queue: string,
+    list: readonly { d: RabbitDelivery; ticket: string }[],
+  ): Promise<void> {
+    const s = this.settings;
+    const now = Date.now();
+    const tasks = list.map(({ d, ticket }): scripts.RecordedOutcome => {
+      // "cancelling|g|d|a|w|n|{b, x}" (see src/scripts/lua/lib/ticket.lua)
+      const parts = ticket.split('|');
+      let by = '';
+      let error: StoredError = { name: 'CancelledError', code: 'E_CANCELLED', message: 'cancelled' };
+      try {
+        const rest = JSON.parse(parts.slice(6).join('|')) as { b?: string; x?: string };
+        by = rest.b ?? '';
+        if (rest.x) error = JSON.parse(rest.x) as StoredError;
+      } catch {
+        // the defaults above
+      }
+      const record = encodeRecord({
+        state: 'cancelled',
+        task: parts[5] ?? '?',
+        attempt: Number(parts[3]) || 1,
+        worker: parts[4] ?? '',
+        startedAt: now,
+        finishedAt: now,
+        by,
+        error,
+      });
+      return { id: d.controlKey as string, record, outcome: 'done', dropRecord: false };
+    });
+    await scripts.run(
+      s.redis,
+      scripts.recordOutcomes(
+        {
+          events: s.keys.events.key({ queue }),
+          dead: s.keys.dead.key({ queue }),
+          delayed: s.keys.delayed.key({ queue }),
+          purges: s.keys.purges.key({ queue }),
+          tickets: s.keys.tickets.key({ queue }),
+          outbox: s.keys.outbox.key({ queue }),
+        },
+        {
+          ttlMs: s.resultTtlMs,
+          eventsMaxLen: EVENTS_MAX_LEN,
+          deadMaxLen: s.deadLetterMaxLen,
+          deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
+          tasks,
+          resultKey: (task) => s.keys.result.key({ queue, task }),
+        },
+      ),
+    );
+    for (const { d } of list) {
+      this.ack(d);
+      s.log.info(
+        { queue, id: d.controlKey },
+        'task cancelled while its worker died; recorded cancelled, not run',
+      );
+    }
+  }
+
+  /** Acks a delivery still held on its channel (once: a second ack of a tag closes the channel). */
+  private ack(d: RabbitDelivery): void {
+    if (this.held.get(d.entry) !== d) return;
+    this.held.delete(d.entry);
+    if (d.channel.active) d.channel.basicAck({ deliveryTag: d.tag });
+  }
+
+  discard(_queue: string, deliveries: readonly Delivery[]): Promise<void> {
+    for (const d of deliveries) {
+      const held = this.held.get(d.entry);
+      if (held) this.ack(held);
+    }
+    return Promise.resolve();
   }
 
   interruptFetch(): Promise<void> {
@@ -465,7 +623,7 @@ export class RabbitMqBroker implements Broker {
       // A canvas member's final outcome: its continuation goes to the outbox with the record.
       if (t.canvas !== undefined && (t.outcome === 'done' || t.outcome === 'dead')) {
         const id = continuationLocalId(t.id);
-        continuations.push({ id, message: encodeContinuation(t.canvas, t.record, id) });
+        continuations.push({ id, message: encodeContinuation(t.canvas, t.record, id), after: t.id });
       }
       if (t.outcome !== 'defer') {
         recorded.push({
@@ -474,16 +632,25 @@ export class RabbitMqBroker implements Broker {
           outcome: t.outcome,
           dropRecord: t.dropRecord,
           payload: t.outcome === 'dead' ? t.payload : undefined,
+          due: t.outcome === 'retry' ? t.due : undefined,
         });
       }
     }
     if (acks.length === 0) return stale;
+    let fenced: string[] = [];
     let outboxed: OutboxEntry[] = [];
     if (recorded.length) {
-      const [, ...entries] = await scripts.run(
+      const [count, ...rest] = await scripts.run(
         s.redis,
         scripts.recordOutcomes(
-          { events: k.events.key({ queue }), dead: k.dead.key({ queue }), outbox: k.outbox.key({ queue }) },
+          {
+            events: k.events.key({ queue }),
+            dead: k.dead.key({ queue }),
+            delayed: k.delayed.key({ queue }),
+            purges: k.purges.key({ queue }),
+            tickets: k.tickets.key({ queue }),
+            outbox: k.outbox.key({ queue }),
+          },
           {
             ttlMs: s.resultTtlMs,
             eventsMaxLen: EVENTS_MAX_LEN,
@@ -495,7 +662,19 @@ export class RabbitMqBroker implements Broker {
           },
         ),
       );
-      outboxed = continuations.map((c, i) => ({ entry: entries[i] as string, ...c }));
+      fenced = rest.slice(0, count);
+      // A fenced-out member's continuation was not written (its entry id is "").
+      outboxed = continuations
+        .map((c, i) => ({ entry: rest[count + i] as string, id: c.id, message: c.message }))
+        .filter((e) => e.entry !== '');
+    }
+    if (fenced.length) {
+      // Revoked or cancelled while they ran: the revoke's record stands, no retry is published, and
+      // the worker discards their outcome; their messages are acked all the same.
+      const out = new Set(fenced);
+      for (const t of settlements) if (out.has(t.id)) stale.push(t.entry);
+      for (let i = retries.length - 1; i >= 0; i--)
+        if (out.has((retries[i] as { t: Settlement }).t.id)) retries.splice(i, 1);
     }
     if (retries.length || outboxed.length) {
       const now = Date.now();
@@ -508,10 +687,7 @@ export class RabbitMqBroker implements Broker {
         this.sendOutbox(queue, outboxed),
       ]);
     }
-    for (const d of acks) {
-      this.held.delete(d.entry);
-      if (d.channel.active) d.channel.basicAck({ deliveryTag: d.tag });
-    }
+    for (const d of acks) this.ack(d);
     return stale;
   }
 
@@ -571,8 +747,7 @@ export class RabbitMqBroker implements Broker {
         envelopeOf(this.prefix, queue, id, body, due, Date.now(), d.level),
         body,
       );
-      this.held.delete(d.entry);
-      if (d.channel.active) d.channel.basicAck({ deliveryTag: d.tag });
+      this.ack(d);
       n++;
     }
     return n;
@@ -585,15 +760,22 @@ export class RabbitMqBroker implements Broker {
       const d = this.live(t.entry);
       return d ? [{ t, d }] : [];
     });
+    if (live.length === 0) return 0;
+    // Queued again (before the publish: a worker may take the copy at once); a revoked one stays so.
+    // Only what lookups show: without Redis the tickets say active, and the copies run all the same.
+    const s = this.settings;
+    await putTickets(
+      s.redis,
+      s.keys,
+      queue,
+      live.map(({ t }) => ({ id: t.id, name: '', due: 0 })),
+    ).catch((err: unknown) => s.log.warn({ err }, 'could not mark handed-back tasks queued'));
     await Promise.all(
       live.map(({ t, d }) =>
         pub.send(envelopeOf(this.prefix, queue, t.id, t.message, 0, 0, d.level), t.message),
       ),
     );
-    for (const { d } of live) {
-      this.held.delete(d.entry);
-      if (d.channel.active) d.channel.basicAck({ deliveryTag: d.tag });
-    }
+    for (const { d } of live) this.ack(d);
     return live.length;
   }
 
@@ -675,6 +857,9 @@ export class RabbitMqBroker implements Broker {
         {
           events: s.keys.events.key({ queue }),
           dead: s.keys.dead.key({ queue }),
+          delayed: s.keys.delayed.key({ queue }),
+          purges: s.keys.purges.key({ queue }),
+          tickets: s.keys.tickets.key({ queue }),
           outbox: s.keys.outbox.key({ queue }),
         },
         {

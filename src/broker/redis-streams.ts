@@ -492,6 +492,11 @@ export class RedisStreamsBroker implements Broker {
     return released;
   }
 
+  discard(): Promise<void> {
+    // revoke.lua acknowledged and deleted the entry: nothing is left to let go of.
+    return Promise.resolve();
+  }
+
   async handBack(queue: string, consumer: string, tasks: readonly HandBack[]): Promise<number> {
     let back = 0;
     // Each back on the stream it came from: its level's.

@@ -8,7 +8,8 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import type { RedisConnection } from '../connection/redis.js';
 import { CancelledError, redisError, RevokedError } from '../errors.js';
-import { CONTROL_MAX_LEN, queueStreams, type TasukiKeys } from '../keys/tasuki-keys.js';
+import type { WaitingTasks } from '../broker/broker.js';
+import { CONTROL_MAX_LEN, TICKET_STALE_MS, queueStreams, type TasukiKeys } from '../keys/tasuki-keys.js';
 import * as scripts from '../scripts/catalogue.js';
 import type { ControlMessage } from '../wire/control.js';
 import { GROUP } from '../wire/fields.js';
@@ -69,7 +70,11 @@ export interface ControlResult {
   state?: TaskState;
 }
 
-/** Revokes (`revoke`) or cancels (`cancel`) one task, wherever it is, in one script call. */
+/**
+ * Revokes (`revoke`) or cancels (`cancel`) one task, wherever it is, in one script call: on Redis
+ * Streams through the queue's stream (revoke.lua); with `tickets` (RabbitMQ, where a message cannot
+ * be taken out of its queue) through the task's ticket (revoke_ticket.lua).
+ */
 export async function controlTask(
   redis: RedisConnection,
   keys: TasukiKeys,
@@ -77,39 +82,52 @@ export async function controlTask(
   id: string,
   op: 'revoke' | 'cancel',
   by: string,
+  tickets = false,
 ): Promise<ControlResult> {
   const { local, queue } = parseTaskId(id);
   const error = op === 'revoke' ? new RevokedError(by) : new CancelledError(by);
   const stored = toStoredError(error);
   delete stored.stack; // where it was asked says nothing useful to the task's reader
   const now = Date.now();
+  const args = {
+    id: local,
+    op,
+    by,
+    now,
+    ttlMs: resultTtlMs,
+    error: JSON.stringify(stored),
+    eventsMaxLen: EVENTS_MAX_LEN,
+    controlMaxLen: CONTROL_MAX_LEN,
+    controlMinId: controlMinId(now),
+  };
+  const shared = {
+    delayed: keys.delayed.key({ queue }),
+    result: keys.result.key({ queue, task: local }),
+    events: keys.events.key({ queue }),
+    control: keys.control.key({ queue }),
+  };
   let reply: scripts.RevokeReply;
   try {
     reply = await scripts.run(
       redis,
-      scripts.revoke(
-        {
-          streams: queueStreams(keys, queue),
-          parked: keys.parked.key({ queue }),
-          delayed: keys.delayed.key({ queue }),
-          result: keys.result.key({ queue, task: local }),
-          events: keys.events.key({ queue }),
-          control: keys.control.key({ queue }),
-          moves: keys.moves.key({ queue }),
-        },
-        {
-          id: local,
-          group: GROUP,
-          op,
-          by,
-          now,
-          ttlMs: resultTtlMs,
-          error: JSON.stringify(stored),
-          eventsMaxLen: EVENTS_MAX_LEN,
-          controlMaxLen: CONTROL_MAX_LEN,
-          controlMinId: controlMinId(now),
-        },
-      ),
+      tickets
+        ? scripts.revokeTicket(
+            {
+              ...shared,
+              tickets: keys.tickets.key({ queue }),
+              purges: keys.purges.key({ queue }),
+            },
+            args,
+          )
+        : scripts.revoke(
+            {
+              ...shared,
+              streams: queueStreams(keys, queue),
+              parked: keys.parked.key({ queue }),
+              moves: keys.moves.key({ queue }),
+            },
+            { ...args, group: GROUP },
+          ),
     );
   } catch (err) {
     throw redisError(`${op} of task ${id}`, err);
@@ -198,6 +216,44 @@ export interface PurgeResult {
   waiting: number;
   /** Delayed tasks and retries waiting for their time. */
   delayed: number;
+}
+
+/**
+ * Purges a queue whose tasks wait on a broker that keeps them (RabbitMQ): the broker purges its
+ * queue, then one script call raises the queue's purge generation, so every task published before
+ * that no worker had taken — in a delay level, or pushed to a worker and not started — is dropped
+ * when a worker fetches it (and is unknown to lookups and revokes meanwhile).
+ */
+export async function purgeBrokerQueue(
+  redis: RedisConnection,
+  keys: TasukiKeys,
+  waiting: WaitingTasks,
+  queue: string,
+): Promise<PurgeResult> {
+  const out: PurgeResult = { queue, waiting: await waiting.purge(queue), delayed: 0 };
+  const k = {
+    delayed: keys.delayed.key({ queue }),
+    purges: keys.purges.key({ queue }),
+    tickets: keys.tickets.key({ queue }),
+  };
+  try {
+    // The first call purges; the next ones sweep the tickets of the deleted tasks, a page each.
+    for (let cursor = ''; ;) {
+      const [delayed, next] = await scripts.run(
+        redis,
+        scripts.purgeTickets(k, { oldest: Date.now() - TICKET_STALE_MS, cursor, count: PURGE_BATCH }),
+      );
+      out.delayed += delayed;
+      if (next === '') break;
+      cursor = next;
+    }
+  } catch (err) {
+    throw redisError(
+      `purging queue "${queue}" (RabbitMQ purged ${out.waiting} waiting tasks; its delayed tasks were not purged: try again)`,
+      err,
+    );
+  }
+  return out;
 }
 
 /**

@@ -38,7 +38,15 @@ export interface TasukiKeys {
   readonly paused: KeyDef<'{q:<queue>}:paused'>;
   readonly outbox: KeyDef<'{q:<queue>}:outbox'>;
   readonly outboxOnce: KeyDef<'{q:<queue>}:once:<task>'>;
+  readonly tickets: KeyDef<'{q:<queue>}:tickets'>;
+  readonly purges: KeyDef<'{q:<queue>}:purges'>;
 }
+
+/**
+ * Delayed tasks (RabbitMQ) this long past their due time are forgotten by the queue's delayed set:
+ * their messages were lost outside tasuki (see ticket_put.lua).
+ */
+export const TICKET_STALE_MS = 7 * DAY_MS;
 
 /** Approximate cap of each queue's control stream (revokes, cancels, pauses, new levels). */
 export { CONTROL_MAX_LEN } from '../wire/fields.js';
@@ -129,10 +137,12 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       owner: `${TASUKI_OWNER}/queue`,
       version: 1,
       type: 'zset',
-      noTtlReason: 'lives as long as its queue; members leave when workers promote them to the stream',
+      noTtlReason:
+        'lives as long as its queue; members leave when workers promote them to the stream (RabbitMQ: when a worker fetches the task, or a purge)',
       codec: 'zset: member = task id, score = due time (ms)',
       maxBytes: 256 * 1024 * 1024,
-      purpose: 'Due times of delayed tasks and retries; workers promote due ones.',
+      purpose:
+        'Due times of delayed tasks and retries; workers promote due ones. On RabbitMQ (delays in its TTL queues) it only counts and names them, for queue stats, purge and lookup.',
     }),
     parked: space.define({
       id: 'queue.parked',
@@ -382,6 +392,34 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       maxBytes: 128,
       purpose:
         'RabbitMQ broker only: which published copy of a task from the outbox runs; a second copy (published again by a relay after a crash) is dropped, so the task runs and is recorded once.',
+    }),
+    tickets: space.define({
+      id: 'queue.tickets',
+      // In the queue's hash tag: one field per task that waits on RabbitMQ or runs from it.
+      pattern: '{q:<queue>}:tickets',
+      owner: `${TASUKI_OWNER}/control`,
+      version: 1,
+      type: 'hash',
+      noTtlReason:
+        "lives as long as its queue; a task's field is written before its publish and deleted when its outcome is recorded (or it is dropped as revoked or purged), so it holds only tasks on RabbitMQ; a purge sweeps those whose messages it deleted",
+      codec:
+        'hash: field = task id, value = "state|purge generation|due ms|attempt|worker|task name" (state queued, delayed, active, cancelling, revoked, cancelled), then for a cancel of a running task "|" JSON {b: who, x: error}',
+      maxBytes: 512 * 1024 * 1024,
+      purpose:
+        'RabbitMQ broker only: where each task that is not on Redis is (waiting, delayed, running, and on which worker), so revoke, cancel, purge and getTask work as on Redis Streams; read and written per batch (one HMGET, one HSET) by the worker that fetches tasks.',
+    }),
+    purges: space.define({
+      id: 'queue.purges',
+      pattern: '{q:<queue>}:purges',
+      owner: `${TASUKI_OWNER}/control`,
+      version: 1,
+      type: 'string',
+      noTtlReason:
+        'one small integer per queue ever purged on RabbitMQ: a ticket stamped with an older generation belongs to a purged task (it must outlive every ticket)',
+      codec: 'integer: purge generation, raised by each purge',
+      maxBytes: 64,
+      purpose:
+        'RabbitMQ broker only: purges of a queue; a task published before the last one (in a delay level, or pushed to a worker and not started) is dropped, not run.',
     }),
   };
 }

@@ -56,6 +56,8 @@ export async function lookupTask(
           parked: keys.parked.key({ queue }),
           delayed: keys.delayed.key({ queue }),
           streams: queueStreams(keys, queue),
+          tickets: keys.tickets.key({ queue }),
+          purges: keys.purges.key({ queue }),
         },
         { id: local, group: GROUP },
       ),

@@ -18,14 +18,14 @@ export const SCRIPT_KEYS = {
   schedule: ['delayed', 'parked'],
   promote: ['delayed', 'parked', 'stream', 'level1', 'level2', 'level3', 'control'],
   finish: ['stream', 'events', 'parked', 'delayed', 'dead', 'moves', 'results...'],
-  record_outcomes: ['events', 'dead', 'outbox', 'results...'],
+  record_outcomes: ['events', 'dead', 'delayed', 'purges', 'tickets', 'outbox', 'results...'],
   handback: ['stream', 'parked'],
   reclaim: ['stream', 'moves'],
   heartbeat: ['stream'],
   forget_consumers: ['stream'],
   release: ['stream'],
   dlq_retry: ['dead', 'parked', 'control', 'stream', 'level1', 'level2', 'level3', 'results...'],
-  lookup: ['result', 'parked', 'delayed', 'stream', 'level1', 'level2', 'level3'],
+  lookup: ['result', 'parked', 'delayed', 'stream', 'level1', 'level2', 'level3', 'tickets', 'purges'],
   lock_acquire: ['lock', 'fence'],
   lock_release: ['lock'],
   lock_extend: ['lock'],
@@ -54,6 +54,10 @@ export const SCRIPT_KEYS = {
   ],
   pause: ['paused', 'control'],
   purge: ['stream', 'delayed', 'parked'],
+  ticket_put: ['delayed', 'purges', 'tickets'],
+  ticket_claim: ['delayed', 'purges', 'tickets'],
+  revoke_ticket: ['tickets', 'delayed', 'purges', 'result', 'events', 'control'],
+  purge_tickets: ['delayed', 'purges', 'tickets'],
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_KEYS;
@@ -301,6 +305,8 @@ export interface RecordedOutcome {
   dropRecord: boolean;
   /** Dead: the dead letter. */
   payload?: string | undefined;
+  /** Retry: when it is due (ms). */
+  due?: number | undefined;
 }
 
 /** A message to write to a queue's outbox, for the caller to publish to the broker (see rabbitmq-outbox.ts). */
@@ -308,16 +314,20 @@ export interface OutboxMessage {
   /** The task's id (local part), also in its message. */
   id: string;
   message: string;
+  /** For {@link recordOutcomes}: the task whose outcome it follows (not written if that one is fenced out). */
+  after?: string | undefined;
 }
 
 /**
  * Record finished attempts of one queue whose tasks travel on another broker: results, dead
- * letters and one completion event, nothing of the transport; and write `outbox` (canvas
- * continuations) to the queue's outbox in the same step. Reply: how many were recorded, then the
- * outbox entry id of each message.
+ * letters and one completion event, nothing of the transport; each task's ticket fences it (a task
+ * revoked or cancelled meanwhile is not recorded) and goes (a retry's says delayed); and write
+ * `outbox` (canvas continuations) to the queue's outbox in the same step, except those of fenced-out
+ * members. Reply: how many were fenced out, their ids, then the outbox entry id of each message
+ * ("" for one not written).
  */
 export function recordOutcomes(
-  k: { events: string; dead: string; outbox: string },
+  k: { events: string; dead: string; delayed: string; purges: string; tickets: string; outbox: string },
   a: {
     ttlMs: number;
     eventsMaxLen: number;
@@ -328,7 +338,7 @@ export function recordOutcomes(
     outbox?: readonly OutboxMessage[] | undefined;
   },
 ): ScriptCall<[number, ...string[]]> {
-  const keys = [k.events, k.dead, k.outbox];
+  const keys = [k.events, k.dead, k.delayed, k.purges, k.tickets, k.outbox];
   let recordBytes = 0;
   for (const t of a.tasks) recordBytes += t.record.length;
   const args: (string | number)[] = [
@@ -342,9 +352,9 @@ export function recordOutcomes(
   for (const t of a.tasks) {
     keys.push(a.resultKey(t.id));
     const drop = t.dropRecord && t.outcome !== 'dead';
-    args.push(t.id, t.record, drop ? `${t.outcome}!` : t.outcome, t.payload ?? '');
+    args.push(t.id, t.record, drop ? `${t.outcome}!` : t.outcome, t.payload ?? '', t.due ?? '');
   }
-  if (a.outbox) for (const m of a.outbox) args.push(m.id, m.message);
+  if (a.outbox) for (const m of a.outbox) args.push(m.after ?? '', m.id, m.message);
   return { script: 'record_outcomes', keys, args };
 }
 
@@ -429,10 +439,21 @@ export type LookupReply =
 
 /** Where a task is now (see lookup.lua). */
 export function lookup(
-  k: { result: string; parked: string; delayed: string; streams: LevelStreams },
+  k: {
+    result: string;
+    parked: string;
+    delayed: string;
+    streams: LevelStreams;
+    tickets: string;
+    purges: string;
+  },
   a: { id: string; group: string },
 ): ScriptCall<LookupReply> {
-  return { script: 'lookup', keys: [k.result, k.parked, k.delayed, ...k.streams], args: [a.id, a.group] };
+  return {
+    script: 'lookup',
+    keys: [k.result, k.parked, k.delayed, ...k.streams, k.tickets, k.purges],
+    args: [a.id, a.group],
+  };
 }
 
 /** Take a lock and issue its fencing token (see lock_acquire.lua). */
@@ -657,5 +678,78 @@ export function purge(
     script: 'purge',
     keys: [k.stream, k.delayed, k.parked],
     args: [a.group, a.what, a.after, a.count],
+  };
+}
+
+/** One task whose ticket {@link ticketPut} writes. */
+export interface TicketOf {
+  id: string;
+  /** The task's name; `""` keeps the name the ticket has. */
+  name: string;
+  /** When it is due (ms); 0: at once. */
+  due: number;
+}
+
+/**
+ * Write the tickets of tasks published to RabbitMQ or put back on it (see ticket_put.lua); a
+ * ticket a revoke or cancel marked stays as it is. Reply: how many were written.
+ */
+export function ticketPut(
+  k: { delayed: string; purges: string; tickets: string },
+  a: { now: number; staleMs: number; tasks: readonly TicketOf[] },
+): ScriptCall<number> {
+  const args: (string | number)[] = [a.now, a.now - a.staleMs];
+  for (const t of a.tasks) args.push(t.id, t.name, t.due);
+  return { script: 'ticket_put', keys: [k.delayed, k.purges, k.tickets], args };
+}
+
+/**
+ * What {@link ticketClaim} says of each task: run it (`""`), or not and why; a ticket's value
+ * (`"cancelling|..."`): cancelled while it ran on a worker that died, to be recorded cancelled.
+ */
+export type ClaimVerdict = '' | 'revoked' | 'cancelled' | 'purged' | `cancelling|${string}`;
+
+/** A worker claims a fetched batch's tasks (see ticket_claim.lua). Reply: one verdict per id. */
+export function ticketClaim(
+  k: { delayed: string; purges: string; tickets: string },
+  a: { worker: string; ids: readonly string[] },
+): ScriptCall<ClaimVerdict[]> {
+  return { script: 'ticket_claim', keys: [k.delayed, k.purges, k.tickets], args: [a.worker, ...a.ids] };
+}
+
+/** Revoke or cancel a task that waits on RabbitMQ or runs from it (see revoke_ticket.lua). */
+export function revokeTicket(
+  k: { tickets: string; delayed: string; purges: string; result: string; events: string; control: string },
+  a: {
+    id: string;
+    op: 'revoke' | 'cancel';
+    by: string;
+    now: number;
+    ttlMs: number;
+    error: string;
+    eventsMaxLen: number;
+    controlMaxLen: number;
+    controlMinId: string;
+  },
+): ScriptCall<RevokeReply> {
+  return {
+    script: 'revoke_ticket',
+    keys: [k.tickets, k.delayed, k.purges, k.result, k.events, k.control],
+    args: [a.id, a.op, a.by, a.now, a.ttlMs, a.error, a.eventsMaxLen, a.controlMaxLen, a.controlMinId],
+  };
+}
+
+/**
+ * The Redis half of a purge on RabbitMQ, one page at a time (see purge_tickets.lua). Reply: delayed
+ * tasks purged (first call), and the next call's cursor (`""`: done).
+ */
+export function purgeTickets(
+  k: { delayed: string; purges: string; tickets: string },
+  a: { oldest: number; cursor: string; count: number },
+): ScriptCall<[number, string]> {
+  return {
+    script: 'purge_tickets',
+    keys: [k.delayed, k.purges, k.tickets],
+    args: [a.oldest, a.cursor, a.count],
   };
 }

@@ -102,6 +102,15 @@ export class Holdings {
     return this.byQueue.get(queue)?.get(entry);
   }
 
+  /**
+   * The delivery of a queue a control message names by its {@link Delivery.controlKey} (RabbitMQ:
+   * the task id). A scan: control messages are rare, and a worker holds few deliveries.
+   */
+  byControlKey(queue: string, key: string): Held | undefined {
+    for (const held of this.byQueue.get(queue)?.values() ?? []) if (held.controlKey === key) return held;
+    return undefined;
+  }
+
   /** Entry ids held for a queue. */
   entries(queue: string): string[] {
     return [...(this.byQueue.get(queue)?.keys() ?? [])];

@@ -210,7 +210,7 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost, ControlH
    */
   private screen(parts: Running, deliveries: readonly Delivery[]): void {
     for (const d of deliveries) {
-      const op = parts.control.recentOp(d.queue, d.entry);
+      const op = parts.control.recentOp(d.queue, d.controlKey ?? d.entry);
       const held = op && this.holdings.get(d.queue, d.entry);
       if (held && this.holdings.unready(held)) this.dropControlled(held, op, 'a ' + op);
     }
@@ -221,10 +221,21 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost, ControlH
   private dropControlled(held: Held, op: 'revoke' | 'cancel', by: string): void {
     if (op === 'revoke') {
       this.counts.revoked++;
-      this.holdings.drop(held, new RevokedError(by));
+      this.dropRevoked(held, by);
     } else {
       this.finish(cancelUnstarted(held, this.settings, by));
     }
+  }
+
+  /**
+   * Drops a revoked delivery (if it started, its signal aborts and its outcome is not recorded) and
+   * lets the broker forget it (RabbitMQ acks it: the revoke recorded it).
+   */
+  private dropRevoked(held: Held, by: string): void {
+    this.holdings.drop(held, new RevokedError(by));
+    void this.parts?.broker
+      .discard(held.queue, [held])
+      .catch((err: unknown) => this.log.warn({ err }, 'could not let go of a revoked task'));
   }
 
   /** Hands back every unstarted delivery of a paused queue. */
@@ -252,14 +263,15 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost, ControlH
 
   /** @internal A task a worker fetched was revoked or cancelled (from the control stream). */
   controlled(queue: string, entry: string, op: 'revoke' | 'cancel', by: string): void {
-    const held = this.holdings.get(queue, entry);
+    // `entry` is what the control message names: the entry (Redis Streams) or the task id (RabbitMQ).
+    const held = this.holdings.get(queue, entry) ?? this.holdings.byControlKey(queue, entry);
     if (!held || held.dropped) return;
     if (op === 'revoke') {
       // Its record says revoked and the broker no longer has it pending: drop it (if it started, its
       // signal aborts and its outcome, fenced out, is not recorded).
       this.counts.revoked++;
       this.log.info({ queue, entry, by }, 'task revoked; dropped');
-      this.holdings.drop(held, new RevokedError(by));
+      this.dropRevoked(held, by);
       this.parts?.fetcher.wake();
       return;
     }
@@ -279,7 +291,7 @@ export class Worker extends TaskEvents implements ClaimHost, FetchHost, ControlH
    * something is paused or was revoked or cancelled lately.
    */
   private heldBack(parts: Running, held: Held): boolean {
-    const op = parts.control.recentOp(held.queue, held.entry);
+    const op = parts.control.recentOp(held.queue, held.controlKey ?? held.entry);
     if (op !== undefined) {
       this.dropControlled(held, op, 'a ' + op);
       return true;

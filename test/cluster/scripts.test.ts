@@ -139,23 +139,27 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
       }),
     );
     assert.deepEqual(acked, [3], 'three acknowledged, none fenced out');
-    // The outcomes of tasks on another broker (RabbitMQ): results, a dead letter, one event, and a
-    // canvas continuation written to the queue's outbox.
-    const [recorded, outboxed] = await run(
-      scripts.recordOutcomes(q, {
-        ttlMs: 60_000,
-        eventsMaxLen: 100,
-        deadMaxLen: 100,
-        deadMinId: '0-0',
-        tasks: [
-          { id: '1-pa', record, outcome: 'done', dropRecord: false },
-          { id: '1-pb', record, outcome: 'dead', dropRecord: false, payload: letter },
-        ],
-        resultKey: (task) => k.result.key({ queue, task }),
-        outbox: [{ id: '1-pbk', message: msg }],
-      }),
+    // The outcomes of tasks on another broker (RabbitMQ): results, a dead letter, a retry, one event,
+    // and a canvas continuation written to the queue's outbox.
+    const [fenced, outboxed] = await run(
+      scripts.recordOutcomes(
+        { ...q, purges: k.purges.key({ queue }), tickets: k.tickets.key({ queue }) },
+        {
+          ttlMs: 60_000,
+          eventsMaxLen: 100,
+          deadMaxLen: 100,
+          deadMinId: '0-0',
+          tasks: [
+            { id: '1-pa', record, outcome: 'done', dropRecord: false },
+            { id: '1-pb', record, outcome: 'dead', dropRecord: false, payload: letter },
+            { id: '1-pc', record, outcome: 'retry', dropRecord: false, due: Date.now() + 60_000 },
+          ],
+          resultKey: (task) => k.result.key({ queue, task }),
+          outbox: [{ id: '1-pbk', message: msg, after: '1-pb' }],
+        },
+      ),
     );
-    assert.equal(recorded, 2);
+    assert.equal(fenced, 0, 'all recorded, none fenced by a ticket');
     assert.equal(await redis.xlen(q.outbox), 1);
     assert.equal(await redis.xdel(q.outbox, outboxed as string), 1);
     await redis.xtrim(q.dead, 'MAXLEN', 1);
@@ -167,7 +171,15 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
       }),
     );
     const found = await run(
-      scripts.lookup({ result: k.result.key({ queue, task: a }), ...q }, { id: a, group: GROUP }),
+      scripts.lookup(
+        {
+          result: k.result.key({ queue, task: a }),
+          tickets: k.tickets.key({ queue }),
+          purges: k.purges.key({ queue }),
+          ...q,
+        },
+        { id: a, group: GROUP },
+      ),
     );
     assert.equal(found[0], 'record');
     await run(scripts.forgetConsumers(q, { group: GROUP, idleMs: 0, only: 'nobody' }));
@@ -225,6 +237,37 @@ test('every script in the catalogue runs on the cluster (each call one slot)', a
     const purged = await run(scripts.purge(q, { group: GROUP, what: 'delayed', after: '-', count: 100 }));
     assert.ok(purged[0] >= 0);
     assert.equal(await redis.zcard(q.delayed), 0);
+    // Tickets (RabbitMQ broker): put, claim, revoke, purge, each on the queue's slot.
+    const tq = { delayed: q.delayed, purges: k.purges.key({ queue }), tickets: k.tickets.key({ queue }) };
+    const tasks = [
+      { id: '1-pa', name: 't', due: 0 },
+      { id: '1-pb', name: 't', due: Date.now() + 60_000 },
+    ];
+    assert.equal(await run(scripts.ticketPut(tq, { now: Date.now(), staleMs: 60_000, tasks })), 2);
+    assert.deepEqual(await run(scripts.ticketClaim(tq, { worker: 'w1', ids: ['1-pa'] })), ['']);
+    const revokedTicket = await run(
+      scripts.revokeTicket(
+        {
+          ...tq,
+          result: k.result.key({ queue, task: '1-pb' }),
+          events: k.events.key({ queue }),
+          control: k.control.key({ queue }),
+        },
+        {
+          id: '1-pb',
+          op: 'revoke',
+          by: 'test',
+          now: Date.now(),
+          ttlMs: 60_000,
+          error: '{"name":"RevokedError","message":"revoked","code":"E_REVOKED"}',
+          eventsMaxLen: 100,
+          controlMaxLen: 100,
+          controlMinId: '0-0',
+        },
+      ),
+    );
+    assert.deepEqual(revokedTicket, ['delayed']);
+    assert.deepEqual(await run(scripts.purgeTickets(tq, { oldest: 0, cursor: '', count: 100 })), [0, '']);
   }
   const lock = { lock: k.lock.key({ name: 'report' }), fence: k.lockFence.key({ name: 'report' }) };
   const got = await run(scripts.lockAcquire(lock, { owner: 'o1', ttlMs: 10_000 }));

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { envelopeOf } from '../../src/broker/rabbitmq-connection.js';
 import { firstCopy } from '../../src/broker/rabbitmq-outbox.js';
 import { DELIVERY_LIMIT, ONCE_HEADER, queueName } from '../../src/broker/rabbitmq-topology.js';
-import { Beat, Worker, chord, type Tasuki } from '../../src/index.js';
+import { Beat, TaskFailedError, Worker, chord, type Tasuki } from '../../src/index.js';
 import { freePort } from '../../src/testing/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import * as scripts from '../../src/scripts/catalogue.js';
@@ -17,8 +17,10 @@ import { OUTBOX_ID_FIELD, OUTBOX_MESSAGE_FIELD, fieldValue } from '../../src/wir
 import { continuationLocalId } from '../../src/wire/ids.js';
 import { decodeMessage, encodeContinuation } from '../../src/wire/message.js';
 import { encodeRecord } from '../../src/wire/record.js';
+import { bookkeeping, count } from '../fixtures/counting-app.js';
 import { useBroker } from '../support/brokers.js';
 import { randomPrefix, until } from '../support/redis.js';
+import { startWorker } from '../support/workers.js';
 import { conformance } from './suite.js';
 
 const broker = useBroker('rabbitmq');
@@ -123,6 +125,42 @@ test('rabbitmq: the connection is cut under a running task: its outcome is not r
   assert.equal(info?.attempt, 1);
 });
 
+test('rabbitmq: a task cancelled while it ran on a worker that then died is recorded cancelled by the next worker, without running', async (t) => {
+  const prefix = randomPrefix();
+  const app = broker.app({ prefix });
+  const producer = app.task({ name: count.name, schema: count.definition.schema, handler: () => 0 });
+  // The counting app's handler sleeps first (and ignores its signal): it is still running when killed.
+  const child = await startWorker(broker.redis(), prefix, ['--concurrency', '1'], {
+    TASK_DELAY_MS: '60000',
+    ...broker.env(),
+  });
+  const h = await producer.enqueue({ i: 1 });
+  await until(async () => (await app.getTask(h.id))?.state === 'active', 30_000, 'the task to start');
+  const r = await app.cancel(h.id, { by: 'test' });
+  assert.equal(r.outcome, 'cancelling');
+  assert.equal(r.was, 'running');
+  child.child.kill('SIGKILL');
+  await child.done;
+  // RabbitMQ gives the message to the next consumer; its claim finds the cancel and records it.
+  let ran = 0;
+  const other = broker.app({ prefix });
+  other.task({ name: count.name, schema: count.definition.schema, handler: () => ++ran });
+  const w = new Worker(other, { logger: silentLogger() });
+  await w.start();
+  t.after(() => w.stop());
+  await assert.rejects(
+    h.result({ timeout: '30s' }),
+    (err: unknown) => err instanceof TaskFailedError && err.remote.code === 'E_CANCELLED',
+  );
+  const info = await app.getTask(h.id);
+  assert.equal(info?.state, 'cancelled');
+  assert.equal(info?.error?.code, 'E_CANCELLED');
+  assert.equal(ran, 0, 'it did not run again');
+  const { runs } = bookkeeping(prefix);
+  assert.equal(await broker.redis().client().hlen(runs.key({})), 0, 'the killed attempt never finished');
+  assert.equal((await app.queueStats('default')).waiting, 0);
+});
+
 test('rabbitmq: no broker at the URL: enqueue and worker start fail with E_BROKER, password masked', async () => {
   const port = await freePort();
   const app = broker.app({ broker: `amqp://guest:s3cret@127.0.0.1:${port}` });
@@ -210,12 +248,15 @@ test('rabbitmq: a crash between the Redis step and the publish: workers relay th
     result: 0,
   });
   const cid = continuationLocalId(memberId);
-  const [recorded] = await scripts.run(
+  const [fenced] = await scripts.run(
     await producer.redis(),
     scripts.recordOutcomes(
       {
         events: producer.keys.events.key({ queue: 'default' }),
         dead: producer.keys.dead.key({ queue: 'default' }),
+        delayed: producer.keys.delayed.key({ queue: 'default' }),
+        purges: producer.keys.purges.key({ queue: 'default' }),
+        tickets: producer.keys.tickets.key({ queue: 'default' }),
         outbox,
       },
       {
@@ -225,11 +266,13 @@ test('rabbitmq: a crash between the Redis step and the publish: workers relay th
         deadMinId: '0',
         tasks: [{ id: memberId, record, outcome: 'done', dropRecord: false }],
         resultKey: (task) => producer.keys.result.key({ queue: 'default', task }),
-        outbox: [{ id: cid, message: encodeContinuation(member.canvas as string, record, cid) }],
+        outbox: [
+          { id: cid, message: encodeContinuation(member.canvas as string, record, cid), after: memberId },
+        ],
       },
     ),
   );
-  assert.equal(recorded, 1);
+  assert.equal(fenced, 0);
   assert.equal(await redis.xlen(outbox), 7, 'four members, two ticks and a continuation');
   // The crash fell between the confirm and the delete for the last tick: published, still there.
   const [entry, fields] = waiting[6]!;

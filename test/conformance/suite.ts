@@ -25,6 +25,7 @@ import type { BrokerUnderTest } from '../support/brokers.js';
 import { runCli } from '../support/cli.js';
 import { randomPrefix, until } from '../support/redis.js';
 import { startWorker } from '../support/workers.js';
+import { controlConformance } from './control.js';
 
 const quiet = { logger: silentLogger(), promoteIntervalMs: 20 };
 
@@ -45,6 +46,8 @@ async function worker(
 
 export function conformance(broker: BrokerUnderTest, injectRaw: InjectRaw): void {
   const name = broker.kind;
+  // Revoke, cancel, purge and getTask of waiting tasks (./control.ts).
+  controlConformance(broker);
 
   test(`${name}: enqueue → result, one, a bulk of 300 and with an idempotency key`, async (t) => {
     const app = broker.app();
