@@ -16,8 +16,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Publisher as RabbitPublisher } from 'rabbitmq-client';
 import type { RedisConnection } from '../connection/redis.js';
-import type { TasukiKeys } from '../keys/tasuki-keys.js';
+import { TICKET_STALE_MS, type TasukiKeys } from '../keys/tasuki-keys.js';
+import * as scripts from '../scripts/catalogue.js';
 import { OUTBOX_ID_FIELD, OUTBOX_MESSAGE_FIELD, fieldValue } from '../wire/fields.js';
+import { decodeMessage } from '../wire/message.js';
 import type { Outbox, OutboxEntry } from './broker.js';
 import { envelopeOf } from './rabbitmq-connection.js';
 import { ONCE_HEADER } from './rabbitmq-topology.js';
@@ -43,6 +45,24 @@ export class RabbitMqOutbox implements Outbox {
   async send(queue: string, entries: readonly OutboxEntry[]): Promise<void> {
     if (entries.length === 0) return;
     await this.ready();
+    // Their tickets first, as a producer writes them before it publishes, so revoke, cancel, purge
+    // and getTask find them (a relay writes none: a copy of a task may run already, and a ticket
+    // written again would say queued; a task only a relay published has none and runs unrevokable).
+    await scripts.run(
+      this.redis,
+      scripts.ticketPut(
+        {
+          delayed: this.keys.delayed.key({ queue }),
+          purges: this.keys.purges.key({ queue }),
+          tickets: this.keys.tickets.key({ queue }),
+        },
+        {
+          now: Date.now(),
+          staleMs: TICKET_STALE_MS,
+          tasks: entries.map((e) => ({ id: e.id, name: taskNameOf(e.message), due: 0 })),
+        },
+      ),
+    );
     await Promise.all(entries.map((e) => this.publish(queue, e, e.entry)));
     await this.redis.xdel(this.keys.outbox.key({ queue }), ...entries.map((e) => e.entry));
   }
@@ -96,4 +116,13 @@ export async function firstCopy(
   const key = keys.outboxOnce.key({ queue, task });
   const earlier = await redis.set(key, tag, 'PX', ttlMs, 'NX', 'GET');
   return earlier === null || earlier === tag;
+}
+
+/** The task name a message carries, for its ticket ("" if it cannot be read: the worker will say why). */
+function taskNameOf(message: string): string {
+  try {
+    return decodeMessage(message).name;
+  } catch {
+    return '';
+  }
 }

@@ -198,6 +198,25 @@ export function conformance(broker: BrokerUnderTest, injectRaw: InjectRaw): void
     assert.equal(sums.length, 2, 'each chord callback ran once');
   });
 
+  test(`${name}: canvas: a member waiting in its queue is found by getTask and can be revoked`, async (t) => {
+    const app = broker.app({ queues: ['default', 'other'] });
+    const first = app.task({ name: 'first', schema: z.number(), handler: (n) => n + 1 });
+    const second = app.task({ name: 'second', queue: 'other', schema: z.number(), handler: (n) => n * 10 });
+    // Nobody takes tasks from "other": the chain's second member waits there once the first ran.
+    await app.pause('other');
+    await worker(app, t);
+    const c = await chain(first.s(1), second.s()).enqueue();
+    assert.equal(await c.members[0]!.result({ timeout: '30s' }), 2);
+    const waiting = c.members[1]!.id;
+    await until(
+      async () => (await app.getTask(waiting))?.state === 'queued',
+      20_000,
+      'the second member to wait',
+    );
+    assert.deepEqual(await app.revoke(waiting), { id: waiting, outcome: 'revoked', was: 'queued' });
+    assert.equal((await app.getTask(waiting))?.state, 'revoked');
+  });
+
   test(`${name}: canvas: a failing member fails its canvas once; nothing after it starts`, async (t) => {
     const app = broker.app();
     const ran: string[] = [];

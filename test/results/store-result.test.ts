@@ -45,13 +45,15 @@ test('storeResult: false — 500 tasks run, every waiter gets its result, no res
   await worker.stop();
   const keys = await keysOf(server(), app);
   assert.deepEqual(resultKeys(keys), []);
-  // What is left: the (empty) stream, the capped completion events, the set of queue names.
+  // What is left: the (empty) stream and its moves mark, the capped completion events, the set of
+  // queue names.
   assert.deepEqual(
     keys,
     [
       app.keys.queues.key({}),
       app.keys.events.key({ queue: 'default' }),
       app.keys.stream.key({ queue: 'default' }),
+      app.keys.moves.key({ queue: 'default' }),
     ].sort(),
   );
   assert.equal(
