@@ -42,7 +42,7 @@ import * as scripts from '../scripts/catalogue.js';
 import { encodeDeadLetter } from '../wire/dead-letter.js';
 import { MESSAGE_FIELD } from '../wire/fields.js';
 import { continuationLocalId } from '../wire/ids.js';
-import { decodeMessage, encodeContinuation } from '../wire/message.js';
+import { decodeMessage, encodeContinuation, messageOf } from '../wire/message.js';
 import { encodeRecord, type StoredError } from '../wire/record.js';
 import type { Broker, Delivery, HandBack, OutboxEntry, Settlement } from './broker.js';
 import { describeRabbit, envelopeOf, openRabbit } from './rabbitmq-connection.js';
@@ -497,18 +497,84 @@ export class RabbitMqBroker implements Broker {
     );
     let dropped: Set<RabbitDelivery> | undefined;
     let cancelled: { d: RabbitDelivery; ticket: string }[] | undefined;
+    let revoked: RabbitDelivery[] | undefined;
     verdicts.forEach((verdict, i) => {
       if (verdict === '') return;
       const d = list[i] as RabbitDelivery;
       (dropped ??= new Set()).add(d);
       if (verdict.startsWith('cancelling|')) (cancelled ??= []).push({ d, ticket: verdict });
       else {
-        this.ack(d);
+        if (verdict !== 'purged') (revoked ??= []).push(d);
         s.log.info({ queue, id: d.controlKey, verdict }, `task ${verdict} before it started; not run`);
       }
     });
+    if (revoked) await this.continueCanvases(queue, revoked);
     if (cancelled) await this.recordCancelled(queue, cancelled);
     return dropped;
+  }
+
+  /**
+   * Revoked or cancelled before they started (their records written by the revoke), then acked.
+   * A canvas member among them continues its canvas with that record, so the canvas fails naming
+   * it, as revoke.lua does on Redis Streams (here when a worker meets the message: the revoke has no
+   * message to read the canvas from). The continuation's id is the member's, so a second one runs
+   * not at all.
+   */
+  private async continueCanvases(queue: string, list: readonly RabbitDelivery[]): Promise<void> {
+    try {
+      await this.continuationsOf(queue, list);
+    } catch (err) {
+      // Not run all the same (its ticket is gone: a fetch again would run it); its canvas waits.
+      this.settings.log.warn(
+        { err, queue },
+        'could not continue the canvas of a revoked member; the canvas waits until its result() times out',
+      );
+    }
+    for (const d of list) this.ack(d);
+  }
+
+  private async continuationsOf(queue: string, list: readonly RabbitDelivery[]): Promise<void> {
+    const s = this.settings;
+    const k = s.keys;
+    const continuations: scripts.OutboxMessage[] = [];
+    for (const d of list) {
+      let canvas: string | undefined;
+      try {
+        canvas = decodeMessage(messageOf(d.fields)).canvas;
+      } catch {
+        canvas = undefined;
+      }
+      const id = d.controlKey as string;
+      const record = canvas === undefined ? null : await s.redis.get(k.result.key({ queue, task: id }));
+      if (canvas === undefined || record === null) continue;
+      const cid = continuationLocalId(id);
+      continuations.push({ id: cid, message: encodeContinuation(canvas, record, cid) });
+    }
+    if (continuations.length) {
+      const [count, ...rest] = await scripts.run(
+        s.redis,
+        scripts.recordOutcomes(
+          {
+            events: k.events.key({ queue }),
+            dead: k.dead.key({ queue }),
+            delayed: k.delayed.key({ queue }),
+            purges: k.purges.key({ queue }),
+            tickets: k.tickets.key({ queue }),
+            outbox: k.outbox.key({ queue }),
+          },
+          {
+            ttlMs: s.resultTtlMs,
+            eventsMaxLen: EVENTS_MAX_LEN,
+            deadMaxLen: s.deadLetterMaxLen,
+            deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
+            tasks: [],
+            resultKey: (task) => k.result.key({ queue, task }),
+            outbox: continuations,
+          },
+        ),
+      );
+      await this.sendOutbox(queue, outboxEntries(continuations, count, rest));
+    }
   }
 
   /**
@@ -663,10 +729,7 @@ export class RabbitMqBroker implements Broker {
         ),
       );
       fenced = rest.slice(0, count);
-      // A fenced-out member's continuation was not written (its entry id is "").
-      outboxed = continuations
-        .map((c, i) => ({ entry: rest[count + i] as string, id: c.id, message: c.message }))
-        .filter((e) => e.entry !== '');
+      outboxed = outboxEntries(continuations, count, rest);
     }
     if (fenced.length) {
       // Revoked or cancelled while they ran: the revoke's record stands, no retry is published, and
@@ -851,7 +914,7 @@ export class RabbitMqBroker implements Broker {
     const cid = continuationLocalId(id);
     const continuations =
       canvas === undefined ? [] : [{ id: cid, message: encodeContinuation(canvas, record, cid) }];
-    const [, ...entries] = await scripts.run(
+    const [fencedOut, ...rest] = await scripts.run(
       s.redis,
       scripts.recordOutcomes(
         {
@@ -881,10 +944,7 @@ export class RabbitMqBroker implements Broker {
         },
       ),
     );
-    await this.sendOutbox(
-      queue,
-      continuations.map((c, i) => ({ entry: entries[i] as string, ...c })),
-    );
+    await this.sendOutbox(queue, outboxEntries(continuations, fencedOut, rest));
   }
 
   forgetIdleConsumers(): Promise<string[]> {
@@ -906,4 +966,21 @@ export class RabbitMqBroker implements Broker {
     if (redis.status === 'ready') await redis.quit().catch(() => undefined);
     else redis.disconnect();
   }
+}
+
+/**
+ * The outbox entries record_outcomes.lua wrote, from its reply after the `fenced` ids: one entry id
+ * per message given, "" for one it did not write (its member fenced out).
+ */
+function outboxEntries(
+  messages: readonly scripts.OutboxMessage[],
+  fenced: number,
+  reply: readonly string[],
+): OutboxEntry[] {
+  const out: OutboxEntry[] = [];
+  messages.forEach((m, i) => {
+    const entry = reply[fenced + i];
+    if (entry) out.push({ entry, id: m.id, message: m.message });
+  });
+  return out;
 }

@@ -198,7 +198,7 @@ export function conformance(broker: BrokerUnderTest, injectRaw: InjectRaw): void
     assert.equal(sums.length, 2, 'each chord callback ran once');
   });
 
-  test(`${name}: canvas: a member waiting in its queue is found by getTask and can be revoked`, async (t) => {
+  test(`${name}: canvas: a member waiting in its queue is found by getTask and can be revoked; the canvas fails naming it`, async (t) => {
     const app = broker.app({ queues: ['default', 'other'] });
     const first = app.task({ name: 'first', schema: z.number(), handler: (n) => n + 1 });
     const second = app.task({ name: 'second', queue: 'other', schema: z.number(), handler: (n) => n * 10 });
@@ -215,6 +215,15 @@ export function conformance(broker: BrokerUnderTest, injectRaw: InjectRaw): void
     );
     assert.deepEqual(await app.revoke(waiting), { id: waiting, outcome: 'revoked', was: 'queued' });
     assert.equal((await app.getTask(waiting))?.state, 'revoked');
+    // The canvas fails naming it: at once on Redis Streams (the revoke continues it), on RabbitMQ
+    // once a worker meets the revoked message (the queue resumed).
+    await app.resume('other');
+    await assert.rejects(c.result({ timeout: '30s' }), (err: unknown) => {
+      assert.ok(err instanceof CanvasFailedError);
+      assert.equal(err.member.id, waiting);
+      assert.equal(err.member.state, 'revoked');
+      return true;
+    });
   });
 
   test(`${name}: canvas: a failing member fails its canvas once; nothing after it starts`, async (t) => {
