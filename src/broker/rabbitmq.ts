@@ -551,28 +551,7 @@ export class RabbitMqBroker implements Broker {
       continuations.push({ id: cid, message: encodeContinuation(canvas, record, cid) });
     }
     if (continuations.length) {
-      const [count, ...rest] = await scripts.run(
-        s.redis,
-        scripts.recordOutcomes(
-          {
-            events: k.events.key({ queue }),
-            dead: k.dead.key({ queue }),
-            delayed: k.delayed.key({ queue }),
-            purges: k.purges.key({ queue }),
-            tickets: k.tickets.key({ queue }),
-            outbox: k.outbox.key({ queue }),
-          },
-          {
-            ttlMs: s.resultTtlMs,
-            eventsMaxLen: EVENTS_MAX_LEN,
-            deadMaxLen: s.deadLetterMaxLen,
-            deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
-            tasks: [],
-            resultKey: (task) => k.result.key({ queue, task }),
-            outbox: continuations,
-          },
-        ),
-      );
+      const [count, ...rest] = await this.recordOutcomes(queue, [], continuations);
       await this.sendOutbox(queue, outboxEntries(continuations, count, rest));
     }
   }
@@ -611,27 +590,7 @@ export class RabbitMqBroker implements Broker {
       });
       return { id: d.controlKey as string, record, outcome: 'done', dropRecord: false };
     });
-    await scripts.run(
-      s.redis,
-      scripts.recordOutcomes(
-        {
-          events: s.keys.events.key({ queue }),
-          dead: s.keys.dead.key({ queue }),
-          delayed: s.keys.delayed.key({ queue }),
-          purges: s.keys.purges.key({ queue }),
-          tickets: s.keys.tickets.key({ queue }),
-          outbox: s.keys.outbox.key({ queue }),
-        },
-        {
-          ttlMs: s.resultTtlMs,
-          eventsMaxLen: EVENTS_MAX_LEN,
-          deadMaxLen: s.deadLetterMaxLen,
-          deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
-          tasks,
-          resultKey: (task) => s.keys.result.key({ queue, task }),
-        },
-      ),
-    );
+    await this.recordOutcomes(queue, tasks);
     for (const { d } of list) {
       this.ack(d);
       s.log.info(
@@ -671,8 +630,6 @@ export class RabbitMqBroker implements Broker {
   }
 
   async settle(queue: string, _consumer: string, settlements: readonly Settlement[]): Promise<string[]> {
-    const s = this.settings;
-    const k = s.keys;
     const stale: string[] = [];
     const recorded: scripts.RecordedOutcome[] = [];
     const retries: { t: Settlement; level: number }[] = [];
@@ -706,28 +663,7 @@ export class RabbitMqBroker implements Broker {
     let fenced: string[] = [];
     let outboxed: OutboxEntry[] = [];
     if (recorded.length) {
-      const [count, ...rest] = await scripts.run(
-        s.redis,
-        scripts.recordOutcomes(
-          {
-            events: k.events.key({ queue }),
-            dead: k.dead.key({ queue }),
-            delayed: k.delayed.key({ queue }),
-            purges: k.purges.key({ queue }),
-            tickets: k.tickets.key({ queue }),
-            outbox: k.outbox.key({ queue }),
-          },
-          {
-            ttlMs: s.resultTtlMs,
-            eventsMaxLen: EVENTS_MAX_LEN,
-            deadMaxLen: s.deadLetterMaxLen,
-            deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
-            tasks: recorded,
-            resultKey: (task) => k.result.key({ queue, task }),
-            outbox: continuations,
-          },
-        ),
-      );
+      const [count, ...rest] = await this.recordOutcomes(queue, recorded, continuations);
       fenced = rest.slice(0, count);
       outboxed = outboxEntries(continuations, count, rest);
     }
@@ -873,7 +809,6 @@ export class RabbitMqBroker implements Broker {
 
   /** One message RabbitMQ dead-lettered, appended to the queue's dead-letter stream. */
   private async deadLettered(queue: string, msg: SyncMessage): Promise<void> {
-    const s = this.settings;
     const body = bodyText(msg.body);
     const id = typeof msg.messageId === 'string' ? msg.messageId : `${Date.now()}-0`;
     const count = Number(msg.headers?.['x-delivery-count'] ?? 0);
@@ -914,37 +849,57 @@ export class RabbitMqBroker implements Broker {
     const cid = continuationLocalId(id);
     const continuations =
       canvas === undefined ? [] : [{ id: cid, message: encodeContinuation(canvas, record, cid) }];
-    const [fencedOut, ...rest] = await scripts.run(
+    const [fencedOut, ...rest] = await this.recordOutcomes(
+      queue,
+      [
+        {
+          id,
+          record,
+          outcome: 'dead',
+          dropRecord: false,
+          payload: letter,
+        },
+      ],
+      continuations,
+    );
+    await this.sendOutbox(queue, outboxEntries(continuations, fencedOut, rest));
+  }
+
+  /**
+   * Records outcomes of one queue (record_outcomes.lua: results, dead letters, tickets, one
+   * completion event) and writes `outbox` to the queue's outbox in the same step. Reply: how many
+   * were fenced out by their tickets, their ids, then one outbox entry id per message ("" if not
+   * written).
+   */
+  private recordOutcomes(
+    queue: string,
+    tasks: readonly scripts.RecordedOutcome[],
+    outbox: readonly scripts.OutboxMessage[] = [],
+  ): Promise<[number, ...string[]]> {
+    const s = this.settings;
+    const k = s.keys;
+    return scripts.run(
       s.redis,
       scripts.recordOutcomes(
         {
-          events: s.keys.events.key({ queue }),
-          dead: s.keys.dead.key({ queue }),
-          delayed: s.keys.delayed.key({ queue }),
-          purges: s.keys.purges.key({ queue }),
-          tickets: s.keys.tickets.key({ queue }),
-          outbox: s.keys.outbox.key({ queue }),
+          events: k.events.key({ queue }),
+          dead: k.dead.key({ queue }),
+          delayed: k.delayed.key({ queue }),
+          purges: k.purges.key({ queue }),
+          tickets: k.tickets.key({ queue }),
+          outbox: k.outbox.key({ queue }),
         },
         {
           ttlMs: s.resultTtlMs,
           eventsMaxLen: EVENTS_MAX_LEN,
           deadMaxLen: s.deadLetterMaxLen,
           deadMinId: `${Math.max(0, Date.now() - s.deadLetterRetentionMs)}-0`,
-          tasks: [
-            {
-              id,
-              record,
-              outcome: 'dead',
-              dropRecord: false,
-              payload: letter,
-            },
-          ],
-          resultKey: (task) => s.keys.result.key({ queue, task }),
-          outbox: continuations,
+          tasks,
+          resultKey: (task) => k.result.key({ queue, task }),
+          outbox,
         },
       ),
     );
-    await this.sendOutbox(queue, outboxEntries(continuations, fencedOut, rest));
   }
 
   forgetIdleConsumers(): Promise<string[]> {

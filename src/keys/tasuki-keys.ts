@@ -114,7 +114,7 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
         'lives as long as its queue (made with its consumer group); one number, rewritten only when a held task is taken from its worker',
       codec:
         'string: the highest millisecond part of a stream entry id taken from the worker holding it ("0": none yet)',
-      maxBytes: 32,
+      maxBytes: 128,
       purpose:
         "Fenced attempts: finish checks a batch against its worker's pending list only when an entry is no newer than the last take-over.",
     }),
@@ -417,7 +417,7 @@ export function tasukiKeys(prefix = 'tsk'): TasukiKeys {
       noTtlReason:
         'one small integer per queue ever purged on RabbitMQ: a ticket stamped with an older generation belongs to a purged task (it must outlive every ticket)',
       codec: 'integer: purge generation, raised by each purge',
-      maxBytes: 64,
+      maxBytes: 128,
       purpose:
         'RabbitMQ broker only: purges of a queue; a task published before the last one (in a delay level, or pushed to a worker and not started) is dropped, not run.',
     }),
