@@ -504,7 +504,9 @@ export class RabbitMqBroker implements Broker {
       (dropped ??= new Set()).add(d);
       if (verdict.startsWith('cancelling|')) (cancelled ??= []).push({ d, ticket: verdict });
       else {
-        if (verdict !== 'purged') (revoked ??= []).push(d);
+        // Purged: dropped unrecorded. Revoked or cancelled: acked once their canvas is continued.
+        if (verdict === 'purged') this.ack(d);
+        else (revoked ??= []).push(d);
         s.log.info({ queue, id: d.controlKey, verdict }, `task ${verdict} before it started; not run`);
       }
     });

@@ -140,11 +140,15 @@ test('revoke under load: every task either ran once and succeeded, or never ran 
   const N = 300;
   const runs = new Map<number, number>();
   const finishedRuns = new Set<number>();
+  // Tasks from 100 on hold until the revokes are answered, so however fast the workers drain (or
+  // slow the revokes come, on a loaded machine) some are still waiting, fetched or running then.
+  const revokesSent = gate();
   const t = app.task({
     name: 't',
     schema: z.object({ i: z.number() }),
     handler: async ({ i }, ctx) => {
       runs.set(i, (runs.get(i) ?? 0) + 1);
+      if (i >= 100) await revokesSent.opened;
       await new Promise((r) => setTimeout(r, 1 + (i % 3)));
       if (!ctx.signal.aborted) finishedRuns.add(i);
       return i;
@@ -158,6 +162,7 @@ test('revoke under load: every task either ran once and succeeded, or never ran 
     const results = await Promise.all(
       handles.filter((_, i) => i % 2 === 0).map((h) => app.revoke(h.id, { by: 'race' })),
     );
+    revokesSent.open();
     const byIndex = new Map(results.map((r) => [handles.findIndex((h) => h.id === r.id), r]));
     await until(
       async () => {
@@ -191,6 +196,7 @@ test('revoke under load: every task either ran once and succeeded, or never ran 
     const counted = workers.reduce((n, w) => n + w.counts.succeeded, 0);
     assert.equal(counted, succeeded);
   } finally {
+    revokesSent.open();
     await Promise.all(workers.map((w) => w.stop()));
   }
 });
