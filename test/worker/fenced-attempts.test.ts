@@ -34,7 +34,8 @@ function settlement(entry: string, deliveries: number): Settlement {
   return { entry, id: entry, record, outcome: 'done', parked: false, dropRecord: false, deliveries };
 }
 
-test('finish records an entry only at the delivery count it was claimed at; a take-over fences the first holder out', async () => {
+/** An app with a task `t` on queue "default", and a Redis Streams broker on it, prepared. */
+async function brokerSetup() {
   const app = newApp(server());
   const t = app.task({ name: 't', schema: z.object({}), handler: () => null });
   const redis = server().client();
@@ -47,6 +48,11 @@ test('finish records an entry only at the delivery count it was claimed at; a ta
     deadLetterRetentionMs: 60_000,
   });
   await broker.prepare(['default']);
+  return { app, t, redis, broker };
+}
+
+test('finish records an entry only at the delivery count it was claimed at; a take-over fences the first holder out', async () => {
+  const { app, t, redis, broker } = await brokerSetup();
   const stream = app.keys.stream.key({ queue: 'default' });
   const resultOf = (entry: string): string => app.keys.result.key({ queue: 'default', task: entry });
 
@@ -93,18 +99,7 @@ test('finish records an entry only at the delivery count it was claimed at; a ta
 });
 
 test('the moves mark: a batch newer than every take-over settles without reading the pending list; one with an older entry is checked', async () => {
-  const app = newApp(server());
-  const t = app.task({ name: 't', schema: z.object({}), handler: () => null });
-  const redis = server().client();
-  const broker = new RedisStreamsBroker({
-    redis: server().client(),
-    blocking: server().client(),
-    keys: app.keys,
-    resultTtlMs: 60_000,
-    deadLetterMaxLen: 100,
-    deadLetterRetentionMs: 60_000,
-  });
-  await broker.prepare(['default']);
+  const { app, t, redis, broker } = await brokerSetup();
   const moves = app.keys.moves.key({ queue: 'default' });
   const resultOf = (entry: string): string => app.keys.result.key({ queue: 'default', task: entry });
   /** XPENDING calls Redis ran during `fn` (from INFO commandstats). */
