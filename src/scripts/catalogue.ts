@@ -614,6 +614,24 @@ export function canvasClose(
 export type RevokeReply =
   ['delayed'] | ['queued'] | ['fetched', string] | ['running', string] | ['finished', string] | ['unknown'];
 
+/** What a revoke or cancel passes to revoke.lua and revoke_ticket.lua alike. */
+export interface RevokeArgs {
+  id: string;
+  op: 'revoke' | 'cancel';
+  by: string;
+  now: number;
+  ttlMs: number;
+  error: string;
+  eventsMaxLen: number;
+  controlMaxLen: number;
+  controlMinId: string;
+}
+
+/** The ARGV both revoke scripts take after the task id (and revoke.lua's group). */
+function revokeTail(a: RevokeArgs): (string | number)[] {
+  return [a.op, a.by, a.now, a.ttlMs, a.error, a.eventsMaxLen, a.controlMaxLen, a.controlMinId];
+}
+
 /** Revoke or cancel a task wherever it is (see revoke.lua). */
 export function revoke(
   k: {
@@ -625,35 +643,13 @@ export function revoke(
     control: string;
     moves: string;
   },
-  a: {
-    id: string;
-    group: string;
-    op: 'revoke' | 'cancel';
-    by: string;
-    now: number;
-    ttlMs: number;
-    error: string;
-    eventsMaxLen: number;
-    controlMaxLen: number;
-    controlMinId: string;
-  },
+  a: RevokeArgs & { group: string },
 ): ScriptCall<RevokeReply> {
   const [stream, ...levels] = k.streams;
   return {
     script: 'revoke',
     keys: [stream as string, k.parked, k.delayed, k.result, k.events, k.control, ...levels, k.moves],
-    args: [
-      a.id,
-      a.group,
-      a.op,
-      a.by,
-      a.now,
-      a.ttlMs,
-      a.error,
-      a.eventsMaxLen,
-      a.controlMaxLen,
-      a.controlMinId,
-    ],
+    args: [a.id, a.group, ...revokeTail(a)],
   };
 }
 
@@ -720,22 +716,12 @@ export function ticketClaim(
 /** Revoke or cancel a task that waits on RabbitMQ or runs from it (see revoke_ticket.lua). */
 export function revokeTicket(
   k: { tickets: string; delayed: string; purges: string; result: string; events: string; control: string },
-  a: {
-    id: string;
-    op: 'revoke' | 'cancel';
-    by: string;
-    now: number;
-    ttlMs: number;
-    error: string;
-    eventsMaxLen: number;
-    controlMaxLen: number;
-    controlMinId: string;
-  },
+  a: RevokeArgs,
 ): ScriptCall<RevokeReply> {
   return {
     script: 'revoke_ticket',
     keys: [k.tickets, k.delayed, k.purges, k.result, k.events, k.control],
-    args: [a.id, a.op, a.by, a.now, a.ttlMs, a.error, a.eventsMaxLen, a.controlMaxLen, a.controlMinId],
+    args: [a.id, ...revokeTail(a)],
   };
 }
 
