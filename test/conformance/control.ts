@@ -117,7 +117,8 @@ export function controlConformance(broker: BrokerUnderTest): void {
       schema: z.object({ i: z.number() }),
       handler: ({ i }) => void ran.push(i),
     });
-    const delayed = await t.enqueue({ i: 1 }, { delay: '300ms' });
+    // Due well after the revoke, however long a fresh producer takes to connect to its broker.
+    const delayed = await t.enqueue({ i: 1 }, { delay: '4s' });
     const queued = await t.enqueue({ i: 2 });
     assert.deepEqual(await delayed.revoke({ by: 'test' }), {
       id: delayed.id,
@@ -130,7 +131,7 @@ export function controlConformance(broker: BrokerUnderTest): void {
     assert.equal(info?.error?.code, 'E_REVOKED');
     assert.equal(await failureCode(delayed.result({ timeout: '2s' })), 'E_REVOKED');
     // Due after the revoked delayed one: by the time it has run, that one had its turn.
-    const kept = await t.enqueue({ i: 3 }, { delay: '1200ms' });
+    const kept = await t.enqueue({ i: 3 }, { delay: '5s' });
     const w = await startWorker(app, { concurrency: 2 });
     try {
       await kept.result({ timeout: '20s' });
